@@ -1,0 +1,49 @@
+import express, { type Express } from 'express';
+import type { Deps } from './deps.ts';
+import { errorHandler } from './http/middleware/errors.ts';
+import { observe, securityHeaders } from './http/middleware/observe.ts';
+import { buildOpenApiDocument } from './http/openapi.ts';
+import type { RouteDefinition } from './http/route.ts';
+import { createRouter } from './http/router.ts';
+import { agentRoutes } from './http/routes/agents.ts';
+import { apiKeyRoutes } from './http/routes/api-keys.ts';
+import { type Lifecycle, mountHealth } from './http/routes/health.ts';
+import { mcpServerRoutes } from './http/routes/mcp-servers.ts';
+import { organizationRoutes } from './http/routes/organizations.ts';
+
+/** Every route of the API, in the order of the OpenAPI document. */
+export const apiRoutes: readonly RouteDefinition[] = [
+  ...organizationRoutes,
+  ...apiKeyRoutes,
+  ...agentRoutes,
+  ...mcpServerRoutes,
+];
+
+export interface App {
+  app: Express;
+  lifecycle: Lifecycle;
+}
+
+/** The Express app, without listening: main.ts listens, tests use it on port 0. */
+export function createApp(deps: Deps): App {
+  const lifecycle: Lifecycle = { accepting: true };
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.set('query parser', 'simple');
+  app.use(observe(deps.logger, deps.metrics));
+  app.use(securityHeaders);
+
+  const health = express.Router();
+  mountHealth(health, deps, lifecycle);
+  app.use(health);
+
+  const openApiDocument = buildOpenApiDocument(apiRoutes);
+  app.get('/api/v1/openapi.json', (_request, response) => {
+    response.setHeader('Cache-Control', 'public, max-age=300');
+    response.json(openApiDocument);
+  });
+  app.use(createRouter(deps, apiRoutes));
+  app.use(errorHandler(deps.logger));
+  return { app, lifecycle };
+}

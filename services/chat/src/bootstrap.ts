@@ -1,0 +1,104 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createApp } from './app.ts';
+import { createSecretBox } from './domain/crypto.ts';
+import { createMcpClient } from './domain/mcp/client.ts';
+import { createModelCatalog } from './domain/model-catalog.ts';
+import { type Clock, type Deps, systemClock } from './deps.ts';
+import { type Env, readModelCatalogSource } from './env.ts';
+import { createLogger } from './logger.ts';
+import { createKeys } from './storage/keys.ts';
+import { createRedis, loadScripts } from './storage/redis.ts';
+import { createStores } from './storage/stores.ts';
+
+export interface DepsOverrides {
+  logger?: Logger;
+  clock?: Clock;
+  /** Process-wide metrics (event loop, memory); off in tests, which build many worlds. */
+  defaultMetrics?: boolean;
+}
+
+export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
+  const logger = overrides.logger ?? createLogger(env.MCPSTACK_LOG_LEVEL);
+  const redis = createRedis({ url: env.REDIS_URL, cluster: env.MCPSTACK_REDIS_CLUSTER });
+  redis.on('error', (error: Error) => logger.warn({ reason: error.message }, 'redis connection error'));
+  const scripts = loadScripts(redis);
+  const keys = createKeys(env.MCPSTACK_REDIS_PREFIX);
+  const metrics = new Registry();
+  if (overrides.defaultMetrics) collectDefaultMetrics({ register: metrics, prefix: 'mcpstack_' });
+  return {
+    env,
+    redis,
+    scripts,
+    keys,
+    stores: createStores(redis, scripts, keys),
+    logger,
+    metrics,
+    clock: overrides.clock ?? systemClock,
+    secretBox: createSecretBox(env.MCPSTACK_SECRET_KEY),
+    modelCatalog: createModelCatalog(readModelCatalogSource(env.MCPSTACK_MODEL_CATALOG)),
+    mcp: createMcpClient({ allowPrivateUrls: env.MCPSTACK_ALLOW_PRIVATE_URLS, timeoutMs: env.MCPSTACK_MCP_TIMEOUT_MS }),
+  };
+}
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), then closes Redis. */
+  close(): Promise<void>;
+}
+
+export async function startServer(deps: Deps, port = deps.env.PORT, host = deps.env.HOST): Promise<RunningServer> {
+  const { app, lifecycle } = createApp(deps);
+  const server = createServer(app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    url: `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${address.port}`,
+    close() {
+      closing ??= (async () => {
+        lifecycle.accepting = false;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timeout = deps.env.MCPSTACK_SHUTDOWN_TIMEOUT_MS;
+        const timer = setTimeout(() => {
+          deps.logger.warn({ timeoutMs: timeout }, 'shutdown timeout reached; closing remaining connections');
+          server.closeAllConnections();
+        }, timeout);
+        await closed;
+        clearTimeout(timer);
+        await deps.redis.quit().catch(() => deps.redis.disconnect());
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Persistence off means a Redis restart loses budgets and the ledger: say so loudly at start. */
+export async function warnIfRedisNotPersistent(deps: Deps): Promise<void> {
+  try {
+    const node = 'nodes' in deps.redis ? deps.redis.nodes('master')[0] : deps.redis;
+    if (!node) return;
+    const info = await node.config('GET', 'appendonly');
+    const save = await node.config('GET', 'save');
+    const aof = Array.isArray(info) ? info[1] : undefined;
+    const rdb = Array.isArray(save) ? save[1] : undefined;
+    if (aof !== 'yes') {
+      deps.logger.warn(
+        { appendonly: aof, save: rdb },
+        'Redis persistence (AOF) is off: a Redis restart would lose budgets, conversations and the credit ledger. Run Redis with appendonly yes in production.',
+      );
+    }
+  } catch (error) {
+    deps.logger.warn({ reason: String(error) }, 'could not read the Redis persistence settings (CONFIG GET denied?)');
+  }
+}

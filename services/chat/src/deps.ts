@@ -1,0 +1,33 @@
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { SecretBox } from './domain/crypto.ts';
+import type { McpClient } from './domain/mcp/client.ts';
+import type { ModelCatalog } from './domain/model-catalog.ts';
+import type { Env } from './env.ts';
+import type { Keys } from './storage/keys.ts';
+import type { RedisClient, Scripts } from './storage/redis.ts';
+import type { Stores } from './storage/stores.ts';
+
+export interface Clock {
+  now(): Date;
+}
+
+/**
+ * Everything the service depends on, built once in main.ts (or by a test) and passed down. No
+ * module keeps its own singleton, so a test builds a whole world of its own.
+ */
+export interface Deps {
+  env: Env;
+  redis: RedisClient;
+  scripts: Scripts;
+  keys: Keys;
+  stores: Stores;
+  logger: Logger;
+  metrics: Registry;
+  clock: Clock;
+  secretBox: SecretBox;
+  modelCatalog: ModelCatalog;
+  mcp: McpClient;
+}
+
+export const systemClock: Clock = { now: () => new Date() };

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import type { Deps } from '../deps.ts';
+import { ApiError } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { Page, PageRequest } from '../storage/collection.ts';
+import type { AgentRecord } from '../storage/records.ts';
+
+const themeInput = z
+  .object({
+    primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a hex color like #4f46e5'),
+    position: z.enum(['bottom-right', 'bottom-left']),
+    colorScheme: z.enum(['light', 'dark', 'auto']).describe('auto follows the visitor’s system setting.'),
+  })
+  .partial()
+  .strict();
+
+const agentFields = {
+  name: z.string().trim().min(1).max(100),
+  description: z.string().max(1000).nullable(),
+  model: z.string().min(1).max(200).describe('An id from GET /agent-model-options.'),
+  instructions: z.string().max(32_000).describe('The system prompt.'),
+  mcpServerIds: z.array(z.string().min(1).max(100)).max(20).describe('MCP servers of this organization whose enabled tools the agent may call.'),
+  temperature: z.number().min(0).max(2).nullable(),
+  maxOutputTokens: z.number().int().min(1).max(200_000).describe('Output cap of each LLM call; also bounds its cost.'),
+  maxSteps: z.number().int().min(1).max(25).describe('Most LLM calls per visitor message (tool loop steps).'),
+  welcomeMessage: z.string().max(2000).nullable(),
+  starterPrompts: z.array(z.string().trim().min(1).max(200)).max(6),
+  theme: themeInput,
+};
+
+export const createAgentInput = z
+  .object(agentFields)
+  .partial()
+  .required({ name: true })
+  .strict();
+export const updateAgentInput = z.object(agentFields).partial().strict();
+
+export const defaultTheme: AgentRecord['theme'] = { primaryColor: '#4f46e5', position: 'bottom-right', colorScheme: 'auto' };
+
+type AgentDeps = Pick<Deps, 'stores' | 'clock' | 'modelCatalog'>;
+
+async function checkReferences(
+  deps: AgentDeps,
+  organizationId: string,
+  agent: Pick<AgentRecord, 'model' | 'maxOutputTokens' | 'mcpServerIds'>,
+): Promise<void> {
+  const model = deps.modelCatalog.get(agent.model);
+  if (!model) {
+    throw new ApiError('unknown_model', `model: "${agent.model}" is not in the model catalog`, {
+      options: deps.modelCatalog.models.map((entry) => entry.id),
+    });
+  }
+  if (agent.maxOutputTokens > model.maxOutputTokens) {
+    throw new ApiError('validation_failed', `maxOutputTokens: ${model.id} allows at most ${model.maxOutputTokens}`);
+  }
+  const unique = new Set(agent.mcpServerIds);
+  if (unique.size !== agent.mcpServerIds.length) {
+    throw new ApiError('validation_failed', 'mcpServerIds: lists a server more than once');
+  }
+  const servers = await Promise.all(agent.mcpServerIds.map((id) => deps.stores.mcpServers.get(organizationId, id)));
+  const missing = agent.mcpServerIds.filter((_, index) => servers[index] === null);
+  if (missing.length > 0) {
+    throw new ApiError('unknown_mcp_server', `mcpServerIds: no MCP server ${missing.join(', ')} in this organization`, { missing });
+  }
+}
+
+export async function createAgent(
+  deps: AgentDeps,
+  organizationId: string,
+  input: z.infer<typeof createAgentInput>,
+): Promise<AgentRecord> {
+  const now = deps.clock.now().toISOString();
+  const model = input.model ?? deps.modelCatalog.defaultModelId;
+  const agent: AgentRecord = {
+    id: newId('agent'),
+    organizationId,
+    name: input.name,
+    description: input.description ?? null,
+    model,
+    instructions: input.instructions ?? '',
+    mcpServerIds: input.mcpServerIds ?? [],
+    temperature: input.temperature ?? null,
+    maxOutputTokens: input.maxOutputTokens ?? Math.min(1024, deps.modelCatalog.get(model)?.maxOutputTokens ?? 1024),
+    maxSteps: input.maxSteps ?? 5,
+    welcomeMessage: input.welcomeMessage ?? null,
+    starterPrompts: input.starterPrompts ?? [],
+    theme: { ...defaultTheme, ...input.theme },
+    createdAt: now,
+    updatedAt: now,
+  };
+  await checkReferences(deps, organizationId, agent);
+  await deps.stores.agents.create(organizationId, agent);
+  return agent;
+}
+
+export async function getAgent(deps: AgentDeps, organizationId: string, agentId: string): Promise<AgentRecord> {
+  const agent = await deps.stores.agents.get(organizationId, agentId);
+  if (!agent) throw new ApiError('agent_not_found', `No agent ${agentId} in this organization`);
+  return agent;
+}
+
+export function listAgents(deps: AgentDeps, organizationId: string, page: PageRequest): Promise<Page<AgentRecord>> {
+  return deps.stores.agents.list(organizationId, page);
+}
+
+export async function updateAgent(
+  deps: AgentDeps,
+  organizationId: string,
+  agentId: string,
+  input: z.infer<typeof updateAgentInput>,
+): Promise<AgentRecord> {
+  const current = await getAgent(deps, organizationId, agentId);
+  const { theme, ...rest } = input;
+  const merge = (agent: AgentRecord): AgentRecord => ({
+    ...agent,
+    ...rest,
+    theme: { ...agent.theme, ...theme },
+    updatedAt: deps.clock.now().toISOString(),
+  });
+  await checkReferences(deps, organizationId, merge(current));
+  const result = await deps.stores.agents.update(organizationId, agentId, merge);
+  if (result.status !== 'updated') throw new ApiError('agent_not_found', `No agent ${agentId} in this organization`);
+  return result.value;
+}
+
+export async function deleteAgent(deps: AgentDeps, organizationId: string, agentId: string): Promise<void> {
+  const removed = await deps.stores.agents.remove(organizationId, agentId);
+  if (!removed) throw new ApiError('agent_not_found', `No agent ${agentId} in this organization`);
+}

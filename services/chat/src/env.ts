@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const booleanFlag = (defaultValue: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0'], { message: 'must be true or false' })
+    .optional()
+    .transform((value) => (value === undefined ? defaultValue : value === 'true' || value === '1'));
+
+const integer = (defaultValue: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined || value === '') return defaultValue;
+      const parsed = Number(value);
+      if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+        context.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+const url = (defaultValue: string, protocols: readonly string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      const raw = value === undefined || value === '' ? defaultValue : value;
+      try {
+        const parsed = new URL(raw);
+        if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+        return raw;
+      } catch {
+        context.addIssue({ code: 'custom', message: `must be a URL starting with ${protocols.join(' or ')}//` });
+        return z.NEVER;
+      }
+    });
+
+/**
+ * The service's whole configuration, read once at start. Every variable name here is part of the
+ * product's interface (documented in the README): rename none of them.
+ */
+export const envSchema = z.object({
+  PORT: integer(8787, 0, 65535),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  REDIS_URL: z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .refine(
+      (value) =>
+        value.split(',').every((part) => /^rediss?:\/\//.test(part.trim()) && URL.canParse(part.trim())),
+      'must be redis://host:port (or rediss://), or a comma-separated list of them with MCPSTACK_REDIS_CLUSTER=true',
+    ),
+  MCPSTACK_REDIS_CLUSTER: booleanFlag(false),
+  MCPSTACK_REDIS_PREFIX: z
+    .string()
+    .default('mcpstack:')
+    .refine((value) => /^[A-Za-z0-9:_.-]*$/.test(value), 'may hold only letters, digits and : _ . - (braces mark hash tags)'),
+  MCPSTACK_ADMIN_TOKEN: z
+    .string({ message: 'is required: the operator token that creates organizations (32+ characters)' })
+    .min(32, 'must be at least 32 characters (generate one with: openssl rand -hex 32)'),
+  MCPSTACK_SECRET_KEY: z
+    .string({ message: 'is required: the key that encrypts stored credentials (32+ characters)' })
+    .min(32, 'must be at least 32 characters (generate one with: openssl rand -hex 32)'),
+  OPENAI_BASE_URL: url('https://api.openai.com/v1', ['http:', 'https:']),
+  OPENAI_API_KEY: z.string().optional(),
+  MCPSTACK_ALLOW_PRIVATE_URLS: booleanFlag(false),
+  MCPSTACK_MODEL_CATALOG: z.string().optional(),
+  MCPSTACK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MCPSTACK_MAX_BODY_BYTES: integer(262_144, 1024, 16 * 1024 * 1024),
+  MCPSTACK_SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 600_000),
+  MCPSTACK_MCP_TIMEOUT_MS: integer(15_000, 100, 300_000),
+  MCPSTACK_MCP_TOOLS_CACHE_SECONDS: integer(30, 0, 3600),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Thrown when the environment is invalid; its message names every bad or missing variable. */
+export class EnvError extends Error {
+  override name = 'EnvError';
+}
+
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const result = envSchema.safeParse(source);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  throw new EnvError(`Invalid configuration:\n${lines.join('\n')}`);
+}
+
+/** `MCPSTACK_MODEL_CATALOG` is either inline JSON or `@/path/to/catalog.json`. */
+export function readModelCatalogSource(value: string | undefined): unknown {
+  if (value === undefined || value.trim() === '') return undefined;
+  const text = value.startsWith('@') ? readFileSync(value.slice(1), 'utf8') : value;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new EnvError(`Invalid configuration:\n  MCPSTACK_MODEL_CATALOG: is not valid JSON (${String(error)})`);
+  }
+}

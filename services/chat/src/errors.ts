@@ -1,0 +1,67 @@
+/**
+ * Every failure a client can act on has a stable snake_case code, and each code one HTTP status.
+ * Clients switch on `code`; the message is for humans and may change.
+ */
+export const errorStatus = {
+  // 400
+  invalid_json: 400,
+  validation_failed: 400,
+  invalid_url: 400,
+  private_url_not_allowed: 400,
+  unknown_model: 400,
+  unknown_mcp_server: 400,
+  // 401
+  unauthenticated: 401,
+  invalid_api_key: 401,
+  // 403
+  insufficient_permissions: 403,
+  // 404
+  not_found: 404,
+  organization_not_found: 404,
+  api_key_not_found: 404,
+  agent_not_found: 404,
+  mcp_server_not_found: 404,
+  tool_not_found: 404,
+  // 405
+  method_not_allowed: 405,
+  // 409
+  slug_taken: 409,
+  mcp_server_in_use: 409,
+  tool_disabled: 409,
+  // 413, 415
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  // 429
+  rate_limited: 429,
+  // 5xx: the upstream or we are at fault, never the client
+  internal_error: 500,
+  mcp_server_unreachable: 502,
+  mcp_tool_error: 502,
+  service_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.code = code;
+    this.status = errorStatus[code];
+    this.details = details;
+  }
+}
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; status: number; requestId?: string; [detail: string]: unknown };
+}
+
+export function errorBody(error: ApiError, requestId: string | undefined): ErrorBody {
+  return {
+    error: { ...error.details, code: error.code, message: error.message, status: error.status, requestId },
+  };
+}

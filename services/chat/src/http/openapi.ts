@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import type { RouteDefinition } from './route.ts';
+
+type JsonSchema = Record<string, unknown>;
+
+function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as JsonSchema;
+  return rest;
+}
+
+function parameters(schema: z.ZodType | undefined, location: 'path' | 'query'): JsonSchema[] {
+  if (!schema) return [];
+  const json = toSchema(schema, 'input');
+  const properties = (json.properties ?? {}) as Record<string, JsonSchema>;
+  const required = new Set((json.required ?? []) as string[]);
+  return Object.entries(properties).map(([name, property]) => {
+    const { description, ...propertySchema } = property;
+    return {
+      name,
+      in: location,
+      required: location === 'path' || required.has(name),
+      ...(description !== undefined && { description }),
+      schema: propertySchema,
+    };
+  });
+}
+
+/**
+ * The OpenAPI 3.1 document, generated from the same zod schemas that validate requests, so the
+ * document and the service cannot drift apart.
+ */
+export function buildOpenApiDocument(routes: readonly RouteDefinition[]): JsonSchema {
+  const paths: Record<string, Record<string, JsonSchema>> = {};
+  for (const route of routes) {
+    const operation: JsonSchema = {
+      operationId: route.operationId,
+      summary: route.summary,
+      ...(route.description !== undefined && { description: route.description }),
+      tags: [route.tag],
+      security: route.auth === 'none' ? [] : route.auth === 'operator' ? [{ operatorToken: [] }] : [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+      ...(route.permission && { 'x-required-permission': route.permission }),
+      parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
+      ...(route.body && {
+        requestBody: { required: true, content: { 'application/json': { schema: toSchema(route.body, 'input') } } },
+      }),
+      responses: Object.fromEntries(
+        Object.entries(route.responses).map(([status, spec]) => [
+          status,
+          {
+            description: spec.description,
+            ...(spec.schema && { content: { 'application/json': { schema: toSchema(spec.schema, 'output') } } }),
+          },
+        ]),
+      ),
+    };
+    paths[route.path] ??= {};
+    paths[route.path]![route.method] = operation;
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'MCP Stack Agents API',
+      version: '1.0.0',
+      description:
+        'Management API (organizations, service-account keys, agents, MCP servers) of the MCP Stack Agents chat and metering service. Errors are `{ "error": { "code", "message", "status", "requestId" } }`; lists are `{ "data", "nextCursor" }` with `?limit=` and `?cursor=`.',
+    },
+    servers: [{ url: '/' }],
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'A service-account key, mcpstack_sk_…' },
+        apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+        operatorToken: { type: 'http', scheme: 'bearer', description: 'MCPSTACK_ADMIN_TOKEN' },
+      },
+    },
+    paths,
+  };
+}

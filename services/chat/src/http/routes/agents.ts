@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { createAgent, createAgentInput, deleteAgent, getAgent, listAgents, updateAgent, updateAgentInput } from '../../domain/agents.ts';
+import { microsToUsd } from '../../domain/model-catalog.ts';
+import { errorResponse } from '../schemas.ts';
+import { defineRoute } from '../route.ts';
+import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
+
+export const agentView = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  model: z.string(),
+  instructions: z.string(),
+  mcpServerIds: z.array(z.string()),
+  temperature: z.number().nullable(),
+  maxOutputTokens: z.number().int(),
+  maxSteps: z.number().int(),
+  welcomeMessage: z.string().nullable(),
+  starterPrompts: z.array(z.string()),
+  theme: z.object({ primaryColor: z.string(), position: z.enum(['bottom-right', 'bottom-left']), colorScheme: z.enum(['light', 'dark', 'auto']) }),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const modelOptionView = z.object({
+  id: z.string(),
+  name: z.string(),
+  provider: z.string(),
+  inputUsdPerMillionTokens: z.number(),
+  cachedInputUsdPerMillionTokens: z.number(),
+  outputUsdPerMillionTokens: z.number(),
+  contextWindowTokens: z.number().int(),
+  maxOutputTokens: z.number().int(),
+  isDefault: z.boolean(),
+});
+
+const agentParams = orgParams.extend({ agentId: idParam });
+const notFoundOrInvalid = {
+  ...standardErrors,
+  400: { description: 'Invalid input, unknown_model or unknown_mcp_server', schema: errorResponse },
+};
+
+export const agentRoutes = [
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agent-model-options',
+    operationId: 'listAgentModelOptions',
+    summary: 'List available models with their prices (USD per million tokens).',
+    tag: 'Agents',
+    auth: 'principal',
+    permission: 'agents:read',
+    params: orgParams,
+    responses: { 200: { description: 'The model catalog', schema: z.object({ data: z.array(modelOptionView) }) }, ...standardErrors },
+    async handle({ deps }) {
+      const data = deps.modelCatalog.models.map((model) => ({
+        id: model.id,
+        name: model.name,
+        provider: model.provider,
+        inputUsdPerMillionTokens: microsToUsd(model.inputMicrosPerMillion),
+        cachedInputUsdPerMillionTokens: microsToUsd(model.cachedInputMicrosPerMillion),
+        outputUsdPerMillionTokens: microsToUsd(model.outputMicrosPerMillion),
+        contextWindowTokens: model.contextWindowTokens,
+        maxOutputTokens: model.maxOutputTokens,
+        isDefault: model.id === deps.modelCatalog.defaultModelId,
+      }));
+      return { body: { data } };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents',
+    operationId: 'listAgents',
+    summary: 'List agents.',
+    tag: 'Agents',
+    auth: 'principal',
+    permission: 'agents:read',
+    params: orgParams,
+    query: pageQuery,
+    responses: { 200: { description: 'A page of agents', schema: page(agentView) }, ...standardErrors },
+    async handle({ deps, params, query }) {
+      return { body: await listAgents(deps, params.orgId, query) };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/agents',
+    operationId: 'createAgent',
+    summary: 'Create an agent.',
+    tag: 'Agents',
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: orgParams,
+    body: createAgentInput,
+    responses: { 201: { description: 'Created', schema: agentView }, ...notFoundOrInvalid },
+    async handle({ deps, params, body }) {
+      return { status: 201, body: await createAgent(deps, params.orgId, body) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}',
+    operationId: 'getAgent',
+    summary: 'Get an agent.',
+    tag: 'Agents',
+    auth: 'principal',
+    permission: 'agents:read',
+    params: agentParams,
+    responses: { 200: { description: 'The agent', schema: agentView }, ...standardErrors },
+    async handle({ deps, params }) {
+      return { body: await getAgent(deps, params.orgId, params.agentId) };
+    },
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}',
+    operationId: 'updateAgent',
+    summary: 'Update an agent; absent fields are kept, `theme` is merged.',
+    tag: 'Agents',
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: agentParams,
+    body: updateAgentInput,
+    responses: { 200: { description: 'The updated agent', schema: agentView }, ...notFoundOrInvalid },
+    async handle({ deps, params, body }) {
+      return { body: await updateAgent(deps, params.orgId, params.agentId, body) };
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}',
+    operationId: 'deleteAgent',
+    summary: 'Delete an agent.',
+    tag: 'Agents',
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: agentParams,
+    responses: { 204: { description: 'Deleted' }, ...standardErrors },
+    async handle({ deps, params }) {
+      await deleteAgent(deps, params.orgId, params.agentId);
+      return { status: 204 };
+    },
+  }),
+];

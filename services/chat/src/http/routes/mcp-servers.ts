@@ -1,0 +1,227 @@
+import { z } from 'zod';
+import {
+  createMcpServer,
+  createMcpServerInput,
+  deleteMcpServer,
+  getMcpServer,
+  listMcpServers,
+  patchTool,
+  patchToolInput,
+  smokeCallInput,
+  smokeCallTool,
+  smokeListTools,
+  updateMcpServer,
+  updateMcpServerInput,
+} from '../../domain/mcp/registry.ts';
+import { defineRoute, type RouteDefinition } from '../route.ts';
+import { errorResponse, idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
+
+export const mcpServerView = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  name: z.string(),
+  slug: z.string(),
+  description: z.string().nullable(),
+  url: z.string(),
+  headerNames: z
+    .array(z.string())
+    .describe('The names of the stored headers; their values are never returned.'),
+  toolCount: z.number().int().describe('Tools of the last successful tools/list.'),
+  catalogStatus: z
+    .enum(['unknown', 'ok', 'error'])
+    .describe('The last tools/list: unknown before the first, error when the server could not be listed.'),
+  catalogError: z.string().nullable().describe('Why the last tools/list failed.'),
+  createdOn: z.string(),
+  updatedAt: z.string(),
+});
+
+export const toolView = z.object({
+  id: z.string().describe('The toolId of PATCH …/tools/{toolId}; stable for a tool name on this server.'),
+  name: z.string(),
+  toolKey: z.string().describe('The name tools/call takes, as the server lists it.'),
+  title: z.string().nullable(),
+  displayName: z.string().nullable(),
+  description: z.string().nullable().describe("The server's own description."),
+  descriptionOverride: z.string().nullable(),
+  isEnabled: z.boolean(),
+  instructions: z.string().nullable(),
+  whenToUse: z.string().nullable(),
+  whenNotToUse: z.string().nullable(),
+  inputSchema: z.record(z.string(), z.unknown()).nullable().describe('The JSON Schema of the arguments.'),
+});
+
+const mcpServerDetailView = mcpServerView.extend({
+  tools: z.array(toolView).describe('The live tool list, or the last known one when catalogStatus is error.'),
+});
+const smokeListView = z.object({ tools: z.array(toolView).describe('The enabled tools, listed live.') });
+const smokeCallView = z.object({
+  toolName: z.string(),
+  isError: z.boolean().describe('The tool ran and reported a failure (MCP `isError`).'),
+  content: z.array(z.unknown()).describe('MCP content blocks, e.g. {"type":"text","text":"…"}.'),
+  structuredContent: z.unknown().nullable(),
+  durationMs: z.number().int(),
+});
+
+const serverParams = orgParams.extend({ serverId: idParam });
+const toolParams = serverParams.extend({ toolId: idParam });
+const toolNameParams = serverParams.extend({ toolName: z.string().min(1).max(200) });
+
+const writeErrors = {
+  ...standardErrors,
+  400: { description: 'Invalid input, invalid_url or private_url_not_allowed', schema: errorResponse },
+  409: { description: 'slug_taken', schema: errorResponse },
+};
+const upstreamErrors = {
+  ...standardErrors,
+  502: {
+    description: 'mcp_server_unreachable (what failed is in the message) or mcp_tool_error',
+    schema: errorResponse,
+  },
+};
+
+const tag = 'MCP servers';
+
+export const mcpServerRoutes: RouteDefinition[] = [
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/mcp-servers',
+    operationId: 'listMcpServers',
+    summary: 'List MCP servers.',
+    tag,
+    auth: 'principal',
+    permission: 'agents:read',
+    params: orgParams,
+    query: pageQuery,
+    responses: {
+      200: { description: 'A page of MCP servers', schema: page(mcpServerView) },
+      ...standardErrors,
+    },
+    async handle({ deps, params, query }) {
+      return { body: await listMcpServers(deps, params.orgId, query) };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/mcp-servers',
+    operationId: 'createMcpServer',
+    summary: 'Register a remote MCP server (Streamable HTTP) and the headers that authenticate to it.',
+    tag,
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: orgParams,
+    body: createMcpServerInput,
+    responses: { 201: { description: 'Registered', schema: mcpServerView }, ...writeErrors },
+    async handle({ deps, params, body }) {
+      return { status: 201, body: await createMcpServer(deps, params.orgId, body) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}',
+    operationId: 'getMcpServer',
+    summary: 'Get a server, including its tools.',
+    description:
+      'Lists the tools live (cached for MCPSTACK_MCP_TOOLS_CACHE_SECONDS). A server that cannot be reached is still a 200: catalogStatus is error, catalogError says why, and tools are the last known ones.',
+    tag,
+    auth: 'principal',
+    permission: 'agents:read',
+    params: serverParams,
+    responses: {
+      200: { description: 'The server and its tools', schema: mcpServerDetailView },
+      ...standardErrors,
+    },
+    async handle({ deps, params }) {
+      return { body: await getMcpServer(deps, params.orgId, params.serverId) };
+    },
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}',
+    operationId: 'updateMcpServer',
+    summary:
+      'Update a server; absent fields are kept, `headers` replaces all stored headers (null removes them).',
+    tag,
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: serverParams,
+    body: updateMcpServerInput,
+    responses: { 200: { description: 'The updated server', schema: mcpServerView }, ...writeErrors },
+    async handle({ deps, params, body }) {
+      return { body: await updateMcpServer(deps, params.orgId, params.serverId, body) };
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}',
+    operationId: 'deleteMcpServer',
+    summary: 'Delete a server and its tool settings; refused while an agent uses it.',
+    tag,
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: serverParams,
+    responses: {
+      204: { description: 'Deleted' },
+      ...standardErrors,
+      409: { description: 'mcp_server_in_use: agentIds lists the agents using it', schema: errorResponse },
+    },
+    async handle({ deps, params }) {
+      await deleteMcpServer(deps, params.orgId, params.serverId);
+      return { status: 204 };
+    },
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}/tools/{toolId}',
+    operationId: 'updateMcpServerTool',
+    summary:
+      'Edit one tool: isEnabled, displayName, descriptionOverride, instructions, whenToUse, whenNotToUse.',
+    tag,
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: toolParams,
+    body: patchToolInput,
+    responses: { 200: { description: 'The tool with its settings', schema: toolView }, ...standardErrors },
+    async handle({ deps, params, body }) {
+      return { body: await patchTool(deps, params.orgId, params.serverId, params.toolId, body) };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}/mcp-smoke/tools-list',
+    operationId: 'smokeListMcpTools',
+    summary: 'List the enabled tools over MCP against the live server (no cache).',
+    tag,
+    auth: 'principal',
+    // It reaches out to the server with the stored credentials: a write-level permission.
+    permission: 'agents:manage',
+    params: serverParams,
+    responses: { 200: { description: 'The enabled tools', schema: smokeListView }, ...upstreamErrors },
+    async handle({ deps, params }) {
+      return { body: await smokeListTools(deps, params.orgId, params.serverId) };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}/mcp-smoke/tools/{toolName}/call',
+    operationId: 'smokeCallMcpTool',
+    summary: 'Invoke an enabled tool over MCP. Body: `{ arguments }`.',
+    tag,
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: toolNameParams,
+    body: smokeCallInput,
+    responses: {
+      200: {
+        description: 'The tool result (isError true when the tool reported a failure)',
+        schema: smokeCallView,
+      },
+      ...upstreamErrors,
+      409: { description: 'tool_disabled', schema: errorResponse },
+    },
+    async handle({ deps, params, body }) {
+      return {
+        body: await smokeCallTool(deps, params.orgId, params.serverId, params.toolName, body.arguments),
+      };
+    },
+  }),
+];

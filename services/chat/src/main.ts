@@ -1,0 +1,29 @@
+import { createDeps, startServer, warnIfRedisNotPersistent } from './bootstrap.ts';
+import { EnvError, parseEnv } from './env.ts';
+
+let env: ReturnType<typeof parseEnv>;
+try {
+  env = parseEnv(process.env);
+} catch (error) {
+  if (!(error instanceof EnvError)) throw error;
+  process.stderr.write(`${error.message}\nSee the README's Configuration section.\n`);
+  process.exit(78);
+}
+
+const deps = createDeps(env, { defaultMetrics: true });
+await warnIfRedisNotPersistent(deps);
+const running = await startServer(deps);
+deps.logger.info({ url: running.url }, 'mcpstack chat service listening');
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    deps.logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        deps.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { roleKeys } from '../domain/auth/permissions.ts';
+
+/**
+ * The shapes stored in Redis. Values read back are parsed with these, so a bad write or an old
+ * format fails loudly where it is read instead of somewhere downstream.
+ */
+export const organizationRecord = z.object({
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  planTier: z.string(),
+  createdOn: z.string(),
+  updatedAt: z.string(),
+});
+export type OrganizationRecord = z.infer<typeof organizationRecord>;
+
+export const apiKeyRecord = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  name: z.string(),
+  clientId: z.string(),
+  roleKey: z.enum(roleKeys),
+  secretHash: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+  createdBy: z.string(),
+});
+export type ApiKeyRecord = z.infer<typeof apiKeyRecord>;
+
+/** The global lookup entry of a key, by client id: everything authentication needs in one GET. */
+export const apiKeyLookupRecord = apiKeyRecord.pick({
+  id: true,
+  organizationId: true,
+  name: true,
+  clientId: true,
+  roleKey: true,
+  secretHash: true,
+  expiresAt: true,
+});
+export type ApiKeyLookupRecord = z.infer<typeof apiKeyLookupRecord>;
+
+export const themeRecord = z.object({
+  primaryColor: z.string(),
+  position: z.enum(['bottom-right', 'bottom-left']),
+  colorScheme: z.enum(['light', 'dark', 'auto']),
+});
+
+export const agentRecord = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  model: z.string(),
+  instructions: z.string(),
+  mcpServerIds: z.array(z.string()),
+  temperature: z.number().nullable(),
+  maxOutputTokens: z.number().int(),
+  maxSteps: z.number().int(),
+  welcomeMessage: z.string().nullable(),
+  starterPrompts: z.array(z.string()),
+  theme: themeRecord,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type AgentRecord = z.infer<typeof agentRecord>;
+
+export const mcpServerRecord = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  name: z.string(),
+  slug: z.string(),
+  description: z.string().nullable(),
+  url: z.string(),
+  headerNames: z.array(z.string()),
+  /** The headers as JSON, sealed with MCPSTACK_SECRET_KEY (bound to the server id); null when none. */
+  sealedHeaders: z.string().nullable(),
+  createdOn: z.string(),
+  updatedAt: z.string(),
+});
+export type McpServerRecord = z.infer<typeof mcpServerRecord>;
+
+/** One tool of an MCP server as last listed, with the organization's settings for it. */
+export const toolRecord = z.object({
+  id: z.string(),
+  name: z.string(),
+  title: z.string().nullable(),
+  description: z.string().nullable(),
+  inputSchema: z.record(z.string(), z.unknown()).nullable(),
+  isEnabled: z.boolean(),
+  displayName: z.string().nullable(),
+  descriptionOverride: z.string().nullable(),
+  instructions: z.string().nullable(),
+  whenToUse: z.string().nullable(),
+  whenNotToUse: z.string().nullable(),
+  lastSeenAt: z.string(),
+});
+export type ToolRecord = z.infer<typeof toolRecord>;

@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import { Cluster, Redis } from 'ioredis';
+
+export type RedisClient = Redis | Cluster;
+
+/** The Lua scripts of the service, by command name. Each is sent once (EVALSHA afterwards). */
+const scriptFiles = {
+  entityCreate: { file: 'entity-create.lua', keys: 3 },
+  entityUpdate: { file: 'entity-update.lua', keys: 2 },
+  entityDelete: { file: 'entity-delete.lua', keys: 4 },
+  hashFieldSwap: { file: 'hash-field-swap.lua', keys: 1 },
+} as const;
+
+export type ScriptName = keyof typeof scriptFiles;
+
+export interface Scripts {
+  run(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+}
+
+export interface RedisOptions {
+  url: string;
+  cluster: boolean;
+  /** Fail a command after this long instead of queueing it forever: chat must fail closed, fast. */
+  commandTimeoutMs?: number;
+}
+
+export function createRedis(options: RedisOptions): RedisClient {
+  const common = {
+    maxRetriesPerRequest: 2,
+    connectTimeout: 3000,
+    commandTimeout: options.commandTimeoutMs ?? 5000,
+    lazyConnect: false,
+  };
+  if (!options.cluster) return new Redis(options.url, common);
+  const nodes = options.url.split(',').map((part) => {
+    const url = new URL(part.trim());
+    return { host: url.hostname, port: Number(url.port || 6379) };
+  });
+  const first = new URL(options.url.split(',')[0]!.trim());
+  return new Cluster(nodes, {
+    redisOptions: {
+      ...common,
+      username: first.username || undefined,
+      password: first.password || undefined,
+      tls: first.protocol === 'rediss:' ? {} : undefined,
+    },
+  });
+}
+
+/**
+ * Registers every script once with ioredis's `defineCommand`, which sends EVALSHA and falls back to
+ * EVAL when a node lost its script cache (a restart, a failover, a new cluster node).
+ */
+export function loadScripts(redis: RedisClient): Scripts {
+  const directory = new URL('./lua/', import.meta.url);
+  for (const [name, { file, keys }] of Object.entries(scriptFiles)) {
+    redis.defineCommand(name, { numberOfKeys: keys, lua: readFileSync(new URL(file, directory), 'utf8') });
+  }
+  const commands = redis as unknown as Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
+  return {
+    run(name, keys, args) {
+      if (keys.length !== scriptFiles[name].keys) {
+        throw new Error(`Script ${name} takes ${scriptFiles[name].keys} keys, got ${keys.length}`);
+      }
+      return commands[name](...keys, ...args);
+    },
+  };
+}
+
+/** True for the errors ioredis raises when Redis cannot be reached (as opposed to a script bug). */
+export function isRedisUnavailableError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return (
+    error.name === 'MaxRetriesPerRequestError' ||
+    /Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|enableOfflineQueue|CLUSTERDOWN|ClusterAllFailedError|Failed to refresh slots cache|LOADING/i.test(
+      error.message,
+    )
+  );
+}

@@ -1,0 +1,25 @@
+import { type CollectionStore, createCollectionStore } from './collection.ts';
+import type { Keys } from './keys.ts';
+import { type AgentRecord, type ApiKeyRecord, agentRecord, apiKeyRecord, type McpServerRecord, mcpServerRecord } from './records.ts';
+import type { RedisClient, Scripts } from './redis.ts';
+
+export interface Stores {
+  apiKeys: CollectionStore<ApiKeyRecord>;
+  agents: CollectionStore<AgentRecord>;
+  mcpServers: CollectionStore<McpServerRecord>;
+}
+
+export function createStores(redis: RedisClient, scripts: Scripts, keys: Keys): Stores {
+  return {
+    apiKeys: createCollectionStore({ redis, scripts, keys, collection: 'api-key', schema: apiKeyRecord }),
+    agents: createCollectionStore({ redis, scripts, keys, collection: 'agent', schema: agentRecord }),
+    mcpServers: createCollectionStore({
+      redis,
+      scripts,
+      keys,
+      collection: 'mcp-server',
+      schema: mcpServerRecord,
+      uniqueField: 'slug',
+    }),
+  };
+}

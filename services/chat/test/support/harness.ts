@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { inject } from 'vitest';
+import { createDeps, type RunningServer, startServer } from '../../src/bootstrap.ts';
+import type { Deps } from '../../src/deps.ts';
+import { parseEnv } from '../../src/env.ts';
+import { createLogger } from '../../src/logger.ts';
+
+export const adminToken = `test-operator-token-${'x'.repeat(32)}`;
+
+export interface TestService {
+  deps: Deps;
+  url: string;
+  /** Every log line the service wrote, for tests that prove secrets never reach the logs. */
+  logs: string[];
+  running: RunningServer;
+  /** `fetch` against the service, JSON in and out. */
+  call(method: string, path: string, options?: CallOptions): Promise<CallResult>;
+  /** Creates an organization and a key of each role; ready-made tenants for most tests. */
+  createTenant(slug?: string): Promise<Tenant>;
+  stop(): Promise<void>;
+}
+
+export interface CallOptions {
+  token?: string | null;
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+}
+
+export interface CallResult {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: test convenience; each test asserts the shape it needs
+  body: any;
+  text: string;
+}
+
+export interface Tenant {
+  organizationId: string;
+  slug: string;
+  keys: Record<'admin' | 'developer' | 'viewer' | 'billing', string>;
+}
+
+export function uniqueSlug(base = 'org'): string {
+  return `${base}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A whole service on port 0 with its own Redis key prefix; `stop` removes every key it wrote. */
+export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const prefix = `mcpstack-test:${randomBytes(6).toString('hex')}:`;
+  const parsed = parseEnv({
+    REDIS_URL: inject('redisUrl'),
+    MCPSTACK_REDIS_PREFIX: prefix,
+    MCPSTACK_ADMIN_TOKEN: adminToken,
+    MCPSTACK_SECRET_KEY: 'test-secret-key-0123456789abcdef0123456789abcdef',
+    MCPSTACK_ALLOW_PRIVATE_URLS: 'true',
+    MCPSTACK_LOG_LEVEL: 'info',
+    MCPSTACK_SHUTDOWN_TIMEOUT_MS: '2000',
+    ...env,
+  });
+  const deps = createDeps(parsed, { logger: createLogger('info', sink) });
+  const running = await startServer(deps, 0, '127.0.0.1');
+
+  const call: TestService['call'] = async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...options.headers };
+    const token = options.token === undefined ? adminToken : options.token;
+    if (token !== null && headers.authorization === undefined && headers['x-api-key'] === undefined) {
+      headers.authorization = `Bearer ${token}`;
+    }
+    let body: string | undefined = options.rawBody;
+    if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${running.url}${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsedBody: unknown = text;
+    try {
+      parsedBody = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: leave the text
+    }
+    return { status: response.status, headers: response.headers, body: parsedBody, text };
+  };
+
+  const createTenant: TestService['createTenant'] = async (slug = uniqueSlug()) => {
+    const created = await call('POST', '/api/v1/organizations', { body: { name: `Org ${slug}`, slug } });
+    if (created.status !== 201) throw new Error(`could not create org: ${created.text}`);
+    const organizationId = created.body.id as string;
+    const keys = {} as Tenant['keys'];
+    for (const roleKey of ['admin', 'developer', 'viewer', 'billing'] as const) {
+      const key = await call('POST', `/api/v1/organizations/${organizationId}/api-keys`, {
+        body: { name: `${roleKey}-key`, roleKey },
+      });
+      if (key.status !== 201) throw new Error(`could not create key: ${key.text}`);
+      keys[roleKey] = key.body.fullKey;
+    }
+    return { organizationId, slug, keys };
+  };
+
+  return {
+    deps,
+    url: running.url,
+    logs,
+    running,
+    call,
+    createTenant,
+    async stop() {
+      let cursor = '0';
+      do {
+        const [next, found] = await deps.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (found.length > 0) await deps.redis.unlink(...found);
+      } while (cursor !== '0');
+      await running.close();
+    },
+  };
+}

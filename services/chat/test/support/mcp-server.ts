@@ -1,0 +1,152 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { z } from 'zod';
+
+export interface SeenRequest {
+  method: string;
+  path: string;
+  authorization: string | undefined;
+  /** The JSON-RPC methods of a POST body (initialize, tools/list, tools/call, …). */
+  rpcMethods: string[];
+}
+
+export interface TestMcpServer {
+  /** The Streamable HTTP endpoint, `http://127.0.0.1:<port>/mcp`. */
+  url: string;
+  requestsSeen: SeenRequest[];
+  stop(): Promise<void>;
+}
+
+export interface TestMcpServerOptions {
+  /** When set, every request must carry `Authorization: Bearer <token>` (else 401). */
+  bearerToken?: string;
+}
+
+export const products = [
+  { sku: 'sku-1', name: 'Espresso beans', priceUsd: 14 },
+  { sku: 'sku-2', name: 'Pour-over kettle', priceUsd: 39 },
+];
+
+function buildServer(): McpServer {
+  const server = new McpServer({ name: 'test-shop', version: '1.0.0' });
+  server.registerTool(
+    'get_order',
+    {
+      title: 'Get order',
+      description: 'Look up an order by its id.',
+      inputSchema: { orderId: z.string() },
+    },
+    async ({ orderId }) => ({
+      content: [{ type: 'text', text: `Order ${orderId}: shipped` }],
+      structuredContent: { orderId, status: 'shipped' },
+    }),
+  );
+  server.registerTool(
+    'list_products',
+    { title: 'List products', description: 'Every product with its price.' },
+    async () => ({ content: [{ type: 'text', text: JSON.stringify(products) }] }),
+  );
+  server.registerTool(
+    'add',
+    { description: 'Add two numbers.', inputSchema: { a: z.number(), b: z.number() } },
+    async ({ a, b }) => ({ content: [{ type: 'text', text: `The sum is ${a + b}` }] }),
+  );
+  return server;
+}
+
+async function readBody(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text ? JSON.parse(text) : undefined;
+}
+
+/**
+ * A real MCP server (the SDK's McpServer over Streamable HTTP, stateless: a fresh server and
+ * transport per request) on 127.0.0.1, port 0.
+ */
+export async function startTestMcpServer(options: TestMcpServerOptions = {}): Promise<TestMcpServer> {
+  const requestsSeen: SeenRequest[] = [];
+  const httpServer: Server = createServer(async (request, response) => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    let body: unknown;
+    try {
+      body = request.method === 'POST' ? await readBody(request) : undefined;
+    } catch {
+      response.writeHead(400).end('bad json');
+      return;
+    }
+    const messages = Array.isArray(body) ? body : body === undefined ? [] : [body];
+    requestsSeen.push({
+      method: request.method ?? '',
+      path,
+      authorization: request.headers.authorization,
+      rpcMethods: messages.map((message) => String((message as { method?: unknown }).method ?? '')),
+    });
+    if (path !== '/mcp') {
+      response.writeHead(404).end('not found');
+      return;
+    }
+    if (
+      options.bearerToken !== undefined &&
+      request.headers.authorization !== `Bearer ${options.bearerToken}`
+    ) {
+      response.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
+      response.end(JSON.stringify({ error: 'unauthorized' }));
+      return;
+    }
+    if (request.method !== 'POST') {
+      // Stateless: no standalone SSE stream and no session to delete.
+      response.writeHead(405, { allow: 'POST' }).end();
+      return;
+    }
+    const server = buildServer();
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
+    response.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(request, response, body);
+  });
+  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  const { port } = httpServer.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    requestsSeen,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        httpServer.close(() => resolve());
+        httpServer.closeAllConnections();
+      }),
+  };
+}
+
+/** An HTTP server for the failure modes: it hangs, or answers something that is not MCP. */
+export async function startPlainServer(
+  handler: (request: IncomingMessage, response: import('node:http').ServerResponse) => void,
+  host = '127.0.0.1',
+): Promise<{ url: string; port: number; requests: IncomingMessage[]; stop(): Promise<void> }> {
+  const requests: IncomingMessage[] = [];
+  const server = createServer((request, response) => {
+    requests.push(request);
+    handler(request, response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
