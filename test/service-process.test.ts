@@ -1,16 +1,38 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { operatorToken, type ServiceProcess, spawnService, startServiceProcess } from './support/service-process.ts';
+import {
+  operatorToken,
+  type ServiceProcess,
+  spawnService,
+  startServiceProcess,
+} from './support/service-process.ts';
 
 describe('the service process (as `npm start` runs it)', () => {
   it('refuses to start with bad configuration and names each bad variable', async () => {
-    const spawned = spawnService({ REDIS_URL: inject('redisUrl'), PORT: 'eighty', MCPSTACK_SECRET_KEY: 'short' });
+    const spawned = spawnService({
+      REDIS_URL: inject('redisUrl'),
+      PORT: 'eighty',
+      MCPSTACK_SECRET_KEY: 'short',
+    });
     const code = await spawned.exited;
     expect(code).toBe(78);
     const stderr = spawned.stderr.join('');
     expect(stderr).toContain('PORT:');
     expect(stderr).toContain('MCPSTACK_ADMIN_TOKEN: is required');
     expect(stderr).toContain('MCPSTACK_SECRET_KEY: must be at least 32 characters');
+  });
+
+  it('exits 78 naming MCPSTACK_MODEL_CATALOG when the catalog file is missing or invalid', async () => {
+    for (const catalog of ['@/nonexistent/catalog.json', '{"models":"nope"}']) {
+      const spawned = spawnService({
+        REDIS_URL: inject('redisUrl'),
+        MCPSTACK_ADMIN_TOKEN: 'a'.repeat(40),
+        MCPSTACK_SECRET_KEY: 'b'.repeat(40),
+        MCPSTACK_MODEL_CATALOG: catalog,
+      });
+      expect(await spawned.exited).toBe(78);
+      expect(spawned.stderr.join('')).toContain('MCPSTACK_MODEL_CATALOG:');
+    }
   });
 
   describe('running', () => {
@@ -23,7 +45,10 @@ describe('the service process (as `npm start` runs it)', () => {
     const api = async (method: string, path: string, token: string, body?: unknown) => {
       const response = await fetch(`${service.url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
         body: body ? JSON.stringify(body) : undefined,
       });
       // biome-ignore lint/suspicious/noExplicitAny: each step asserts the fields it reads
@@ -32,24 +57,47 @@ describe('the service process (as `npm start` runs it)', () => {
     };
 
     it('walks from an empty Redis to an organization, a key and an agent (the README tour)', async () => {
-      const organization = await api('POST', '/api/v1/organizations', operatorToken, { name: 'Acme', slug: `acme-${Date.now()}` });
-      expect(organization.status).toBe(201);
-      const key = await api('POST', `/api/v1/organizations/${organization.body.id}/api-keys`, operatorToken, { name: 'admin', roleKey: 'admin' });
-      expect(key.status).toBe(201);
-      const models = await api('GET', `/api/v1/organizations/${organization.body.id}/agent-model-options`, key.body.fullKey);
-      expect(models.status).toBe(200);
-      const agent = await api('POST', `/api/v1/organizations/${organization.body.id}/agents`, key.body.fullKey, {
-        name: 'Support',
-        model: models.body.data[0].id,
-        welcomeMessage: 'Hi!',
+      const organization = await api('POST', '/api/v1/organizations', operatorToken, {
+        name: 'Acme',
+        slug: `acme-${Date.now()}`,
       });
+      expect(organization.status).toBe(201);
+      const key = await api('POST', `/api/v1/organizations/${organization.body.id}/api-keys`, operatorToken, {
+        name: 'admin',
+        roleKey: 'admin',
+      });
+      expect(key.status).toBe(201);
+      const models = await api(
+        'GET',
+        `/api/v1/organizations/${organization.body.id}/agent-model-options`,
+        key.body.fullKey,
+      );
+      expect(models.status).toBe(200);
+      const agent = await api(
+        'POST',
+        `/api/v1/organizations/${organization.body.id}/agents`,
+        key.body.fullKey,
+        {
+          name: 'Support',
+          model: models.body.data[0].id,
+          welcomeMessage: 'Hi!',
+        },
+      );
       expect(agent.status).toBe(201);
-      const listed = await api('GET', `/api/v1/organizations/${organization.body.id}/agents`, key.body.fullKey);
+      const listed = await api(
+        'GET',
+        `/api/v1/organizations/${organization.body.id}/agents`,
+        key.body.fullKey,
+      );
       expect(listed.body.data.map((entry: { id: string }) => entry.id)).toEqual([agent.body.id]);
     });
 
     it('writes structured JSON logs and warns when Redis persistence is off', () => {
-      const lines = service.stdout.join('').trim().split('\n').map((line) => JSON.parse(line));
+      const lines = service.stdout
+        .join('')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
       expect(lines.some((line) => line.msg === 'mcpstack chat service listening')).toBe(true);
       // The shared test Redis keeps nothing on disk, so the warning must be there.
       expect(lines.some((line) => line.level === 'warn' && /AOF/.test(line.msg))).toBe(true);
@@ -62,7 +110,17 @@ describe('the service process (as `npm start` runs it)', () => {
     const url = new URL(`${service.url}/api/v1/organizations`);
     const responded = new Promise<{ status: number; text: string }>((resolve, reject) => {
       const outgoing = request(
-        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${operatorToken}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
         (response) => {
           let text = '';
           response.on('data', (chunk) => {

@@ -17,7 +17,12 @@ export async function freePort(): Promise<number> {
 }
 
 export async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1000,
+    retryStrategy: () => null,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -41,12 +46,30 @@ export interface LocalRedis {
 export async function startRedisServer(extraArgs: string[] = []): Promise<LocalRedis> {
   const port = await freePort();
   const directory = mkdtempSync(join(tmpdir(), 'mcpstack-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', directory, '--save', '', '--appendonly', 'no', ...extraArgs], {
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      directory,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...extraArgs,
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
   const url = `redis://127.0.0.1:${port}`;
   const failed = new Promise<never>((_, reject) => {
-    child.once('error', (error) => reject(new Error(`Could not start redis-server (is it installed?): ${error.message}`)));
+    child.once('error', (error) =>
+      reject(new Error(`Could not start redis-server (is it installed?): ${error.message}`)),
+    );
   });
   const deadline = Date.now() + 10_000;
   while (!(await Promise.race([redisAnswers(url), failed]))) {

@@ -20,11 +20,20 @@ export interface ServiceProcess {
 export const operatorToken = `e2e-operator-${randomBytes(16).toString('hex')}`;
 
 /** Runs the service exactly as `npm start` does: node with type stripping on src/main.ts. */
-export function spawnService(env: Record<string, string | undefined>): { child: ChildProcess; stdout: string[]; stderr: string[]; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', mainFile], {
-    env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function spawnService(env: Record<string, string | undefined>): {
+  child: ChildProcess;
+  stdout: string[];
+  stderr: string[];
+  exited: Promise<number | null>;
+} {
+  const child = spawn(
+    process.execPath,
+    ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', mainFile],
+    {
+      env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const stdout: string[] = [];
   const stderr: string[] = [];
   child.stdout?.on('data', (chunk) => stdout.push(String(chunk)));
@@ -33,7 +42,10 @@ export function spawnService(env: Record<string, string | undefined>): { child: 
   return { child, stdout, stderr, exited };
 }
 
-export async function startServiceProcess(redisUrl: string, extra: Record<string, string> = {}): Promise<ServiceProcess> {
+export async function startServiceProcess(
+  redisUrl: string,
+  extra: Record<string, string> = {},
+): Promise<ServiceProcess> {
   const port = await freePort();
   const prefix = `mcpstack-e2e:${randomBytes(6).toString('hex')}:`;
   const env = {
@@ -51,7 +63,8 @@ export async function startServiceProcess(redisUrl: string, extra: Record<string
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (spawned.child.exitCode !== null) throw new Error(`service exited early: ${spawned.stderr.join('')}${spawned.stdout.join('')}`);
+    if (spawned.child.exitCode !== null)
+      throw new Error(`service exited early: ${spawned.stderr.join('')}${spawned.stdout.join('')}`);
     try {
       const response = await fetch(`${url}/readyz`);
       if (response.ok) break;

@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from './app.ts';
+import { type Clock, type Deps, systemClock } from './deps.ts';
 import { createSecretBox } from './domain/crypto.ts';
 import { createMcpClient } from './domain/mcp/client.ts';
 import { createModelCatalog } from './domain/model-catalog.ts';
-import { type Clock, type Deps, systemClock } from './deps.ts';
-import { type Env, readModelCatalogSource } from './env.ts';
+import { type Env, EnvError, readModelCatalogSource } from './env.ts';
 import { createLogger } from './logger.ts';
 import { createKeys } from './storage/keys.ts';
 import { createRedis, loadScripts } from './storage/redis.ts';
@@ -38,9 +38,26 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
     metrics,
     clock: overrides.clock ?? systemClock,
     secretBox: createSecretBox(env.MCPSTACK_SECRET_KEY),
-    modelCatalog: createModelCatalog(readModelCatalogSource(env.MCPSTACK_MODEL_CATALOG)),
-    mcp: createMcpClient({ allowPrivateUrls: env.MCPSTACK_ALLOW_PRIVATE_URLS, timeoutMs: env.MCPSTACK_MCP_TIMEOUT_MS }),
+    modelCatalog: loadModelCatalog(env),
+    mcp: createMcpClient({
+      allowPrivateUrls: env.MCPSTACK_ALLOW_PRIVATE_URLS,
+      timeoutMs: env.MCPSTACK_MCP_TIMEOUT_MS,
+    }),
   };
+}
+
+/** A bad catalog is a configuration error: reported like any other bad variable (exit 78). */
+function loadModelCatalog(env: Env) {
+  try {
+    return createModelCatalog(readModelCatalogSource(env.MCPSTACK_MODEL_CATALOG));
+  } catch (error) {
+    if (error instanceof EnvError) throw error;
+    const reason =
+      error instanceof Error
+        ? error.message.replace(/^MCPSTACK_MODEL_CATALOG( is invalid)?:?\s*/, '')
+        : String(error);
+    throw new EnvError(`Invalid configuration:\n  MCPSTACK_MODEL_CATALOG: ${reason}`);
+  }
 }
 
 export interface RunningServer {
@@ -50,7 +67,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(deps: Deps, port = deps.env.PORT, host = deps.env.HOST): Promise<RunningServer> {
+export async function startServer(
+  deps: Deps,
+  port = deps.env.PORT,
+  host = deps.env.HOST,
+): Promise<RunningServer> {
   const { app, lifecycle } = createApp(deps);
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;
@@ -99,6 +120,9 @@ export async function warnIfRedisNotPersistent(deps: Deps): Promise<void> {
       );
     }
   } catch (error) {
-    deps.logger.warn({ reason: String(error) }, 'could not read the Redis persistence settings (CONFIG GET denied?)');
+    deps.logger.warn(
+      { reason: String(error) },
+      'could not read the Redis persistence settings (CONFIG GET denied?)',
+    );
   }
 }

@@ -32,7 +32,10 @@ const url = (defaultValue: string, protocols: readonly string[]) =>
         if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
         return raw;
       } catch {
-        context.addIssue({ code: 'custom', message: `must be a URL starting with ${protocols.join(' or ')}//` });
+        context.addIssue({
+          code: 'custom',
+          message: `must be a URL starting with ${protocols.join(' or ')}//`,
+        });
         return z.NEVER;
       }
     });
@@ -56,7 +59,10 @@ export const envSchema = z.object({
   MCPSTACK_REDIS_PREFIX: z
     .string()
     .default('mcpstack:')
-    .refine((value) => /^[A-Za-z0-9:_.-]*$/.test(value), 'may hold only letters, digits and : _ . - (braces mark hash tags)'),
+    .refine(
+      (value) => /^[A-Za-z0-9:_.-]*$/.test(value),
+      'may hold only letters, digits and : _ . - (braces mark hash tags)',
+    ),
   MCPSTACK_ADMIN_TOKEN: z
     .string({ message: 'is required: the operator token that creates organizations (32+ characters)' })
     .min(32, 'must be at least 32 characters (generate one with: openssl rand -hex 32)'),
@@ -95,6 +101,8 @@ export function readModelCatalogSource(value: string | undefined): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new EnvError(`Invalid configuration:\n  MCPSTACK_MODEL_CATALOG: is not valid JSON (${String(error)})`);
+    throw new EnvError(
+      `Invalid configuration:\n  MCPSTACK_MODEL_CATALOG: is not valid JSON (${String(error)})`,
+    );
   }
 }

@@ -1,16 +1,15 @@
 import { createDeps, startServer, warnIfRedisNotPersistent } from './bootstrap.ts';
 import { EnvError, parseEnv } from './env.ts';
 
-let env: ReturnType<typeof parseEnv>;
+let deps: ReturnType<typeof createDeps>;
 try {
-  env = parseEnv(process.env);
+  deps = createDeps(parseEnv(process.env), { defaultMetrics: true });
 } catch (error) {
   if (!(error instanceof EnvError)) throw error;
   process.stderr.write(`${error.message}\nSee the README's Configuration section.\n`);
   process.exit(78);
 }
 
-const deps = createDeps(env, { defaultMetrics: true });
 await warnIfRedisNotPersistent(deps);
 const running = await startServer(deps);
 deps.logger.info({ url: running.url }, 'mcpstack chat service listening');

@@ -18,18 +18,32 @@ describe('configuration from the environment', () => {
   it('names every missing or bad variable at once', () => {
     let message = '';
     try {
-      parseEnv({ PORT: 'eighty', MCPSTACK_ALLOW_PRIVATE_URLS: 'yes', REDIS_URL: 'localhost:6379', OPENAI_BASE_URL: 'ftp://x' });
+      parseEnv({
+        PORT: 'eighty',
+        MCPSTACK_ALLOW_PRIVATE_URLS: 'yes',
+        REDIS_URL: 'localhost:6379',
+        OPENAI_BASE_URL: 'ftp://x',
+      });
     } catch (error) {
       expect(error).toBeInstanceOf(EnvError);
       message = (error as Error).message;
     }
-    for (const name of ['PORT', 'MCPSTACK_ALLOW_PRIVATE_URLS', 'REDIS_URL', 'OPENAI_BASE_URL', 'MCPSTACK_ADMIN_TOKEN', 'MCPSTACK_SECRET_KEY']) {
+    for (const name of [
+      'PORT',
+      'MCPSTACK_ALLOW_PRIVATE_URLS',
+      'REDIS_URL',
+      'OPENAI_BASE_URL',
+      'MCPSTACK_ADMIN_TOKEN',
+      'MCPSTACK_SECRET_KEY',
+    ]) {
       expect(message).toContain(`${name}:`);
     }
   });
 
   it('refuses a short operator token', () => {
-    expect(() => parseEnv({ ...valid, MCPSTACK_ADMIN_TOKEN: 'short' })).toThrow(/MCPSTACK_ADMIN_TOKEN: must be at least 32 characters/);
+    expect(() => parseEnv({ ...valid, MCPSTACK_ADMIN_TOKEN: 'short' })).toThrow(
+      /MCPSTACK_ADMIN_TOKEN: must be at least 32 characters/,
+    );
   });
 
   it('refuses a key prefix that would break hash tags', () => {
@@ -37,7 +51,11 @@ describe('configuration from the environment', () => {
   });
 
   it('accepts a cluster seed list', () => {
-    const env = parseEnv({ ...valid, REDIS_URL: 'redis://10.0.0.1:7000,redis://10.0.0.2:7000', MCPSTACK_REDIS_CLUSTER: 'true' });
+    const env = parseEnv({
+      ...valid,
+      REDIS_URL: 'redis://10.0.0.1:7000,redis://10.0.0.2:7000',
+      MCPSTACK_REDIS_CLUSTER: 'true',
+    });
     expect(env.MCPSTACK_REDIS_CLUSTER).toBe(true);
   });
 });

@@ -11,7 +11,11 @@ beforeAll(async () => {
 });
 afterAll(() => service.stop());
 
-function expectError(result: { status: number; body: { error: Record<string, unknown> } }, status: number, code: string) {
+function expectError(
+  result: { status: number; body: { error: Record<string, unknown> } },
+  status: number,
+  code: string,
+) {
   expect(result.status, JSON.stringify(result.body)).toBe(status);
   expect(result.body.error).toMatchObject({ code, status });
   expect(result.body.error.message).toEqual(expect.any(String));
@@ -29,20 +33,29 @@ describe('one error shape for every failure', () => {
   });
 
   it('names the field and the reason for a wrong type', async () => {
-    const result = await service.call('POST', agentsPath(), { token: tenant.keys.admin, body: { name: 'x', maxSteps: 'many' } });
+    const result = await service.call('POST', agentsPath(), {
+      token: tenant.keys.admin,
+      body: { name: 'x', maxSteps: 'many' },
+    });
     expectError(result, 400, 'validation_failed');
     expect(result.body.error.message).toMatch(/^body\.maxSteps: /);
     expect(result.body.error.issues).toEqual([{ path: 'body.maxSteps', message: expect.any(String) }]);
   });
 
   it('names nested fields with their index', async () => {
-    const result = await service.call('POST', agentsPath(), { token: tenant.keys.admin, body: { name: 'x', starterPrompts: ['ok', 42] } });
+    const result = await service.call('POST', agentsPath(), {
+      token: tenant.keys.admin,
+      body: { name: 'x', starterPrompts: ['ok', 42] },
+    });
     expectError(result, 400, 'validation_failed');
     expect(result.body.error.message).toContain('body.starterPrompts[1]');
   });
 
   it('refuses unknown fields rather than silently dropping them', async () => {
-    const result = await service.call('POST', agentsPath(), { token: tenant.keys.admin, body: { name: 'x', modle: 'gpt-4o' } });
+    const result = await service.call('POST', agentsPath(), {
+      token: tenant.keys.admin,
+      body: { name: 'x', modle: 'gpt-4o' },
+    });
     expectError(result, 400, 'validation_failed');
     expect(result.body.error.message).toContain('unknown field "modle"');
   });
@@ -55,18 +68,29 @@ describe('one error shape for every failure', () => {
 
   it('answers a JSON array or scalar body with validation_failed', async () => {
     for (const rawBody of ['[]', '"text"', 'null', '42']) {
-      const result = await service.call('POST', agentsPath(), { token: tenant.keys.admin, rawBody, headers: { 'content-type': 'application/json' } });
+      const result = await service.call('POST', agentsPath(), {
+        token: tenant.keys.admin,
+        rawBody,
+        headers: { 'content-type': 'application/json' },
+      });
       expectError(result, 400, 'validation_failed');
     }
   });
 
   it('answers an oversized body with 413 payload_too_large', async () => {
-    const result = await service.call('POST', agentsPath(), { token: tenant.keys.admin, body: { name: 'x', instructions: 'y'.repeat(10_000) } });
+    const result = await service.call('POST', agentsPath(), {
+      token: tenant.keys.admin,
+      body: { name: 'x', instructions: 'y'.repeat(10_000) },
+    });
     expectError(result, 413, 'payload_too_large');
   });
 
   it('answers a non-JSON body with 415 unsupported_media_type', async () => {
-    const result = await service.call('POST', agentsPath(), { token: tenant.keys.admin, rawBody: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const result = await service.call('POST', agentsPath(), {
+      token: tenant.keys.admin,
+      rawBody: 'name=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expectError(result, 415, 'unsupported_media_type');
   });
 
@@ -97,7 +121,9 @@ describe('one error shape for every failure', () => {
     const echoed = await service.call('GET', '/api/v1/nope', { headers: { 'x-request-id': 'trace-123' } });
     expect(echoed.headers.get('x-request-id')).toBe('trace-123');
     expect(echoed.body.error.requestId).toBe('trace-123');
-    const replaced = await service.call('GET', '/api/v1/nope', { headers: { 'x-request-id': 'bad id\twith spaces' } });
+    const replaced = await service.call('GET', '/api/v1/nope', {
+      headers: { 'x-request-id': 'bad id\twith spaces' },
+    });
     expect(replaced.headers.get('x-request-id')).toMatch(/^req_/);
   });
 });

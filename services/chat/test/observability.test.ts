@@ -16,11 +16,15 @@ describe('health, readiness and metrics', () => {
 
   it('exposes Prometheus metrics labelled by route pattern, not by raw path', async () => {
     const tenant = await service.createTenant();
-    await service.call('GET', `/api/v1/organizations/${tenant.organizationId}`, { token: tenant.keys.viewer });
+    await service.call('GET', `/api/v1/organizations/${tenant.organizationId}`, {
+      token: tenant.keys.viewer,
+    });
     const result = await service.call('GET', '/metrics', { token: null });
     expect(result.status).toBe(200);
     expect(result.headers.get('content-type')).toContain('text/plain');
-    expect(result.text).toContain('mcpstack_http_requests_total{method="GET",route="/api/v1/organizations/:orgId",status="200"}');
+    expect(result.text).toContain(
+      'mcpstack_http_requests_total{method="GET",route="/api/v1/organizations/:orgId",status="200"}',
+    );
     expect(result.text).not.toContain(tenant.organizationId);
   });
 });
@@ -33,20 +37,36 @@ describe('logs', () => {
       body: { name: 'secret-check' },
     });
     await service.call('GET', '/api/v1/cli/whoami', { token: created.body.fullKey });
-    await service.call('GET', '/api/v1/cli/whoami', { token: null, headers: { 'x-api-key': created.body.fullKey } });
+    await service.call('GET', '/api/v1/cli/whoami', {
+      token: null,
+      headers: { 'x-api-key': created.body.fullKey },
+    });
     const text = service.logs.join('');
-    for (const secret of [created.body.fullKey, adminToken, tenant.keys.admin, created.body.fullKey.split('_').at(-1)]) {
+    for (const secret of [
+      created.body.fullKey,
+      adminToken,
+      tenant.keys.admin,
+      created.body.fullKey.split('_').at(-1),
+    ]) {
       expect(text).not.toContain(secret);
     }
     const lines = service.logs.map((line) => JSON.parse(line));
     const request = lines.find((line) => line.msg === 'request' && line.route === '/api/v1/cli/whoami');
-    expect(request).toMatchObject({ level: 'info', method: 'GET', status: 200, principal: 'service_account' });
+    expect(request).toMatchObject({
+      level: 'info',
+      method: 'GET',
+      status: 200,
+      principal: 'service_account',
+    });
     expect(request.requestId).toEqual(expect.any(String));
   });
 
   it('censors secrets even when code logs an object that holds them', () => {
     const lines: string[] = [];
-    service.deps.logger.info({ request: { headers: { authorization: 'Bearer mcpstack_sk_leak' } }, fullKey: 'mcpstack_sk_leak2' }, 'oops');
+    service.deps.logger.info(
+      { request: { headers: { authorization: 'Bearer mcpstack_sk_leak' } }, fullKey: 'mcpstack_sk_leak2' },
+      'oops',
+    );
     lines.push(...service.logs.filter((line) => line.includes('"oops"')));
     expect(lines.join('')).not.toContain('mcpstack_sk_leak');
   });
@@ -68,8 +88,14 @@ describe('the OpenAPI document', () => {
     const schema = createAgent.requestBody.content['application/json'].schema;
     expect(schema.required).toEqual(['name']);
     expect(schema.additionalProperties).toBe(false);
-    expect(createAgent.parameters).toEqual([expect.objectContaining({ name: 'orgId', in: 'path', required: true })]);
+    expect(createAgent.parameters).toEqual([
+      expect.objectContaining({ name: 'orgId', in: 'path', required: true }),
+    ]);
     const list = document.paths['/api/v1/organizations/{orgId}/agents'].get;
-    expect(list.parameters.map((parameter: { name: string }) => parameter.name)).toEqual(['orgId', 'limit', 'cursor']);
+    expect(list.parameters.map((parameter: { name: string }) => parameter.name)).toEqual([
+      'orgId',
+      'limit',
+      'cursor',
+    ]);
   });
 });

@@ -12,7 +12,14 @@ describe('organizations', () => {
     const slug = uniqueSlug('acme');
     const created = await service.call('POST', '/api/v1/organizations', { body: { name: 'Acme', slug } });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ slug, name: 'Acme', planTier: 'free', agentCount: 0, mcpServerCount: 0, apiKeyCount: 0 });
+    expect(created.body).toMatchObject({
+      slug,
+      name: 'Acme',
+      planTier: 'free',
+      agentCount: 0,
+      mcpServerCount: 0,
+      apiKeyCount: 0,
+    });
     expect(created.body.id).toMatch(/^org_/);
     expect(Date.parse(created.body.createdOn)).not.toBeNaN();
 
@@ -20,14 +27,18 @@ describe('organizations', () => {
       body: { name: 'first-admin', roleKey: 'admin' },
     });
     expect(key.status).toBe(201);
-    const got = await service.call('GET', `/api/v1/organizations/${created.body.id}`, { token: key.body.fullKey });
+    const got = await service.call('GET', `/api/v1/organizations/${created.body.id}`, {
+      token: key.body.fullKey,
+    });
     expect(got.status).toBe(200);
     expect(got.body.apiKeyCount).toBe(1);
   });
 
   it('refuses a duplicate slug with 409 slug_taken', async () => {
     const slug = uniqueSlug('dup');
-    expect((await service.call('POST', '/api/v1/organizations', { body: { name: 'One', slug } })).status).toBe(201);
+    expect(
+      (await service.call('POST', '/api/v1/organizations', { body: { name: 'One', slug } })).status,
+    ).toBe(201);
     const again = await service.call('POST', '/api/v1/organizations', { body: { name: 'Two', slug } });
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('slug_taken');
@@ -36,7 +47,9 @@ describe('organizations', () => {
   it('gives exactly one organization the slug when many race for it', async () => {
     const slug = uniqueSlug('race');
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, index) => service.call('POST', '/api/v1/organizations', { body: { name: `Racer ${index}`, slug } })),
+      Array.from({ length: 20 }, (_, index) =>
+        service.call('POST', '/api/v1/organizations', { body: { name: `Racer ${index}`, slug } }),
+      ),
     );
     expect(results.filter((result) => result.status === 201)).toHaveLength(1);
     expect(results.filter((result) => result.status === 409)).toHaveLength(19);
@@ -70,14 +83,21 @@ describe('organizations', () => {
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ name: 'Renamed', slug: newSlug });
     // the old slug is free again
-    const reuse = await service.call('POST', '/api/v1/organizations', { body: { name: 'Reuse', slug: tenant.slug } });
+    const reuse = await service.call('POST', '/api/v1/organizations', {
+      body: { name: 'Reuse', slug: tenant.slug },
+    });
     expect(reuse.status).toBe(201);
   });
 
   it('deletes an organization: it is gone, its keys stop working, its data is purged', async () => {
     const tenant = await service.createTenant();
-    await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, { token: tenant.keys.admin, body: { name: 'Doomed' } });
-    const deleted = await service.call('DELETE', `/api/v1/organizations/${tenant.organizationId}`, { token: tenant.keys.admin });
+    await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
+      token: tenant.keys.admin,
+      body: { name: 'Doomed' },
+    });
+    const deleted = await service.call('DELETE', `/api/v1/organizations/${tenant.organizationId}`, {
+      token: tenant.keys.admin,
+    });
     expect(deleted.status).toBe(204);
     expect((await service.call('GET', `/api/v1/organizations/${tenant.organizationId}`)).status).toBe(404);
     const stale = await service.call('GET', '/api/v1/cli/whoami', { token: tenant.keys.viewer });
@@ -91,16 +111,30 @@ describe('organizations', () => {
     expect(operator.body).toMatchObject({ type: 'operator', organizationId: null });
     const tenant = await service.createTenant();
     const billing = await service.call('GET', '/api/v1/cli/whoami', { token: tenant.keys.billing });
-    expect(billing.body).toMatchObject({ type: 'service_account', roleKey: 'billing', roleName: 'Billing', organizationId: tenant.organizationId });
-    expect(billing.body.permissions).toEqual(['organization:read', 'usage:read', 'billing:read', 'billing:manage']);
+    expect(billing.body).toMatchObject({
+      type: 'service_account',
+      roleKey: 'billing',
+      roleName: 'Billing',
+      organizationId: tenant.organizationId,
+    });
+    expect(billing.body.permissions).toEqual([
+      'organization:read',
+      'usage:read',
+      'billing:read',
+      'billing:manage',
+    ]);
   });
 
   it('checks permissions for the caller', async () => {
     const tenant = await service.createTenant();
-    const result = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/authorization/check`, {
-      token: tenant.keys.viewer,
-      body: { permissions: ['agents:read', 'agents:manage'] },
-    });
+    const result = await service.call(
+      'POST',
+      `/api/v1/organizations/${tenant.organizationId}/authorization/check`,
+      {
+        token: tenant.keys.viewer,
+        body: { permissions: ['agents:read', 'agents:manage'] },
+      },
+    );
     expect(result.status).toBe(200);
     expect(result.body).toEqual({
       allowed: false,
@@ -110,10 +144,14 @@ describe('organizations', () => {
         { permission: 'agents:manage', allowed: false },
       ],
     });
-    const unknown = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/authorization/check`, {
-      token: tenant.keys.viewer,
-      body: { permissions: ['root:everything'] },
-    });
+    const unknown = await service.call(
+      'POST',
+      `/api/v1/organizations/${tenant.organizationId}/authorization/check`,
+      {
+        token: tenant.keys.viewer,
+        body: { permissions: ['root:everything'] },
+      },
+    );
     expect(unknown.status).toBe(400);
   });
 });

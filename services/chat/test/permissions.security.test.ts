@@ -6,7 +6,10 @@ import { adminToken, startTestService, type Tenant, type TestService } from './s
  * Written independently of src/domain/auth/permissions.ts on purpose: this is the SPEC's table,
  * and the code must agree with it route by route.
  */
-const expectedGrants: Record<string, ReadonlyArray<'admin' | 'developer' | 'viewer' | 'billing' | 'operator'>> = {
+const expectedGrants: Record<
+  string,
+  ReadonlyArray<'admin' | 'developer' | 'viewer' | 'billing' | 'operator'>
+> = {
   'organization:read': ['admin', 'developer', 'viewer', 'billing', 'operator'],
   'organization:manage': ['admin', 'operator'],
   'agents:read': ['admin', 'developer', 'viewer'],
@@ -20,7 +23,9 @@ const expectedGrants: Record<string, ReadonlyArray<'admin' | 'developer' | 'view
 const callers = ['admin', 'developer', 'viewer', 'billing', 'operator'] as const;
 
 function fillPath(path: string, organizationId: string): string {
-  return path.replace('{orgId}', organizationId).replace(/\{(\w+)\}/g, (_, name: string) => `${name}_does_not_exist`);
+  return path
+    .replace('{orgId}', organizationId)
+    .replace(/\{(\w+)\}/g, (_, name: string) => `${name}_does_not_exist`);
 }
 
 let service: TestService;
@@ -51,12 +56,17 @@ describe('every organization route × every role', () => {
       const allowed = route.permission === undefined || expectedGrants[route.permission]!.includes(caller);
       it(`${allowed ? 'lets' : 'refuses'} ${caller} ${route.method.toUpperCase()} ${route.path}`, async () => {
         // Deleting the organization is the one call that would break the shared tenant.
-        const target = route.operationId === 'deleteOrganization' && allowed ? await service.createTenant() : tenant;
+        const target =
+          route.operationId === 'deleteOrganization' && allowed ? await service.createTenant() : tenant;
         const token = caller === 'operator' ? adminToken : target.keys[caller];
-        const result = await service.call(route.method.toUpperCase(), fillPath(route.path, target.organizationId), {
-          token,
-          ...(route.body ? { body: {} } : {}),
-        });
+        const result = await service.call(
+          route.method.toUpperCase(),
+          fillPath(route.path, target.organizationId),
+          {
+            token,
+            ...(route.body ? { body: {} } : {}),
+          },
+        );
         if (allowed) {
           expect([401, 403], `${result.status} ${result.text}`).not.toContain(result.status);
           expect(result.status).toBeLessThan(500);
@@ -72,10 +82,14 @@ describe('every organization route × every role', () => {
 describe('cross-organization isolation', () => {
   for (const route of orgRoutes) {
     it(`answers 404 to another organization's admin on ${route.method.toUpperCase()} ${route.path}`, async () => {
-      const result = await service.call(route.method.toUpperCase(), fillPath(route.path, tenant.organizationId), {
-        token: other.keys.admin,
-        ...(route.body ? { body: {} } : {}),
-      });
+      const result = await service.call(
+        route.method.toUpperCase(),
+        fillPath(route.path, tenant.organizationId),
+        {
+          token: other.keys.admin,
+          ...(route.body ? { body: {} } : {}),
+        },
+      );
       expect(result.status, result.text).toBe(404);
       expect(result.body.error.code).toBe('organization_not_found');
     });
@@ -87,9 +101,13 @@ describe('cross-organization isolation', () => {
       body: { name: 'Private' },
     });
     expect(created.status).toBe(201);
-    const peek = await service.call('GET', `/api/v1/organizations/${other.organizationId}/agents/${created.body.id}`, {
-      token: other.keys.admin,
-    });
+    const peek = await service.call(
+      'GET',
+      `/api/v1/organizations/${other.organizationId}/agents/${created.body.id}`,
+      {
+        token: other.keys.admin,
+      },
+    );
     expect(peek.status).toBe(404);
     expect(peek.body.error.code).toBe('agent_not_found');
   });
@@ -97,7 +115,9 @@ describe('cross-organization isolation', () => {
   it('lists only the caller’s own organization to a service-account key', async () => {
     const result = await service.call('GET', '/api/v1/organizations', { token: tenant.keys.viewer });
     expect(result.status).toBe(200);
-    expect(result.body.data.map((organization: { id: string }) => organization.id)).toEqual([tenant.organizationId]);
+    expect(result.body.data.map((organization: { id: string }) => organization.id)).toEqual([
+      tenant.organizationId,
+    ]);
   });
 });
 
@@ -111,13 +131,19 @@ describe('authentication', () => {
   });
 
   it('answers 401 to a malformed Authorization header', async () => {
-    const result = await service.call('GET', path(), { token: null, headers: { authorization: `Basic ${btoa('a:b')}` } });
+    const result = await service.call('GET', path(), {
+      token: null,
+      headers: { authorization: `Basic ${btoa('a:b')}` },
+    });
     expect(result.status).toBe(401);
     expect(result.body.error.code).toBe('unauthenticated');
   });
 
   it('accepts the key in X-API-Key as well as Bearer', async () => {
-    const result = await service.call('GET', path(), { token: null, headers: { 'x-api-key': tenant.keys.viewer } });
+    const result = await service.call('GET', path(), {
+      token: null,
+      headers: { 'x-api-key': tenant.keys.viewer },
+    });
     expect(result.status).toBe(200);
   });
 
@@ -141,12 +167,18 @@ describe('authentication', () => {
   });
 
   it('refuses a wrong operator token', async () => {
-    const result = await service.call('POST', '/api/v1/organizations', { token: `${adminToken}x`, body: { name: 'x', slug: 'x' } });
+    const result = await service.call('POST', '/api/v1/organizations', {
+      token: `${adminToken}x`,
+      body: { name: 'x', slug: 'x' },
+    });
     expect(result.status).toBe(401);
   });
 
   it('answers 403 when a service-account admin tries an operator-only call', async () => {
-    const result = await service.call('POST', '/api/v1/organizations', { token: tenant.keys.admin, body: { name: 'x', slug: 'x-admin' } });
+    const result = await service.call('POST', '/api/v1/organizations', {
+      token: tenant.keys.admin,
+      body: { name: 'x', slug: 'x-admin' },
+    });
     expect(result.status).toBe(403);
     expect(result.body.error.code).toBe('insufficient_permissions');
   });

@@ -19,23 +19,31 @@ const agentFields = {
   description: z.string().max(1000).nullable(),
   model: z.string().min(1).max(200).describe('An id from GET /agent-model-options.'),
   instructions: z.string().max(32_000).describe('The system prompt.'),
-  mcpServerIds: z.array(z.string().min(1).max(100)).max(20).describe('MCP servers of this organization whose enabled tools the agent may call.'),
+  mcpServerIds: z
+    .array(z.string().min(1).max(100))
+    .max(20)
+    .describe('MCP servers of this organization whose enabled tools the agent may call.'),
   temperature: z.number().min(0).max(2).nullable(),
-  maxOutputTokens: z.number().int().min(1).max(200_000).describe('Output cap of each LLM call; also bounds its cost.'),
+  maxOutputTokens: z
+    .number()
+    .int()
+    .min(1)
+    .max(200_000)
+    .describe('Output cap of each LLM call; also bounds its cost.'),
   maxSteps: z.number().int().min(1).max(25).describe('Most LLM calls per visitor message (tool loop steps).'),
   welcomeMessage: z.string().max(2000).nullable(),
   starterPrompts: z.array(z.string().trim().min(1).max(200)).max(6),
   theme: themeInput,
 };
 
-export const createAgentInput = z
-  .object(agentFields)
-  .partial()
-  .required({ name: true })
-  .strict();
+export const createAgentInput = z.object(agentFields).partial().required({ name: true }).strict();
 export const updateAgentInput = z.object(agentFields).partial().strict();
 
-export const defaultTheme: AgentRecord['theme'] = { primaryColor: '#4f46e5', position: 'bottom-right', colorScheme: 'auto' };
+export const defaultTheme: AgentRecord['theme'] = {
+  primaryColor: '#4f46e5',
+  position: 'bottom-right',
+  colorScheme: 'auto',
+};
 
 type AgentDeps = Pick<Deps, 'stores' | 'clock' | 'modelCatalog'>;
 
@@ -51,16 +59,25 @@ async function checkReferences(
     });
   }
   if (agent.maxOutputTokens > model.maxOutputTokens) {
-    throw new ApiError('validation_failed', `maxOutputTokens: ${model.id} allows at most ${model.maxOutputTokens}`);
+    throw new ApiError(
+      'validation_failed',
+      `maxOutputTokens: ${model.id} allows at most ${model.maxOutputTokens}`,
+    );
   }
   const unique = new Set(agent.mcpServerIds);
   if (unique.size !== agent.mcpServerIds.length) {
     throw new ApiError('validation_failed', 'mcpServerIds: lists a server more than once');
   }
-  const servers = await Promise.all(agent.mcpServerIds.map((id) => deps.stores.mcpServers.get(organizationId, id)));
+  const servers = await Promise.all(
+    agent.mcpServerIds.map((id) => deps.stores.mcpServers.get(organizationId, id)),
+  );
   const missing = agent.mcpServerIds.filter((_, index) => servers[index] === null);
   if (missing.length > 0) {
-    throw new ApiError('unknown_mcp_server', `mcpServerIds: no MCP server ${missing.join(', ')} in this organization`, { missing });
+    throw new ApiError(
+      'unknown_mcp_server',
+      `mcpServerIds: no MCP server ${missing.join(', ')} in this organization`,
+      { missing },
+    );
   }
 }
 
@@ -80,7 +97,8 @@ export async function createAgent(
     instructions: input.instructions ?? '',
     mcpServerIds: input.mcpServerIds ?? [],
     temperature: input.temperature ?? null,
-    maxOutputTokens: input.maxOutputTokens ?? Math.min(1024, deps.modelCatalog.get(model)?.maxOutputTokens ?? 1024),
+    maxOutputTokens:
+      input.maxOutputTokens ?? Math.min(1024, deps.modelCatalog.get(model)?.maxOutputTokens ?? 1024),
     maxSteps: input.maxSteps ?? 5,
     welcomeMessage: input.welcomeMessage ?? null,
     starterPrompts: input.starterPrompts ?? [],
@@ -93,13 +111,21 @@ export async function createAgent(
   return agent;
 }
 
-export async function getAgent(deps: AgentDeps, organizationId: string, agentId: string): Promise<AgentRecord> {
+export async function getAgent(
+  deps: AgentDeps,
+  organizationId: string,
+  agentId: string,
+): Promise<AgentRecord> {
   const agent = await deps.stores.agents.get(organizationId, agentId);
   if (!agent) throw new ApiError('agent_not_found', `No agent ${agentId} in this organization`);
   return agent;
 }
 
-export function listAgents(deps: AgentDeps, organizationId: string, page: PageRequest): Promise<Page<AgentRecord>> {
+export function listAgents(
+  deps: AgentDeps,
+  organizationId: string,
+  page: PageRequest,
+): Promise<Page<AgentRecord>> {
   return deps.stores.agents.list(organizationId, page);
 }
 
@@ -119,7 +145,8 @@ export async function updateAgent(
   });
   await checkReferences(deps, organizationId, merge(current));
   const result = await deps.stores.agents.update(organizationId, agentId, merge);
-  if (result.status !== 'updated') throw new ApiError('agent_not_found', `No agent ${agentId} in this organization`);
+  if (result.status !== 'updated')
+    throw new ApiError('agent_not_found', `No agent ${agentId} in this organization`);
   return result.value;
 }
 

@@ -48,14 +48,78 @@ export interface ModelCatalog {
 // Public list prices (USD per million tokens) of OpenAI's API at the time of writing; operators
 // override them with MCPSTACK_MODEL_CATALOG when their contract or provider differs.
 const defaults: z.input<typeof modelEntrySchema>[] = [
-  { id: 'gpt-4.1-mini', name: 'GPT-4.1 mini', inputUsdPerMillionTokens: 0.4, cachedInputUsdPerMillionTokens: 0.1, outputUsdPerMillionTokens: 1.6, contextWindowTokens: 1_047_576, maxOutputTokens: 32_768 },
-  { id: 'gpt-4.1', name: 'GPT-4.1', inputUsdPerMillionTokens: 2, cachedInputUsdPerMillionTokens: 0.5, outputUsdPerMillionTokens: 8, contextWindowTokens: 1_047_576, maxOutputTokens: 32_768 },
-  { id: 'gpt-4.1-nano', name: 'GPT-4.1 nano', inputUsdPerMillionTokens: 0.1, cachedInputUsdPerMillionTokens: 0.025, outputUsdPerMillionTokens: 0.4, contextWindowTokens: 1_047_576, maxOutputTokens: 32_768 },
-  { id: 'gpt-4o', name: 'GPT-4o', inputUsdPerMillionTokens: 2.5, cachedInputUsdPerMillionTokens: 1.25, outputUsdPerMillionTokens: 10, contextWindowTokens: 128_000, maxOutputTokens: 16_384 },
-  { id: 'gpt-4o-mini', name: 'GPT-4o mini', inputUsdPerMillionTokens: 0.15, cachedInputUsdPerMillionTokens: 0.075, outputUsdPerMillionTokens: 0.6, contextWindowTokens: 128_000, maxOutputTokens: 16_384 },
-  { id: 'gpt-5', name: 'GPT-5', inputUsdPerMillionTokens: 1.25, cachedInputUsdPerMillionTokens: 0.125, outputUsdPerMillionTokens: 10, contextWindowTokens: 400_000, maxOutputTokens: 128_000 },
-  { id: 'gpt-5-mini', name: 'GPT-5 mini', inputUsdPerMillionTokens: 0.25, cachedInputUsdPerMillionTokens: 0.025, outputUsdPerMillionTokens: 2, contextWindowTokens: 400_000, maxOutputTokens: 128_000 },
-  { id: 'gpt-5-nano', name: 'GPT-5 nano', inputUsdPerMillionTokens: 0.05, cachedInputUsdPerMillionTokens: 0.005, outputUsdPerMillionTokens: 0.4, contextWindowTokens: 400_000, maxOutputTokens: 128_000 },
+  {
+    id: 'gpt-4.1-mini',
+    name: 'GPT-4.1 mini',
+    inputUsdPerMillionTokens: 0.4,
+    cachedInputUsdPerMillionTokens: 0.1,
+    outputUsdPerMillionTokens: 1.6,
+    contextWindowTokens: 1_047_576,
+    maxOutputTokens: 32_768,
+  },
+  {
+    id: 'gpt-4.1',
+    name: 'GPT-4.1',
+    inputUsdPerMillionTokens: 2,
+    cachedInputUsdPerMillionTokens: 0.5,
+    outputUsdPerMillionTokens: 8,
+    contextWindowTokens: 1_047_576,
+    maxOutputTokens: 32_768,
+  },
+  {
+    id: 'gpt-4.1-nano',
+    name: 'GPT-4.1 nano',
+    inputUsdPerMillionTokens: 0.1,
+    cachedInputUsdPerMillionTokens: 0.025,
+    outputUsdPerMillionTokens: 0.4,
+    contextWindowTokens: 1_047_576,
+    maxOutputTokens: 32_768,
+  },
+  {
+    id: 'gpt-4o',
+    name: 'GPT-4o',
+    inputUsdPerMillionTokens: 2.5,
+    cachedInputUsdPerMillionTokens: 1.25,
+    outputUsdPerMillionTokens: 10,
+    contextWindowTokens: 128_000,
+    maxOutputTokens: 16_384,
+  },
+  {
+    id: 'gpt-4o-mini',
+    name: 'GPT-4o mini',
+    inputUsdPerMillionTokens: 0.15,
+    cachedInputUsdPerMillionTokens: 0.075,
+    outputUsdPerMillionTokens: 0.6,
+    contextWindowTokens: 128_000,
+    maxOutputTokens: 16_384,
+  },
+  {
+    id: 'gpt-5',
+    name: 'GPT-5',
+    inputUsdPerMillionTokens: 1.25,
+    cachedInputUsdPerMillionTokens: 0.125,
+    outputUsdPerMillionTokens: 10,
+    contextWindowTokens: 400_000,
+    maxOutputTokens: 128_000,
+  },
+  {
+    id: 'gpt-5-mini',
+    name: 'GPT-5 mini',
+    inputUsdPerMillionTokens: 0.25,
+    cachedInputUsdPerMillionTokens: 0.025,
+    outputUsdPerMillionTokens: 2,
+    contextWindowTokens: 400_000,
+    maxOutputTokens: 128_000,
+  },
+  {
+    id: 'gpt-5-nano',
+    name: 'GPT-5 nano',
+    inputUsdPerMillionTokens: 0.05,
+    cachedInputUsdPerMillionTokens: 0.005,
+    outputUsdPerMillionTokens: 0.4,
+    contextWindowTokens: 400_000,
+    maxOutputTokens: 128_000,
+  },
 ];
 
 const toMicros = (usd: number): number => Math.round(usd * 1_000_000);
@@ -67,7 +131,9 @@ function toCatalogModel(entry: z.output<typeof modelEntrySchema>): CatalogModel 
     provider: entry.provider,
     inputMicrosPerMillion: toMicros(entry.inputUsdPerMillionTokens),
     // A provider without a cached-input discount bills cached tokens as input tokens.
-    cachedInputMicrosPerMillion: toMicros(entry.cachedInputUsdPerMillionTokens ?? entry.inputUsdPerMillionTokens),
+    cachedInputMicrosPerMillion: toMicros(
+      entry.cachedInputUsdPerMillionTokens ?? entry.inputUsdPerMillionTokens,
+    ),
     outputMicrosPerMillion: toMicros(entry.outputUsdPerMillionTokens),
     contextWindowTokens: entry.contextWindowTokens,
     maxOutputTokens: entry.maxOutputTokens,
@@ -82,7 +148,9 @@ export function createModelCatalog(override?: unknown): ModelCatalog {
   if (override !== undefined) {
     const parsed = modelCatalogOverrideSchema.safeParse(override);
     if (!parsed.success) {
-      const detail = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+      const detail = parsed.error.issues.map(
+        (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      );
       throw new Error(`MCPSTACK_MODEL_CATALOG is invalid: ${detail.join('; ')}`);
     }
     if (Array.isArray(parsed.data)) extra = parsed.data;

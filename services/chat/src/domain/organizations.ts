@@ -36,7 +36,10 @@ export async function requireOrganization(deps: OrganizationDeps, organizationId
   return organization;
 }
 
-export async function viewOrganization(deps: OrganizationDeps, organization: OrganizationRecord): Promise<OrganizationView> {
+export async function viewOrganization(
+  deps: OrganizationDeps,
+  organization: OrganizationRecord,
+): Promise<OrganizationView> {
   const [agentCount, mcpServerCount, apiKeyCount] = await Promise.all([
     deps.stores.agents.count(organization.id),
     deps.stores.mcpServers.count(organization.id),
@@ -74,9 +77,19 @@ export async function createOrganization(
   return organization;
 }
 
-export async function listAllOrganizations(deps: OrganizationDeps, page: PageRequest): Promise<Page<OrganizationRecord>> {
+export async function listAllOrganizations(
+  deps: OrganizationDeps,
+  page: PageRequest,
+): Promise<Page<OrganizationRecord>> {
   const start = page.cursor ? `(${page.cursor}` : '-';
-  const ids = await deps.redis.zrangebylex(deps.keys.organizationsIndex, start, '+', 'LIMIT', 0, page.limit + 1);
+  const ids = await deps.redis.zrangebylex(
+    deps.keys.organizationsIndex,
+    start,
+    '+',
+    'LIMIT',
+    0,
+    page.limit + 1,
+  );
   const pageIds = ids.slice(0, page.limit);
   const records = await Promise.all(pageIds.map((id) => getOrganizationRecord(deps, id)));
   return {

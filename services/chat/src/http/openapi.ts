@@ -4,7 +4,11 @@ import type { RouteDefinition } from './route.ts';
 type JsonSchema = Record<string, unknown>;
 
 function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as JsonSchema;
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+  }) as JsonSchema;
   return rest;
 }
 
@@ -37,18 +41,28 @@ export function buildOpenApiDocument(routes: readonly RouteDefinition[]): JsonSc
       summary: route.summary,
       ...(route.description !== undefined && { description: route.description }),
       tags: [route.tag],
-      security: route.auth === 'none' ? [] : route.auth === 'operator' ? [{ operatorToken: [] }] : [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+      security:
+        route.auth === 'none'
+          ? []
+          : route.auth === 'operator'
+            ? [{ operatorToken: [] }]
+            : [{ bearerAuth: [] }, { apiKeyHeader: [] }],
       ...(route.permission && { 'x-required-permission': route.permission }),
       parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
       ...(route.body && {
-        requestBody: { required: true, content: { 'application/json': { schema: toSchema(route.body, 'input') } } },
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: toSchema(route.body, 'input') } },
+        },
       }),
       responses: Object.fromEntries(
         Object.entries(route.responses).map(([status, spec]) => [
           status,
           {
             description: spec.description,
-            ...(spec.schema && { content: { 'application/json': { schema: toSchema(spec.schema, 'output') } } }),
+            ...(spec.schema && {
+              content: { 'application/json': { schema: toSchema(spec.schema, 'output') } },
+            }),
           },
         ]),
       ),

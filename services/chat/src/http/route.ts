@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { AuthenticatedPrincipal, Permission } from '../domain/auth/permissions.ts';
 import type { Deps } from '../deps.ts';
+import type { AuthenticatedPrincipal, Permission } from '../domain/auth/permissions.ts';
 import type { OrganizationRecord } from '../storage/records.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';

@@ -1,8 +1,13 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { match } from 'path-to-regexp';
-import { type AuthenticatedPrincipal, canSeeOrganization, isGranted, type Principal } from '../domain/auth/permissions.ts';
-import { requireOrganization } from '../domain/organizations.ts';
 import type { Deps } from '../deps.ts';
+import {
+  type AuthenticatedPrincipal,
+  canSeeOrganization,
+  isGranted,
+  type Principal,
+} from '../domain/auth/permissions.ts';
+import { requireOrganization } from '../domain/organizations.ts';
 import { ApiError } from '../errors.ts';
 import { authenticate } from './middleware/authenticate.ts';
 import { type RouteDefinition, toExpressPath } from './route.ts';
@@ -22,68 +27,90 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
 
   for (const route of routes) {
     const handlers = methodsWithBody.has(route.method) ? [json] : [];
-    router[route.method](toExpressPath(route.path), ...handlers, async (request: Request, response: Response) => {
-      const requestId = response.locals.requestId as string;
-      if (route.body && hasBody(request) && !request.is('application/json')) {
-        throw new ApiError('unsupported_media_type', 'Send the body as JSON with "Content-Type: application/json"');
-      }
-      let principal: Principal = { kind: 'anonymous' };
-      if (route.auth !== 'none') {
-        principal = await authenticate(deps, request);
-        response.locals.principal = principal;
-        if (route.auth === 'operator' && principal.kind !== 'operator') {
-          throw new ApiError('insufficient_permissions', 'Only the operator token (MCPSTACK_ADMIN_TOKEN) may do this', {
-            requiredPermission: 'operator',
-          });
+    router[route.method](
+      toExpressPath(route.path),
+      ...handlers,
+      async (request: Request, response: Response) => {
+        const requestId = response.locals.requestId as string;
+        if (route.body && hasBody(request) && !request.is('application/json')) {
+          throw new ApiError(
+            'unsupported_media_type',
+            'Send the body as JSON with "Content-Type: application/json"',
+          );
         }
-      }
-      const params = route.params ? parseInput(route.params, request.params, 'params') : {};
-      let organization = undefined as never;
-      const organizationId = (request.params as Record<string, string | undefined>).orgId;
-      if (organizationId !== undefined && route.auth === 'principal') {
-        if (!canSeeOrganization(principal, organizationId)) {
-          throw new ApiError('organization_not_found', `No organization ${organizationId}`);
+        let principal: Principal = { kind: 'anonymous' };
+        if (route.auth !== 'none') {
+          principal = await authenticate(deps, request);
+          response.locals.principal = principal;
+          if (route.auth === 'operator' && principal.kind !== 'operator') {
+            throw new ApiError(
+              'insufficient_permissions',
+              'Only the operator token (MCPSTACK_ADMIN_TOKEN) may do this',
+              {
+                requiredPermission: 'operator',
+              },
+            );
+          }
         }
-        organization = (await requireOrganization(deps, organizationId)) as never;
-        response.locals.organizationId = organizationId;
-      }
-      if (route.permission && !isGranted(principal, route.permission)) {
-        const role = principal.kind === 'service_account' ? principal.roleKey : principal.kind;
-        throw new ApiError('insufficient_permissions', `The ${role} role lacks the ${route.permission} permission`, {
-          requiredPermission: route.permission,
-          role,
+        const params = route.params ? parseInput(route.params, request.params, 'params') : {};
+        let organization = undefined as never;
+        const organizationId = (request.params as Record<string, string | undefined>).orgId;
+        if (organizationId !== undefined && route.auth === 'principal') {
+          if (!canSeeOrganization(principal, organizationId)) {
+            throw new ApiError('organization_not_found', `No organization ${organizationId}`);
+          }
+          organization = (await requireOrganization(deps, organizationId)) as never;
+          response.locals.organizationId = organizationId;
+        }
+        if (route.permission && !isGranted(principal, route.permission)) {
+          const role = principal.kind === 'service_account' ? principal.roleKey : principal.kind;
+          throw new ApiError(
+            'insufficient_permissions',
+            `The ${role} role lacks the ${route.permission} permission`,
+            {
+              requiredPermission: route.permission,
+              role,
+            },
+          );
+        }
+        const query = route.query ? parseInput(route.query, request.query, 'query') : {};
+        let body: unknown;
+        if (route.body) {
+          if (request.body === undefined)
+            throw new ApiError('validation_failed', 'body: is required (a JSON object)');
+          body = parseInput(route.body, request.body, 'body');
+        }
+        const result = await route.handle({
+          deps,
+          params,
+          query,
+          body,
+          principal: principal as AuthenticatedPrincipal,
+          organization,
+          requestId,
         });
-      }
-      const query = route.query ? parseInput(route.query, request.query, 'query') : {};
-      let body: unknown;
-      if (route.body) {
-        if (request.body === undefined) throw new ApiError('validation_failed', 'body: is required (a JSON object)');
-        body = parseInput(route.body, request.body, 'body');
-      }
-      const result = await route.handle({
-        deps,
-        params,
-        query,
-        body,
-        principal: principal as AuthenticatedPrincipal,
-        organization,
-        requestId,
-      });
-      for (const [name, value] of Object.entries(result.headers ?? {})) response.setHeader(name, value);
-      const status = result.status ?? 200;
-      if (result.body === undefined) response.status(status).end();
-      else response.status(status).json(result.body);
-    });
+        for (const [name, value] of Object.entries(result.headers ?? {})) response.setHeader(name, value);
+        const status = result.status ?? 200;
+        if (result.body === undefined) response.status(status).end();
+        else response.status(status).json(result.body);
+      },
+    );
   }
 
   // A path that exists under another method is a 405 with Allow; anything else a 404.
   const matchers = routes.map((route) => ({ method: route.method, match: match(toExpressPath(route.path)) }));
   router.use((request: Request) => {
-    const allowed = matchers.filter((entry) => entry.match(request.path) !== false).map((entry) => entry.method.toUpperCase());
+    const allowed = matchers
+      .filter((entry) => entry.match(request.path) !== false)
+      .map((entry) => entry.method.toUpperCase());
     if (allowed.length > 0 && request.method !== 'OPTIONS') {
-      throw new ApiError('method_not_allowed', `${request.method} is not allowed here; use ${[...new Set(allowed)].join(', ')}`, {
-        allow: [...new Set(allowed)],
-      });
+      throw new ApiError(
+        'method_not_allowed',
+        `${request.method} is not allowed here; use ${[...new Set(allowed)].join(', ')}`,
+        {
+          allow: [...new Set(allowed)],
+        },
+      );
     }
     throw new ApiError('not_found', `No route for ${request.method} ${request.path}`);
   });

@@ -3,7 +3,13 @@ import { errorStatus } from '../errors.ts';
 
 export const pageQuery = z
   .object({
-    limit: z.coerce.number().int().min(1).max(500).default(50).describe('Items per page, 1-500 (default 50).'),
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(500)
+      .default(50)
+      .describe('Items per page, 1-500 (default 50).'),
     cursor: z.string().max(200).optional().describe('The nextCursor of the previous page.'),
   })
   .strict();

@@ -13,7 +13,10 @@ export interface PageRequest {
 }
 
 export type CreateResult = 'created' | 'conflict';
-export type UpdateResult<T> = { status: 'updated'; value: T } | { status: 'not_found' } | { status: 'conflict' };
+export type UpdateResult<T> =
+  | { status: 'updated'; value: T }
+  | { status: 'not_found' }
+  | { status: 'conflict' };
 
 export interface CollectionStore<T extends { id: string }> {
   get(organizationId: string, id: string): Promise<T | null>;
@@ -91,7 +94,11 @@ export function createCollectionStore<T extends { id: string }>(
       const org = keys.organization(organizationId);
       const result = await scripts.run(
         'entityCreate',
-        [org.entity(collection, value.id), org.index(collection), org.unique(collection, uniqueField ?? 'none')],
+        [
+          org.entity(collection, value.id),
+          org.index(collection),
+          org.unique(collection, uniqueField ?? 'none'),
+        ],
         [value.id, JSON.stringify(value), uniqueOf(value)],
       );
       return result === 1 ? 'created' : 'conflict';
@@ -123,7 +130,12 @@ export function createCollectionStore<T extends { id: string }>(
       const entityKey = org.entity(collection, id);
       const deleted = await scripts.run(
         'entityDelete',
-        [entityKey, org.index(collection), org.unique(collection, uniqueField ?? 'none'), ownedKey ?? entityKey],
+        [
+          entityKey,
+          org.index(collection),
+          org.unique(collection, uniqueField ?? 'none'),
+          ownedKey ?? entityKey,
+        ],
         [id, uniqueOf(parse(raw))],
       );
       return typeof deleted === 'string' ? parse(deleted) : null;

@@ -1,6 +1,13 @@
 import { type CollectionStore, createCollectionStore } from './collection.ts';
 import type { Keys } from './keys.ts';
-import { type AgentRecord, type ApiKeyRecord, agentRecord, apiKeyRecord, type McpServerRecord, mcpServerRecord } from './records.ts';
+import {
+  type AgentRecord,
+  type ApiKeyRecord,
+  agentRecord,
+  apiKeyRecord,
+  type McpServerRecord,
+  mcpServerRecord,
+} from './records.ts';
 import type { RedisClient, Scripts } from './redis.ts';
 
 export interface Stores {

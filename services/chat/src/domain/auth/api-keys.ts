@@ -87,7 +87,11 @@ export async function createApiKey(
   throw new Error('Could not draw an unused API-key client id');
 }
 
-export async function listApiKeys(deps: ApiKeyDeps, organizationId: string, page: PageRequest): Promise<Page<ApiKeyView>> {
+export async function listApiKeys(
+  deps: ApiKeyDeps,
+  organizationId: string,
+  page: PageRequest,
+): Promise<Page<ApiKeyView>> {
   const result = await deps.stores.apiKeys.list(organizationId, page);
   return { data: result.data.map(viewApiKey), nextCursor: result.nextCursor };
 }

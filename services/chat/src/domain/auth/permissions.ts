@@ -49,7 +49,11 @@ export const roles: Record<RoleKey, { name: string; description: string; grants:
  * The operator (MCPSTACK_ADMIN_TOKEN) creates organizations and their first keys. It is not a
  * member of any organization, so it does not read or manage their agents, usage or money.
  */
-export const operatorGrants: readonly Permission[] = ['organization:read', 'organization:manage', 'keys:manage'];
+export const operatorGrants: readonly Permission[] = [
+  'organization:read',
+  'organization:manage',
+  'keys:manage',
+];
 
 export type Principal =
   /** Public routes (health, OpenAPI): granted nothing. */

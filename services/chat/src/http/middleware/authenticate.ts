@@ -1,7 +1,7 @@
 import type { Request } from 'express';
+import type { Deps } from '../../deps.ts';
 import { authenticateSecretKey, isOperatorToken, publishableKeyPrefix } from '../../domain/auth/api-keys.ts';
 import type { Principal } from '../../domain/auth/permissions.ts';
-import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 
 /** The credential of a management request: `Authorization: Bearer …` or `X-API-Key: …`. */

@@ -46,9 +46,14 @@ export function sendError(response: Response, error: ApiError): void {
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, _request, response, _next) => {
     const known = toApiError(error);
-    const apiError = known ?? new ApiError('internal_error', 'Something went wrong on our side; the request id says where');
+    const apiError =
+      known ?? new ApiError('internal_error', 'Something went wrong on our side; the request id says where');
     if (!known) logger.error({ err: error, requestId: response.locals.requestId }, 'unhandled error');
-    else if (apiError.status >= 500) logger.warn({ code: apiError.code, requestId: response.locals.requestId, reason: String(error) }, 'request failed');
+    else if (apiError.status >= 500)
+      logger.warn(
+        { code: apiError.code, requestId: response.locals.requestId, reason: String(error) },
+        'request failed',
+      );
     if (response.headersSent) {
       response.end();
       return;

@@ -1,9 +1,16 @@
 import { z } from 'zod';
-import { createAgent, createAgentInput, deleteAgent, getAgent, listAgents, updateAgent, updateAgentInput } from '../../domain/agents.ts';
+import {
+  createAgent,
+  createAgentInput,
+  deleteAgent,
+  getAgent,
+  listAgents,
+  updateAgent,
+  updateAgentInput,
+} from '../../domain/agents.ts';
 import { microsToUsd } from '../../domain/model-catalog.ts';
-import { errorResponse } from '../schemas.ts';
 import { defineRoute } from '../route.ts';
-import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
+import { errorResponse, idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
 export const agentView = z.object({
   id: z.string(),
@@ -18,7 +25,11 @@ export const agentView = z.object({
   maxSteps: z.number().int(),
   welcomeMessage: z.string().nullable(),
   starterPrompts: z.array(z.string()),
-  theme: z.object({ primaryColor: z.string(), position: z.enum(['bottom-right', 'bottom-left']), colorScheme: z.enum(['light', 'dark', 'auto']) }),
+  theme: z.object({
+    primaryColor: z.string(),
+    position: z.enum(['bottom-right', 'bottom-left']),
+    colorScheme: z.enum(['light', 'dark', 'auto']),
+  }),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -51,7 +62,10 @@ export const agentRoutes = [
     auth: 'principal',
     permission: 'agents:read',
     params: orgParams,
-    responses: { 200: { description: 'The model catalog', schema: z.object({ data: z.array(modelOptionView) }) }, ...standardErrors },
+    responses: {
+      200: { description: 'The model catalog', schema: z.object({ data: z.array(modelOptionView) }) },
+      ...standardErrors,
+    },
     async handle({ deps }) {
       const data = deps.modelCatalog.models.map((model) => ({
         id: model.id,

@@ -43,13 +43,25 @@ export const apiKeyRoutes = [
       200: {
         description: 'The roles and what each grants',
         schema: z.object({
-          data: z.array(z.object({ key: z.enum(roleKeys), name: z.string(), description: z.string(), permissions: z.array(z.enum(permissions)) })),
+          data: z.array(
+            z.object({
+              key: z.enum(roleKeys),
+              name: z.string(),
+              description: z.string(),
+              permissions: z.array(z.enum(permissions)),
+            }),
+          ),
         }),
       },
       ...standardErrors,
     },
     async handle() {
-      const data = roleKeys.map((key) => ({ key, name: roles[key].name, description: roles[key].description, permissions: [...roles[key].grants] }));
+      const data = roleKeys.map((key) => ({
+        key,
+        name: roles[key].name,
+        description: roles[key].description,
+        permissions: [...roles[key].grants],
+      }));
       return { body: { data } };
     },
   }),
@@ -67,7 +79,11 @@ export const apiKeyRoutes = [
     responses: {
       201: {
         description: 'The key, with its fullKey shown this once',
-        schema: apiKeyView.extend({ fullKey: z.string().describe('mcpstack_sk_<clientId>_<secret>; store it now, it is never shown again.') }),
+        schema: apiKeyView.extend({
+          fullKey: z
+            .string()
+            .describe('mcpstack_sk_<clientId>_<secret>; store it now, it is never shown again.'),
+        }),
       },
       ...standardErrors,
     },

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { isGranted, type Permission, permissions, type Principal, roles } from '../../domain/auth/permissions.ts';
+import {
+  isGranted,
+  type Permission,
+  type Principal,
+  permissions,
+  roles,
+} from '../../domain/auth/permissions.ts';
 import {
   createOrganization,
   createOrganizationInput,
@@ -49,11 +55,19 @@ export const organizationRoutes = [
     tag: 'Organizations',
     auth: 'principal',
     query: pageQuery,
-    responses: { 200: { description: 'A page of organizations', schema: page(organizationView) }, ...standardErrors },
+    responses: {
+      200: { description: 'A page of organizations', schema: page(organizationView) },
+      ...standardErrors,
+    },
     async handle({ deps, principal, query }) {
       if (principal.kind === 'operator') {
         const result = await listAllOrganizations(deps, query);
-        return { body: { data: await Promise.all(result.data.map((o) => viewOrganization(deps, o))), nextCursor: result.nextCursor } };
+        return {
+          body: {
+            data: await Promise.all(result.data.map((o) => viewOrganization(deps, o))),
+            nextCursor: result.nextCursor,
+          },
+        };
       }
       const own = await getOrganizationRecord(deps, principal.organizationId);
       const data = own && !query.cursor ? [await viewOrganization(deps, own)] : [];
@@ -65,7 +79,8 @@ export const organizationRoutes = [
     path: '/api/v1/organizations',
     operationId: 'createOrganization',
     summary: 'Create an organization (operator token only).',
-    description: 'Then create its first key with POST /api/v1/organizations/{orgId}/api-keys, also with the operator token.',
+    description:
+      'Then create its first key with POST /api/v1/organizations/{orgId}/api-keys, also with the operator token.',
     tag: 'Organizations',
     auth: 'operator',
     body: createOrganizationInput,
@@ -139,7 +154,16 @@ export const organizationRoutes = [
     async handle({ principal }) {
       if (principal.kind === 'operator') {
         return {
-          body: { type: 'operator', organizationId: null, keyId: null, clientId: null, name: null, roleKey: null, roleName: null, permissions: principalPermissions(principal) },
+          body: {
+            type: 'operator',
+            organizationId: null,
+            keyId: null,
+            clientId: null,
+            name: null,
+            roleKey: null,
+            roleName: null,
+            permissions: principalPermissions(principal),
+          },
         };
       }
       return {
@@ -161,7 +185,8 @@ export const organizationRoutes = [
     path: '/api/v1/organizations/{orgId}/authorization/check',
     operationId: 'checkAuthorization',
     summary: 'Check organization-level permissions of the caller.',
-    description: 'Body `{ permissions: [...] }`; answers which of them the caller holds in this organization.',
+    description:
+      'Body `{ permissions: [...] }`; answers which of them the caller holds in this organization.',
     tag: 'Identity',
     auth: 'principal',
     params: orgParams,
@@ -182,7 +207,10 @@ export const organizationRoutes = [
       ...standardErrors,
     },
     async handle({ principal, body }) {
-      const results = body.permissions.map((permission) => ({ permission, allowed: isGranted(principal, permission) }));
+      const results = body.permissions.map((permission) => ({
+        permission,
+        allowed: isGranted(principal, permission),
+      }));
       return {
         body: {
           allowed: results.every((result) => result.allowed),
