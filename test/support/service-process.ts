@@ -79,7 +79,7 @@ export async function startServiceProcess(
     ...spawned,
     env,
     async stop() {
-      if (spawned.child.exitCode === null) spawned.child.kill('SIGTERM');
+      if (spawned.child.exitCode === null && !spawned.child.killed) spawned.child.kill('SIGTERM');
       const code = await spawned.exited;
       const redis = new Redis(redisUrl);
       try {

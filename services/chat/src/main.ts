@@ -14,8 +14,15 @@ await warnIfRedisNotPersistent(deps);
 const running = await startServer(deps);
 deps.logger.info({ url: running.url }, 'mcpstack chat service listening');
 
+let shuttingDown = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    // A second signal while draining does not cut requests short; the shutdown timeout bounds it.
+    if (shuttingDown) {
+      deps.logger.info({ signal }, 'already shutting down');
+      return;
+    }
+    shuttingDown = true;
     deps.logger.info({ signal }, 'shutting down: finishing in-flight requests');
     running.close().then(
       () => process.exit(0),
