@@ -33,6 +33,11 @@ export function createApp(deps: Deps): App {
   app.set('query parser', 'simple');
   app.use(observe(deps.logger, deps.metrics));
   app.use(securityHeaders);
+  // While draining, answer and close the connection so keep-alive clients do not hold shutdown open.
+  app.use((_request, response, next) => {
+    if (!lifecycle.accepting) response.setHeader('Connection', 'close');
+    next();
+  });
 
   const health = express.Router();
   mountHealth(health, deps, lifecycle);
