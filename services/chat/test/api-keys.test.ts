@@ -67,6 +67,21 @@ describe('service-account keys', () => {
     });
   });
 
+  it('takes the role as `role` (the reference field) or `roleKey`, and refuses both disagreeing', async () => {
+    const byRole = await service.call('POST', keysPath(), {
+      token: tenant.keys.admin,
+      body: { name: 'automation-bot', role: 'developer' },
+    });
+    expect(byRole.status).toBe(201);
+    expect(byRole.body).toMatchObject({ role: 'developer', roleKey: 'developer' });
+    const both = await service.call('POST', keysPath(), {
+      token: tenant.keys.admin,
+      body: { name: 'x', role: 'admin', roleKey: 'viewer' },
+    });
+    expect(both.status).toBe(400);
+    expect(both.body.error.code).toBe('validation_failed');
+  });
+
   it('fails a revoked key on its very next request', async () => {
     const created = await service.call('POST', keysPath(), {
       token: tenant.keys.admin,

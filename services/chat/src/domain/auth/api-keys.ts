@@ -14,19 +14,26 @@ const secretKeyPattern = /^mcpstack_sk_([0-9a-f]{8})_([0-9a-f]{32})$/;
 export const createApiKeyInput = z
   .object({
     name: z.string().trim().min(1).max(200),
-    roleKey: z.enum(roleKeys).default('viewer').describe('The role of the key; defaults to viewer.'),
+    role: z.enum(roleKeys).optional().describe('The role of the key; defaults to viewer.'),
+    roleKey: z.enum(roleKeys).optional().describe('Same as role (the name the responses use).'),
     expiresAt: z.iso
       .datetime({ offset: true })
       .nullable()
       .optional()
       .describe('When the key stops working (ISO 8601); null or absent for never.'),
   })
-  .strict();
+  .strict()
+  .refine((input) => !input.role || !input.roleKey || input.role === input.roleKey, {
+    message: 'role and roleKey disagree: send one of them',
+    path: ['roleKey'],
+  })
+  .transform(({ role, roleKey, ...rest }) => ({ ...rest, roleKey: role ?? roleKey ?? 'viewer' }));
 
 export interface ApiKeyView {
   id: string;
   name: string;
   clientId: string;
+  role: RoleKey;
   roleKey: RoleKey;
   roleName: string;
   createdAt: string;
@@ -38,6 +45,7 @@ export function viewApiKey(record: ApiKeyRecord): ApiKeyView {
     id: record.id,
     name: record.name,
     clientId: `${secretKeyPrefix}${record.clientId}`,
+    role: record.roleKey,
     roleKey: record.roleKey,
     roleName: roles[record.roleKey].name,
     createdAt: record.createdAt,
