@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import type { Deps } from './deps.ts';
+import { chatRouter } from './http/chat/chat-routes.ts';
 import { errorHandler } from './http/middleware/errors.ts';
 import { observe, securityHeaders } from './http/middleware/observe.ts';
 import { buildOpenApiDocument } from './http/openapi.ts';
@@ -7,6 +8,8 @@ import type { RouteDefinition } from './http/route.ts';
 import { createRouter } from './http/router.ts';
 import { agentRoutes } from './http/routes/agents.ts';
 import { apiKeyRoutes } from './http/routes/api-keys.ts';
+import { conversationRoutes } from './http/routes/conversations.ts';
+import { embedKeyRoutes } from './http/routes/embed-keys.ts';
 import { type Lifecycle, mountHealth } from './http/routes/health.ts';
 import { mcpServerRoutes } from './http/routes/mcp-servers.ts';
 import { organizationRoutes } from './http/routes/organizations.ts';
@@ -16,6 +19,8 @@ export const apiRoutes: readonly RouteDefinition[] = [
   ...organizationRoutes,
   ...apiKeyRoutes,
   ...agentRoutes,
+  ...embedKeyRoutes,
+  ...conversationRoutes,
   ...mcpServerRoutes,
 ];
 
@@ -48,6 +53,7 @@ export function createApp(deps: Deps): App {
     response.setHeader('Cache-Control', 'public, max-age=300');
     response.json(openApiDocument);
   });
+  app.use(chatRouter(deps));
   app.use(createRouter(deps, apiRoutes));
   app.use(errorHandler(deps.logger));
   return { app, lifecycle };

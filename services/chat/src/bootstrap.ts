@@ -4,8 +4,10 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from './app.ts';
 import { type Clock, type Deps, systemClock } from './deps.ts';
+import { createModelProvider } from './domain/chat/runtime.ts';
 import { createSecretBox } from './domain/crypto.ts';
 import { createMcpClient } from './domain/mcp/client.ts';
+import { createMcpPool } from './domain/mcp/pool.ts';
 import { createModelCatalog } from './domain/model-catalog.ts';
 import { type Env, EnvError, readModelCatalogSource } from './env.ts';
 import { createLogger } from './logger.ts';
@@ -43,6 +45,12 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
       allowPrivateUrls: env.MCPSTACK_ALLOW_PRIVATE_URLS,
       timeoutMs: env.MCPSTACK_MCP_TIMEOUT_MS,
     }),
+    mcpPool: createMcpPool({
+      allowPrivateUrls: env.MCPSTACK_ALLOW_PRIVATE_URLS,
+      timeoutMs: env.MCPSTACK_MCP_TIMEOUT_MS,
+      logger,
+    }),
+    models: createModelProvider(env),
   };
 }
 
@@ -103,6 +111,7 @@ export async function startServer(
         }, timeout);
         await closed;
         clearTimeout(timer);
+        await deps.mcpPool.close();
         await deps.redis.quit().catch(() => deps.redis.disconnect());
       })();
       return closing;

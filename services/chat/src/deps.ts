@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { ModelProvider } from './domain/chat/runtime.ts';
 import type { SecretBox } from './domain/crypto.ts';
 import type { McpClient } from './domain/mcp/client.ts';
+import type { McpPool } from './domain/mcp/pool.ts';
 import type { ModelCatalog } from './domain/model-catalog.ts';
 import type { Env } from './env.ts';
 import type { Keys } from './storage/keys.ts';
@@ -28,6 +30,9 @@ export interface Deps {
   secretBox: SecretBox;
   modelCatalog: ModelCatalog;
   mcp: McpClient;
+  /** MCP sessions kept across chat requests, for tool calls. */
+  mcpPool: McpPool;
+  models: ModelProvider;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

@@ -78,6 +78,15 @@ export const envSchema = z.object({
   MCPSTACK_SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 600_000),
   MCPSTACK_MCP_TIMEOUT_MS: integer(15_000, 100, 300_000),
   MCPSTACK_MCP_TOOLS_CACHE_SECONDS: integer(30, 0, 3600),
+  MCPSTACK_MCP_MAX_RESULT_CHARS: integer(20_000, 100, 1_000_000),
+  MCPSTACK_OPENAI_API: z
+    .enum(['chat', 'responses'], { message: 'must be chat (Chat Completions) or responses' })
+    .default('chat'),
+  MCPSTACK_MODEL_TIMEOUT_MS: integer(120_000, 1000, 3_600_000),
+  MCPSTACK_CHAT_MAX_BODY_BYTES: integer(1_048_576, 1024, 64 * 1024 * 1024),
+  MCPSTACK_CHAT_MAX_MESSAGE_CHARS: integer(8000, 1, 1_000_000),
+  MCPSTACK_CHAT_MAX_MESSAGES: integer(200, 2, 100_000),
+  MCPSTACK_CONVERSATION_RETENTION_DAYS: integer(30, 0, 3650),
 });
 
 export type Env = z.infer<typeof envSchema>;

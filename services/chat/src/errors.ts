@@ -13,23 +13,31 @@ export const errorStatus = {
   // 401
   unauthenticated: 401,
   invalid_api_key: 401,
+  invalid_public_key: 401,
+  secret_key_not_allowed: 401,
   // 403
   insufficient_permissions: 403,
+  origin_required: 403,
+  origin_not_allowed: 403,
   // 404
   not_found: 404,
   organization_not_found: 404,
   api_key_not_found: 404,
   agent_not_found: 404,
   mcp_server_not_found: 404,
+  embed_key_not_found: 404,
   tool_not_found: 404,
+  conversation_not_found: 404,
   // 405
   method_not_allowed: 405,
   // 409
   slug_taken: 409,
   mcp_server_in_use: 409,
   tool_disabled: 409,
+  conversation_too_long: 409,
   // 413, 415
   payload_too_large: 413,
+  message_too_long: 413,
   unsupported_media_type: 415,
   // 429
   rate_limited: 429,
@@ -37,6 +45,7 @@ export const errorStatus = {
   internal_error: 500,
   mcp_server_unreachable: 502,
   mcp_tool_error: 502,
+  model_error: 502,
   service_unavailable: 503,
 } as const;
 

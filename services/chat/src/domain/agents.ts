@@ -4,6 +4,7 @@ import { ApiError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Page, PageRequest } from '../storage/collection.ts';
 import type { AgentRecord } from '../storage/records.ts';
+import { revokeAgentEmbedKeys } from './embed-keys.ts';
 
 const themeInput = z
   .object({
@@ -150,7 +151,16 @@ export async function updateAgent(
   return result.value;
 }
 
-export async function deleteAgent(deps: AgentDeps, organizationId: string, agentId: string): Promise<void> {
+export async function deleteAgent(
+  deps: AgentDeps & Pick<Deps, 'redis' | 'keys'>,
+  organizationId: string,
+  agentId: string,
+): Promise<void> {
+  // Its embed keys go first, so a failure leaves the agent in place to retry on; and again after, for a
+  // key created meanwhile (createEmbedKey re-reads the agent after writing: one of the two sees the other).
+  await getAgent(deps, organizationId, agentId);
+  await revokeAgentEmbedKeys(deps, organizationId, agentId);
   const removed = await deps.stores.agents.remove(organizationId, agentId);
   if (!removed) throw new ApiError('agent_not_found', `No agent ${agentId} in this organization`);
+  await revokeAgentEmbedKeys(deps, organizationId, agentId);
 }

@@ -4,6 +4,7 @@ import { ApiError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Page, PageRequest } from '../storage/collection.ts';
 import { type OrganizationRecord, organizationRecord } from '../storage/records.ts';
+import { forgetOrganizationEmbedKeys } from './embed-keys.ts';
 
 export const slugSchema = z
   .string()
@@ -127,7 +128,9 @@ export async function deleteOrganization(deps: OrganizationDeps, organizationId:
   const organization = await requireOrganization(deps, organizationId);
   const apiKeys = await deps.stores.apiKeys.all(organizationId);
   await deps.redis.del(deps.keys.organization(organizationId).record);
-  if (apiKeys.length > 0) await deps.redis.del(...apiKeys.map((key) => deps.keys.apiKeyLookup(key.clientId)));
+  // Global keys live in different cluster slots: one DEL each, never one multi-key DEL.
+  await Promise.all(apiKeys.map((key) => deps.redis.del(deps.keys.apiKeyLookup(key.clientId))));
+  await forgetOrganizationEmbedKeys(deps, organizationId);
   await deps.redis.del(deps.keys.organizationSlug(organization.slug));
   await deps.redis.zrem(deps.keys.organizationsIndex, organizationId);
   await purgeOrganizationKeys(deps, organizationId);

@@ -40,6 +40,29 @@ export const apiKeyLookupRecord = apiKeyRecord.pick({
 });
 export type ApiKeyLookupRecord = z.infer<typeof apiKeyLookupRecord>;
 
+/** A publishable key: the full key is stored, as it is public by design (it ships in a script tag). */
+export const embedKeyRecord = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  agentId: z.string(),
+  name: z.string(),
+  publicKey: z.string(),
+  /** Normalized origins (scheme://host[:port]); the chat API compares the request's Origin exactly. */
+  allowedOrigins: z.array(z.string()),
+  createdAt: z.string(),
+  createdBy: z.string(),
+});
+export type EmbedKeyRecord = z.infer<typeof embedKeyRecord>;
+
+/** The global lookup entry of an embed key, by public key: everything a chat request needs in one GET. */
+export const embedKeyLookupRecord = embedKeyRecord.pick({
+  id: true,
+  organizationId: true,
+  agentId: true,
+  allowedOrigins: true,
+});
+export type EmbedKeyLookupRecord = z.infer<typeof embedKeyLookupRecord>;
+
 export const themeRecord = z.object({
   primaryColor: z.string(),
   position: z.enum(['bottom-right', 'bottom-left']),

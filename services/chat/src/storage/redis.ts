@@ -9,6 +9,7 @@ const scriptFiles = {
   entityUpdate: { file: 'entity-update.lua', keys: 2 },
   entityDelete: { file: 'entity-delete.lua', keys: 4 },
   hashFieldSwap: { file: 'hash-field-swap.lua', keys: 1 },
+  conversationAppend: { file: 'conversation-append.lua', keys: 3 },
 } as const;
 
 export type ScriptName = keyof typeof scriptFiles;

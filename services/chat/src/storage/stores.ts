@@ -5,6 +5,8 @@ import {
   type ApiKeyRecord,
   agentRecord,
   apiKeyRecord,
+  type EmbedKeyRecord,
+  embedKeyRecord,
   type McpServerRecord,
   mcpServerRecord,
 } from './records.ts';
@@ -14,6 +16,7 @@ export interface Stores {
   apiKeys: CollectionStore<ApiKeyRecord>;
   agents: CollectionStore<AgentRecord>;
   mcpServers: CollectionStore<McpServerRecord>;
+  embedKeys: CollectionStore<EmbedKeyRecord>;
 }
 
 export function createStores(redis: RedisClient, scripts: Scripts, keys: Keys): Stores {
@@ -27,6 +30,13 @@ export function createStores(redis: RedisClient, scripts: Scripts, keys: Keys): 
       collection: 'mcp-server',
       schema: mcpServerRecord,
       uniqueField: 'slug',
+    }),
+    embedKeys: createCollectionStore({
+      redis,
+      scripts,
+      keys,
+      collection: 'embed-key',
+      schema: embedKeyRecord,
     }),
   };
 }

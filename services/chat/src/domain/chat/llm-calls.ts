@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import type { Deps } from '../../deps.ts';
+import type { Page, PageRequest } from '../../storage/collection.ts';
+import type { ModelPrice } from '../model-catalog.ts';
+
+/** One LLM call (one step of an agent's tool loop), as recorded after it ended. */
+export const llmCallRecord = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  agentId: z.string(),
+  conversationId: z.string(),
+  visitorId: z.string().nullable(),
+  externalUserId: z.string().nullable(),
+  model: z.string(),
+  stepNumber: z.number().int(),
+  status: z.enum(['ok', 'error', 'aborted']),
+  inputTokens: z.number().int(),
+  cachedInputTokens: z.number().int(),
+  outputTokens: z.number().int(),
+  reasoningTokens: z.number().int(),
+  /** True when the model server reported no usage and the tokens were estimated (conservatively). */
+  usageEstimated: z.boolean(),
+  costMicros: z.number().int(),
+  costUsd: z.number(),
+  latencyMs: z.number().int(),
+  timeToFirstTokenMs: z.number().int().nullable(),
+  finishReason: z.string().nullable(),
+  toolCalls: z.array(z.object({ toolCallId: z.string(), toolName: z.string() })),
+  error: z.string().nullable(),
+  createdAt: z.string(),
+  finishedAt: z.string(),
+});
+export type LlmCallRecord = z.infer<typeof llmCallRecord>;
+
+export interface TokenUsage {
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+}
+
+/**
+ * Cost in integer micro-USD, rounded up: prices are per million tokens, cached input tokens are
+ * billed at the cached price and the rest of the input at the input price.
+ */
+export function costMicros(price: ModelPrice, usage: TokenUsage): number {
+  const cached = Math.min(usage.cachedInputTokens, usage.inputTokens);
+  const total =
+    (usage.inputTokens - cached) * price.inputMicrosPerMillion +
+    cached * price.cachedInputMicrosPerMillion +
+    usage.outputTokens * price.outputMicrosPerMillion;
+  return Math.ceil(total / 1_000_000);
+}
+
+type CallDeps = Pick<Deps, 'redis' | 'keys'>;
+
+export async function writeLlmCall(deps: CallDeps, record: LlmCallRecord): Promise<void> {
+  const keys = deps.keys.organization(record.organizationId);
+  await deps.redis
+    .multi()
+    .set(keys.llmCall(record.id), JSON.stringify(record))
+    .zadd(keys.agentLlmCalls(record.agentId), 0, record.id)
+    .exec();
+}
+
+/** An agent's LLM calls, newest first (ids sort by time); the cursor is the last id served. */
+export async function listLlmCalls(
+  deps: CallDeps,
+  organizationId: string,
+  agentId: string,
+  page: PageRequest,
+): Promise<Page<LlmCallRecord>> {
+  const keys = deps.keys.organization(organizationId);
+  const max = page.cursor ? `(${page.cursor}` : '+';
+  const ids = await deps.redis.zrevrangebylex(keys.agentLlmCalls(agentId), max, '-', 'LIMIT', 0, page.limit);
+  if (ids.length === 0) return { data: [], nextCursor: null };
+  const values = await deps.redis.mget(...ids.map((id) => keys.llmCall(id)));
+  const data = values
+    .filter((value): value is string => value !== null)
+    .map((value) => llmCallRecord.parse(JSON.parse(value)));
+  return { data, nextCursor: ids.length === page.limit ? (ids.at(-1) ?? null) : null };
+}

@@ -1,0 +1,236 @@
+import {
+  APICallError,
+  convertToModelMessages,
+  createUIMessageStream,
+  pipeUIMessageStreamToResponse,
+  stepCountIs,
+  streamText,
+  toUIMessageStream,
+} from 'ai';
+import express, { type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import type { Deps } from '../../deps.ts';
+import {
+  appendMessages,
+  type ConversationOwner,
+  ownerMessages,
+  type StoredMessage,
+} from '../../domain/chat/conversations.ts';
+import { buildTools, describeError, meteredModel } from '../../domain/chat/runtime.ts';
+import { listEnabledTools } from '../../domain/mcp/registry.ts';
+import { ApiError } from '../../errors.ts';
+import type { AgentRecord } from '../../storage/records.ts';
+import { parseInput } from '../validate.ts';
+import { chatCors, embedAuth, embedContext } from './embed-auth.ts';
+
+const opaqueId = (what: string) =>
+  z.string().regex(/^[A-Za-z0-9_-]{8,100}$/, `must be 8 to 100 letters, digits, _ or - (a random ${what})`);
+
+export const visitorIdSchema = opaqueId('id the widget keeps for this visitor');
+export const conversationIdSchema = opaqueId('id per conversation');
+
+/**
+ * The AI SDK's chat request (`DefaultChatTransport`): `{ id, messages, trigger, messageId }`, plus
+ * the visitor. Only the last message is read; the history is the server's own copy.
+ */
+export const chatRequest = z.looseObject({
+  id: conversationIdSchema.describe('The conversation id (the AI SDK chat id).'),
+  messages: z
+    .array(z.looseObject({ id: z.string().optional(), role: z.string(), parts: z.array(z.unknown()) }))
+    .min(1, 'must hold the new user message'),
+  trigger: z.enum(['submit-message', 'regenerate-message']).default('submit-message'),
+  messageId: z.string().optional(),
+  visitorId: visitorIdSchema.describe('The anonymous visitor id the widget keeps in localStorage.'),
+});
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() }).loose();
+const messageIdPattern = /^[A-Za-z0-9_-]{1,100}$/;
+
+async function loadAgent(deps: Deps, organizationId: string, agentId: string): Promise<AgentRecord> {
+  const agent = await deps.stores.agents.get(organizationId, agentId);
+  if (!agent) throw new ApiError('agent_not_found', 'The agent of this embed key no longer exists');
+  return agent;
+}
+
+/** The new user message, checked: text parts only, within the size limit. */
+function newUserMessage(deps: Deps, body: z.output<typeof chatRequest>): StoredMessage {
+  const last = body.messages.at(-1);
+  if (last?.role !== 'user') {
+    throw new ApiError('validation_failed', 'body.messages: the last message must be the new user message');
+  }
+  const parts = parseInput(z.array(textPart).min(1, 'must hold text'), last.parts, 'body');
+  const text = parts.map((part) => part.text).join('');
+  if (text.trim() === '') throw new ApiError('validation_failed', 'body.messages: the message is empty');
+  const max = deps.env.MCPSTACK_CHAT_MAX_MESSAGE_CHARS;
+  if (text.length > max) {
+    throw new ApiError('message_too_long', `The message is ${text.length} characters; the limit is ${max}.`, {
+      maxChars: max,
+    });
+  }
+  return {
+    id: last.id && messageIdPattern.test(last.id) ? last.id : crypto.randomUUID(),
+    role: 'user',
+    parts: parts.map((part) => ({ type: 'text', text: part.text })),
+    metadata: { createdAt: deps.clock.now().toISOString() },
+  };
+}
+
+/** What the visitor may read about a failure: specific where it helps, never internals. */
+function visitorErrorText(deps: Deps, error: unknown): string {
+  if (error instanceof ApiError) return error.message;
+  if (APICallError.isInstance(error)) {
+    return `The assistant's model is unavailable right now (status ${error.statusCode ?? 'unknown'}). Please try again.`;
+  }
+  if (error instanceof Error && error.name === 'AbortError') return 'The answer was stopped.';
+  deps.logger.warn({ reason: describeError(error) }, 'chat stream error');
+  return 'Something went wrong while answering. Please try again.';
+}
+
+async function streamAnswer(deps: Deps, request: Request, response: Response): Promise<void> {
+  const { key } = embedContext(response);
+  const body = parseInput(chatRequest, request.body, 'body');
+  const owner: ConversationOwner = { kind: 'visitor', id: body.visitorId };
+  const agent = await loadAgent(deps, key.organizationId, key.agentId);
+  const model = deps.modelCatalog.get(agent.model);
+  if (!model) {
+    throw new ApiError(
+      'service_unavailable',
+      `The agent's model ${agent.model} is not offered by this service`,
+    );
+  }
+  const regenerate = body.trigger === 'regenerate-message';
+  const conversation = {
+    organizationId: key.organizationId,
+    agentId: agent.id,
+    conversationId: body.id,
+    owner,
+  };
+  const history = await appendMessages(deps, {
+    ...conversation,
+    messages: regenerate ? [] : [newUserMessage(deps, body)],
+    create: !regenerate,
+    history: true,
+    dropTrailingAssistant: regenerate,
+    reserve: 1,
+  });
+  if (history.at(-1)?.role !== 'user') {
+    throw new ApiError('validation_failed', 'body.trigger: there is no user message to answer');
+  }
+
+  const servers = await listEnabledTools(deps, key.organizationId, agent.mcpServerIds);
+  const { tools } = buildTools(deps, servers);
+
+  // The visitor leaving aborts the model call and any running tool call.
+  const abort = new AbortController();
+  response.on('close', () => {
+    if (!response.writableFinished) abort.abort(new Error('The visitor disconnected'));
+  });
+
+  const result = streamText({
+    model: meteredModel(deps, { ...conversation, model }),
+    instructions: agent.instructions || undefined,
+    messages: await convertToModelMessages(history, { tools, ignoreIncompleteToolCalls: true }),
+    tools,
+    stopWhen: stepCountIs(agent.maxSteps),
+    maxOutputTokens: agent.maxOutputTokens,
+    temperature: agent.temperature ?? undefined,
+    maxRetries: 1,
+    abortSignal: AbortSignal.any([abort.signal, AbortSignal.timeout(deps.env.MCPSTACK_MODEL_TIMEOUT_MS)]),
+  });
+
+  const onError = (error: unknown) => visitorErrorText(deps, error);
+  const stream = createUIMessageStream<StoredMessage>({
+    originalMessages: history,
+    onError,
+    execute: ({ writer }) => {
+      writer.merge(
+        toUIMessageStream<typeof tools, StoredMessage>({
+          stream: result.stream,
+          tools,
+          sendReasoning: false,
+          onError,
+          messageMetadata: ({ part }) =>
+            part.type === 'start' ? { createdAt: deps.clock.now().toISOString() } : undefined,
+        }),
+      );
+    },
+    onEnd: async ({ responseMessage }) => {
+      if (responseMessage.parts.length === 0) return;
+      try {
+        await appendMessages(deps, {
+          ...conversation,
+          messages: [responseMessage],
+          create: false,
+          history: false,
+        });
+      } catch (error) {
+        deps.logger.error(
+          { err: error, conversationId: body.id, organizationId: key.organizationId },
+          'could not store the answer',
+        );
+      }
+    },
+  });
+  pipeUIMessageStreamToResponse({ response, stream });
+}
+
+/** The public chat API for browsers: publishable key + Origin on every request. */
+export function chatRouter(deps: Deps): Router {
+  const router = express.Router();
+  const json = express.json({ limit: deps.env.MCPSTACK_CHAT_MAX_BODY_BYTES, strict: true });
+  const auth = embedAuth(deps);
+
+  router.use('/api/v1/chat', chatCors(deps));
+
+  router.post('/api/v1/chat', auth, (request, response, next) => {
+    if (!request.is('application/json')) {
+      return next(
+        new ApiError('unsupported_media_type', 'Send the body as JSON with "Content-Type: application/json"'),
+      );
+    }
+    json(request, response, (error?: unknown) => {
+      if (error) return next(error);
+      streamAnswer(deps, request, response).catch(next);
+    });
+  });
+
+  router.get('/api/v1/chat/config', auth, async (_request, response, next) => {
+    try {
+      const { key } = embedContext(response);
+      const agent = await loadAgent(deps, key.organizationId, key.agentId);
+      response.json({
+        agentId: agent.id,
+        name: agent.name,
+        welcomeMessage: agent.welcomeMessage,
+        starterPrompts: agent.starterPrompts,
+        theme: agent.theme,
+        limits: { maxMessageChars: deps.env.MCPSTACK_CHAT_MAX_MESSAGE_CHARS },
+      });
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  router.get('/api/v1/chat/conversations/:conversationId/messages', auth, async (request, response, next) => {
+    try {
+      const { key } = embedContext(response);
+      const conversationId = parseInput(conversationIdSchema, request.params.conversationId, 'params');
+      const query = parseInput(z.object({ visitorId: visitorIdSchema }).loose(), request.query, 'query');
+      const { conversation, messages } = await ownerMessages(
+        deps,
+        key.organizationId,
+        key.agentId,
+        conversationId,
+        {
+          kind: 'visitor',
+          id: query.visitorId,
+        },
+      );
+      response.json({ conversationId: conversation.id, title: conversation.title, messages });
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  return router;
+}

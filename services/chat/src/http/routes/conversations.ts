@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { getAgent } from '../../domain/agents.ts';
+import { getConversation, listConversations } from '../../domain/chat/conversations.ts';
+import { listLlmCalls, llmCallRecord } from '../../domain/chat/llm-calls.ts';
+import { defineRoute } from '../route.ts';
+import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
+
+const agentParams = orgParams.extend({ agentId: idParam });
+const conversationParams = agentParams.extend({ conversationId: idParam });
+
+const conversationView = z.object({
+  id: z.string(),
+  agentId: z.string(),
+  visitorId: z.string().nullable().describe('The anonymous visitor, when the conversation is anonymous.'),
+  externalUserId: z.string().nullable().describe('The identified end user, when signed in.'),
+  title: z.string().describe('The start of the first message.'),
+  messageCount: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const messageView = z
+  .looseObject({
+    id: z.string(),
+    role: z.enum(['system', 'user', 'assistant']),
+    parts: z.array(z.looseObject({ type: z.string() })),
+    metadata: z.looseObject({ createdAt: z.string().optional() }).optional(),
+  })
+  .describe('An AI SDK UI message: text, tool-call and step parts.');
+
+const llmCallView = llmCallRecord.omit({ organizationId: true, costMicros: true });
+
+export const conversationRoutes = [
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/conversations',
+    operationId: 'listConversations',
+    summary: "List an agent's conversations, most recently active first.",
+    tag: 'Conversations',
+    auth: 'principal',
+    permission: 'agents:read',
+    params: agentParams,
+    query: pageQuery,
+    responses: {
+      200: { description: 'A page of conversations', schema: page(conversationView) },
+      ...standardErrors,
+    },
+    async handle({ deps, params, query }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      return { body: await listConversations(deps, params.orgId, params.agentId, query) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/conversations/{conversationId}',
+    operationId: 'getConversation',
+    summary: 'Get a conversation.',
+    tag: 'Conversations',
+    auth: 'principal',
+    permission: 'agents:read',
+    params: conversationParams,
+    responses: { 200: { description: 'The conversation', schema: conversationView }, ...standardErrors },
+    async handle({ deps, params }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      const { conversation } = await getConversation(
+        deps,
+        params.orgId,
+        params.agentId,
+        params.conversationId,
+      );
+      return { body: conversation };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/conversations/{conversationId}/messages',
+    operationId: 'getConversationMessages',
+    summary: "Get a conversation's messages, oldest first.",
+    tag: 'Conversations',
+    auth: 'principal',
+    permission: 'agents:read',
+    params: conversationParams,
+    responses: {
+      200: {
+        description: 'The messages',
+        schema: z.object({ conversationId: z.string(), data: z.array(messageView) }),
+      },
+      ...standardErrors,
+    },
+    async handle({ deps, params }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      const { messages } = await getConversation(deps, params.orgId, params.agentId, params.conversationId);
+      return { body: { conversationId: params.conversationId, data: messages } };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage/llm-calls',
+    operationId: 'listLlmCalls',
+    summary: "Get an agent's LLM-call log, newest first: one record per model call (per step).",
+    tag: 'Usage',
+    auth: 'principal',
+    permission: 'usage:read',
+    params: agentParams,
+    query: pageQuery,
+    responses: { 200: { description: 'A page of LLM calls', schema: page(llmCallView) }, ...standardErrors },
+    async handle({ deps, params, query }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      const result = await listLlmCalls(deps, params.orgId, params.agentId, query);
+      return {
+        body: {
+          data: result.data.map(({ organizationId: _o, costMicros: _c, ...call }) => call),
+          nextCursor: result.nextCursor,
+        },
+      };
+    },
+  }),
+];

@@ -1,0 +1,51 @@
+-- Appends messages to a conversation, creating it on first use, in one step.
+-- KEYS[1] conversation hash, KEYS[2] its messages list, KEYS[3] the agent's conversation index
+-- ARGV[1] agent id, ARGV[2] owner ("visitor:<id>" or "user:<id>"), ARGV[3] conversation id,
+-- ARGV[4] now (ISO), ARGV[5] now (ms), ARGV[6] TTL seconds (0: keep), ARGV[7] max messages,
+-- ARGV[8] flags: "create" (a missing conversation may be created), "history" (return the history),
+-- ARGV[9] title for a new one,
+-- ARGV[10] "drop-trailing-assistant" to remove a last assistant message first (regenerate),
+-- ARGV[11] how many messages the caller will still append later (room to keep for the answer),
+-- ARGV[12..] the messages (JSON) to append.
+-- Returns {"ok", <messages…>} with the whole history after the append (with "history"), or {"not_found"} when the
+-- conversation belongs to another agent or owner (or is missing and may not be created), or
+-- {"full", count} when the conversation has no room left.
+local conversation, messages, index = KEYS[1], KEYS[2], KEYS[3]
+local agentId, owner = ARGV[1], ARGV[2]
+local ttl, maxMessages, reserve = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[11])
+
+local existing = redis.call('HMGET', conversation, 'agentId', 'owner')
+if existing[1] then
+  if existing[1] ~= agentId or existing[2] ~= owner then return { 'not_found' } end
+else
+  if not string.find(ARGV[8], 'create', 1, true) then return { 'not_found' } end
+  redis.call('HSET', conversation, 'id', ARGV[3], 'agentId', agentId, 'owner', owner,
+    'title', ARGV[9], 'createdAt', ARGV[4], 'messageCount', 0)
+end
+
+if ARGV[10] == 'drop-trailing-assistant' then
+  local last = redis.call('LINDEX', messages, -1)
+  if last and cjson.decode(last)['role'] == 'assistant' then redis.call('RPOP', messages) end
+end
+
+local count = redis.call('LLEN', messages)
+local adding = #ARGV - 11
+if count + adding + reserve > maxMessages then
+  if not existing[1] then redis.call('DEL', conversation) end
+  return { 'full', count }
+end
+for i = 12, #ARGV do redis.call('RPUSH', messages, ARGV[i]) end
+
+redis.call('HSET', conversation, 'updatedAt', ARGV[4], 'messageCount', count + adding)
+redis.call('ZADD', index, tonumber(ARGV[5]), ARGV[3])
+if ttl > 0 then
+  -- Conversations idle past the retention have expired: drop them from the index as well.
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (tonumber(ARGV[5]) - ttl * 1000))
+  redis.call('EXPIRE', conversation, ttl)
+  redis.call('EXPIRE', messages, ttl)
+end
+
+if not string.find(ARGV[8], 'history', 1, true) then return { 'ok' } end
+local history = redis.call('LRANGE', messages, 0, -1)
+table.insert(history, 1, 'ok')
+return history
