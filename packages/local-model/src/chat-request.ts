@@ -66,7 +66,9 @@ export interface RequestProblem {
   code: string | null;
 }
 
-export type ParsedRequest = { ok: true; request: ChatCompletionRequest } | { ok: false; problem: RequestProblem };
+export type ParsedRequest =
+  | { ok: true; request: ChatCompletionRequest }
+  | { ok: false; problem: RequestProblem };
 
 const roles: readonly string[] = ['system', 'developer', 'user', 'assistant', 'tool'];
 
@@ -158,7 +160,8 @@ function checkTools(tools: unknown): RequestProblem | undefined {
       return invalidValue(`${param}.type`, `expected 'function', but got ${JSON.stringify(tool.type)}.`);
     }
     const fn = tool.function;
-    if (!isRecord(fn)) return fn === undefined ? missing(`${param}.function`) : invalidType(param, 'an object', fn);
+    if (!isRecord(fn))
+      return fn === undefined ? missing(`${param}.function`) : invalidType(param, 'an object', fn);
     if (typeof fn.name !== 'string') {
       return fn.name === undefined
         ? missing(`${param}.function.name`)
@@ -234,7 +237,8 @@ function findProblem(body: unknown): RequestProblem | undefined {
     return invalidType('stream', 'a boolean', body.stream);
   }
   if (body.stream_options !== undefined && body.stream_options !== null) {
-    if (!isRecord(body.stream_options)) return invalidType('stream_options', 'an object', body.stream_options);
+    if (!isRecord(body.stream_options))
+      return invalidType('stream_options', 'an object', body.stream_options);
     const includeUsage = body.stream_options.include_usage;
     if (includeUsage !== undefined && typeof includeUsage !== 'boolean') {
       return invalidType('stream_options.include_usage', 'a boolean', includeUsage);

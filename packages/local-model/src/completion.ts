@@ -120,16 +120,29 @@ export function completionChunks(
     chunks.push(chunk({ role: 'assistant', content: '', refusal: null }, null));
     for (const piece of plan.pieces) chunks.push(chunk({ content: piece }, null));
   } else {
-    const start = { index: 0, id: meta.toolCallId, type: 'function', function: { name: reply.toolName, arguments: '' } };
+    const start = {
+      index: 0,
+      id: meta.toolCallId,
+      type: 'function',
+      function: { name: reply.toolName, arguments: '' },
+    };
     chunks.push(chunk({ role: 'assistant', content: null, tool_calls: [start], refusal: null }, null));
-    for (const piece of plan.pieces) chunks.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null));
+    for (const piece of plan.pieces)
+      chunks.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null));
   }
   chunks.push(chunk({}, plan.finishReason));
   return chunks;
 }
 
 export function usageChunk(meta: ResponseMeta, usage: Usage): Record<string, unknown> {
-  return { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, choices: [], usage };
+  return {
+    id: meta.id,
+    object: 'chat.completion.chunk',
+    created: meta.created,
+    model: meta.model,
+    choices: [],
+    usage,
+  };
 }
 
 /** The `chat.completion` of a non-streaming request. */
@@ -148,7 +161,11 @@ export function completionBody(
           refusal: null,
           annotations: [],
           tool_calls: [
-            { id: meta.toolCallId, type: 'function', function: { name: reply.toolName, arguments: reply.arguments } },
+            {
+              id: meta.toolCallId,
+              type: 'function',
+              function: { name: reply.toolName, arguments: reply.arguments },
+            },
           ],
         };
   return {

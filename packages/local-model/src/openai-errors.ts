@@ -21,7 +21,11 @@ function openAIError(
   return { status, body: { error: { message, type, param, code } } };
 }
 
-export function invalidRequest(message: string, param: string | null = null, code: string | null = null): OpenAIError {
+export function invalidRequest(
+  message: string,
+  param: string | null = null,
+  code: string | null = null,
+): OpenAIError {
   return openAIError(400, 'invalid_request_error', message, param, code);
 }
 

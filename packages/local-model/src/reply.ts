@@ -7,7 +7,7 @@ import { buildArguments, matchTool } from './tool-matching.ts';
 
 export type Reply =
   | { kind: 'text'; text: string }
-  | { kind: 'tool_call'; toolName: string; /** JSON text, as OpenAI sends it. */ arguments: string };
+  | { kind: 'tool_call'; toolName: string /** JSON text, as OpenAI sends it. */; arguments: string };
 
 /** Phrases in the last user message that make a test's failure mode happen. */
 export interface MagicPhrases {
@@ -195,7 +195,10 @@ export function decideReply(request: ChatCompletionRequest): Reply {
     if (tool) {
       const answered = messages
         .slice(user.index + 1)
-        .filter((message) => message.role === 'tool' && names.get(message.tool_call_id ?? '') === tool.function.name);
+        .filter(
+          (message) =>
+            message.role === 'tool' && names.get(message.tool_call_id ?? '') === tool.function.name,
+        );
       if (answered.length === 0) return callTool(tool, user.text);
       return { kind: 'text', text: describeResults(answered, names) };
     }

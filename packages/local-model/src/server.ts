@@ -89,7 +89,12 @@ interface Settings {
   apiKey: string | undefined;
 }
 
-function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   response.writeHead(status, {
     'content-type': 'application/json',
@@ -179,7 +184,9 @@ async function chatCompletions(
   record.reply = plan.reply;
   const usage = usageOf(countPromptTokens(body), plan.completionTokens);
   const meta = createResponseMeta(body.model);
-  const chunkDelayMs = magic.slow ? Math.max(settings.chunkDelayMs, SLOW_CHUNK_DELAY_MS) : settings.chunkDelayMs;
+  const chunkDelayMs = magic.slow
+    ? Math.max(settings.chunkDelayMs, SLOW_CHUNK_DELAY_MS)
+    : settings.chunkDelayMs;
 
   // A client that goes away stops the generation; `[stream-error]` cutting the socket is not the client's doing.
   const generation = new AbortController();
@@ -260,7 +267,8 @@ async function handle(
     return sendJson(response, 200, { object: 'list', data: listedModels.map(modelObject) });
   }
   const modelPath = /^\/v1\/models\/([^/]+)$/.exec(path);
-  if (method === 'GET' && modelPath) return sendJson(response, 200, modelObject(decodeModelId(modelPath[1]!)));
+  if (method === 'GET' && modelPath)
+    return sendJson(response, 200, modelObject(decodeModelId(modelPath[1]!)));
   if (method === 'POST' && path === '/v1/chat/completions') {
     return chatCompletions(request, response, settings, requests);
   }

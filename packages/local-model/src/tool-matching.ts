@@ -98,8 +98,13 @@ function findCandidates(message: string, toolName: string): Candidates {
     .split(/\s+/)
     .map((token) => token.replace(/^[^\w]+|[^\w]+$/g, ''))
     .filter(Boolean);
+  // An id has a digit but is not a plain number (`A-1001`, `ord_123`, `v2`); plain numbers go to numbers.
   const ids = tokens.filter(
-    (token) => /\d/.test(token) && /^[\w-]+$/.test(token) && token.toLowerCase() !== toolName.toLowerCase(),
+    (token) =>
+      /\d/.test(token) &&
+      /^[\w-]+$/.test(token) &&
+      !/^\d+$/.test(token) &&
+      token.toLowerCase() !== toolName.toLowerCase(),
   );
   const lastWord = tokens
     .filter((token) => /^[\w-]+$/.test(token) && token.toLowerCase() !== toolName.toLowerCase())
@@ -192,7 +197,8 @@ function valueFor(
     case 'null':
       return null;
     default: {
-      const value = candidates.quoted.shift() ?? candidates.ids.shift() ?? wordAfterName(candidates.message, property);
+      const value =
+        candidates.quoted.shift() ?? candidates.ids.shift() ?? wordAfterName(candidates.message, property);
       if (value !== undefined) return value;
       if (schema.default !== undefined) return schema.default;
       return required ? (candidates.lastWord ?? '') : absent;

@@ -1,6 +1,6 @@
 import express, { type Express } from 'express';
 import type { Deps } from './deps.ts';
-import { chatRouter } from './http/chat/chat-routes.ts';
+import { chatOpenApiPaths, chatRouter } from './http/chat/chat-routes.ts';
 import { errorHandler } from './http/middleware/errors.ts';
 import { observe, securityHeaders } from './http/middleware/observe.ts';
 import { buildOpenApiDocument } from './http/openapi.ts';
@@ -48,7 +48,7 @@ export function createApp(deps: Deps): App {
   mountHealth(health, deps, lifecycle);
   app.use(health);
 
-  const openApiDocument = buildOpenApiDocument(apiRoutes);
+  const openApiDocument = buildOpenApiDocument(apiRoutes, chatOpenApiPaths());
   app.get('/api/v1/openapi.json', (_request, response) => {
     response.setHeader('Cache-Control', 'public, max-age=300');
     response.json(openApiDocument);

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { RouteDefinition } from './route.ts';
 
-type JsonSchema = Record<string, unknown>;
+export type JsonSchema = Record<string, unknown>;
 
-function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+export function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
     target: 'draft-2020-12',
     io,
@@ -33,8 +33,12 @@ function parameters(schema: z.ZodType | undefined, location: 'path' | 'query'): 
  * The OpenAPI 3.1 document, generated from the same zod schemas that validate requests, so the
  * document and the service cannot drift apart.
  */
-export function buildOpenApiDocument(routes: readonly RouteDefinition[]): JsonSchema {
-  const paths: Record<string, Record<string, JsonSchema>> = {};
+export function buildOpenApiDocument(
+  routes: readonly RouteDefinition[],
+  /** Hand-described path items for routes outside the table (the streaming chat API). */
+  extraPaths: Record<string, Record<string, JsonSchema>> = {},
+): JsonSchema {
+  const paths: Record<string, Record<string, JsonSchema>> = { ...extraPaths };
   for (const route of routes) {
     const operation: JsonSchema = {
       operationId: route.operationId,
@@ -76,7 +80,7 @@ export function buildOpenApiDocument(routes: readonly RouteDefinition[]): JsonSc
       title: 'MCP Stack Agents API',
       version: '1.0.0',
       description:
-        'Management API (organizations, service-account keys, agents, MCP servers) of the MCP Stack Agents chat and metering service. Errors are `{ "error": { "code", "message", "status", "requestId" } }`; lists are `{ "data", "nextCursor" }` with `?limit=` and `?cursor=`.',
+        'Management API (organizations, service-account keys, agents, embed keys, MCP servers, conversations, usage) and public chat API of the MCP Stack Agents chat and metering service. Errors are `{ "error": { "code", "message", "status", "requestId" } }`; lists are `{ "data", "nextCursor" }` with `?limit=` and `?cursor=`.',
     },
     servers: [{ url: '/' }],
     components: {
@@ -84,6 +88,11 @@ export function buildOpenApiDocument(routes: readonly RouteDefinition[]): JsonSc
         bearerAuth: { type: 'http', scheme: 'bearer', description: 'A service-account key, mcpstack_sk_…' },
         apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
         operatorToken: { type: 'http', scheme: 'bearer', description: 'MCPSTACK_ADMIN_TOKEN' },
+        publishableKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "An agent's embed key, mcpstack_pk_…, with an Origin header the key allows",
+        },
       },
     },
     paths,

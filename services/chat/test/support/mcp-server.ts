@@ -22,6 +22,8 @@ export interface TestMcpServer {
 export interface TestMcpServerOptions {
   /** When set, every request must carry `Authorization: Bearer <token>` (else 401). */
   bearerToken?: string;
+  /** Also offer `cancel_order`, which always fails (an `isError` result), for the chat tests. */
+  failingTool?: boolean;
 }
 
 export const products = [
@@ -29,7 +31,7 @@ export const products = [
   { sku: 'sku-2', name: 'Pour-over kettle', priceUsd: 39 },
 ];
 
-function buildServer(): McpServer {
+function buildServer(options: TestMcpServerOptions): McpServer {
   const server = new McpServer({ name: 'test-shop', version: '1.0.0' });
   server.registerTool(
     'get_order',
@@ -53,6 +55,16 @@ function buildServer(): McpServer {
     { description: 'Add two numbers.', inputSchema: { a: z.number(), b: z.number() } },
     async ({ a, b }) => ({ content: [{ type: 'text', text: `The sum is ${a + b}` }] }),
   );
+  if (options.failingTool) {
+    server.registerTool(
+      'cancel_order',
+      { description: 'Cancel an order by its id.', inputSchema: { orderId: z.string() } },
+      async ({ orderId }) => ({
+        content: [{ type: 'text', text: `Order ${orderId} has shipped and cannot be cancelled` }],
+        isError: true,
+      }),
+    );
+  }
   return server;
 }
 
@@ -102,7 +114,7 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
       response.writeHead(405, { allow: 'POST' }).end();
       return;
     }
-    const server = buildServer();
+    const server = buildServer(options);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,

@@ -132,6 +132,7 @@ export interface ToolView {
   name: string;
   toolKey: string;
   title: string | null;
+  /** The organization's display name, else the server's title; null when neither is set. */
   displayName: string | null;
   description: string | null;
   descriptionOverride: string | null;
@@ -681,6 +682,7 @@ export async function smokeCallTool(
 export interface EnabledMcpTool {
   id: string;
   name: string;
+  /** The organization's display name, else the server's title; null when neither is set. */
   displayName: string | null;
   /** What the agent reads: see `agentToolDescription`. */
   description: string;
@@ -719,7 +721,7 @@ export async function listEnabledTools(
             .map((tool) => ({
               id: tool.id,
               name: tool.name,
-              displayName: tool.displayName,
+              displayName: tool.displayName ?? tool.title,
               description: agentToolDescription(tool),
               inputSchema: tool.inputSchema,
             }));

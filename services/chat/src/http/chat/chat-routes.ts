@@ -20,6 +20,7 @@ import { buildTools, describeError, meteredModel } from '../../domain/chat/runti
 import { listEnabledTools } from '../../domain/mcp/registry.ts';
 import { ApiError } from '../../errors.ts';
 import type { AgentRecord } from '../../storage/records.ts';
+import { type JsonSchema, toSchema } from '../openapi.ts';
 import { parseInput } from '../validate.ts';
 import { chatCors, embedAuth, embedContext } from './embed-auth.ts';
 
@@ -233,4 +234,66 @@ export function chatRouter(deps: Deps): Router {
   });
 
   return router;
+}
+
+const chatErrors = {
+  400: { description: 'Invalid input (validation_failed, invalid_json)' },
+  401: { description: 'invalid_public_key or secret_key_not_allowed' },
+  403: { description: 'origin_required or origin_not_allowed' },
+  404: { description: 'conversation_not_found (another visitor’s conversation) or agent_not_found' },
+};
+
+/** The chat API in the OpenAPI document (it streams, so it lives outside the route table). */
+export function chatOpenApiPaths(): Record<string, Record<string, JsonSchema>> {
+  const base = { tags: ['Chat'], security: [{ publishableKey: [] }] };
+  return {
+    '/api/v1/chat': {
+      post: {
+        ...base,
+        operationId: 'chat',
+        summary: "Send a visitor's message and stream the agent's answer (AI SDK UI message stream, SSE).",
+        description:
+          'The body is what the AI SDK DefaultChatTransport sends plus visitorId. Only the last (user) message is read; the history is the server’s own copy.',
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: toSchema(chatRequest, 'input') } },
+        },
+        responses: {
+          200: {
+            description:
+              'Server-sent events: start, start-step, text-delta, tool-input-available, tool-output-available, finish-step, finish, error parts',
+            content: { 'text/event-stream': {} },
+          },
+          ...chatErrors,
+          409: { description: 'conversation_too_long' },
+          413: { description: 'message_too_long or payload_too_large' },
+        },
+      },
+    },
+    '/api/v1/chat/config': {
+      get: {
+        ...base,
+        operationId: 'chatConfig',
+        summary: "The agent's public settings for the widget: name, welcome message, starter prompts, theme.",
+        responses: { 200: { description: 'The settings' }, ...chatErrors },
+      },
+    },
+    '/api/v1/chat/conversations/{conversationId}/messages': {
+      get: {
+        ...base,
+        operationId: 'chatHistory',
+        summary: "The visitor's own conversation history, to resume after a reload.",
+        parameters: [
+          {
+            name: 'conversationId',
+            in: 'path',
+            required: true,
+            schema: toSchema(conversationIdSchema, 'input'),
+          },
+          { name: 'visitorId', in: 'query', required: true, schema: toSchema(visitorIdSchema, 'input') },
+        ],
+        responses: { 200: { description: '{ conversationId, title, messages }' }, ...chatErrors },
+      },
+    },
+  };
 }
