@@ -89,18 +89,12 @@ interface Settings {
   apiKey: string | undefined;
 }
 
-function sendJson(
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   response.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     'x-request-id': `req_${randomUUID().replaceAll('-', '')}`,
-    ...headers,
   });
   response.end(text);
 }
@@ -113,16 +107,18 @@ function modelObject(id: string) {
   return { id, object: 'model', created: MODELS_CREATED, owned_by: 'mcpstack-local' };
 }
 
-/** The body as text, or undefined when it exceeds the limit. */
+/**
+ * The body as text, or undefined when it exceeds the limit. An oversized body is still read to its end
+ * (and dropped): leaving the loop early would destroy the socket before the 413 could be sent.
+ */
 async function readBody(request: IncomingMessage): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8');
 }
 
 async function pause(milliseconds: number, signal: AbortSignal): Promise<void> {
