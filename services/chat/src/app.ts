@@ -8,9 +8,11 @@ import type { RouteDefinition } from './http/route.ts';
 import { createRouter } from './http/router.ts';
 import { agentRoutes } from './http/routes/agents.ts';
 import { apiKeyRoutes } from './http/routes/api-keys.ts';
+import { budgetRoutes } from './http/routes/budgets.ts';
 import { conversationRoutes } from './http/routes/conversations.ts';
 import { embedKeyRoutes } from './http/routes/embed-keys.ts';
 import { type Lifecycle, mountHealth } from './http/routes/health.ts';
+import { identityRoutes } from './http/routes/identity.ts';
 import { mcpServerRoutes } from './http/routes/mcp-servers.ts';
 import { organizationRoutes } from './http/routes/organizations.ts';
 
@@ -20,7 +22,9 @@ export const apiRoutes: readonly RouteDefinition[] = [
   ...apiKeyRoutes,
   ...agentRoutes,
   ...embedKeyRoutes,
+  ...identityRoutes,
   ...conversationRoutes,
+  ...budgetRoutes,
   ...mcpServerRoutes,
 ];
 

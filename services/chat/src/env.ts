@@ -21,6 +21,20 @@ const integer = (defaultValue: number, min: number, max: number) =>
       return parsed;
     });
 
+const decimal = (defaultValue: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined || value === '') return defaultValue;
+      const parsed = Number(value);
+      if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
+        context.addIssue({ code: 'custom', message: `must be a number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
 const url = (defaultValue: string, protocols: readonly string[]) =>
   z
     .string()
@@ -87,6 +101,7 @@ export const envSchema = z.object({
   MCPSTACK_CHAT_MAX_MESSAGE_CHARS: integer(8000, 1, 1_000_000),
   MCPSTACK_CHAT_MAX_MESSAGES: integer(200, 2, 100_000),
   MCPSTACK_CONVERSATION_RETENTION_DAYS: integer(30, 0, 3650),
+  MCPSTACK_FREE_CREDITS_USD: decimal(5, 0, 1_000_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -15,6 +15,8 @@ export const errorStatus = {
   invalid_api_key: 401,
   invalid_public_key: 401,
   secret_key_not_allowed: 401,
+  // 402
+  budget_exceeded: 402,
   // 403
   insufficient_permissions: 403,
   origin_required: 403,
@@ -35,6 +37,7 @@ export const errorStatus = {
   mcp_server_in_use: 409,
   tool_disabled: 409,
   conversation_too_long: 409,
+  insufficient_credits: 409,
   // 413, 415
   payload_too_large: 413,
   message_too_long: 413,

@@ -17,6 +17,7 @@ const expectedGrants: Record<
   'usage:read': ['admin', 'developer', 'viewer', 'billing'],
   'billing:read': ['admin', 'developer', 'billing'],
   'billing:manage': ['admin', 'billing'],
+  'billing:adjust': ['admin'],
   'keys:manage': ['admin', 'operator'],
 };
 

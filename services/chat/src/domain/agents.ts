@@ -163,4 +163,6 @@ export async function deleteAgent(
   const removed = await deps.stores.agents.remove(organizationId, agentId);
   if (!removed) throw new ApiError('agent_not_found', `No agent ${agentId} in this organization`);
   await revokeAgentEmbedKeys(deps, organizationId, agentId);
+  // After the agent is gone: a concurrent identity write re-reads the agent and undoes itself.
+  await deps.redis.del(deps.keys.organization(organizationId).agentIdentity(agentId));
 }

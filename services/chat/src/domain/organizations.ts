@@ -4,6 +4,7 @@ import { ApiError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Page, PageRequest } from '../storage/collection.ts';
 import { type OrganizationRecord, organizationRecord } from '../storage/records.ts';
+import { grantStarterCredits } from './budgets/credits.ts';
 import { forgetOrganizationEmbedKeys } from './embed-keys.ts';
 
 export const slugSchema = z
@@ -24,7 +25,7 @@ export interface OrganizationView extends OrganizationRecord {
   apiKeyCount: number;
 }
 
-type OrganizationDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'stores' | 'logger'>;
+type OrganizationDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'stores' | 'logger' | 'env'>;
 
 export async function getOrganizationRecord(deps: OrganizationDeps, organizationId: string) {
   const raw = await deps.redis.get(deps.keys.organization(organizationId).record);
@@ -71,6 +72,7 @@ export async function createOrganization(
   try {
     await deps.redis.set(deps.keys.organization(organization.id).record, JSON.stringify(organization));
     await deps.redis.zadd(deps.keys.organizationsIndex, 0, organization.id);
+    await grantStarterCredits(deps, organization.id);
   } catch (error) {
     await deps.redis.del(deps.keys.organizationSlug(input.slug)).catch(() => undefined);
     throw error;

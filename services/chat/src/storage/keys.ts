@@ -23,6 +23,32 @@ export interface OrganizationKeys {
   llmCall(callId: string): string;
   /** Sorted set, all scores 0: an agent's LLM-call ids (time-sortable), paged by lex range. */
   agentLlmCalls(agentId: string): string;
+  /** Hash: how the agent verifies user tokens (sealed HS256 secret, public key or JWKS URL). */
+  agentIdentity(agentId: string): string;
+  /** Hash: an agent's budget settings (caps in micro-USD, reset day). */
+  agentBudget(agentId: string): string;
+  /** Hash: per-user cap overrides of an agent, external user id → micro-USD. */
+  agentUserCaps(agentId: string): string;
+  /** Hash: an agent's spend and usage counters of one budget period (`agent`, `anon`, `u:<user>`, …). */
+  agentSpend(agentId: string, period: string): string;
+  /** Sorted set: identified users of an agent by spend in one period (the ranking). */
+  agentUserSpend(agentId: string, period: string): string;
+  /** Set: every identified user an agent has seen. */
+  agentUsers(agentId: string): string;
+  /** Set: the conversations active in one period, for usage reports. */
+  agentPeriodConversations(agentId: string, period: string): string;
+  /** Hash: micro-USD held by open reservations, per scope field (`agent:<id>`, `credits`, …). */
+  budgetReserved: string;
+  /** Sorted set: open reservation ids scored by their expiry (ms). */
+  budgetReservations: string;
+  /** Hash: what each open reservation holds, so its release is exact. */
+  budgetReservationData: string;
+  /** Hash: the AI-credit balance and its running totals, in micro-USD. */
+  credits: string;
+  /** Sorted set, all scores 0: ledger entry ids (time-sortable), paged by lex range. */
+  ledger: string;
+  /** Hash: ledger entry id → entry JSON (append-only: entries are written once, never changed). */
+  ledgerEntries: string;
 }
 
 export interface Keys {
@@ -59,6 +85,19 @@ export function createKeys(prefix: string): Keys {
         agentConversations: (agentId) => `${base}:agent:${agentId}:conversations`,
         llmCall: (callId) => `${base}:llm-call:${callId}`,
         agentLlmCalls: (agentId) => `${base}:agent:${agentId}:llm-calls`,
+        agentIdentity: (agentId) => `${base}:agent:${agentId}:identity`,
+        agentBudget: (agentId) => `${base}:agent:${agentId}:budget`,
+        agentUserCaps: (agentId) => `${base}:agent:${agentId}:user-caps`,
+        agentSpend: (agentId, period) => `${base}:agent:${agentId}:spend:${period}`,
+        agentUserSpend: (agentId, period) => `${base}:agent:${agentId}:user-spend:${period}`,
+        agentUsers: (agentId) => `${base}:agent:${agentId}:users`,
+        agentPeriodConversations: (agentId, period) => `${base}:agent:${agentId}:period-conversations:${period}`,
+        budgetReserved: `${base}:budget:reserved`,
+        budgetReservations: `${base}:budget:reservations`,
+        budgetReservationData: `${base}:budget:reservation-data`,
+        credits: `${base}:credits`,
+        ledger: `${base}:ledger`,
+        ledgerEntries: `${base}:ledger:entries`,
       };
     },
   };

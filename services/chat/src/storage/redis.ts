@@ -10,6 +10,10 @@ const scriptFiles = {
   entityDelete: { file: 'entity-delete.lua', keys: 4 },
   hashFieldSwap: { file: 'hash-field-swap.lua', keys: 1 },
   conversationAppend: { file: 'conversation-append.lua', keys: 3 },
+  budgetReserve: { file: 'budget-reserve.lua', keys: 7 },
+  budgetSettle: { file: 'budget-settle.lua', keys: 12 },
+  creditsAdjust: { file: 'credits-adjust.lua', keys: 3 },
+  budgetRelease: { file: 'budget-release.lua', keys: 3 },
 } as const;
 
 export type ScriptName = keyof typeof scriptFiles;

@@ -17,6 +17,8 @@ export const permissions = [
   'billing:read',
   /** Buying AI credits. */
   'billing:manage',
+  /** Granting or debiting AI credits by hand (adjustments): admins only. */
+  'billing:adjust',
   /** Service-account keys and members. */
   'keys:manage',
 ] as const;

@@ -53,15 +53,6 @@ export function costMicros(price: ModelPrice, usage: TokenUsage): number {
 
 type CallDeps = Pick<Deps, 'redis' | 'keys'>;
 
-export async function writeLlmCall(deps: CallDeps, record: LlmCallRecord): Promise<void> {
-  const keys = deps.keys.organization(record.organizationId);
-  await deps.redis
-    .multi()
-    .set(keys.llmCall(record.id), JSON.stringify(record))
-    .zadd(keys.agentLlmCalls(record.agentId), 0, record.id)
-    .exec();
-}
-
 /** An agent's LLM calls, newest first (ids sort by time); the cursor is the last id served. */
 export async function listLlmCalls(
   deps: CallDeps,

@@ -4,10 +4,17 @@ import { dynamicTool, jsonSchema, type LanguageModelMiddleware, type ToolSet, wr
 import type { Deps } from '../../deps.ts';
 import type { Env } from '../../env.ts';
 import { newId } from '../../ids.ts';
+import {
+  costBoundMicros,
+  type MeterContext,
+  type Reservation,
+  release,
+  reserve,
+  settle,
+} from '../budgets/meter.ts';
 import type { AgentMcpServer } from '../mcp/registry.ts';
-import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
-import type { ConversationOwner } from './conversations.ts';
-import { costMicros, type LlmCallRecord, writeLlmCall } from './llm-calls.ts';
+import { microsToUsd } from '../model-catalog.ts';
+import { costMicros, type LlmCallRecord } from './llm-calls.ts';
 
 /** Where language models come from: any OpenAI-compatible server at OPENAI_BASE_URL. */
 export interface ModelProvider {
@@ -111,31 +118,65 @@ export function buildTools(
 // ---------------------------------------------------------------------------------------------
 // Metering: every call to the model (every step, every retry) is observed and recorded
 
-export interface MeteringContext {
-  organizationId: string;
-  agentId: string;
-  conversationId: string;
-  owner: ConversationOwner;
-  model: CatalogModel;
-}
-
-type RecordDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'logger'>;
+type RecordDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'logger' | 'env'>;
 
 /** Bytes bound tokens from above (a token is at least one byte), so this never underestimates. */
-function estimateTokens(value: unknown): number {
+export function byteSize(value: unknown): number {
   return Buffer.byteLength(typeof value === 'string' ? value : JSON.stringify(value ?? ''), 'utf8');
 }
 
+/** Slack for the few tokens a chat template adds around messages and tool definitions. */
+const templateSlackBytes = 256;
+
+async function settleWithRetry(
+  deps: RecordDeps,
+  context: MeterContext,
+  reservation: Reservation | null,
+  call: LlmCallRecord,
+) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await settle(deps, context, reservation, call);
+      return;
+    } catch (error) {
+      if (attempt >= 3) {
+        // The reservation expires on its own; the record is in the log for reconciliation.
+        deps.logger.error({ err: error, call }, 'could not settle an LLM call');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
+}
+
 /**
- * A language-model middleware that wraps each streamed model call: it times the call, watches its
- * parts (first output, tool calls, usage, finish) and writes the LLM-call record when the call
- * ends, however it ends: finished, failed, or aborted by the visitor.
+ * A language-model middleware that wraps each streamed model call (each step of the tool loop):
+ * before the call it reserves an upper bound of its cost in every budget scope (or throws 402
+ * `budget_exceeded`), then it times the call, watches its parts (first output, tool calls, usage,
+ * finish) and settles it when it ends, however it ends: finished, failed, or aborted by the visitor.
+ * The first step may use a reservation the chat route made before answering (so it could answer 402).
  */
-export function meteringMiddleware(deps: RecordDeps, context: MeteringContext): LanguageModelMiddleware {
+export function meteringMiddleware(
+  deps: RecordDeps,
+  context: MeterContext,
+  firstReservation: Reservation | null = null,
+): LanguageModelMiddleware {
   let stepNumber = 0;
+  let prepaid = firstReservation;
   return {
     wrapStream: async ({ doStream, params }) => {
       const step = stepNumber++;
+      const sentBytes = byteSize(params.prompt) + byteSize(params.tools ?? []) + templateSlackBytes;
+      const maxOutputTokens = params.maxOutputTokens ?? context.model.maxOutputTokens;
+      const bound = costBoundMicros(context.model, sentBytes, maxOutputTokens);
+      let reservation: Reservation;
+      if (prepaid && prepaid.amountMicros >= bound) {
+        reservation = prepaid;
+      } else {
+        if (prepaid) await release(deps, context, prepaid);
+        reservation = await reserve(deps, context, bound);
+      }
+      prepaid = null;
       const started = deps.clock.now();
       const startedMs = performance.now();
       let firstOutputMs: number | null = null;
@@ -150,12 +191,13 @@ export function meteringMiddleware(deps: RecordDeps, context: MeteringContext): 
         if (recorded) return;
         recorded = true;
         const reported = usage?.inputTokens.total !== undefined && usage?.outputTokens.total !== undefined;
-        const inputTokens = reported
-          ? (usage?.inputTokens.total ?? 0)
-          : status === 'error' && firstOutputMs === null
-            ? 0
-            : estimateTokens(params.prompt) + estimateTokens(params.tools);
-        const outputTokens = reported ? (usage?.outputTokens.total ?? 0) : outputChars;
+        // Without reported usage: the bounds that were reserved (bytes sent; bytes received, at most
+        // the output limit). A call that failed before any output produced nothing to pay for.
+        const nothing = status === 'error' && firstOutputMs === null;
+        const inputTokens = reported ? (usage?.inputTokens.total ?? 0) : nothing ? 0 : sentBytes;
+        const outputTokens = reported
+          ? (usage?.outputTokens.total ?? 0)
+          : Math.min(outputChars, maxOutputTokens);
         const cachedInputTokens = reported ? (usage?.inputTokens.cacheRead ?? 0) : 0;
         const micros = costMicros(context.model, { inputTokens, cachedInputTokens, outputTokens });
         const entry: LlmCallRecord = {
@@ -183,11 +225,7 @@ export function meteringMiddleware(deps: RecordDeps, context: MeteringContext): 
           createdAt: started.toISOString(),
           finishedAt: deps.clock.now().toISOString(),
         };
-        try {
-          await writeLlmCall(deps, entry);
-        } catch (writeError) {
-          deps.logger.error({ err: writeError, call: entry }, 'could not write an LLM-call record');
-        }
+        await settleWithRetry(deps, context, reservation, entry);
       };
 
       let result: Awaited<ReturnType<typeof doStream>>;
@@ -255,11 +293,12 @@ export function meteringMiddleware(deps: RecordDeps, context: MeteringContext): 
 
 export function meteredModel(
   deps: RecordDeps & { models: ModelProvider },
-  context: MeteringContext,
+  context: MeterContext,
+  firstReservation: Reservation | null,
 ): LanguageModelV4 {
   return wrapLanguageModel({
     model: deps.models.languageModel(context.model.id),
-    middleware: meteringMiddleware(deps, context),
+    middleware: meteringMiddleware(deps, context, firstReservation),
   }) as LanguageModelV4;
 }
 

@@ -10,13 +10,15 @@ import {
 import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
+import { costBoundMicros, type MeterContext, release, reserve } from '../../domain/budgets/meter.ts';
+import { readBudgetSettings } from '../../domain/budgets/settings.ts';
 import {
   appendMessages,
   type ConversationOwner,
   ownerMessages,
   type StoredMessage,
 } from '../../domain/chat/conversations.ts';
-import { buildTools, describeError, meteredModel } from '../../domain/chat/runtime.ts';
+import { buildTools, byteSize, describeError, meteredModel } from '../../domain/chat/runtime.ts';
 import { listEnabledTools } from '../../domain/mcp/registry.ts';
 import { ApiError } from '../../errors.ts';
 import type { AgentRecord } from '../../storage/records.ts';
@@ -118,8 +120,27 @@ async function streamAnswer(deps: Deps, request: Request, response: Response): P
     throw new ApiError('validation_failed', 'body.trigger: there is no user message to answer');
   }
 
-  const servers = await listEnabledTools(deps, key.organizationId, agent.mcpServerIds);
+  const [servers, budget] = await Promise.all([
+    listEnabledTools(deps, key.organizationId, agent.mcpServerIds),
+    readBudgetSettings(deps, key.organizationId, agent.id),
+  ]);
   const { tools } = buildTools(deps, servers);
+  const messages = await convertToModelMessages(history, { tools, ignoreIncompleteToolCalls: true });
+  const meter: MeterContext = { ...conversation, model, resetDayOfMonthUtc: budget.resetDayOfMonthUtc };
+
+  // Reserve the first call now, so a spent budget is a plain 402 before any stream starts. The bound
+  // is generous (the model call's own, computed from the exact request, is checked against it).
+  const toolDefinitions = Object.entries(tools).map(([name, tool]) => [
+    name,
+    tool.description,
+    tool.inputSchema,
+  ]);
+  const firstBytes = Math.ceil(byteSize([agent.instructions, messages, toolDefinitions]) * 1.25) + 4096;
+  const firstReservation = await reserve(
+    deps,
+    meter,
+    costBoundMicros(model, firstBytes, Math.min(agent.maxOutputTokens, model.maxOutputTokens)),
+  );
 
   // The visitor leaving aborts the model call and any running tool call.
   const abort = new AbortController();
@@ -128,9 +149,9 @@ async function streamAnswer(deps: Deps, request: Request, response: Response): P
   });
 
   const result = streamText({
-    model: meteredModel(deps, { ...conversation, model }),
+    model: meteredModel(deps, meter, firstReservation),
     instructions: agent.instructions || undefined,
-    messages: await convertToModelMessages(history, { tools, ignoreIncompleteToolCalls: true }),
+    messages,
     tools,
     stopWhen: stepCountIs(agent.maxSteps),
     maxOutputTokens: agent.maxOutputTokens,
@@ -156,6 +177,8 @@ async function streamAnswer(deps: Deps, request: Request, response: Response): P
       );
     },
     onEnd: async ({ responseMessage }) => {
+      // Unused when the turn ended before its first model call; a no-op once that call settled.
+      await release(deps, meter, firstReservation).catch(() => undefined);
       if (responseMessage.parts.length === 0) return;
       try {
         await appendMessages(deps, {

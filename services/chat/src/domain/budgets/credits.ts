@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import type { Deps } from '../../deps.ts';
+import { ApiError } from '../../errors.ts';
+import { newId } from '../../ids.ts';
+import { microsToUsd } from '../model-catalog.ts';
+import { usdAmount, usdToMicros } from './money.ts';
+
+type CreditDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock'>;
+
+export const ledgerEntryTypes = ['purchase', 'grant', 'usage', 'refund', 'adjustment'] as const;
+export type LedgerEntryType = (typeof ledgerEntryTypes)[number];
+
+/** One ledger entry as stored: written once, in the same script that moves the balance. */
+export const ledgerEntryRecord = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  type: z.enum(ledgerEntryTypes),
+  amountMicros: z.number().int(),
+  balanceAfterMicros: z.number().int(),
+  reference: z.object({
+    agentId: z.string().nullable(),
+    conversationId: z.string().nullable(),
+    callId: z.string().nullable(),
+    stripeSessionId: z.string().nullable(),
+    stripeChargeId: z.string().nullable(),
+  }),
+  actor: z.string(),
+  reason: z.string().nullable(),
+  createdAt: z.string(),
+});
+export type LedgerEntryRecord = z.infer<typeof ledgerEntryRecord>;
+
+export const emptyReference: LedgerEntryRecord['reference'] = {
+  agentId: null,
+  conversationId: null,
+  callId: null,
+  stripeSessionId: null,
+  stripeChargeId: null,
+};
+
+/** The entry as the API shows it: USD decimals. */
+export function viewLedgerEntry(entry: LedgerEntryRecord) {
+  const { organizationId: _organization, amountMicros, balanceAfterMicros, ...rest } = entry;
+  return { ...rest, amountUsd: microsToUsd(amountMicros), balanceAfterUsd: microsToUsd(balanceAfterMicros) };
+}
+
+export const adjustmentInput = z
+  .object({
+    amountUsd: usdAmount({ min: -1_000_000, max: 1_000_000 })
+      .refine((value) => value !== 0, 'must not be zero')
+      .describe('Signed: positive grants credits, negative debits them.'),
+    reason: z.string().trim().min(1).max(500).describe('Why, for the ledger (finance reads it).'),
+  })
+  .strict();
+
+interface AdjustOptions {
+  type: Extract<LedgerEntryType, 'grant' | 'adjustment' | 'purchase' | 'refund'>;
+  amountMicros: number;
+  actor: string;
+  reason: string | null;
+  reference?: Partial<LedgerEntryRecord['reference']>;
+  allowNegative?: boolean;
+}
+
+const totalField: Record<AdjustOptions['type'], string> = {
+  grant: 'granted',
+  adjustment: 'adjusted',
+  purchase: 'purchased',
+  refund: 'refunded',
+};
+
+/** Moves the balance and appends its ledger entry atomically; refuses to go below zero by default. */
+export async function adjustCredits(
+  deps: CreditDeps,
+  organizationId: string,
+  options: AdjustOptions,
+): Promise<LedgerEntryRecord> {
+  const keys = deps.keys.organization(organizationId);
+  const entry: Omit<LedgerEntryRecord, 'amountMicros' | 'balanceAfterMicros'> = {
+    id: newId('ledgerEntry'),
+    organizationId,
+    type: options.type,
+    reference: { ...emptyReference, ...options.reference },
+    actor: options.actor,
+    reason: options.reason,
+    createdAt: deps.clock.now().toISOString(),
+  };
+  const [status, balance] = (await deps.scripts.run(
+    'creditsAdjust',
+    [keys.credits, keys.ledger, keys.ledgerEntries],
+    [
+      options.amountMicros,
+      totalField[options.type],
+      entry.id,
+      JSON.stringify(entry),
+      options.allowNegative ? 'allow-negative' : '',
+    ],
+  )) as [string, number];
+  if (status === 'insufficient') {
+    throw new ApiError(
+      'insufficient_credits',
+      `The balance is ${microsToUsd(Number(balance))} USD: a debit of ${microsToUsd(-options.amountMicros)} USD would take it below zero`,
+      { balanceUsd: microsToUsd(Number(balance)) },
+    );
+  }
+  return { ...entry, amountMicros: options.amountMicros, balanceAfterMicros: Number(balance) };
+}
+
+/** The free credits a new organization starts with (MCPSTACK_FREE_CREDITS_USD; 0 grants none). */
+export async function grantStarterCredits(
+  deps: CreditDeps & Pick<Deps, 'env'>,
+  organizationId: string,
+): Promise<void> {
+  const micros = usdToMicros(deps.env.MCPSTACK_FREE_CREDITS_USD);
+  if (micros <= 0) return;
+  await adjustCredits(deps, organizationId, {
+    type: 'grant',
+    amountMicros: micros,
+    actor: 'system',
+    reason: 'Free credits for a new organization',
+  });
+}
+
+export async function creditBalanceMicros(deps: CreditDeps, organizationId: string): Promise<number> {
+  return Number((await deps.redis.hget(deps.keys.organization(organizationId).credits, 'balance')) ?? 0);
+}

@@ -1,0 +1,176 @@
+import type { Deps } from '../../deps.ts';
+import { ApiError } from '../../errors.ts';
+import { newId } from '../../ids.ts';
+import type { ConversationOwner } from '../chat/conversations.ts';
+import type { LlmCallRecord } from '../chat/llm-calls.ts';
+import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
+import { emptyReference, type LedgerEntryRecord } from './credits.ts';
+import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
+
+type MeterDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
+
+export type BudgetScope = 'agent' | 'user' | 'anonymous' | 'credits';
+
+/** Who and what one chat turn is metered against. */
+export interface MeterContext {
+  organizationId: string;
+  agentId: string;
+  conversationId: string;
+  owner: ConversationOwner;
+  model: CatalogModel;
+  /** The agent's reset day, read once per chat turn. */
+  resetDayOfMonthUtc: number;
+}
+
+export interface Reservation {
+  id: string;
+  amountMicros: number;
+  period: BudgetPeriod;
+}
+
+/**
+ * A true upper bound of a call's cost: every token is at least one byte of what is sent, so the
+ * byte size of the prompt and tool definitions (as JSON, which only adds bytes) bounds the input
+ * tokens, and `maxOutputTokens` bounds the output (reasoning included). All input is priced as
+ * uncached, the dearer rate.
+ */
+export function costBoundMicros(model: CatalogModel, sentBytes: number, maxOutputTokens: number): number {
+  const total = sentBytes * model.inputMicrosPerMillion + maxOutputTokens * model.outputMicrosPerMillion;
+  return Math.ceil(total / 1_000_000);
+}
+
+const scopeMessages: Record<BudgetScope, (resetsOn: string) => string> = {
+  agent: (on) => `This assistant has reached its monthly limit. It resets on ${on}.`,
+  user: (on) => `You have reached your monthly limit for this assistant. It resets on ${on}.`,
+  anonymous: (on) =>
+    `This assistant's monthly limit for guests has been reached. Sign in, or come back on ${on}.`,
+  credits: () => 'This assistant has run out of AI credits.',
+};
+
+export function budgetExceeded(
+  scope: BudgetScope,
+  capMicros: number,
+  usedMicros: number,
+  period: BudgetPeriod,
+) {
+  const resetsAt = scope === 'credits' ? null : period.end.toISOString();
+  return new ApiError('budget_exceeded', scopeMessages[scope](period.end.toISOString().slice(0, 10)), {
+    scope,
+    capUsd: microsToUsd(capMicros),
+    usedUsd: microsToUsd(usedMicros),
+    resetsAt,
+  });
+}
+
+/** Reserves `amountMicros` in every scope that applies, or throws 402 `budget_exceeded` naming the scope. */
+export async function reserve(
+  deps: MeterDeps,
+  context: MeterContext,
+  amountMicros: number,
+): Promise<Reservation> {
+  const keys = deps.keys.organization(context.organizationId);
+  const now = deps.clock.now();
+  const period = budgetPeriod(now, context.resetDayOfMonthUtc);
+  const id = `${context.agentId}:${crypto.randomUUID()}`;
+  // A live call always settles before this: the whole turn is bounded by the model timeout.
+  const expiry = now.getTime() + deps.env.MCPSTACK_MODEL_TIMEOUT_MS + 60_000;
+  const result = (await deps.scripts.run(
+    'budgetReserve',
+    [
+      keys.agentBudget(context.agentId),
+      keys.agentSpend(context.agentId, period.id),
+      keys.agentUserCaps(context.agentId),
+      keys.budgetReserved,
+      keys.budgetReservations,
+      keys.budgetReservationData,
+      keys.credits,
+    ],
+    [
+      id,
+      amountMicros,
+      now.getTime(),
+      expiry,
+      context.owner.kind === 'user' ? 'user' : 'anonymous',
+      context.owner.kind === 'user' ? context.owner.id : '',
+      context.agentId,
+    ],
+  )) as [string, string?, number?, number?];
+  if (result[0] === 'denied') {
+    throw budgetExceeded(result[1] as BudgetScope, Number(result[2]), Number(result[3]), period);
+  }
+  return { id, amountMicros, period };
+}
+
+/**
+ * Replaces the reservation by the call's actual cost, writing the LLM-call record and the ledger
+ * debit in the same script. Without a reservation (the call was never reserved), only records.
+ */
+export async function settle(
+  deps: MeterDeps,
+  context: MeterContext,
+  reservation: Reservation | null,
+  call: LlmCallRecord,
+): Promise<void> {
+  const keys = deps.keys.organization(context.organizationId);
+  const period = reservation?.period ?? budgetPeriod(deps.clock.now(), context.resetDayOfMonthUtc);
+  const ledgerEntry: Omit<LedgerEntryRecord, 'amountMicros' | 'balanceAfterMicros'> = {
+    id: newId('ledgerEntry'),
+    organizationId: context.organizationId,
+    type: 'usage',
+    reference: {
+      ...emptyReference,
+      agentId: context.agentId,
+      conversationId: context.conversationId,
+      callId: call.id,
+    },
+    actor: context.owner.kind === 'user' ? `user:${context.owner.id}` : `visitor:${context.owner.id}`,
+    reason: null,
+    createdAt: call.finishedAt,
+  };
+  await deps.scripts.run(
+    'budgetSettle',
+    [
+      keys.agentSpend(context.agentId, period.id),
+      keys.budgetReserved,
+      keys.budgetReservations,
+      keys.budgetReservationData,
+      keys.credits,
+      keys.agentUserSpend(context.agentId, period.id),
+      keys.agentUsers(context.agentId),
+      keys.llmCall(call.id),
+      keys.agentLlmCalls(context.agentId),
+      keys.ledger,
+      keys.ledgerEntries,
+      keys.agentPeriodConversations(context.agentId, period.id),
+    ],
+    [
+      reservation?.id ?? '',
+      call.costMicros,
+      context.owner.kind === 'user' ? 'user' : 'anonymous',
+      context.owner.kind === 'user' ? context.owner.id : '',
+      dayOf(new Date(call.createdAt)),
+      call.id,
+      JSON.stringify(call),
+      ledgerEntry.id,
+      JSON.stringify(ledgerEntry),
+      call.inputTokens,
+      call.outputTokens,
+      context.conversationId,
+      periodKeyTtlSeconds,
+    ],
+  );
+}
+
+/** Gives a reservation back unused (the call was not made). */
+export async function release(
+  deps: MeterDeps,
+  context: MeterContext,
+  reservation: Reservation,
+): Promise<void> {
+  const keys = deps.keys.organization(context.organizationId);
+  await deps.scripts.run(
+    'budgetRelease',
+    [keys.budgetReserved, keys.budgetReservations, keys.budgetReservationData],
+    [reservation.id],
+  );
+}

@@ -1,0 +1,222 @@
+import { z } from 'zod';
+import { getAgent } from '../../domain/agents.ts';
+import { adjustCredits, adjustmentInput, viewLedgerEntry } from '../../domain/budgets/credits.ts';
+import { usdToMicros } from '../../domain/budgets/money.ts';
+import {
+  budgetView,
+  patchBudgetInput,
+  patchBudgetSettings,
+  removeUserBudget,
+  setUserBudget,
+  userBudgetInput,
+  userBudgetView,
+} from '../../domain/budgets/settings.ts';
+import { agentUsage, agentUserUsage, embedUsage } from '../../domain/budgets/usage.ts';
+import { ApiError } from '../../errors.ts';
+import { defineRoute } from '../route.ts';
+import { errorResponse, idParam, orgParams, pageQuery, standardErrors } from '../schemas.ts';
+
+const agentParams = orgParams.extend({ agentId: idParam });
+const userParams = agentParams.extend({
+  externalUserId: z.string().min(1).max(200).describe('The `sub` of the user tokens the website signs.'),
+});
+
+const usd = z.number().describe('USD');
+const nullableUsd = usd.nullable();
+
+const budgetResponse = z.object({
+  enabled: z.boolean(),
+  monthlyBudgetUsd: nullableUsd,
+  defaultUserBudgetUsd: nullableUsd,
+  defaultUserMonthlyBudgetUsd: nullableUsd.describe('Same as defaultUserBudgetUsd (the reference name).'),
+  anonymousMonthlyBudgetUsd: nullableUsd,
+  currency: z.literal('USD'),
+  allocationMode: z.literal('shared').describe('Users draw from the agent cap, each within their own cap.'),
+  resetDayOfMonthUtc: z.number().int(),
+  periodStart: z.string(),
+  resetsAt: z.string(),
+  currentMonthSpendUsd: usd,
+  remainingBudgetUsd: nullableUsd,
+  trackedUserCount: z.number().int().describe('Identified users the agent has seen.'),
+  assignedUserCount: z.number().int().describe('Users with their own cap (an override).'),
+  assignedBudgetUsd: usd.describe('The sum of the overrides.'),
+  updatedAt: z.string().nullable(),
+});
+
+const userBudgetResponse = z.object({
+  externalUserId: z.string(),
+  source: z.enum(['override', 'default', 'none']),
+  monthlyBudgetUsd: nullableUsd,
+  currentMonthSpendUsd: usd,
+  remainingBudgetUsd: nullableUsd,
+  enforced: z.boolean().describe('Whether the agent budget is enabled.'),
+  resetsAt: z.string(),
+});
+
+const ledgerEntryView = z.object({
+  id: z.string(),
+  type: z.enum(['purchase', 'grant', 'usage', 'refund', 'adjustment']),
+  amountUsd: usd,
+  balanceAfterUsd: usd,
+  reference: z.record(z.string(), z.string().nullable()),
+  actor: z.string(),
+  reason: z.string().nullable(),
+  createdAt: z.string(),
+});
+
+export const budgetRoutes = [
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/budget',
+    operationId: 'getAgentBudget',
+    summary: "Get the agent's budget policy and this month's spend.",
+    tag: 'Budgets',
+    auth: 'principal',
+    permission: 'agents:read',
+    params: agentParams,
+    responses: { 200: { description: 'The budget', schema: budgetResponse }, ...standardErrors },
+    async handle({ deps, params }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      return { body: await budgetView(deps, params.orgId, params.agentId) };
+    },
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/budget',
+    operationId: 'setAgentBudget',
+    summary: "Set the agent's default budget policy: agent, per-user and anonymous monthly caps.",
+    description:
+      'Caps hold exactly under any concurrency: every LLM call reserves an upper bound of its cost first.',
+    tag: 'Budgets',
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: agentParams,
+    body: patchBudgetInput,
+    responses: { 200: { description: 'The budget', schema: budgetResponse }, ...standardErrors },
+    async handle({ deps, params, body }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      await patchBudgetSettings(deps, params.orgId, params.agentId, body);
+      return { body: await budgetView(deps, params.orgId, params.agentId) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/external-users/{externalUserId}/budget',
+    operationId: 'getUserBudget',
+    summary: "Get one embedded user's cap in force, spend and remaining this month.",
+    tag: 'Budgets',
+    auth: 'principal',
+    permission: 'agents:read',
+    params: userParams,
+    responses: { 200: { description: "The user's budget", schema: userBudgetResponse }, ...standardErrors },
+    async handle({ deps, params }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      return { body: await userBudgetView(deps, params.orgId, params.agentId, params.externalUserId) };
+    },
+  }),
+  defineRoute({
+    method: 'put',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/external-users/{externalUserId}/budget',
+    operationId: 'setUserBudget',
+    summary: "Set one embedded user's monthly cap (an override of the default).",
+    tag: 'Budgets',
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: userParams,
+    body: userBudgetInput,
+    responses: { 200: { description: "The user's budget", schema: userBudgetResponse }, ...standardErrors },
+    async handle({ deps, params, body }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      await setUserBudget(deps, params.orgId, params.agentId, params.externalUserId, body.monthlyBudgetUsd);
+      return { body: await userBudgetView(deps, params.orgId, params.agentId, params.externalUserId) };
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/external-users/{externalUserId}/budget',
+    operationId: 'removeUserBudget',
+    summary: "Remove an embedded user's override; the default cap applies again.",
+    tag: 'Budgets',
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: userParams,
+    responses: { 204: { description: 'Removed' }, ...standardErrors },
+    async handle({ deps, params }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      if (!(await removeUserBudget(deps, params.orgId, params.agentId, params.externalUserId))) {
+        throw new ApiError('not_found', `User ${params.externalUserId} has no budget override`);
+      }
+      return { status: 204 };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage',
+    operationId: 'getAgentUsage',
+    summary: 'Get usage and cost for an agent this budget period: totals and by day.',
+    tag: 'Usage',
+    auth: 'principal',
+    permission: 'usage:read',
+    params: agentParams,
+    responses: { 200: { description: 'Usage' }, ...standardErrors },
+    async handle({ deps, params }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      return { body: await agentUsage(deps, params.orgId, params.agentId) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage/users',
+    operationId: 'getAgentUserUsage',
+    summary: 'Get per-user usage this period, highest spend first.',
+    tag: 'Usage',
+    auth: 'principal',
+    permission: 'usage:read',
+    params: agentParams,
+    query: pageQuery,
+    responses: { 200: { description: 'A page of users' }, ...standardErrors },
+    async handle({ deps, params, query }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      return { body: await agentUserUsage(deps, params.orgId, params.agentId, query) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/embed-usage',
+    operationId: 'getEmbedUsage',
+    summary: "Get embedded-agent usage across the organization's agents this period.",
+    tag: 'Usage',
+    auth: 'principal',
+    permission: 'usage:read',
+    params: orgParams,
+    responses: { 200: { description: 'Usage per agent' }, ...standardErrors },
+    async handle({ deps, params }) {
+      return { body: await embedUsage(deps, params.orgId) };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/ai-credits/adjustments',
+    operationId: 'adjustAiCredits',
+    summary: 'Grant (positive) or debit (negative) AI credits by hand, with a reason for the ledger.',
+    tag: 'AI credits',
+    auth: 'principal',
+    permission: 'billing:adjust',
+    params: orgParams,
+    body: adjustmentInput,
+    responses: {
+      201: { description: 'The ledger entry', schema: ledgerEntryView },
+      ...standardErrors,
+      409: { description: 'insufficient_credits: a debit below zero', schema: errorResponse },
+    },
+    async handle({ deps, params, body, principal }) {
+      const entry = await adjustCredits(deps, params.orgId, {
+        type: 'adjustment',
+        amountMicros: usdToMicros(body.amountUsd),
+        actor: principal.kind === 'operator' ? 'operator' : `key:${principal.keyId}`,
+        reason: body.reason,
+      });
+      return { status: 201, body: viewLedgerEntry(entry) };
+    },
+  }),
+];
