@@ -138,6 +138,14 @@ describe('the store unreachable', () => {
       expect(result.headers.get('retry-after')).toBe('1');
       const ready = await broken.call('GET', '/readyz');
       expect(ready.status).toBe(503);
+      // Chat fails closed: never unmetered.
+      const chat = await broken.call('POST', '/api/v1/chat', {
+        token: `mcpstack_pk_${'a'.repeat(32)}`,
+        headers: { origin: 'https://shop.example' },
+        body: { id: 'conv-12345678', messages: [{ role: 'user', parts: [] }], visitorId: 'visitor-1234' },
+      });
+      expect(chat.status).toBe(503);
+      expect(chat.body.error.code).toBe('service_unavailable');
     } finally {
       await broken.running.close();
     }

@@ -91,7 +91,8 @@ export function createKeys(prefix: string): Keys {
         agentSpend: (agentId, period) => `${base}:agent:${agentId}:spend:${period}`,
         agentUserSpend: (agentId, period) => `${base}:agent:${agentId}:user-spend:${period}`,
         agentUsers: (agentId) => `${base}:agent:${agentId}:users`,
-        agentPeriodConversations: (agentId, period) => `${base}:agent:${agentId}:period-conversations:${period}`,
+        agentPeriodConversations: (agentId, period) =>
+          `${base}:agent:${agentId}:period-conversations:${period}`,
         budgetReserved: `${base}:budget:reserved`,
         budgetReservations: `${base}:budget:reservations`,
         budgetReservationData: `${base}:budget:reservation-data`,

@@ -19,6 +19,7 @@ import {
   type StoredMessage,
 } from '../../domain/chat/conversations.ts';
 import { buildTools, byteSize, describeError, meteredModel } from '../../domain/chat/runtime.ts';
+import { verifyUserToken } from '../../domain/identity.ts';
 import { listEnabledTools } from '../../domain/mcp/registry.ts';
 import { ApiError } from '../../errors.ts';
 import type { AgentRecord } from '../../storage/records.ts';
@@ -44,7 +45,35 @@ export const chatRequest = z.looseObject({
   trigger: z.enum(['submit-message', 'regenerate-message']).default('submit-message'),
   messageId: z.string().optional(),
   visitorId: visitorIdSchema.describe('The anonymous visitor id the widget keeps in localStorage.'),
+  userToken: z
+    .string()
+    .max(16_384)
+    .optional()
+    .describe("A JWT the website's backend signed for its logged-in user (sub = external user id)."),
 });
+
+/** Header carrying the user token on GET requests (tokens never go in URLs, which get logged). */
+export const userTokenHeader = 'x-mcpstack-user-token';
+/** Response header saying a presented user token was refused, so the widget can tell the user. */
+export const userTokenProblemHeader = 'x-mcpstack-user-token-problem';
+
+/**
+ * The conversation owner: the user a valid token names, else the anonymous visitor. A refused
+ * token never stops the chat (the visitor continues anonymously) but is reported in a header.
+ */
+async function resolveOwner(
+  deps: Deps,
+  response: Response,
+  key: { organizationId: string; agentId: string },
+  visitorId: string,
+  userToken: string | undefined,
+): Promise<ConversationOwner> {
+  if (!userToken) return { kind: 'visitor', id: visitorId };
+  const verified = await verifyUserToken(deps, key.organizationId, key.agentId, userToken);
+  if (verified.ok) return verified.user;
+  response.setHeader(userTokenProblemHeader, verified.problem);
+  return { kind: 'visitor', id: visitorId };
+}
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() }).loose();
 const messageIdPattern = /^[A-Za-z0-9_-]{1,100}$/;
@@ -92,7 +121,7 @@ function visitorErrorText(deps: Deps, error: unknown): string {
 async function streamAnswer(deps: Deps, request: Request, response: Response): Promise<void> {
   const { key } = embedContext(response);
   const body = parseInput(chatRequest, request.body, 'body');
-  const owner: ConversationOwner = { kind: 'visitor', id: body.visitorId };
+  const owner = await resolveOwner(deps, response, key, body.visitorId, body.userToken);
   const agent = await loadAgent(deps, key.organizationId, key.agentId);
   const model = deps.modelCatalog.get(agent.model);
   if (!model) {

@@ -18,8 +18,8 @@ export interface EmbedContext {
 
 export const embedContext = (response: Response): EmbedContext => response.locals.embed as EmbedContext;
 
-const allowedHeaders = 'authorization, content-type, x-request-id';
-const exposedHeaders = 'x-request-id, retry-after';
+const allowedHeaders = 'authorization, content-type, x-request-id, x-mcpstack-user-token';
+const exposedHeaders = 'x-request-id, retry-after, x-mcpstack-user-token-problem';
 
 function allowOrigin(response: Response, origin: string): void {
   response.setHeader('Access-Control-Allow-Origin', origin);

@@ -1,0 +1,563 @@
+import { randomBytes } from 'node:crypto';
+import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type MeterContext, type Reservation, reserve, settle } from '../src/domain/budgets/meter.ts';
+import { budgetPeriod } from '../src/domain/budgets/periods.ts';
+import type { LlmCallRecord } from '../src/domain/chat/llm-calls.ts';
+import { ApiError } from '../src/errors.ts';
+import { newId } from '../src/ids.ts';
+import { startTestService, type Tenant, type TestService } from './support/harness.ts';
+
+const origin = 'https://shop.example';
+let model: LocalModel;
+let service: TestService;
+
+beforeAll(async () => {
+  model = await startLocalModel();
+  service = await startTestService({ OPENAI_BASE_URL: model.url, MCPSTACK_FREE_CREDITS_USD: '10' });
+});
+afterAll(async () => {
+  await service?.stop();
+  await model?.close();
+});
+
+async function agentOf(tenant: Tenant, body: Record<string, unknown> = {}) {
+  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
+    token: tenant.keys.admin,
+    body: { name: 'Budgeted', model: 'gpt-4.1-mini', ...body },
+  });
+  expect(agent.status, agent.text).toBe(201);
+  return agent.body.id as string;
+}
+
+const budgetPath = (tenant: Tenant, agentId: string) =>
+  `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/budget`;
+
+async function setBudget(tenant: Tenant, agentId: string, body: Record<string, unknown>) {
+  const response = await service.call('PATCH', budgetPath(tenant, agentId), {
+    token: tenant.keys.developer,
+    body,
+  });
+  expect(response.status, response.text).toBe(200);
+  return response.body;
+}
+
+function contextOf(
+  tenant: Tenant,
+  agentId: string,
+  owner: MeterContext['owner'] = { kind: 'visitor', id: 'visitor-1234' },
+): MeterContext {
+  const catalogModel = service.deps.modelCatalog.get('gpt-4.1-mini');
+  if (!catalogModel) throw new Error('no model');
+  return {
+    organizationId: tenant.organizationId,
+    agentId,
+    conversationId: `conv-${randomBytes(6).toString('hex')}`,
+    owner,
+    model: catalogModel,
+    resetDayOfMonthUtc: 1,
+  };
+}
+
+function callRecord(context: MeterContext, costMicros: number): LlmCallRecord {
+  const now = new Date().toISOString();
+  return {
+    id: newId('llmCall'),
+    organizationId: context.organizationId,
+    agentId: context.agentId,
+    conversationId: context.conversationId,
+    visitorId: context.owner.kind === 'visitor' ? context.owner.id : null,
+    externalUserId: context.owner.kind === 'user' ? context.owner.id : null,
+    model: context.model.id,
+    stepNumber: 0,
+    status: 'ok',
+    inputTokens: 10,
+    cachedInputTokens: 0,
+    outputTokens: 5,
+    reasoningTokens: 0,
+    usageEstimated: false,
+    costMicros,
+    costUsd: costMicros / 1e6,
+    latencyMs: 1,
+    timeToFirstTokenMs: 1,
+    finishReason: 'stop',
+    toolCalls: [],
+    error: null,
+    createdAt: now,
+    finishedAt: now,
+  };
+}
+
+async function denial(promise: Promise<unknown>) {
+  const error = await promise.then(
+    () => null,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(ApiError);
+  return error as ApiError;
+}
+
+describe('budget settings', () => {
+  it('shows the reference fields and validates the policy', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    const initial = await service.call('GET', budgetPath(tenant, agentId), { token: tenant.keys.viewer });
+    expect(initial.body).toMatchObject({
+      enabled: false,
+      monthlyBudgetUsd: null,
+      currency: 'USD',
+      resetDayOfMonthUtc: 1,
+    });
+
+    const missing = await service.call('PATCH', budgetPath(tenant, agentId), {
+      token: tenant.keys.developer,
+      body: { enabled: true },
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.message).toContain('monthlyBudgetUsd');
+    for (const bad of [
+      { monthlyBudgetUsd: -1 },
+      { monthlyBudgetUsd: 0.0000001 },
+      { resetDayOfMonthUtc: 29 },
+      { currency: 'EUR' },
+      { surprise: true },
+    ]) {
+      const response = await service.call('PATCH', budgetPath(tenant, agentId), {
+        token: tenant.keys.developer,
+        body: bad,
+      });
+      expect(response.status, JSON.stringify(bad)).toBe(400);
+    }
+    const viewer = await service.call('PATCH', budgetPath(tenant, agentId), {
+      token: tenant.keys.viewer,
+      body: { enabled: false },
+    });
+    expect(viewer.status).toBe(403);
+
+    const set = await setBudget(tenant, agentId, {
+      enabled: true,
+      monthlyBudgetUsd: 10000,
+      defaultUserBudgetUsd: 5,
+      resetDayOfMonthUtc: 15,
+    });
+    expect(set).toMatchObject({
+      enabled: true,
+      monthlyBudgetUsd: 10000,
+      defaultUserBudgetUsd: 5,
+      defaultUserMonthlyBudgetUsd: 5,
+      anonymousMonthlyBudgetUsd: null,
+      allocationMode: 'shared',
+      resetDayOfMonthUtc: 15,
+      currentMonthSpendUsd: 0,
+      remainingBudgetUsd: 10000,
+      trackedUserCount: 0,
+      assignedUserCount: 0,
+      assignedBudgetUsd: 0,
+    });
+    expect(new Date(set.resetsAt).getUTCDate()).toBe(15);
+  });
+
+  it('sets, shows and removes one user override', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 100, defaultUserBudgetUsd: 5 });
+    const userPath = `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/external-users/user-42/budget`;
+    const before = await service.call('GET', userPath, { token: tenant.keys.viewer });
+    expect(before.body).toMatchObject({ source: 'default', monthlyBudgetUsd: 5, remainingBudgetUsd: 5 });
+    const put = await service.call('PUT', userPath, {
+      token: tenant.keys.developer,
+      body: { monthlyBudgetUsd: 20 },
+    });
+    expect(put.body).toMatchObject({ source: 'override', monthlyBudgetUsd: 20 });
+    const budget = await service.call('GET', budgetPath(tenant, agentId), { token: tenant.keys.viewer });
+    expect(budget.body).toMatchObject({ assignedUserCount: 1, assignedBudgetUsd: 20 });
+    expect((await service.call('DELETE', userPath, { token: tenant.keys.developer })).status).toBe(204);
+    expect((await service.call('DELETE', userPath, { token: tenant.keys.developer })).status).toBe(404);
+    const after = await service.call('GET', userPath, { token: tenant.keys.viewer });
+    expect(after.body.source).toBe('default');
+  });
+});
+
+describe('reserve and settle (the Lua scripts)', () => {
+  it('refuses the agent cap at its exact boundary, and counts settled spend', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 0.001 }); // 1000 micro-USD
+    const context = contextOf(tenant, agentId);
+    const held = await reserve(service.deps, context, 600);
+    const error = await denial(reserve(service.deps, context, 401));
+    expect(error.status).toBe(402);
+    expect(error.details).toMatchObject({ scope: 'agent', capUsd: 0.001, usedUsd: 0.0006 });
+    expect(error.details?.resetsAt).toBe(budgetPeriod(new Date(), 1).end.toISOString());
+    const exact = await reserve(service.deps, context, 400);
+    await settle(service.deps, context, held, callRecord(context, 250));
+    await settle(service.deps, context, exact, callRecord(context, 400));
+    // 650 spent, nothing held: 350 left, not a micro more.
+    await reserve(service.deps, context, 350).then((reservation) =>
+      settle(service.deps, context, reservation, callRecord(context, 350)),
+    );
+    expect((await denial(reserve(service.deps, context, 1))).details?.scope).toBe('agent');
+    const view = await service.call('GET', budgetPath(tenant, agentId), { token: tenant.keys.viewer });
+    expect(view.body).toMatchObject({ currentMonthSpendUsd: 0.001, remainingBudgetUsd: 0 });
+  });
+
+  it('applies the per-user default, and an override beats it', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 1, defaultUserBudgetUsd: 0.0001 });
+    const alice = contextOf(tenant, agentId, { kind: 'user', id: 'alice' });
+    const bob = contextOf(tenant, agentId, { kind: 'user', id: 'bob' });
+    await reserve(service.deps, alice, 100);
+    expect((await denial(reserve(service.deps, alice, 1))).details).toMatchObject({
+      scope: 'user',
+      capUsd: 0.0001,
+    });
+    await service.call(
+      'PUT',
+      `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/external-users/bob/budget`,
+      { token: tenant.keys.admin, body: { monthlyBudgetUsd: 0.0005 } },
+    );
+    await reserve(service.deps, bob, 500);
+    expect((await denial(reserve(service.deps, bob, 1))).details?.scope).toBe('user');
+  });
+
+  it('shares one anonymous pool between all anonymous visitors', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, {
+      enabled: true,
+      monthlyBudgetUsd: 1,
+      anonymousMonthlyBudgetUsd: 0.0003,
+    });
+    await reserve(service.deps, contextOf(tenant, agentId, { kind: 'visitor', id: 'visitor-aaaa' }), 200);
+    const other = contextOf(tenant, agentId, { kind: 'visitor', id: 'visitor-bbbb' });
+    expect((await denial(reserve(service.deps, other, 101))).details?.scope).toBe('anonymous');
+    await reserve(service.deps, other, 100);
+    // An identified user does not draw from the anonymous pool.
+    await reserve(service.deps, contextOf(tenant, agentId, { kind: 'user', id: 'carol' }), 1000);
+  });
+
+  it('stops at zero credits even with budgets off, and a debit is written to the ledger', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    const context = contextOf(tenant, agentId);
+    // 10 USD of free credits: one reservation of all of it passes, the next micro does not.
+    const all = await reserve(service.deps, context, 10_000_000);
+    expect((await denial(reserve(service.deps, context, 1))).details).toMatchObject({
+      scope: 'credits',
+      resetsAt: null,
+    });
+    await settle(service.deps, context, all, callRecord(context, 1_500_000));
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    expect(Number(await service.deps.redis.hget(keys.credits, 'balance'))).toBe(8_500_000);
+    const entries = Object.values(await service.deps.redis.hgetall(keys.ledgerEntries)).map((json) =>
+      JSON.parse(json),
+    );
+    expect(entries.map((entry) => entry.type).sort()).toEqual(['grant', 'usage']);
+    expect(entries.find((entry) => entry.type === 'usage')).toMatchObject({
+      amountMicros: -1_500_000,
+      balanceAfterMicros: 8_500_000,
+      reference: { agentId, conversationId: context.conversationId },
+    });
+  });
+
+  it('does not count a settled call twice', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    const context = contextOf(tenant, agentId);
+    const reservation = await reserve(service.deps, context, 1000);
+    const call = callRecord(context, 700);
+    await settle(service.deps, context, reservation, call);
+    await settle(service.deps, context, reservation, call);
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    const period = budgetPeriod(new Date(), 1).id;
+    expect(await service.deps.redis.hget(keys.agentSpend(agentId, period), 'agent')).toBe('700');
+    expect(await service.deps.redis.hget(keys.budgetReserved, 'credits')).toBe('0');
+  });
+
+  it('releases a reservation a crashed process left, once it expired', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 0.001 });
+    const context = contextOf(tenant, agentId);
+    const orphan: Reservation = await reserve(service.deps, context, 1000);
+    expect(orphan.amountMicros).toBe(1000);
+    expect((await denial(reserve(service.deps, context, 1))).details?.scope).toBe('agent');
+    // Later than the expiry (the model timeout plus a minute): the next reserve sweeps it.
+    const later = { ...service.deps, clock: { now: () => new Date(Date.now() + 200_000) } };
+    await reserve(later, context, 1000);
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    expect(await service.deps.redis.hget(keys.budgetReserved, `agent:${agentId}`)).toBe('1000');
+    expect(await service.deps.redis.zcard(keys.budgetReservations)).toBe(1);
+  });
+
+  it('starts each month with fresh counters at the reset day, 00:00 UTC', async () => {
+    expect(budgetPeriod(new Date('2026-03-14T23:59:59Z'), 15)).toMatchObject({
+      id: '2026-02-15',
+      end: new Date('2026-03-15T00:00:00Z'),
+    });
+    expect(budgetPeriod(new Date('2026-03-15T00:00:00Z'), 15).id).toBe('2026-03-15');
+    expect(budgetPeriod(new Date('2026-01-03T00:00:00Z'), 5).id).toBe('2025-12-05');
+    expect(budgetPeriod(new Date('2026-12-31T12:00:00Z'), 1).end).toEqual(new Date('2027-01-01T00:00:00Z'));
+
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 0.001 });
+    const context = contextOf(tenant, agentId);
+    const spent = await reserve(service.deps, context, 1000);
+    await settle(service.deps, context, spent, callRecord(context, 1000));
+    expect((await denial(reserve(service.deps, context, 1))).details?.scope).toBe('agent');
+    const nextMonth = { ...service.deps, clock: { now: () => budgetPeriod(new Date(), 1).end } };
+    const fresh = await reserve(nextMonth, context, 1000);
+    expect(fresh.period.id).not.toBe(spent.period.id);
+  });
+
+  it('never overshoots when 300 reservations race for the last cents', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 0.01, defaultUserBudgetUsd: 0.005 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 300 }, async (_, index) => {
+        const context = contextOf(tenant, agentId, { kind: 'user', id: `racer-${index % 3}` });
+        const reservation = await reserve(service.deps, context, 100);
+        await settle(service.deps, context, reservation, callRecord(context, 60 + (index % 41)));
+      }),
+    );
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    const period = budgetPeriod(new Date(), 1).id;
+    const spend = await service.deps.redis.hgetall(keys.agentSpend(agentId, period));
+    expect(Number(spend.agent)).toBeLessThanOrEqual(10_000);
+    for (const user of ['racer-0', 'racer-1', 'racer-2'])
+      expect(Number(spend[`u:${user}`] ?? 0)).toBeLessThanOrEqual(5000);
+    expect(results.some((result) => result.status === 'rejected')).toBe(true);
+    // The counters equal the records.
+    const ids = await service.deps.redis.zrange(keys.agentLlmCalls(agentId), '0', '-1');
+    const records = (await service.deps.redis.mget(...ids.map((id) => keys.llmCall(id)))).map((json) =>
+      JSON.parse(json ?? '{}'),
+    );
+    expect(records.reduce((sum, record) => sum + record.costMicros, 0)).toBe(Number(spend.agent));
+    expect(await service.deps.redis.hget(keys.budgetReserved, `agent:${agentId}`)).toBe('0');
+  });
+});
+
+describe('budgets in the chat API', () => {
+  async function embed(tenant: Tenant, agentId: string) {
+    const key = await service.call(
+      'POST',
+      `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/embed-keys`,
+      {
+        token: tenant.keys.admin,
+        body: { allowedOrigins: [origin] },
+      },
+    );
+    return key.body.publicKey as string;
+  }
+  const chat = (publicKey: string, text: string) =>
+    fetch(`${service.url}/api/v1/chat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${publicKey}`, origin, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: `conv-${randomBytes(6).toString('hex')}`,
+        messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text }] }],
+        visitorId: `visitor-${randomBytes(4).toString('hex')}`,
+      }),
+    });
+
+  it('answers 402 budget_exceeded naming the scope before any model call', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 0.000001 });
+    const before = model.requests.length;
+    const response = await chat(await embed(tenant, agentId), 'hello');
+    expect(response.status).toBe(402);
+    expect(response.headers.get('access-control-allow-origin')).toBe(origin);
+    const body = (await response.json()) as { error: Record<string, unknown> };
+    expect(body.error).toMatchObject({ code: 'budget_exceeded', scope: 'agent', capUsd: 0.000001 });
+    expect(body.error.message).toContain('monthly limit');
+    expect(body.error.resetsAt).toEqual(expect.any(String));
+    expect(model.requests.length).toBe(before);
+  });
+
+  it('meters real chats: spend and usage reports equal the LLM-call records', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    const publicKey = await embed(tenant, agentId);
+    for (const text of ['hello', 'how are you', 'tell me more']) await (await chat(publicKey, text)).text();
+    const base = `/api/v1/organizations/${tenant.organizationId}`;
+    const calls = await service.call('GET', `${base}/agents/${agentId}/usage/llm-calls`, {
+      token: tenant.keys.viewer,
+    });
+    expect(calls.body.data).toHaveLength(3);
+    const total = calls.body.data.reduce(
+      (sum: number, call: { costUsd: number }) => sum + call.costUsd * 1e6,
+      0,
+    );
+    const usage = await service.call('GET', `${base}/agents/${agentId}/usage`, {
+      token: tenant.keys.billing,
+    });
+    expect(usage.status).toBe(200);
+    expect(Math.round(usage.body.spendUsd * 1e6)).toBe(Math.round(total));
+    expect(usage.body).toMatchObject({ llmCalls: 3, conversations: 3, users: 0 });
+    expect(usage.body.byDay).toHaveLength(1);
+    const overview = await service.call('GET', `${base}/embed-usage`, { token: tenant.keys.billing });
+    expect(overview.body.data[0]).toMatchObject({ agentId, llmCalls: 3 });
+  });
+
+  it("applies a signed user's own cap; a refused token falls back to anonymous and says why", async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    const base = `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}`;
+    const rotated = await service.call('POST', `${base}/identity-secret`, { token: tenant.keys.admin });
+    expect(rotated.status, rotated.text).toBe(201);
+    const sign = (sub: string, secret = rotated.body.secret as string) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(sub)
+        .setAudience(agentId)
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(new TextEncoder().encode(secret));
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 1, defaultUserBudgetUsd: 1 });
+    // Dave's own cap is far below what one call may cost: refused as `user`, before the model.
+    await service.call('PUT', `${base}/external-users/dave/budget`, {
+      token: tenant.keys.admin,
+      body: { monthlyBudgetUsd: 0.000001 },
+    });
+    const publicKey = await embed(tenant, agentId);
+    const send = async (userToken: string) =>
+      fetch(`${service.url}/api/v1/chat`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${publicKey}`, origin, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id: `conv-${randomBytes(6).toString('hex')}`,
+          messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text: 'hi' }] }],
+          visitorId: 'visitor-signed-test',
+          userToken,
+        }),
+      });
+    const dave = await send(await sign('dave'));
+    expect(dave.status).toBe(402);
+    expect(((await dave.json()) as { error: { scope: string } }).error.scope).toBe('user');
+
+    const erin = await send(await sign('erin'));
+    expect(erin.status).toBe(200);
+    await erin.text();
+    const calls = await service.call('GET', `${base}/usage/llm-calls`, { token: tenant.keys.viewer });
+    expect(calls.body.data[0]).toMatchObject({ externalUserId: 'erin', visitorId: null });
+    const users = await service.call('GET', `${base}/usage/users`, { token: tenant.keys.viewer });
+    expect(users.body.data[0]).toMatchObject({
+      externalUserId: 'erin',
+      budgetSource: 'default',
+      monthlyBudgetUsd: 1,
+    });
+
+    const forged = await send(await sign('dave', 'mcpstack_is_not-the-secret'));
+    expect(forged.status).toBe(200);
+    expect(forged.headers.get('x-mcpstack-user-token-problem')).toBe('invalid_user_token');
+    await forged.text();
+    const anonymous = await service.call('GET', `${base}/usage/llm-calls?limit=1`, {
+      token: tenant.keys.viewer,
+    });
+    expect(anonymous.body.data[0]).toMatchObject({ externalUserId: null, visitorId: 'visitor-signed-test' });
+  });
+
+  it('meters a model server that reports no usage, conservatively, and says so', async () => {
+    const silent = await startLocalModel({ reportUsage: false });
+    const other = await startTestService({ OPENAI_BASE_URL: silent.url });
+    try {
+      const tenant = await other.createTenant();
+      const agent = await other.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
+        token: tenant.keys.admin,
+        body: { name: 'Silent', model: 'gpt-4.1-mini' },
+      });
+      const key = await other.call(
+        'POST',
+        `/api/v1/organizations/${tenant.organizationId}/agents/${agent.body.id}/embed-keys`,
+        { token: tenant.keys.admin, body: { allowedOrigins: [origin] } },
+      );
+      const response = await fetch(`${other.url}/api/v1/chat`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key.body.publicKey}`,
+          origin,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({
+          id: 'conv-silent-1',
+          messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text: 'hello there' }] }],
+          visitorId: 'visitor-silent',
+        }),
+      });
+      await response.text();
+      const calls = await other.call(
+        'GET',
+        `/api/v1/organizations/${tenant.organizationId}/agents/${agent.body.id}/usage/llm-calls`,
+        { token: tenant.keys.viewer },
+      );
+      const [call] = calls.body.data;
+      expect(call.usageEstimated).toBe(true);
+      // At least what the server counted (it reported nothing, but recorded its count).
+      expect(call.inputTokens).toBeGreaterThanOrEqual(silent.requests[0]?.reply ? 1 : 0);
+      expect(call.outputTokens).toBeGreaterThan(0);
+      expect(call.costUsd).toBeGreaterThan(0);
+    } finally {
+      await other.stop();
+      await silent.close();
+    }
+  });
+});
+
+describe('AI-credit adjustments', () => {
+  it('lets admins grant and debit with a reason, never below zero; others are refused', async () => {
+    const tenant = await service.createTenant();
+    const path = `/api/v1/organizations/${tenant.organizationId}/ai-credits/adjustments`;
+    const grant = await service.call('POST', path, {
+      token: tenant.keys.admin,
+      body: { amountUsd: 2.5, reason: 'Goodwill' },
+    });
+    expect(grant.status).toBe(201);
+    expect(grant.body).toMatchObject({
+      type: 'adjustment',
+      amountUsd: 2.5,
+      balanceAfterUsd: 12.5,
+      reason: 'Goodwill',
+    });
+    expect(grant.body.id).toMatch(/^led_/);
+    const debit = await service.call('POST', path, {
+      token: tenant.keys.admin,
+      body: { amountUsd: -12.5, reason: 'Reset' },
+    });
+    expect(debit.body.balanceAfterUsd).toBe(0);
+    const below = await service.call('POST', path, {
+      token: tenant.keys.admin,
+      body: { amountUsd: -0.01, reason: 'x' },
+    });
+    expect(below.status).toBe(409);
+    expect(below.body.error.code).toBe('insufficient_credits');
+    for (const role of ['developer', 'billing', 'viewer'] as const) {
+      const refused = await service.call('POST', path, {
+        token: tenant.keys[role],
+        body: { amountUsd: 1, reason: 'x' },
+      });
+      expect(refused.status, role).toBe(403);
+    }
+    const bad = await service.call('POST', path, { token: tenant.keys.admin, body: { amountUsd: 1 } });
+    expect(bad.status).toBe(400);
+  });
+
+  it('gives new organizations the configured free grant, and none when it is 0', async () => {
+    const tenant = await service.createTenant();
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    expect(await service.deps.redis.hget(keys.credits, 'balance')).toBe('10000000');
+    const none = await startTestService({ MCPSTACK_FREE_CREDITS_USD: '0' });
+    try {
+      const poor = await none.createTenant();
+      expect(
+        await none.deps.redis.hget(none.deps.keys.organization(poor.organizationId).credits, 'balance'),
+      ).toBeNull();
+    } finally {
+      await none.stop();
+    }
+  });
+});
