@@ -15,6 +15,7 @@ import { type Lifecycle, mountHealth } from './http/routes/health.ts';
 import { identityRoutes } from './http/routes/identity.ts';
 import { mcpServerRoutes } from './http/routes/mcp-servers.ts';
 import { organizationRoutes } from './http/routes/organizations.ts';
+import { verifiedDomainRoutes } from './http/routes/verified-domains.ts';
 
 /** Every route of the API, in the order of the OpenAPI document. */
 export const apiRoutes: readonly RouteDefinition[] = [
@@ -25,6 +26,7 @@ export const apiRoutes: readonly RouteDefinition[] = [
   ...identityRoutes,
   ...conversationRoutes,
   ...budgetRoutes,
+  ...verifiedDomainRoutes,
   ...mcpServerRoutes,
 ];
 
@@ -38,7 +40,8 @@ export function createApp(deps: Deps): App {
   const lifecycle: Lifecycle = { accepting: true };
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // Behind N proxies, the client IP is the one the Nth proxy saw (X-Forwarded-For); never more.
+  app.set('trust proxy', deps.env.MCPSTACK_TRUSTED_PROXIES || false);
   app.set('query parser', 'simple');
   app.use(observe(deps.logger, deps.metrics));
   app.use(securityHeaders);

@@ -102,6 +102,27 @@ export const envSchema = z.object({
   MCPSTACK_CHAT_MAX_MESSAGES: integer(200, 2, 100_000),
   MCPSTACK_CONVERSATION_RETENTION_DAYS: integer(30, 0, 3650),
   MCPSTACK_FREE_CREDITS_USD: decimal(5, 0, 1_000_000),
+  MCPSTACK_DNS_SERVERS: z
+    .string()
+    .optional()
+    .refine(
+      (value) =>
+        value === undefined ||
+        value
+          .split(',')
+          .every((server) =>
+            /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/.test(server.trim()),
+          ),
+      'must be IP[:port] entries separated by commas, e.g. 127.0.0.1:5353',
+    ),
+  MCPSTACK_REQUIRE_VERIFIED_DOMAINS: booleanFlag(true),
+  MCPSTACK_ALLOW_LOCALHOST_ORIGINS: booleanFlag(false),
+  MCPSTACK_TRUSTED_PROXIES: integer(0, 0, 10),
+  MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE: integer(600, 1, 1_000_000),
+  MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE: integer(30, 1, 1_000_000),
+  MCPSTACK_RATE_LIMIT_IP_PER_MINUTE: integer(120, 1, 1_000_000),
+  MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE: integer(1200, 1, 1_000_000),
+  MCPSTACK_MAX_STREAMS_PER_VISITOR: integer(3, 1, 1000),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -10,6 +10,7 @@ export const errorStatus = {
   private_url_not_allowed: 400,
   unknown_model: 400,
   unknown_mcp_server: 400,
+  origin_not_verified: 400,
   // 401
   unauthenticated: 401,
   invalid_api_key: 401,
@@ -30,6 +31,7 @@ export const errorStatus = {
   embed_key_not_found: 404,
   tool_not_found: 404,
   conversation_not_found: 404,
+  domain_not_found: 404,
   // 405
   method_not_allowed: 405,
   // 409
@@ -38,12 +40,15 @@ export const errorStatus = {
   tool_disabled: 409,
   conversation_too_long: 409,
   insufficient_credits: 409,
+  domain_exists: 409,
+  domain_verification_failed: 409,
   // 413, 415
   payload_too_large: 413,
   message_too_long: 413,
   unsupported_media_type: 415,
   // 429
   rate_limited: 429,
+  too_many_streams: 429,
   // 5xx: the upstream or we are at fault, never the client
   internal_error: 500,
   mcp_server_unreachable: 502,

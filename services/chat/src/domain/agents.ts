@@ -5,6 +5,7 @@ import { newId } from '../ids.ts';
 import type { Page, PageRequest } from '../storage/collection.ts';
 import type { AgentRecord } from '../storage/records.ts';
 import { revokeAgentEmbedKeys } from './embed-keys.ts';
+import { removeAgentDomains } from './verified-domains.ts';
 
 const themeInput = z
   .object({
@@ -14,6 +15,28 @@ const themeInput = z
   })
   .partial()
   .strict();
+
+const perMinute = z.number().int().min(1).max(1_000_000).nullable();
+export const rateLimitsInput = z
+  .object({
+    embedKeyPerMinute: perMinute.describe(
+      'Chat requests per minute through one embed key (null: service default).',
+    ),
+    visitorPerMinute: perMinute.describe('Chat messages per minute from one visitor or user.'),
+    ipPerMinute: perMinute.describe('Chat requests per minute from one client IP.'),
+    maxStreamsPerVisitor: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .nullable()
+      .describe('Answers streaming at once per visitor.'),
+  })
+  .partial()
+  .strict()
+  .describe(
+    'Abuse limits of the public chat API for this agent; null or absent fields use the service defaults.',
+  );
 
 const agentFields = {
   name: z.string().trim().min(1).max(100),
@@ -35,6 +58,7 @@ const agentFields = {
   welcomeMessage: z.string().max(2000).nullable(),
   starterPrompts: z.array(z.string().trim().min(1).max(200)).max(6),
   theme: themeInput,
+  rateLimits: rateLimitsInput,
 };
 
 export const createAgentInput = z.object(agentFields).partial().required({ name: true }).strict();
@@ -44,6 +68,13 @@ export const defaultTheme: AgentRecord['theme'] = {
   primaryColor: '#4f46e5',
   position: 'bottom-right',
   colorScheme: 'auto',
+};
+
+export const noRateLimits: AgentRecord['rateLimits'] = {
+  embedKeyPerMinute: null,
+  visitorPerMinute: null,
+  ipPerMinute: null,
+  maxStreamsPerVisitor: null,
 };
 
 type AgentDeps = Pick<Deps, 'stores' | 'clock' | 'modelCatalog'>;
@@ -104,6 +135,7 @@ export async function createAgent(
     welcomeMessage: input.welcomeMessage ?? null,
     starterPrompts: input.starterPrompts ?? [],
     theme: { ...defaultTheme, ...input.theme },
+    rateLimits: { ...noRateLimits, ...input.rateLimits },
     createdAt: now,
     updatedAt: now,
   };
@@ -137,11 +169,12 @@ export async function updateAgent(
   input: z.infer<typeof updateAgentInput>,
 ): Promise<AgentRecord> {
   const current = await getAgent(deps, organizationId, agentId);
-  const { theme, ...rest } = input;
+  const { theme, rateLimits, ...rest } = input;
   const merge = (agent: AgentRecord): AgentRecord => ({
     ...agent,
     ...rest,
     theme: { ...agent.theme, ...theme },
+    rateLimits: { ...agent.rateLimits, ...rateLimits },
     updatedAt: deps.clock.now().toISOString(),
   });
   await checkReferences(deps, organizationId, merge(current));
@@ -152,7 +185,7 @@ export async function updateAgent(
 }
 
 export async function deleteAgent(
-  deps: AgentDeps & Pick<Deps, 'redis' | 'keys'>,
+  deps: AgentDeps & Pick<Deps, 'redis' | 'keys' | 'env'>,
   organizationId: string,
   agentId: string,
 ): Promise<void> {
@@ -165,4 +198,5 @@ export async function deleteAgent(
   await revokeAgentEmbedKeys(deps, organizationId, agentId);
   // After the agent is gone: a concurrent identity write re-reads the agent and undoes itself.
   await deps.redis.del(deps.keys.organization(organizationId).agentIdentity(agentId));
+  await removeAgentDomains(deps, organizationId, agentId);
 }

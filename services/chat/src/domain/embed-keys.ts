@@ -6,6 +6,7 @@ import type { Page, PageRequest } from '../storage/collection.ts';
 import { type EmbedKeyLookupRecord, type EmbedKeyRecord, embedKeyLookupRecord } from '../storage/records.ts';
 import { publishableKeyPrefix } from './auth/api-keys.ts';
 import { randomHex } from './crypto.ts';
+import { originProblem, verifiedDomainsOf } from './verified-domains.ts';
 
 export const publicKeyPattern = /^mcpstack_pk_[0-9a-f]{32}$/;
 export const maxAllowedOrigins = 50;
@@ -107,7 +108,7 @@ export interface EmbedKeyLookup {
 }
 
 type LookupDeps = Pick<Deps, 'redis' | 'keys'>;
-type EmbedKeyDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'stores'>;
+type EmbedKeyDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'stores' | 'env'>;
 
 async function requireAgent(deps: EmbedKeyDeps, organizationId: string, agentId: string): Promise<void> {
   const agent = await deps.stores.agents.get(organizationId, agentId);
@@ -140,6 +141,7 @@ export async function createEmbedKey(
   createdBy: string,
 ): Promise<EmbedKeyView> {
   await requireAgent(deps, organizationId, agentId);
+  await assertOriginsVerified(deps, organizationId, agentId, input.allowedOrigins);
   const id = newId('embedKey');
   await addOrigins(deps, id, input.allowedOrigins);
   try {
@@ -176,6 +178,30 @@ export async function createEmbedKey(
   } catch (error) {
     await removeOrigins(deps, id, input.allowedOrigins).catch(() => undefined);
     throw error;
+  }
+}
+
+/** Every allowed origin must be https on a verified domain of the agent (or local, when allowed). */
+async function assertOriginsVerified(
+  deps: EmbedKeyDeps,
+  organizationId: string,
+  agentId: string,
+  origins: readonly string[],
+): Promise<void> {
+  if (!deps.env.MCPSTACK_REQUIRE_VERIFIED_DOMAINS) return;
+  const verified = await verifiedDomainsOf(deps, organizationId, agentId);
+  const issues = origins.flatMap((origin, index) => {
+    const problem = originProblem(deps.env, origin, verified);
+    return problem ? [{ path: `body.allowedOrigins[${index}]`, message: problem }] : [];
+  });
+  if (issues.length > 0) {
+    throw new ApiError(
+      'origin_not_verified',
+      issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '),
+      {
+        issues,
+      },
+    );
   }
 }
 

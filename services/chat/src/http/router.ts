@@ -1,6 +1,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { match } from 'path-to-regexp';
 import type { Deps } from '../deps.ts';
+import { takeTokens } from '../domain/abuse/rate-limit.ts';
 import {
   type AuthenticatedPrincipal,
   canSeeOrganization,
@@ -42,6 +43,15 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
         if (route.auth !== 'none') {
           principal = await authenticate(deps, request);
           response.locals.principal = principal;
+          if (principal.kind === 'service_account') {
+            await takeTokens(deps, principal.organizationId, [
+              {
+                scope: 'api_key',
+                name: `api-key:${principal.keyId}`,
+                perMinute: deps.env.MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE,
+              },
+            ]);
+          }
           if (route.auth === 'operator' && principal.kind !== 'operator') {
             throw new ApiError(
               'insufficient_permissions',

@@ -5,7 +5,7 @@
  * organization touches one slot and the service runs unchanged on Redis Cluster. The few global
  * keys (slug and key-lookup indexes, embed-origin sets) are only ever touched by single-key commands.
  */
-export type Collection = 'api-key' | 'agent' | 'mcp-server' | 'embed-key';
+export type Collection = 'api-key' | 'agent' | 'mcp-server' | 'embed-key' | 'verified-domain';
 
 export interface OrganizationKeys {
   record: string;
@@ -25,6 +25,12 @@ export interface OrganizationKeys {
   agentLlmCalls(agentId: string): string;
   /** Hash: how the agent verifies user tokens (sealed HS256 secret, public key or JWKS URL). */
   agentIdentity(agentId: string): string;
+  /** Set: an agent's verified domains (normalized), read by the chat API on every request. */
+  agentVerifiedDomains(agentId: string): string;
+  /** Hash: a token bucket (`tokens`, `at`) of one rate-limit scope. */
+  rateBucket(scope: string): string;
+  /** Sorted set: a visitor's open chat streams scored by their lease expiry (ms). */
+  visitorStreams(agentId: string, visitorId: string): string;
   /** Hash: an agent's budget settings (caps in micro-USD, reset day). */
   agentBudget(agentId: string): string;
   /** Hash: per-user cap overrides of an agent, external user id → micro-USD. */
@@ -86,6 +92,9 @@ export function createKeys(prefix: string): Keys {
         llmCall: (callId) => `${base}:llm-call:${callId}`,
         agentLlmCalls: (agentId) => `${base}:agent:${agentId}:llm-calls`,
         agentIdentity: (agentId) => `${base}:agent:${agentId}:identity`,
+        agentVerifiedDomains: (agentId) => `${base}:agent:${agentId}:verified-domains`,
+        rateBucket: (scope) => `${base}:rate:${scope}`,
+        visitorStreams: (agentId, visitorId) => `${base}:agent:${agentId}:streams:${visitorId}`,
         agentBudget: (agentId) => `${base}:agent:${agentId}:budget`,
         agentUserCaps: (agentId) => `${base}:agent:${agentId}:user-caps`,
         agentSpend: (agentId, period) => `${base}:agent:${agentId}:spend:${period}`,

@@ -83,6 +83,20 @@ export const agentRecord = z.object({
   welcomeMessage: z.string().nullable(),
   starterPrompts: z.array(z.string()),
   theme: themeRecord,
+  /** Per-agent abuse limits; null fields use the service defaults. Absent in agents stored before. */
+  rateLimits: z
+    .object({
+      embedKeyPerMinute: z.number().int().nullable(),
+      visitorPerMinute: z.number().int().nullable(),
+      ipPerMinute: z.number().int().nullable(),
+      maxStreamsPerVisitor: z.number().int().nullable(),
+    })
+    .default({
+      embedKeyPerMinute: null,
+      visitorPerMinute: null,
+      ipPerMinute: null,
+      maxStreamsPerVisitor: null,
+    }),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -119,3 +133,16 @@ export const toolRecord = z.object({
   lastSeenAt: z.string(),
 });
 export type ToolRecord = z.infer<typeof toolRecord>;
+
+export const verifiedDomainRecord = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  agentId: z.string(),
+  /** Normalized: lowercase, punycode, no trailing dot. */
+  domain: z.string(),
+  /** The random part of the TXT value the owner publishes. */
+  token: z.string(),
+  verifiedAt: z.string().nullable(),
+  createdAt: z.string(),
+});
+export type VerifiedDomainRecord = z.infer<typeof verifiedDomainRecord>;

@@ -14,6 +14,9 @@ const scriptFiles = {
   budgetSettle: { file: 'budget-settle.lua', keys: 12 },
   creditsAdjust: { file: 'credits-adjust.lua', keys: 3 },
   budgetRelease: { file: 'budget-release.lua', keys: 3 },
+  streamAcquire: { file: 'stream-acquire.lua', keys: 1 },
+  /** Takes as many buckets as the caller names (all of one organization's slot). */
+  rateLimit: { file: 'rate-limit.lua', keys: 'any' },
 } as const;
 
 export type ScriptName = keyof typeof scriptFiles;
@@ -59,14 +62,16 @@ export function createRedis(options: RedisOptions): RedisClient {
 export function loadScripts(redis: RedisClient): Scripts {
   const directory = new URL('./lua/', import.meta.url);
   for (const [name, { file, keys }] of Object.entries(scriptFiles)) {
-    redis.defineCommand(name, { numberOfKeys: keys, lua: readFileSync(new URL(file, directory), 'utf8') });
+    const lua = readFileSync(new URL(file, directory), 'utf8');
+    redis.defineCommand(name, keys === 'any' ? { lua } : { numberOfKeys: keys, lua });
   }
   const commands = redis as unknown as Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
   return {
     run(name, keys, args) {
-      if (keys.length !== scriptFiles[name].keys) {
-        throw new Error(`Script ${name} takes ${scriptFiles[name].keys} keys, got ${keys.length}`);
-      }
+      const expected: number | 'any' = scriptFiles[name].keys;
+      if (expected === 'any') return commands[name](keys.length, ...keys, ...args);
+      if (keys.length !== expected)
+        throw new Error(`Script ${name} takes ${expected} keys, got ${keys.length}`);
       return commands[name](...keys, ...args);
     },
   };

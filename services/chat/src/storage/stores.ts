@@ -9,6 +9,8 @@ import {
   embedKeyRecord,
   type McpServerRecord,
   mcpServerRecord,
+  type VerifiedDomainRecord,
+  verifiedDomainRecord,
 } from './records.ts';
 import type { RedisClient, Scripts } from './redis.ts';
 
@@ -17,6 +19,7 @@ export interface Stores {
   agents: CollectionStore<AgentRecord>;
   mcpServers: CollectionStore<McpServerRecord>;
   embedKeys: CollectionStore<EmbedKeyRecord>;
+  verifiedDomains: CollectionStore<VerifiedDomainRecord>;
 }
 
 export function createStores(redis: RedisClient, scripts: Scripts, keys: Keys): Stores {
@@ -37,6 +40,13 @@ export function createStores(redis: RedisClient, scripts: Scripts, keys: Keys): 
       keys,
       collection: 'embed-key',
       schema: embedKeyRecord,
+    }),
+    verifiedDomains: createCollectionStore({
+      redis,
+      scripts,
+      keys,
+      collection: 'verified-domain',
+      schema: verifiedDomainRecord,
     }),
   };
 }

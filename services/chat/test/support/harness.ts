@@ -64,6 +64,13 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     MCPSTACK_ALLOW_PRIVATE_URLS: 'true',
     MCPSTACK_LOG_LEVEL: 'info',
     MCPSTACK_SHUTDOWN_TIMEOUT_MS: '2000',
+    // Most tests embed on made-up origins and fire requests quickly: the domain and abuse tests
+    // (attacks.security.test.ts, verified-domains.test.ts) turn these protections back on.
+    MCPSTACK_REQUIRE_VERIFIED_DOMAINS: 'false',
+    MCPSTACK_RATE_LIMIT_IP_PER_MINUTE: '100000',
+    MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE: '100000',
+    MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE: '100000',
+    MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE: '100000',
     ...env,
   });
   const deps = createDeps(parsed, { logger: createLogger('info', sink) });

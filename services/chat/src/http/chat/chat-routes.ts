@@ -10,6 +10,7 @@ import {
 import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
+import { acquireStream } from '../../domain/abuse/rate-limit.ts';
 import { costBoundMicros, type MeterContext, release, reserve } from '../../domain/budgets/meter.ts';
 import { readBudgetSettings } from '../../domain/budgets/settings.ts';
 import {
@@ -25,7 +26,7 @@ import { ApiError } from '../../errors.ts';
 import type { AgentRecord } from '../../storage/records.ts';
 import { type JsonSchema, toSchema } from '../openapi.ts';
 import { parseInput } from '../validate.ts';
-import { chatCors, embedAuth, embedContext } from './embed-auth.ts';
+import { chatCors, embedAuth, embedContext, limitChat } from './embed-auth.ts';
 
 const opaqueId = (what: string) =>
   z.string().regex(/^[A-Za-z0-9_-]{8,100}$/, `must be 8 to 100 letters, digits, _ or - (a random ${what})`);
@@ -121,8 +122,34 @@ function visitorErrorText(deps: Deps, error: unknown): string {
 async function streamAnswer(deps: Deps, request: Request, response: Response): Promise<void> {
   const { key } = embedContext(response);
   const body = parseInput(chatRequest, request.body, 'body');
-  const owner = await resolveOwner(deps, response, key, body.visitorId, body.userToken);
   const agent = await loadAgent(deps, key.organizationId, key.agentId);
+  const owner = await resolveOwner(deps, response, key, body.visitorId, body.userToken);
+  const ownerTag = `${owner.kind}:${owner.id}`;
+  await limitChat(deps, request, embedContext(response), agent, ownerTag);
+  const lease = await acquireStream(
+    deps,
+    key.organizationId,
+    agent.id,
+    ownerTag,
+    agent.rateLimits.maxStreamsPerVisitor ?? deps.env.MCPSTACK_MAX_STREAMS_PER_VISITOR,
+  );
+  response.on('close', () => void lease.release());
+  try {
+    await answer(deps, response, body, agent, owner);
+  } catch (error) {
+    await lease.release();
+    throw error;
+  }
+}
+
+async function answer(
+  deps: Deps,
+  response: Response,
+  body: z.output<typeof chatRequest>,
+  agent: AgentRecord,
+  owner: ConversationOwner,
+): Promise<void> {
+  const { key } = embedContext(response);
   const model = deps.modelCatalog.get(agent.model);
   if (!model) {
     throw new ApiError(
@@ -247,10 +274,11 @@ export function chatRouter(deps: Deps): Router {
     });
   });
 
-  router.get('/api/v1/chat/config', auth, async (_request, response, next) => {
+  router.get('/api/v1/chat/config', auth, async (request, response, next) => {
     try {
       const { key } = embedContext(response);
       const agent = await loadAgent(deps, key.organizationId, key.agentId);
+      await limitChat(deps, request, embedContext(response), agent);
       response.json({
         agentId: agent.id,
         name: agent.name,
@@ -267,6 +295,12 @@ export function chatRouter(deps: Deps): Router {
   router.get('/api/v1/chat/conversations/:conversationId/messages', auth, async (request, response, next) => {
     try {
       const { key } = embedContext(response);
+      await limitChat(
+        deps,
+        request,
+        embedContext(response),
+        await loadAgent(deps, key.organizationId, key.agentId),
+      );
       const conversationId = parseInput(conversationIdSchema, request.params.conversationId, 'params');
       const query = parseInput(z.object({ visitorId: visitorIdSchema }).loose(), request.query, 'query');
       const { conversation, messages } = await ownerMessages(

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Deps } from '../../deps.ts';
+import { type RateBucket, takeTokens } from '../../domain/abuse/rate-limit.ts';
 import { publishableKeyPrefix, secretKeyPrefix } from '../../domain/auth/api-keys.ts';
 import {
   type EmbedKeyLookup,
@@ -8,7 +9,9 @@ import {
   normalizeOrigin,
   publicKeyPattern,
 } from '../../domain/embed-keys.ts';
+import { originProblem, verifiedDomainsOf } from '../../domain/verified-domains.ts';
 import { ApiError } from '../../errors.ts';
+import type { AgentRecord } from '../../storage/records.ts';
 
 /** What an authenticated chat request carries: the embed key and the (allowed) origin it came from. */
 export interface EmbedContext {
@@ -30,6 +33,40 @@ function bearer(request: Request): string | undefined {
   const header = request.get('authorization');
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   return match?.[1];
+}
+
+/**
+ * The chat API's abuse limits for this request, all or nothing in one script: the embed key, the
+ * client IP (as seen through MCPSTACK_TRUSTED_PROXIES proxies) and, when known, the visitor.
+ */
+export async function limitChat(
+  deps: Deps,
+  request: Request,
+  context: EmbedContext,
+  agent: AgentRecord,
+  visitor?: string,
+): Promise<void> {
+  const limits = agent.rateLimits;
+  const buckets: RateBucket[] = [
+    {
+      scope: 'embed_key',
+      name: `embed-key:${context.key.id}`,
+      perMinute: limits.embedKeyPerMinute ?? deps.env.MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE,
+    },
+    {
+      scope: 'ip',
+      name: `ip:${agent.id}:${request.ip ?? 'unknown'}`,
+      perMinute: limits.ipPerMinute ?? deps.env.MCPSTACK_RATE_LIMIT_IP_PER_MINUTE,
+    },
+  ];
+  if (visitor) {
+    buckets.push({
+      scope: 'visitor',
+      name: `visitor:${agent.id}:${visitor}`,
+      perMinute: limits.visitorPerMinute ?? deps.env.MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE,
+    });
+  }
+  await takeTokens(deps, context.key.organizationId, buckets);
 }
 
 /**
@@ -96,6 +133,12 @@ export function embedAuth(deps: Deps): RequestHandler {
         throw new ApiError('origin_not_allowed', `The origin ${rawOrigin} is not allowed by this embed key`, {
           origin: rawOrigin,
         });
+      }
+      if (deps.env.MCPSTACK_REQUIRE_VERIFIED_DOMAINS) {
+        // Read on every request: removing a domain stops its origins on the very next one.
+        const verified = await verifiedDomainsOf(deps, key.organizationId, key.agentId);
+        const problem = originProblem(deps.env, origin, verified);
+        if (problem) throw new ApiError('origin_not_allowed', problem, { origin });
       }
       allowOrigin(response, origin);
       response.locals.embed = { key, origin } satisfies EmbedContext;

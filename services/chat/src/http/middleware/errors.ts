@@ -40,6 +40,7 @@ export function sendError(response: Response, error: ApiError): void {
     response.setHeader('Allow', (error.details.allow as string[]).join(', '));
   }
   if (error.status === 503) response.setHeader('Retry-After', '1');
+  if (error.status === 429) response.setHeader('Retry-After', String(error.details?.retryAfterSeconds ?? 1));
   response.status(error.status).json(errorBody(error, response.locals.requestId as string | undefined));
 }
 

@@ -30,6 +30,12 @@ export const agentView = z.object({
     position: z.enum(['bottom-right', 'bottom-left']),
     colorScheme: z.enum(['light', 'dark', 'auto']),
   }),
+  rateLimits: z.object({
+    embedKeyPerMinute: z.number().int().nullable(),
+    visitorPerMinute: z.number().int().nullable(),
+    ipPerMinute: z.number().int().nullable(),
+    maxStreamsPerVisitor: z.number().int().nullable(),
+  }),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

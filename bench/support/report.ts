@@ -1,0 +1,59 @@
+/** One invariant a benchmark checks: a failed one makes `npm run bench` exit non-zero. */
+export interface Check {
+  name: string;
+  passed: boolean;
+  detail: string;
+}
+
+/** What a benchmark hands the runner: its section of docs/benchmarks.md and whether it passed. */
+export interface BenchmarkResult {
+  /** The `## ` heading of the section this benchmark owns. */
+  heading: string;
+  /** The section's markdown, below its heading. */
+  body: string;
+  checks: Check[];
+}
+
+export const passed = (result: BenchmarkResult): boolean => result.checks.every((check) => check.passed);
+
+export const mark = (ok: boolean): string => (ok ? 'pass' : '**FAIL**');
+
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export function checkList(checks: readonly Check[]): string {
+  return checks.map((check) => `- ${mark(check.passed)}: ${check.name} (${check.detail})`).join('\n');
+}
+
+/**
+ * Replaces the named `## ` sections of a markdown document (appending those it lacks) and keeps
+ * everything else as it was: other benchmarks own the other sections.
+ */
+export function replaceSections(
+  document: string,
+  sections: readonly { heading: string; body: string }[],
+): string {
+  const lines = document.replace(/\s+$/, '').split('\n');
+  const preamble: string[] = [];
+  const parts: { heading: string; lines: string[] }[] = [];
+  let inFence = false;
+  for (const line of lines) {
+    if (/^\s*(```|~~~)/.test(line)) inFence = !inFence;
+    if (!inFence && line.startsWith('## ')) parts.push({ heading: line.slice(3).trim(), lines: [] });
+    else (parts.at(-1)?.lines ?? preamble).push(line);
+  }
+  for (const section of sections) {
+    const replacement = ['', ...section.body.trim().split('\n'), ''];
+    const existing = parts.find((part) => part.heading === section.heading);
+    if (existing) existing.lines = replacement;
+    else parts.push({ heading: section.heading, lines: replacement });
+  }
+  const out = [...preamble];
+  for (const part of parts) {
+    while (out.length > 0 && out.at(-1)?.trim() === '') out.pop();
+    out.push('', `## ${part.heading}`, ...part.lines);
+  }
+  return `${out.join('\n').trim()}\n`;
+}

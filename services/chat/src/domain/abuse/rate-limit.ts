@@ -1,0 +1,78 @@
+import type { Deps } from '../../deps.ts';
+import { ApiError } from '../../errors.ts';
+
+type LimitDeps = Pick<Deps, 'scripts' | 'keys' | 'clock' | 'env'>;
+
+export type RateScope = 'embed_key' | 'visitor' | 'ip' | 'api_key';
+
+export interface RateBucket {
+  scope: RateScope;
+  /** Identifies the bucket within the organization (e.g. `visitor:<agent>:<visitor>`). */
+  name: string;
+  perMinute: number;
+}
+
+const scopeMessages: Record<RateScope, string> = {
+  embed_key: 'This website is sending too many messages right now.',
+  visitor: 'You are sending messages too quickly.',
+  ip: 'Too many messages are coming from your network.',
+  api_key: 'This API key is sending too many requests.',
+};
+
+/**
+ * Takes one token from every bucket (all of one organization, so one slot and one script), or
+ * throws 429 `rate_limited` with the scope and how long to wait (also the `Retry-After` header).
+ */
+export async function takeTokens(deps: LimitDeps, organizationId: string, buckets: readonly RateBucket[]) {
+  if (buckets.length === 0) return;
+  const keys = deps.keys.organization(organizationId);
+  const [taken, retryMs, index] = (await deps.scripts.run(
+    'rateLimit',
+    buckets.map((bucket) => keys.rateBucket(bucket.name)),
+    [deps.clock.now().getTime(), ...buckets.map((bucket) => bucket.perMinute)],
+  )) as [number, number?, number?];
+  if (taken === 1) return;
+  const bucket = buckets[(index ?? 1) - 1] ?? buckets[0];
+  const retryAfterSeconds = Math.max(1, Math.ceil((retryMs ?? 1000) / 1000));
+  throw new ApiError(
+    'rate_limited',
+    `${scopeMessages[bucket?.scope ?? 'ip']} Try again in ${retryAfterSeconds} s.`,
+    {
+      scope: bucket?.scope,
+      retryAfterSeconds,
+    },
+  );
+}
+
+/**
+ * A lease on one of the visitor's concurrent streams, or 429 `too_many_streams`. The lease ends with
+ * the stream (`release`) or, if the process dies, when it expires.
+ */
+export async function acquireStream(
+  deps: LimitDeps & Pick<Deps, 'redis'>,
+  organizationId: string,
+  agentId: string,
+  visitorId: string,
+  maxStreams: number,
+): Promise<{ release(): Promise<void> }> {
+  const key = deps.keys.organization(organizationId).visitorStreams(agentId, visitorId);
+  const id = crypto.randomUUID();
+  const now = deps.clock.now().getTime();
+  const leased = await deps.scripts.run(
+    'streamAcquire',
+    [key],
+    [now, now + deps.env.MCPSTACK_MODEL_TIMEOUT_MS + 60_000, id, maxStreams],
+  );
+  if (leased !== 1) {
+    throw new ApiError(
+      'too_many_streams',
+      `You already have ${maxStreams} answers in progress: wait for one to finish.`,
+      { maxStreams, retryAfterSeconds: 2 },
+    );
+  }
+  return {
+    async release() {
+      await deps.redis.zrem(key, id).catch(() => undefined);
+    },
+  };
+}

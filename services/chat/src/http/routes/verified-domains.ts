@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import {
+  addDomain,
+  confirmDomain,
+  createDomainInput,
+  listDomains,
+  removeDomain,
+} from '../../domain/verified-domains.ts';
+import { defineRoute } from '../route.ts';
+import { errorResponse, idParam, orgParams, standardErrors } from '../schemas.ts';
+
+const agentParams = orgParams.extend({ agentId: idParam });
+const domainParams = agentParams.extend({ domainId: idParam });
+
+const domainView = z.object({
+  id: z.string(),
+  agentId: z.string(),
+  domain: z.string().describe('Normalized: lowercase, punycode, no trailing dot.'),
+  status: z.enum(['pending', 'verified']),
+  verifiedAt: z.string().nullable(),
+  dnsRecord: z
+    .object({ type: z.literal('TXT'), name: z.string(), value: z.string() })
+    .describe('Publish this TXT record, then confirm.'),
+  createdAt: z.string(),
+});
+
+export const verifiedDomainRoutes = [
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/verified-domains',
+    operationId: 'listVerifiedDomains',
+    summary: 'List verified embed domains (and those waiting for their DNS record).',
+    tag: 'Embedding',
+    auth: 'principal',
+    permission: 'agents:read',
+    params: agentParams,
+    responses: {
+      200: { description: 'The domains', schema: z.object({ data: z.array(domainView) }) },
+      ...standardErrors,
+    },
+    async handle({ deps, params }) {
+      return { body: { data: await listDomains(deps, params.orgId, params.agentId) } };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/verified-domains',
+    operationId: 'addVerifiedDomain',
+    summary: 'Add a domain to verify for embedding; the answer holds the DNS TXT record to publish.',
+    tag: 'Embedding',
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: agentParams,
+    body: createDomainInput,
+    responses: {
+      201: { description: 'The pending domain', schema: domainView },
+      ...standardErrors,
+      409: { description: 'domain_exists', schema: errorResponse },
+    },
+    async handle({ deps, params, body }) {
+      return { status: 201, body: await addDomain(deps, params.orgId, params.agentId, body.domain) };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/verified-domains/{domainId}/confirm',
+    operationId: 'confirmVerifiedDomain',
+    summary: 'Confirm a domain after its DNS TXT record resolves.',
+    description:
+      'Looks the record up over DNS now. On a mismatch: 409 domain_verification_failed with `expected` and `found`.',
+    tag: 'Embedding',
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: domainParams,
+    responses: {
+      200: { description: 'The verified domain', schema: domainView },
+      ...standardErrors,
+      409: {
+        description: 'domain_verification_failed: what was found and why it does not match',
+        schema: errorResponse,
+      },
+    },
+    async handle({ deps, params }) {
+      return { body: await confirmDomain(deps, params.orgId, params.agentId, params.domainId) };
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/verified-domains/{domainId}',
+    operationId: 'removeVerifiedDomain',
+    summary: 'Remove a domain: embeds on it stop working on their next request.',
+    tag: 'Embedding',
+    auth: 'principal',
+    permission: 'agents:manage',
+    params: domainParams,
+    responses: { 204: { description: 'Removed' }, ...standardErrors },
+    async handle({ deps, params }) {
+      await removeDomain(deps, params.orgId, params.agentId, params.domainId);
+      return { status: 204 };
+    },
+  }),
+];
