@@ -5,6 +5,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from './app.ts';
 import { type Clock, type Deps, systemClock } from './deps.ts';
 import { createModelProvider } from './domain/chat/runtime.ts';
+import { createStripeClient } from './domain/credits/stripe.ts';
 import { createSecretBox } from './domain/crypto.ts';
 import { createMcpClient } from './domain/mcp/client.ts';
 import { createMcpPool } from './domain/mcp/pool.ts';
@@ -51,6 +52,7 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
       logger,
     }),
     models: createModelProvider(env),
+    stripe: createStripeClient(env),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ModelProvider } from './domain/chat/runtime.ts';
+import type { StripeClient } from './domain/credits/stripe.ts';
 import type { SecretBox } from './domain/crypto.ts';
 import type { McpClient } from './domain/mcp/client.ts';
 import type { McpPool } from './domain/mcp/pool.ts';
@@ -33,6 +34,8 @@ export interface Deps {
   /** MCP sessions kept across chat requests, for tool calls. */
   mcpPool: McpPool;
   models: ModelProvider;
+  /** The Stripe client for AI-credit purchases; null when STRIPE_SECRET_KEY is unset. */
+  stripe: StripeClient | null;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

@@ -102,6 +102,28 @@ export const envSchema = z.object({
   MCPSTACK_CHAT_MAX_MESSAGES: integer(200, 2, 100_000),
   MCPSTACK_CONVERSATION_RETENTION_DAYS: integer(30, 0, 3650),
   MCPSTACK_FREE_CREDITS_USD: decimal(5, 0, 1_000_000),
+  // AI credits through Stripe: without STRIPE_SECRET_KEY, buying answers 503 billing_not_configured.
+  STRIPE_SECRET_KEY: z.string().trim().min(1).optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().trim().min(1).optional(),
+  STRIPE_API_BASE: z
+    .string()
+    .optional()
+    .refine((value) => {
+      if (value === undefined || value === '') return true;
+      const parsed = URL.canParse(value) ? new URL(value) : null;
+      return parsed !== null && ['http:', 'https:'].includes(parsed.protocol) && parsed.pathname === '/';
+    }, 'must be protocol, host and port only, e.g. http://127.0.0.1:12111'),
+  MCPSTACK_CREDITS_MIN_PURCHASE_USD: decimal(5, 0.5, 999_999),
+  MCPSTACK_CREDITS_MAX_PURCHASE_USD: decimal(10_000, 0.5, 999_999),
+  MCPSTACK_CHECKOUT_SUCCESS_URL: url(
+    'http://localhost:3000/billing/ai-credits?checkout=success&session_id={CHECKOUT_SESSION_ID}',
+    ['http:', 'https:'],
+  ),
+  MCPSTACK_CHECKOUT_CANCEL_URL: url('http://localhost:3000/billing/ai-credits?checkout=cancelled', [
+    'http:',
+    'https:',
+  ]),
+  MCPSTACK_LOW_BALANCE_USD: decimal(1, 0, 1_000_000),
   MCPSTACK_DNS_SERVERS: z
     .string()
     .optional()

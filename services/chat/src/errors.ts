@@ -11,6 +11,7 @@ export const errorStatus = {
   unknown_model: 400,
   unknown_mcp_server: 400,
   origin_not_verified: 400,
+  invalid_signature: 400,
   // 401
   unauthenticated: 401,
   invalid_api_key: 401,
@@ -32,6 +33,7 @@ export const errorStatus = {
   tool_not_found: 404,
   conversation_not_found: 404,
   domain_not_found: 404,
+  checkout_session_not_found: 404,
   // 405
   method_not_allowed: 405,
   // 409
@@ -54,7 +56,9 @@ export const errorStatus = {
   mcp_server_unreachable: 502,
   mcp_tool_error: 502,
   model_error: 502,
+  payment_provider_error: 502,
   service_unavailable: 503,
+  billing_not_configured: 503,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;

@@ -55,6 +55,10 @@ export interface OrganizationKeys {
   ledger: string;
   /** Hash: ledger entry id → entry JSON (append-only: entries are written once, never changed). */
   ledgerEntries: string;
+  /** Hash: Stripe Checkout Session id → its record JSON (amount, status, credited, refunded). */
+  stripeCheckoutSessions: string;
+  /** Hash: processed Stripe event id → what it did (an audit trail; exactly-once rests on the sessions). */
+  stripeEvents: string;
 }
 
 export interface Keys {
@@ -66,6 +70,8 @@ export interface Keys {
   embedKeyLookup(publicKey: string): string;
   /** Set: the ids of the embed keys allowing this normalized origin, for CORS preflights (global). */
   embedOrigin(origin: string): string;
+  /** String: a Stripe PaymentIntent's organization and Checkout Session, so a refund finds its purchase (global). */
+  stripePaymentIntent(paymentIntentId: string): string;
   organization(organizationId: string): OrganizationKeys;
 }
 
@@ -78,6 +84,7 @@ export function createKeys(prefix: string): Keys {
     apiKeyLookup: (clientId) => `${prefix}api-key-lookup:${clientId}`,
     embedKeyLookup: (publicKey) => `${prefix}embed-key-lookup:${publicKey}`,
     embedOrigin: (origin) => `${prefix}embed-origin:${origin}`,
+    stripePaymentIntent: (paymentIntentId) => `${prefix}stripe-payment-intent:${paymentIntentId}`,
     organization(organizationId) {
       const base = `${prefix}{${organizationId}}`;
       return {
@@ -108,6 +115,8 @@ export function createKeys(prefix: string): Keys {
         credits: `${base}:credits`,
         ledger: `${base}:ledger`,
         ledgerEntries: `${base}:ledger:entries`,
+        stripeCheckoutSessions: `${base}:stripe:checkout-sessions`,
+        stripeEvents: `${base}:stripe:events`,
       };
     },
   };

@@ -13,6 +13,8 @@ const scriptFiles = {
   budgetReserve: { file: 'budget-reserve.lua', keys: 7 },
   budgetSettle: { file: 'budget-settle.lua', keys: 12 },
   creditsAdjust: { file: 'credits-adjust.lua', keys: 3 },
+  creditsPurchase: { file: 'credits-purchase.lua', keys: 5 },
+  creditsRefund: { file: 'credits-refund.lua', keys: 5 },
   budgetRelease: { file: 'budget-release.lua', keys: 3 },
   streamAcquire: { file: 'stream-acquire.lua', keys: 1 },
   /** Takes as many buckets as the caller names (all of one organization's slot). */

@@ -121,11 +121,14 @@ function visitorErrorText(deps: Deps, error: unknown): string {
 
 async function streamAnswer(deps: Deps, request: Request, response: Response): Promise<void> {
   const { key } = embedContext(response);
-  const body = parseInput(chatRequest, request.body, 'body');
   const agent = await loadAgent(deps, key.organizationId, key.agentId);
+  // Limits come before validation: malformed floods are throttled like any other.
+  const claimed = (request.body as { visitorId?: unknown } | null)?.visitorId;
+  const visitor = visitorIdSchema.safeParse(claimed).success ? (claimed as string) : undefined;
+  await limitChat(deps, request, embedContext(response), agent, visitor);
+  const body = parseInput(chatRequest, request.body, 'body');
   const owner = await resolveOwner(deps, response, key, body.visitorId, body.userToken);
   const ownerTag = `${owner.kind}:${owner.id}`;
-  await limitChat(deps, request, embedContext(response), agent, ownerTag);
   const lease = await acquireStream(
     deps,
     key.organizationId,

@@ -49,6 +49,8 @@ redis.call('EXPIRE', conversations, ttl)
 local balance = redis.call('HINCRBY', credits, 'balance', -cost)
 if cost > 0 then
   redis.call('HINCRBY', credits, 'spent', cost)
+  -- The calendar month's (UTC) usage, for the credit summary: `spent:YYYY-MM`.
+  redis.call('HINCRBY', credits, 'spent:' .. string.sub(day, 1, 7), cost)
   local entry = cjson.decode(ARGV[9])
   entry.amountMicros = -cost
   entry.balanceAfterMicros = balance

@@ -1,0 +1,57 @@
+-- Debits what Stripe refunded of one credited Checkout Session, exactly once. Stripe reports the
+-- charge's cumulative refunded amount; the session remembers how much was already debited, so a
+-- duplicate, an older event arriving late or a second partial refund debits only the part not yet
+-- debited (never more than was bought). The balance may go below zero: the credits were paid for
+-- with money that is now returned, and usage already spent them.
+-- Invariant: balance = sum of the ledger entries; refunds of a session never exceed its purchase.
+-- KEYS[1] credits, KEYS[2] the ledger index, KEYS[3] the ledger entries, KEYS[4] the organization's
+-- Checkout Sessions, KEYS[5] processed Stripe events.
+-- ARGV[1] session id, ARGV[2] cumulative refunded amount (micro-USD), ARGV[3] ledger entry id,
+-- ARGV[4] ledger entry JSON (without amount and balance), ARGV[5] refund ids (comma-separated),
+-- ARGV[6] PaymentIntent id of the charge, ARGV[7] event id, ARGV[8] event type, ARGV[9] now (ISO).
+-- Returns {outcome, balance, debited}: outcome "refunded", "duplicate", "not_credited" (the
+-- purchase is not credited yet) or "payment_mismatch" (the charge paid another session).
+local credits, ledger, entries, sessions, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local sessionId, cumulative, entryId = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local paymentIntent, eventId, now = ARGV[6], ARGV[7], ARGV[9]
+
+local stored = redis.call('HGET', sessions, sessionId)
+local balance = tonumber(redis.call('HGET', credits, 'balance')) or 0
+if not stored then return { 'not_credited', balance, 0 } end
+local record = cjson.decode(stored)
+if record.credited ~= true then return { 'not_credited', balance, 0 } end
+if type(record.paymentIntentId) == 'string' and paymentIntent ~= '' and record.paymentIntentId ~= paymentIntent then
+  return { 'payment_mismatch', balance, 0 }
+end
+
+local known = type(record.refundIds) == 'string' and record.refundIds or ''
+for refundId in string.gmatch(ARGV[5], '[^,]+') do
+  if not string.find(',' .. known .. ',', ',' .. refundId .. ',', 1, true) then
+    known = known == '' and refundId or (known .. ',' .. refundId)
+  end
+end
+record.refundIds = known
+
+local target = math.min(cumulative, tonumber(record.amountMicros))
+local already = tonumber(record.refundedMicros) or 0
+local debited = 0
+local outcome = 'duplicate'
+if target > already then
+  debited = target - already
+  balance = redis.call('HINCRBY', credits, 'balance', -debited)
+  redis.call('HINCRBY', credits, 'refunded', -debited)
+  local entry = cjson.decode(ARGV[4])
+  entry.amountMicros = -debited
+  entry.balanceAfterMicros = balance
+  redis.call('HSET', entries, entryId, cjson.encode(entry))
+  redis.call('ZADD', ledger, 0, entryId)
+  record.refundedMicros = target
+  outcome = 'refunded'
+end
+
+redis.call('HSET', sessions, sessionId, cjson.encode(record))
+if eventId ~= '' then
+  redis.call('HSETNX', events, eventId,
+    cjson.encode({ type = ARGV[8], outcome = outcome, sessionId = sessionId, at = now }))
+end
+return { outcome, balance, debited }

@@ -1,0 +1,338 @@
+import { randomBytes } from 'node:crypto';
+import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestDnsServer, type TestDnsServer } from './support/dns-server.ts';
+import { startTestService, type Tenant, type TestService } from './support/harness.ts';
+
+/**
+ * The attack suite of the public chat API: a publishable key sits in public HTML, so everything it
+ * can do is bounded. Each attempt gets its own error code, and nothing reaches the model. This file
+ * grows with the product.
+ */
+const origin = 'https://shop.example';
+
+let model: LocalModel;
+let dns: TestDnsServer;
+let service: TestService;
+let tenant: Tenant;
+let agentId: string;
+let publicKey: string;
+
+const visitor = () => `visitor-${randomBytes(6).toString('hex')}`;
+const base = () => `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}`;
+const body = (overrides: Record<string, unknown> = {}) => ({
+  id: `conv-${randomBytes(8).toString('hex')}`,
+  messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text: 'hello' }] }],
+  visitorId: visitor(),
+  ...overrides,
+});
+
+async function post(payload: unknown, headers: Record<string, string>, raw?: string) {
+  const response = await fetch(`${service.url}/api/v1/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: raw ?? JSON.stringify(payload),
+  });
+  const text = await response.text();
+  let code: string | undefined;
+  try {
+    code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+  } catch {
+    code = undefined; // a stream: no error code
+  }
+  return { status: response.status, code, headers: response.headers };
+}
+
+const asKey = (key = publicKey, from: string | null = origin) => ({
+  authorization: `Bearer ${key}`,
+  ...(from === null ? {} : { origin: from }),
+});
+
+beforeAll(async () => {
+  model = await startLocalModel();
+  dns = await startTestDnsServer();
+  service = await startTestService({
+    OPENAI_BASE_URL: model.url,
+    MCPSTACK_DNS_SERVERS: dns.address,
+    MCPSTACK_REQUIRE_VERIFIED_DOMAINS: 'true',
+    MCPSTACK_TRUSTED_PROXIES: '1',
+    MCPSTACK_CHAT_MAX_BODY_BYTES: '65536',
+  });
+  tenant = await service.createTenant();
+  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
+    token: tenant.keys.admin,
+    body: { name: 'Guarded', model: 'gpt-4.1-mini' },
+  });
+  agentId = agent.body.id;
+  const domain = await service.call('POST', `${base()}/verified-domains`, {
+    token: tenant.keys.admin,
+    body: { domain: 'shop.example' },
+  });
+  dns.records.set(domain.body.dnsRecord.name, [[domain.body.dnsRecord.value]]);
+  const confirmed = await service.call('POST', `${base()}/verified-domains/${domain.body.id}/confirm`, {
+    token: tenant.keys.admin,
+  });
+  expect(confirmed.status, confirmed.text).toBe(200);
+  const key = await service.call('POST', `${base()}/embed-keys`, {
+    token: tenant.keys.admin,
+    body: { allowedOrigins: [origin] },
+  });
+  expect(key.status, key.text).toBe(201);
+  publicKey = key.body.publicKey;
+});
+
+afterAll(async () => {
+  await service?.stop();
+  await dns?.stop();
+  await model?.close();
+});
+
+describe('attacks on the chat API: each refused with its code, none reaching the model', () => {
+  let before = 0;
+  const nothingReachedTheModel = () => expect(model.requests.length).toBe(before);
+
+  it('a forged, look-alike or unverified Origin', async () => {
+    before = model.requests.length;
+    for (const from of [
+      'https://evil.example',
+      'https://shop.example.evil.com',
+      'https://evil-shop.example',
+      'https://shopexample',
+      'http://shop.example',
+      'https://shop.example:8443',
+      'null',
+      'https://shop.example/path',
+      'https://*.example',
+    ]) {
+      const result = await post(body(), asKey(publicKey, from));
+      expect(result.status, from).toBe(403);
+      expect(result.code, from).toBe('origin_not_allowed');
+      expect(result.headers.get('access-control-allow-origin'), from).toBeNull();
+    }
+    nothingReachedTheModel();
+  });
+
+  it('no Origin at all (a script outside a browser)', async () => {
+    before = model.requests.length;
+    const result = await post(body(), asKey(publicKey, null));
+    expect(result).toMatchObject({ status: 403, code: 'origin_required' });
+    nothingReachedTheModel();
+  });
+
+  it('an origin whose domain lost its verification', async () => {
+    before = model.requests.length;
+    const domain = await service.call('POST', `${base()}/verified-domains`, {
+      token: tenant.keys.admin,
+      body: { domain: 'brief.example' },
+    });
+    dns.records.set(domain.body.dnsRecord.name, [[domain.body.dnsRecord.value]]);
+    await service.call('POST', `${base()}/verified-domains/${domain.body.id}/confirm`, {
+      token: tenant.keys.admin,
+    });
+    const key = await service.call('POST', `${base()}/embed-keys`, {
+      token: tenant.keys.admin,
+      body: { allowedOrigins: ['https://brief.example'] },
+    });
+    await service.call('DELETE', `${base()}/verified-domains/${domain.body.id}`, {
+      token: tenant.keys.admin,
+    });
+    const result = await post(body(), asKey(key.body.publicKey, 'https://brief.example'));
+    expect(result).toMatchObject({ status: 403, code: 'origin_not_allowed' });
+    nothingReachedTheModel();
+  });
+
+  it('a revoked key, an unknown key, a malformed key', async () => {
+    before = model.requests.length;
+    const key = await service.call('POST', `${base()}/embed-keys`, {
+      token: tenant.keys.admin,
+      body: { allowedOrigins: [origin] },
+    });
+    await service.call('DELETE', `${base()}/embed-keys/${key.body.id}`, { token: tenant.keys.admin });
+    for (const credential of [
+      key.body.publicKey,
+      `mcpstack_pk_${'f'.repeat(32)}`,
+      'mcpstack_pk_../../etc',
+      'x'.repeat(5000),
+    ]) {
+      const result = await post(body(), asKey(credential));
+      expect(result, credential.slice(0, 20)).toMatchObject({ status: 401, code: 'invalid_public_key' });
+    }
+    nothingReachedTheModel();
+  });
+
+  it('a secret key in the browser path', async () => {
+    before = model.requests.length;
+    const result = await post(body(), asKey(tenant.keys.admin));
+    expect(result).toMatchObject({ status: 401, code: 'secret_key_not_allowed' });
+    nothingReachedTheModel();
+  });
+
+  it('many visitors from one IP hit the IP limit; many IPs of one visitor hit the visitor limit', async () => {
+    await service.call('PATCH', base(), {
+      token: tenant.keys.admin,
+      body: { rateLimits: { ipPerMinute: 5, visitorPerMinute: 3 } },
+    });
+    try {
+      before = model.requests.length;
+      const fromOneIp = [];
+      for (let i = 0; i < 8; i++) {
+        fromOneIp.push(await post(body({ messages: [] }), { ...asKey(), 'x-forwarded-for': '203.0.113.7' }));
+      }
+      // The limit is counted before validation: 5 pass the gate (and fail validation), then 429.
+      expect(fromOneIp.slice(0, 5).map((result) => result.code)).toEqual(Array(5).fill('validation_failed'));
+      for (const result of fromOneIp.slice(5)) {
+        expect(result).toMatchObject({ status: 429, code: 'rate_limited' });
+        expect(Number(result.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+        expect(result.headers.get('access-control-allow-origin')).toBe(origin);
+      }
+      const visitorId = visitor();
+      const fromManyIps = [];
+      for (let i = 0; i < 5; i++) {
+        fromManyIps.push(
+          await post(body({ visitorId, messages: [] }), {
+            ...asKey(),
+            'x-forwarded-for': `198.51.100.${i + 1}`,
+          }),
+        );
+      }
+      expect(fromManyIps.slice(0, 3).every((result) => result.code === 'validation_failed')).toBe(true);
+      expect(fromManyIps.slice(3).map((result) => result.code)).toEqual(['rate_limited', 'rate_limited']);
+      nothingReachedTheModel();
+    } finally {
+      await service.call('PATCH', base(), {
+        token: tenant.keys.admin,
+        body: { rateLimits: { ipPerMinute: null, visitorPerMinute: null } },
+      });
+    }
+  });
+
+  it('a spoofed X-Forwarded-For chain cannot pick its own IP beyond the trusted proxies', async () => {
+    await service.call('PATCH', base(), {
+      token: tenant.keys.admin,
+      body: { rateLimits: { ipPerMinute: 2 } },
+    });
+    try {
+      const results = [];
+      for (let i = 0; i < 4; i++) {
+        // The attacker rotates the left part; the one trusted proxy appended the same real address.
+        results.push(
+          await post(body({ messages: [] }), { ...asKey(), 'x-forwarded-for': `10.0.0.${i}, 192.0.2.55` }),
+        );
+      }
+      expect(results.map((result) => result.code)).toEqual([
+        'validation_failed',
+        'validation_failed',
+        'rate_limited',
+        'rate_limited',
+      ]);
+    } finally {
+      await service.call('PATCH', base(), {
+        token: tenant.keys.admin,
+        body: { rateLimits: { ipPerMinute: null } },
+      });
+    }
+  });
+
+  it('too many answers streaming at once for one visitor', async () => {
+    await service.call('PATCH', base(), {
+      token: tenant.keys.admin,
+      body: { rateLimits: { maxStreamsPerVisitor: 1 } },
+    });
+    try {
+      const visitorId = visitor();
+      const slow = await fetch(`${service.url}/api/v1/chat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...asKey() },
+        body: JSON.stringify(
+          body({
+            visitorId,
+            messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text: '[slow] [long] hi' }] }],
+          }),
+        ),
+      });
+      expect(slow.status).toBe(200);
+      const second = await post(body({ visitorId }), asKey());
+      expect(second).toMatchObject({ status: 429, code: 'too_many_streams' });
+      await slow.body?.cancel();
+    } finally {
+      await service.call('PATCH', base(), {
+        token: tenant.keys.admin,
+        body: { rateLimits: { maxStreamsPerVisitor: null } },
+      });
+    }
+  });
+
+  it('oversized and malformed bodies', async () => {
+    before = model.requests.length;
+    const huge = await post(undefined, asKey(), JSON.stringify(body({ padding: 'x'.repeat(70_000) })));
+    expect(huge).toMatchObject({ status: 413, code: 'payload_too_large' });
+    const long = await post(
+      body({ messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text: 'y'.repeat(9000) }] }] }),
+      asKey(),
+    );
+    expect(long).toMatchObject({ status: 413, code: 'message_too_long' });
+    for (const raw of ['{', '[]', 'null', '"text"', '{"id": 1}']) {
+      const result = await post(undefined, asKey(), raw);
+      expect(result.status, raw).toBe(400);
+      expect(['invalid_json', 'validation_failed'], raw).toContain(result.code);
+    }
+    const wrongType = await fetch(`${service.url}/api/v1/chat`, {
+      method: 'POST',
+      headers: { ...asKey(), 'content-type': 'text/plain' },
+      body: 'hello',
+    });
+    expect(wrongType.status).toBe(415);
+    const prototype = await post(undefined, asKey(), '{"__proto__": {"admin": true}, "constructor": {}}');
+    expect(prototype.status).toBe(400);
+    nothingReachedTheModel();
+  });
+
+  it('another visitor trying to read or continue a conversation', async () => {
+    const owner = visitor();
+    const first = body({ visitorId: owner });
+    const answered = await post(first, asKey());
+    expect(answered.status).toBe(200);
+    before = model.requests.length;
+    const hijack = await post(body({ id: first.id, visitorId: visitor() }), asKey());
+    expect(hijack).toMatchObject({ status: 404, code: 'conversation_not_found' });
+    const read = await fetch(
+      `${service.url}/api/v1/chat/conversations/${first.id}/messages?visitorId=${visitor()}`,
+      {
+        headers: asKey(),
+      },
+    );
+    expect(read.status).toBe(404);
+    nothingReachedTheModel();
+  });
+
+  it('never sends secrets or wildcard CORS to the browser, and sets security headers', async () => {
+    const config = await fetch(`${service.url}/api/v1/chat/config`, { headers: asKey() });
+    const text = await config.text();
+    expect(text).not.toContain('mcpstack_sk_');
+    expect(text).not.toContain('instructions');
+    expect(config.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(config.headers.get('access-control-allow-credentials')).toBeNull();
+    expect(config.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(config.headers.get('vary')).toContain('Origin');
+  });
+});
+
+describe('the management API limit per service key', () => {
+  it('answers 429 with Retry-After past the limit', async () => {
+    const limited = await startTestService({ MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE: '3' });
+    try {
+      const org = await limited.createTenant();
+      const statuses = [];
+      for (let i = 0; i < 5; i++) {
+        const result = await limited.call('GET', `/api/v1/organizations/${org.organizationId}`, {
+          token: org.keys.viewer,
+        });
+        statuses.push(result.status);
+        if (result.status === 429) expect(result.headers.get('retry-after')).not.toBeNull();
+      }
+      expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
