@@ -7,6 +7,7 @@ import { buildOpenApiDocument } from './http/openapi.ts';
 import type { RouteDefinition } from './http/route.ts';
 import { createRouter } from './http/router.ts';
 import { agentRoutes } from './http/routes/agents.ts';
+import { aiCreditRoutes } from './http/routes/ai-credits.ts';
 import { apiKeyRoutes } from './http/routes/api-keys.ts';
 import { budgetRoutes } from './http/routes/budgets.ts';
 import { conversationRoutes } from './http/routes/conversations.ts';
@@ -16,6 +17,7 @@ import { identityRoutes } from './http/routes/identity.ts';
 import { mcpServerRoutes } from './http/routes/mcp-servers.ts';
 import { organizationRoutes } from './http/routes/organizations.ts';
 import { verifiedDomainRoutes } from './http/routes/verified-domains.ts';
+import { stripeWebhookOpenApiPaths, stripeWebhookRouter } from './http/stripe-webhook.ts';
 
 /** Every route of the API, in the order of the OpenAPI document. */
 export const apiRoutes: readonly RouteDefinition[] = [
@@ -26,6 +28,7 @@ export const apiRoutes: readonly RouteDefinition[] = [
   ...identityRoutes,
   ...conversationRoutes,
   ...budgetRoutes,
+  ...aiCreditRoutes,
   ...verifiedDomainRoutes,
   ...mcpServerRoutes,
 ];
@@ -55,11 +58,16 @@ export function createApp(deps: Deps): App {
   mountHealth(health, deps, lifecycle);
   app.use(health);
 
-  const openApiDocument = buildOpenApiDocument(apiRoutes, chatOpenApiPaths());
+  const openApiDocument = buildOpenApiDocument(apiRoutes, {
+    ...chatOpenApiPaths(),
+    ...stripeWebhookOpenApiPaths(),
+  });
   app.get('/api/v1/openapi.json', (_request, response) => {
     response.setHeader('Cache-Control', 'public, max-age=300');
     response.json(openApiDocument);
   });
+  // Before every JSON parser: Stripe signs the raw body.
+  app.use(stripeWebhookRouter(deps));
   app.use(chatRouter(deps));
   app.use(createRouter(deps, apiRoutes));
   app.use(errorHandler(deps.logger));

@@ -97,6 +97,7 @@ export const envSchema = z.object({
     .enum(['chat', 'responses'], { message: 'must be chat (Chat Completions) or responses' })
     .default('chat'),
   MCPSTACK_MODEL_TIMEOUT_MS: integer(120_000, 1000, 3_600_000),
+  MCPSTACK_RESERVATION_GRACE_MS: integer(60_000, 100, 3_600_000),
   MCPSTACK_CHAT_MAX_BODY_BYTES: integer(1_048_576, 1024, 64 * 1024 * 1024),
   MCPSTACK_CHAT_MAX_MESSAGE_CHARS: integer(8000, 1, 1_000_000),
   MCPSTACK_CHAT_MAX_MESSAGES: integer(200, 2, 100_000),

@@ -56,6 +56,27 @@ async function ask(
   return { chatId, answer, chunks };
 }
 
+/** `ask` with another embed key. */
+async function askRaw(text: string, key = publicKey) {
+  const chunks: UIMessageChunk[] = [];
+  const stream = await transport(key).sendMessages({
+    chatId: conversation(),
+    messages: [userMessage(text)],
+    trigger: 'submit-message',
+    messageId: undefined,
+    abortSignal: undefined,
+  });
+  const [forReader, forChunks] = stream.tee();
+  const collecting = (async () => {
+    for await (const chunk of forChunks) chunks.push(chunk);
+  })();
+  let answer: UIMessage | undefined;
+  for await (const message of readUIMessageStream({ stream: forReader, onError: () => undefined }))
+    answer = message;
+  await collecting;
+  return { answer, chunks };
+}
+
 /** A raw chat request, for the refusals. */
 function postChat(body: unknown, headers: Record<string, string>) {
   return fetch(`${service.url}/api/v1/chat`, {
@@ -178,6 +199,49 @@ describe('POST /api/v1/chat', () => {
     expect(textOf(answer)).not.toBe('');
     const toolMessage = model.requests.at(-1)?.body.messages.find((message) => message.role === 'tool');
     expect(JSON.stringify(toolMessage)).toContain('cannot be cancelled');
+  });
+
+  it('records a failed model call with its error and still answers with an error part', async () => {
+    const { chunks } = await askRaw('[error] please fail');
+    const error = chunks.find((chunk) => chunk.type === 'error');
+    expect(error).toMatchObject({ errorText: expect.stringContaining('model is unavailable') });
+    const calls = await service.call('GET', `${agentPath()}/usage/llm-calls?limit=2`, {
+      token: tenant.keys.viewer,
+    });
+    expect(calls.body.data[0]).toMatchObject({ status: 'error', costUsd: 0, error: expect.any(String) });
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    expect(await service.deps.redis.zcard(keys.budgetReservations)).toBe(0);
+  });
+
+  it('turns an MCP server that went down into a tool error, and the answer still comes', async () => {
+    const down = await startTestMcpServer();
+    const server = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/mcp-servers`, {
+      token: tenant.keys.admin,
+      body: { name: 'Flaky', slug: 'flaky', url: down.url },
+    });
+    const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
+      token: tenant.keys.admin,
+      body: { name: 'Flaky agent', model: 'gpt-4.1-mini', mcpServerIds: [server.body.id] },
+    });
+    const key = await service.call(
+      'POST',
+      `/api/v1/organizations/${tenant.organizationId}/agents/${agent.body.id}/embed-keys`,
+      { token: tenant.keys.admin, body: { allowedOrigins: [origin] } },
+    );
+    // Listed (and cached) while up, then gone when the tool is called.
+    await service.call(
+      'GET',
+      `/api/v1/organizations/${tenant.organizationId}/mcp-servers/${server.body.id}`,
+      {
+        token: tenant.keys.admin,
+      },
+    );
+    await down.stop();
+    const { answer, chunks } = await askRaw('What is the status of order G-7007?', key.body.publicKey);
+    expect(answer?.parts.find((part) => part.type === 'dynamic-tool')).toMatchObject({
+      state: 'output-error',
+    });
+    expect(chunks.at(-1)?.type).toBe('finish');
   });
 
   it('keeps the history on the server: a client cannot rewrite or inflate it', async () => {

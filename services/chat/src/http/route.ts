@@ -25,12 +25,16 @@ export interface RouteContext<Params, Query, Body> {
   /** Set when the path has `{orgId}`: the organization, already checked to exist and be visible. */
   organization: OrganizationRecord;
   requestId: string;
+  /** The request's headers (lower-case names), for content negotiation (`Accept`). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 export interface RouteResult {
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** A body sent as is instead of JSON (a CSV export); its Content-Type goes in `headers`. */
+  text?: string;
 }
 
 export interface ResponseSpec {

@@ -98,10 +98,12 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
           principal: principal as AuthenticatedPrincipal,
           organization,
           requestId,
+          headers: request.headers,
         });
         for (const [name, value] of Object.entries(result.headers ?? {})) response.setHeader(name, value);
         const status = result.status ?? 200;
-        if (result.body === undefined) response.status(status).end();
+        if (result.text !== undefined) response.status(status).send(result.text);
+        else if (result.body === undefined) response.status(status).end();
         else response.status(status).json(result.body);
       },
     );

@@ -61,7 +61,7 @@ export async function acquireStream(
   const leased = await deps.scripts.run(
     'streamAcquire',
     [key],
-    [now, now + deps.env.MCPSTACK_MODEL_TIMEOUT_MS + 60_000, id, maxStreams],
+    [now, now + deps.env.MCPSTACK_MODEL_TIMEOUT_MS + deps.env.MCPSTACK_RESERVATION_GRACE_MS, id, maxStreams],
   );
   if (leased !== 1) {
     throw new ApiError(

@@ -73,7 +73,7 @@ export async function reserve(
   const period = budgetPeriod(now, context.resetDayOfMonthUtc);
   const id = `${context.agentId}:${crypto.randomUUID()}`;
   // A live call always settles before this: the whole turn is bounded by the model timeout.
-  const expiry = now.getTime() + deps.env.MCPSTACK_MODEL_TIMEOUT_MS + 60_000;
+  const expiry = now.getTime() + deps.env.MCPSTACK_MODEL_TIMEOUT_MS + deps.env.MCPSTACK_RESERVATION_GRACE_MS;
   const result = (await deps.scripts.run(
     'budgetReserve',
     [

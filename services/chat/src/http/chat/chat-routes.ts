@@ -3,9 +3,11 @@ import {
   convertToModelMessages,
   createUIMessageStream,
   pipeUIMessageStreamToResponse,
+  RetryError,
   stepCountIs,
   streamText,
   toUIMessageStream,
+  type UIMessageChunk,
 } from 'ai';
 import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
@@ -20,6 +22,7 @@ import {
   type StoredMessage,
 } from '../../domain/chat/conversations.ts';
 import { buildTools, byteSize, describeError, meteredModel } from '../../domain/chat/runtime.ts';
+import { lowBalanceHeaders } from '../../domain/credits/summary.ts';
 import { verifyUserToken } from '../../domain/identity.ts';
 import { listEnabledTools } from '../../domain/mcp/registry.ts';
 import { ApiError } from '../../errors.ts';
@@ -109,7 +112,9 @@ function newUserMessage(deps: Deps, body: z.output<typeof chatRequest>): StoredM
 }
 
 /** What the visitor may read about a failure: specific where it helps, never internals. */
-function visitorErrorText(deps: Deps, error: unknown): string {
+function visitorErrorText(deps: Deps, failure: unknown): string {
+  // After its retries the AI SDK throws a RetryError around the last provider error.
+  const error = RetryError.isInstance(failure) ? failure.lastError : failure;
   if (error instanceof ApiError) return error.message;
   if (APICallError.isInstance(error)) {
     return `The assistant's model is unavailable right now (status ${error.statusCode ?? 'unknown'}). Please try again.`;
@@ -207,6 +212,7 @@ async function answer(
     if (!response.writableFinished) abort.abort(new Error('The visitor disconnected'));
   });
 
+  const turnTimeout = AbortSignal.timeout(deps.env.MCPSTACK_MODEL_TIMEOUT_MS);
   const result = streamText({
     model: meteredModel(deps, meter, firstReservation),
     instructions: agent.instructions || undefined,
@@ -216,7 +222,14 @@ async function answer(
     maxOutputTokens: agent.maxOutputTokens,
     temperature: agent.temperature ?? undefined,
     maxRetries: 1,
-    abortSignal: AbortSignal.any([abort.signal, AbortSignal.timeout(deps.env.MCPSTACK_MODEL_TIMEOUT_MS)]),
+    abortSignal: AbortSignal.any([abort.signal, turnTimeout]),
+    // The visitor gets an error part (see visitorErrorText); the operator gets the log line.
+    onError: ({ error }) => {
+      deps.logger.warn(
+        { organizationId: key.organizationId, agentId: agent.id, reason: describeError(error) },
+        'chat turn failed',
+      );
+    },
   });
 
   const onError = (error: unknown) => visitorErrorText(deps, error);
@@ -224,6 +237,18 @@ async function answer(
     originalMessages: history,
     onError,
     execute: ({ writer }) => {
+      // Our own time limit ends the turn with an abort part: say why, since the visitor is still here.
+      const explainTimeout = new TransformStream<UIMessageChunk, UIMessageChunk>({
+        transform(chunk, controller) {
+          if (chunk.type === 'abort' && turnTimeout.aborted && !abort.signal.aborted) {
+            controller.enqueue({
+              type: 'error',
+              errorText: 'The assistant took too long to answer. Please try again.',
+            });
+          }
+          controller.enqueue(chunk);
+        },
+      });
       writer.merge(
         toUIMessageStream<typeof tools, StoredMessage>({
           stream: result.stream,
@@ -232,7 +257,7 @@ async function answer(
           onError,
           messageMetadata: ({ part }) =>
             part.type === 'start' ? { createdAt: deps.clock.now().toISOString() } : undefined,
-        }),
+        }).pipeThrough(explainTimeout),
       );
     },
     onEnd: async ({ responseMessage }) => {
@@ -254,6 +279,10 @@ async function answer(
       }
     },
   });
+  // Lets the website warn before the organization's credits run out.
+  for (const [name, value] of Object.entries(await lowBalanceHeaders(deps, key.organizationId))) {
+    response.setHeader(name, value);
+  }
   pipeUIMessageStreamToResponse({ response, stream });
 }
 

@@ -22,7 +22,7 @@ export interface EmbedContext {
 export const embedContext = (response: Response): EmbedContext => response.locals.embed as EmbedContext;
 
 const allowedHeaders = 'authorization, content-type, x-request-id, x-mcpstack-user-token';
-const exposedHeaders = 'x-request-id, retry-after, x-mcpstack-user-token-problem';
+const exposedHeaders = 'x-request-id, retry-after, x-mcpstack-user-token-problem, x-mcpstack-credits-low';
 
 function allowOrigin(response: Response, origin: string): void {
   response.setHeader('Access-Control-Allow-Origin', origin);

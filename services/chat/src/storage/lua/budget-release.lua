@@ -3,7 +3,7 @@
 local held = redis.call('HGET', KEYS[3], ARGV[1])
 if held then
   local entry = cjson.decode(held)
-  for _, field in ipairs(entry.f) do redis.call('HINCRBY', KEYS[1], field, -entry.a) end
+  for _, field in ipairs(entry.f) do redis.call('HINCRBY', KEYS[1], field, 0 - entry.a) end
   redis.call('HDEL', KEYS[3], ARGV[1])
 end
 redis.call('ZREM', KEYS[2], ARGV[1])

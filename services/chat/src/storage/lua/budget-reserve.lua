@@ -16,7 +16,7 @@ for _, old in ipairs(expired) do
   local held = redis.call('HGET', data, old)
   if held then
     local entry = cjson.decode(held)
-    for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, -entry.a) end
+    for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, 0 - entry.a) end
     redis.call('HDEL', data, old)
   end
   redis.call('ZREM', reservations, old)

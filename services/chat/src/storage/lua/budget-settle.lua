@@ -22,7 +22,7 @@ if reservation ~= '' then
   local held = redis.call('HGET', data, reservation)
   if held then
     local entry = cjson.decode(held)
-    for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, -entry.a) end
+    for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, 0 - entry.a) end
     redis.call('HDEL', data, reservation)
   end
   redis.call('ZREM', reservations, reservation)
@@ -46,8 +46,10 @@ redis.call('SADD', conversations, ARGV[12])
 redis.call('EXPIRE', spend, ttl)
 redis.call('EXPIRE', conversations, ttl)
 
-local balance = redis.call('HINCRBY', credits, 'balance', -cost)
+-- (Lua prints -0 as "-0", which HINCRBY refuses: a free call only reads the balance.)
+local balance = tonumber(redis.call('HGET', credits, 'balance')) or 0
 if cost > 0 then
+  balance = redis.call('HINCRBY', credits, 'balance', 0 - cost)
   redis.call('HINCRBY', credits, 'spent', cost)
   -- The calendar month's (UTC) usage, for the credit summary: `spent:YYYY-MM`.
   redis.call('HINCRBY', credits, 'spent:' .. string.sub(day, 1, 7), cost)

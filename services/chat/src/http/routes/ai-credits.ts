@@ -1,0 +1,207 @@
+import { z } from 'zod';
+import type { AuthenticatedPrincipal } from '../../domain/auth/permissions.ts';
+import { viewLedgerEntry } from '../../domain/budgets/credits.ts';
+import { checkoutInput, createCreditCheckout, syncCreditCheckout } from '../../domain/credits/checkout.ts';
+import { ledgerFilterOf, ledgerQuery, listLedger } from '../../domain/credits/ledger.ts';
+import { ledgerCsv } from '../../domain/credits/ledger-csv.ts';
+import { reconcileCredits } from '../../domain/credits/reconcile.ts';
+import { creditSummary } from '../../domain/credits/summary.ts';
+import { defineRoute } from '../route.ts';
+import { errorResponse, idParam, orgParams, page, standardErrors } from '../schemas.ts';
+
+const usd = z.number().describe('USD');
+
+const checkoutResponse = z.object({
+  id: z.string().describe('The Stripe Checkout Session id (cs_…).'),
+  url: z.string().describe('Send the buyer here to pay.'),
+  creditAmountUsd: usd,
+  status: z.string(),
+});
+
+const syncResponse = z.object({
+  id: z.string(),
+  status: z.string().nullable(),
+  paymentStatus: z.string(),
+  creditAmountUsd: usd,
+  credited: z.boolean(),
+  outcome: z.enum(['credited', 'already_credited', 'not_paid', 'rejected']),
+  balanceUsd: usd,
+});
+
+const summaryResponse = z.object({
+  currency: z.literal('USD'),
+  balanceUsd: usd,
+  reservedUsd: usd.describe('Held by chat turns in flight.'),
+  availableUsd: usd,
+  purchasedUsd: usd,
+  grantedUsd: usd,
+  refundedUsd: usd,
+  adjustedUsd: usd,
+  spentUsd: usd.describe('Usage, all time.'),
+  spentThisMonthUsd: usd.describe('Usage in the current calendar month (UTC).'),
+  month: z.string(),
+  lowBalance: z.boolean(),
+  lowBalanceThresholdUsd: usd,
+});
+
+const ledgerEntryView = z.object({
+  id: z.string(),
+  type: z.enum(['purchase', 'grant', 'usage', 'refund', 'adjustment']),
+  amountUsd: usd.describe('Signed: credits in are positive, debits negative.'),
+  balanceAfterUsd: usd,
+  reference: z.object({
+    agentId: z.string().nullable(),
+    conversationId: z.string().nullable(),
+    callId: z.string().nullable(),
+    stripeSessionId: z.string().nullable(),
+    stripeChargeId: z.string().nullable(),
+  }),
+  actor: z.string(),
+  reason: z.string().nullable(),
+  createdAt: z.string(),
+});
+
+const reconcileResponse = z.object({
+  organizationId: z.string(),
+  ok: z.boolean(),
+  checkedAt: z.string(),
+  balanceUsd: usd,
+  ledgerSumUsd: usd,
+  entryCount: z.number().int(),
+  checkoutSessionCount: z.number().int(),
+  creditedSessionCount: z.number().int(),
+  stripeChecked: z.boolean(),
+  differences: z.array(
+    z.object({
+      kind: z.string(),
+      message: z.string(),
+      sessionId: z.string().optional(),
+      entryId: z.string().optional(),
+      expectedUsd: usd.optional(),
+      actualUsd: usd.optional(),
+    }),
+  ),
+  warnings: z.array(z.string()),
+});
+
+const stripeErrors = {
+  502: { description: 'payment_provider_error: Stripe failed or refused the call', schema: errorResponse },
+  503: { description: 'billing_not_configured: STRIPE_SECRET_KEY is unset', schema: errorResponse },
+} as const;
+
+function actorOf(principal: AuthenticatedPrincipal): string {
+  return principal.kind === 'operator' ? 'operator' : `key:${principal.keyId}`;
+}
+
+function wantsCsv(format: string | undefined, accept: string | string[] | undefined): boolean {
+  if (format !== undefined) return format === 'csv';
+  const value = Array.isArray(accept) ? accept.join(',') : (accept ?? '');
+  return /(^|,)\s*text\/csv\s*(;|,|$)/i.test(value);
+}
+
+export const aiCreditRoutes = [
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/ai-credits/summary',
+    operationId: 'getAiCreditSummary',
+    summary:
+      'Get the AI-credit balance, what was bought, granted, refunded and spent, and the low-balance flag.',
+    tag: 'AI credits',
+    auth: 'principal',
+    permission: 'billing:read',
+    params: orgParams,
+    responses: { 200: { description: 'The summary', schema: summaryResponse }, ...standardErrors },
+    async handle({ deps, params }) {
+      return { body: await creditSummary(deps, params.orgId) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/ai-credits/ledger',
+    operationId: 'getAiCreditLedger',
+    summary: 'Get the AI-credit ledger, newest first: JSON pages, or CSV (Accept: text/csv or ?format=csv).',
+    description:
+      'Filters combine: `category`, `type`, `agentId`, and the time range `from` (inclusive) to `to` (exclusive). The CSV holds every matching entry (up to 100,000 rows; `X-Next-Cursor` continues past that), with a header row, RFC 4180 quoting and formula-looking cells neutralized.',
+    tag: 'AI credits',
+    auth: 'principal',
+    permission: 'billing:read',
+    params: orgParams,
+    query: ledgerQuery,
+    responses: {
+      200: { description: 'A page of entries', schema: page(ledgerEntryView) },
+      ...standardErrors,
+    },
+    async handle({ deps, params, query, headers }) {
+      const filter = ledgerFilterOf(query);
+      if (wantsCsv(query.format, headers.accept)) {
+        const { csv, nextCursor } = await ledgerCsv(deps, params.orgId, filter, query.cursor);
+        const day = deps.clock.now().toISOString().slice(0, 10);
+        return {
+          text: csv,
+          headers: {
+            'Content-Type': 'text/csv; charset=utf-8',
+            'Content-Disposition': `attachment; filename="ai-credits-ledger-${params.orgId}-${day}.csv"`,
+            ...(nextCursor && { 'X-Next-Cursor': nextCursor }),
+          },
+        };
+      }
+      const result = await listLedger(deps, params.orgId, filter, query);
+      return { body: { data: result.data.map(viewLedgerEntry), nextCursor: result.nextCursor } };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/ai-credits/checkout-session',
+    operationId: 'createAiCreditCheckoutSession',
+    summary: 'Start buying AI credits: a Stripe Checkout Session for the amount; send the buyer to its URL.',
+    description:
+      'Credits are added when Stripe reports the payment (webhook) or on sync, exactly once. The amount must be whole cents within MCPSTACK_CREDITS_MIN_PURCHASE_USD and MCPSTACK_CREDITS_MAX_PURCHASE_USD.',
+    tag: 'AI credits',
+    auth: 'principal',
+    permission: 'billing:manage',
+    params: orgParams,
+    body: checkoutInput,
+    responses: {
+      201: { description: 'The checkout session', schema: checkoutResponse },
+      ...standardErrors,
+      ...stripeErrors,
+    },
+    async handle({ deps, params, body, principal }) {
+      return { status: 201, body: await createCreditCheckout(deps, params.orgId, body, actorOf(principal)) };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/ai-credits/checkout-session/{sessionId}/sync',
+    operationId: 'syncAiCreditCheckoutSession',
+    summary: 'Reconcile a checkout session with Stripe: credits a paid session the webhook missed, once.',
+    tag: 'AI credits',
+    auth: 'principal',
+    permission: 'billing:manage',
+    params: orgParams.extend({ sessionId: idParam.max(300) }),
+    responses: {
+      200: { description: 'The session', schema: syncResponse },
+      ...standardErrors,
+      ...stripeErrors,
+    },
+    async handle({ deps, params, principal }) {
+      return { body: await syncCreditCheckout(deps, params.orgId, params.sessionId, actorOf(principal)) };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/ai-credits/reconcile',
+    operationId: 'reconcileAiCredits',
+    summary: 'Prove the credits: balance = sum of the ledger, one purchase entry per paid Stripe session.',
+    description:
+      'Reads only. `ok` is false and `differences` says what disagrees; the same check as `npm run reconcile -- --org <orgId>`.',
+    tag: 'AI credits',
+    auth: 'principal',
+    permission: 'billing:adjust',
+    params: orgParams,
+    responses: { 200: { description: 'The report', schema: reconcileResponse }, ...standardErrors },
+    async handle({ deps, params }) {
+      return { body: await reconcileCredits(deps, params.orgId) };
+    },
+  }),
+];

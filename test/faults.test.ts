@@ -1,0 +1,282 @@
+import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ChatTenant,
+  chatTurn,
+  createChatTenant,
+  moneyInvariants,
+  restartableRedis,
+  startRedisCluster,
+} from './support/fault-kit.ts';
+import { type ServiceProcess, startServiceProcess } from './support/service-process.ts';
+
+/**
+ * Proof under faults: each test starts its own redis-server(s) and service processes (as
+ * `npm start` runs them) and breaks something on purpose.
+ */
+const period = (() => {
+  const now = new Date();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString().slice(0, 10);
+})();
+
+const serviceEnv = (modelUrl: string, extra: Record<string, string> = {}) => ({
+  OPENAI_BASE_URL: modelUrl,
+  MCPSTACK_REQUIRE_VERIFIED_DOMAINS: 'false',
+  MCPSTACK_RATE_LIMIT_IP_PER_MINUTE: '100000',
+  MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE: '100000',
+  MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE: '100000',
+  MCPSTACK_FREE_CREDITS_USD: '100',
+  ...extra,
+});
+
+let model: LocalModel;
+beforeAll(async () => {
+  model = await startLocalModel();
+});
+afterAll(async () => {
+  await model?.close();
+});
+
+describe('Redis restarts during traffic (AOF on)', () => {
+  it('fails in-flight requests cleanly, serves new ones after, loses and doubles nothing', async () => {
+    const redis = await restartableRedis();
+    const service = await startServiceProcess(redis.url, serviceEnv(model.url));
+    try {
+      const tenant = await createChatTenant(service.url);
+      const outcomes: Awaited<ReturnType<typeof chatTurn>>[] = [];
+      let running = true;
+      // Four visitors chatting back to back for the whole window.
+      const traffic = Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (running) outcomes.push(await chatTurn(service.url, tenant, 'hello there'));
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await redis.stop();
+      // Longer than the service's Redis command timeout (5 s), so in-flight requests must fail.
+      await new Promise((resolve) => setTimeout(resolve, 7000));
+      await redis.start();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      running = false;
+      await traffic;
+
+      // Every answer was either complete, or a clean failure: 503 or an error part, never a 500.
+      for (const outcome of outcomes) {
+        const complete = outcome.status === 200 && outcome.types.at(-1) === 'finish' && !outcome.errorText;
+        const refused = outcome.status === 503 && outcome.errorCode === 'service_unavailable';
+        const streamFailed = outcome.status === 200 && outcome.errorText !== null;
+        expect(complete || refused || streamFailed, JSON.stringify(outcome)).toBe(true);
+      }
+      expect(
+        outcomes.some((outcome) => outcome.status === 503 || outcome.errorText),
+        JSON.stringify(outcomes.map((outcome) => [outcome.status, outcome.types.length, outcome.errorText])),
+      ).toBe(true);
+      // Back to normal once Redis is.
+      const after = await chatTurn(service.url, tenant, 'are you back?');
+      expect(after.status).toBe(200);
+      expect(after.types.at(-1)).toBe('finish');
+
+      const client = new Redis(redis.url);
+      try {
+        const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
+        // Settles retry: give any still in flight a moment, then check the books.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const books = await moneyInvariants(client, prefix, tenant, period);
+        expect(books.balance).toBe(books.ledgerSum);
+        expect(books.spend).toBe(books.recordsSum);
+        expect(books.balance).toBe(100_000_000 - books.spend);
+      } finally {
+        client.disconnect();
+      }
+    } finally {
+      await service.stop();
+      await redis.destroy();
+    }
+  }, 60_000);
+});
+
+describe('the service killed in the middle of streams', () => {
+  it('lets reservations expire, keeps counters exact, and the visitor continues on another instance', async () => {
+    const redis = await restartableRedis();
+    const env = serviceEnv(model.url, {
+      MCPSTACK_MODEL_TIMEOUT_MS: '5000',
+      MCPSTACK_RESERVATION_GRACE_MS: '500',
+    });
+    const first = await startServiceProcess(redis.url, env);
+    // The second instance shares the first one's key prefix: the same product, another replica.
+    const second = await startServiceProcess(redis.url, {
+      ...env,
+      MCPSTACK_REDIS_PREFIX: first.env.MCPSTACK_REDIS_PREFIX ?? '',
+    });
+    const client = new Redis(redis.url);
+    try {
+      const tenant = await createChatTenant(first.url, { enabled: true, monthlyBudgetUsd: 1 });
+      const conversationId = 'conv-killed-mid-stream';
+      const visitorId = 'visitor-killed';
+      const cut = new AbortController();
+      const inFlight = chatTurn(first.url, tenant, '[slow] [long] tell me a story', {
+        conversationId,
+        visitorId,
+        signal: cut.signal,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      first.child.kill('SIGKILL');
+      await first.exited;
+      await inFlight;
+      const prefix = first.env.MCPSTACK_REDIS_PREFIX ?? '';
+      const held = await moneyInvariants(client, prefix, tenant, period);
+      expect(held.held).toBeGreaterThan(0); // the dead process's reservation is still there
+
+      // After the model timeout and the grace, the next reservation sweeps it.
+      await new Promise((resolve) => setTimeout(resolve, 5600));
+      const resumed = await chatTurn(second.url, tenant, 'are you still there?', {
+        conversationId,
+        visitorId,
+      });
+      expect(resumed.status).toBe(200);
+      expect(resumed.types.at(-1)).toBe('finish');
+      const books = await moneyInvariants(client, prefix, tenant, period);
+      expect(books.held).toBe(0);
+      expect(books.spend).toBe(books.recordsSum);
+      expect(books.balance).toBe(books.ledgerSum);
+
+      const history = await fetch(
+        `${second.url}/api/v1/chat/conversations/${conversationId}/messages?visitorId=${visitorId}`,
+        { headers: { authorization: `Bearer ${tenant.publicKey}`, origin: 'https://shop.example' } },
+      );
+      const body = (await history.json()) as { messages: { role: string }[] };
+      expect(body.messages.map((message) => message.role)).toEqual(['user', 'user', 'assistant']);
+    } finally {
+      client.disconnect();
+      await second.stop();
+      await first.stop();
+      await redis.destroy();
+    }
+  }, 60_000);
+});
+
+async function raceForTheCap(services: ServiceProcess[], tenant: ChatTenant, requests: number) {
+  const outcomes = await Promise.all(
+    Array.from({ length: requests }, (_, index) =>
+      chatTurn(services[index % services.length]?.url ?? '', tenant, `hello number ${index}`),
+    ),
+  );
+  return {
+    answered: outcomes.filter((outcome) => outcome.status === 200).length,
+    refused: outcomes.filter((outcome) => outcome.errorCode === 'budget_exceeded').length,
+    other: outcomes.filter((outcome) => outcome.status !== 200 && outcome.errorCode !== 'budget_exceeded'),
+  };
+}
+
+describe('two instances behind one Redis, and a three-node Redis Cluster', () => {
+  it('holds the agent cap with zero overshoot across two instances', async () => {
+    const redis = await restartableRedis();
+    const a = await startServiceProcess(redis.url, serviceEnv(model.url));
+    const b = await startServiceProcess(redis.url, {
+      ...serviceEnv(model.url),
+      MCPSTACK_REDIS_PREFIX: a.env.MCPSTACK_REDIS_PREFIX ?? '',
+    });
+    const client = new Redis(redis.url);
+    try {
+      const tenant = await createChatTenant(a.url, { enabled: true, monthlyBudgetUsd: 0.01 });
+      const result = await raceForTheCap([a, b], tenant, 120);
+      expect(result.other).toEqual([]);
+      expect(result.refused).toBeGreaterThan(0);
+      expect(result.answered).toBeGreaterThan(0);
+      const books = await moneyInvariants(client, a.env.MCPSTACK_REDIS_PREFIX ?? '', tenant, period);
+      expect(books.spend).toBeLessThanOrEqual(10_000);
+      expect(books.spend).toBe(books.recordsSum);
+      expect(books.held).toBe(0);
+    } finally {
+      client.disconnect();
+      await b.stop();
+      await a.stop();
+      await redis.destroy();
+    }
+  }, 60_000);
+
+  it('holds it on a Redis Cluster too (every multi-key script in one slot)', async () => {
+    const cluster = await startRedisCluster();
+    const a = await startServiceProcess(
+      cluster.url,
+      serviceEnv(model.url, { MCPSTACK_REDIS_CLUSTER: 'true' }),
+    );
+    const b = await startServiceProcess(cluster.url, {
+      ...serviceEnv(model.url, { MCPSTACK_REDIS_CLUSTER: 'true' }),
+      MCPSTACK_REDIS_PREFIX: a.env.MCPSTACK_REDIS_PREFIX ?? '',
+    });
+    const client = new Cluster(
+      cluster.url.split(',').map((url) => ({ host: '127.0.0.1', port: Number(new URL(url).port) })),
+    );
+    try {
+      const tenant = await createChatTenant(a.url, { enabled: true, monthlyBudgetUsd: 0.01 });
+      const result = await raceForTheCap([a, b], tenant, 120);
+      expect(result.other).toEqual([]);
+      expect(result.refused).toBeGreaterThan(0);
+      const books = await moneyInvariants(client, a.env.MCPSTACK_REDIS_PREFIX ?? '', tenant, period);
+      expect(books.spend).toBeLessThanOrEqual(10_000);
+      expect(books.spend).toBe(books.recordsSum);
+      expect(books.balance).toBe(books.ledgerSum);
+      expect(books.held).toBe(0);
+    } finally {
+      client.disconnect();
+      await b.stop();
+      await a.stop();
+      await cluster.stop();
+    }
+  }, 90_000);
+});
+
+describe('model and MCP failures mid-stream', () => {
+  it('shows the visitor a clear error, records what happened, and settles the reservation', async () => {
+    const redis = await restartableRedis();
+    const service = await startServiceProcess(
+      redis.url,
+      serviceEnv(model.url, { MCPSTACK_MODEL_TIMEOUT_MS: '10000' }),
+    );
+    const client = new Redis(redis.url);
+    const slowModel = await startLocalModel({ firstTokenDelayMs: 5000 });
+    const slow = await startServiceProcess(redis.url, {
+      ...serviceEnv(slowModel.url, { MCPSTACK_MODEL_TIMEOUT_MS: '1000' }),
+      MCPSTACK_REDIS_PREFIX: service.env.MCPSTACK_REDIS_PREFIX ?? '',
+    });
+    try {
+      const tenant = await createChatTenant(service.url);
+      const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
+      const failed = await chatTurn(service.url, tenant, '[error] please fail');
+      expect(failed.status, JSON.stringify(failed)).toBe(200);
+      expect(failed.errorText).toContain('model is unavailable');
+      const cut = await chatTurn(service.url, tenant, '[stream-error] please break');
+      expect(cut.errorText).not.toBeNull();
+      const timedOut = await chatTurn(slow.url, tenant, 'hello slowly');
+      expect(timedOut.errorText).toContain('took too long');
+
+      const ids = await client.zrange(
+        `${prefix}{${tenant.organizationId}}:agent:${tenant.agentId}:llm-calls`,
+        '0',
+        '-1',
+      );
+      const records = await Promise.all(
+        ids.map(async (id) =>
+          JSON.parse((await client.get(`${prefix}{${tenant.organizationId}}:llm-call:${id}`)) ?? '{}'),
+        ),
+      );
+      expect(records.some((record) => record.status === 'error' && record.error), JSON.stringify(records)).toBe(true);
+      expect(
+        records.filter((record) => record.status !== 'ok').length,
+        JSON.stringify(records.map((record) => [record.status, record.error, record.outputTokens])),
+      ).toBeGreaterThanOrEqual(3);
+      const books = await moneyInvariants(client, prefix, tenant, period);
+      expect(books.held).toBe(0);
+      expect(books.spend).toBe(books.recordsSum);
+      expect(books.balance).toBe(books.ledgerSum);
+    } finally {
+      client.disconnect();
+      await slow.stop();
+      await service.stop();
+      await slowModel.close();
+      await redis.destroy();
+    }
+  }, 60_000);
+});
