@@ -29,7 +29,9 @@ try {
   if (!values.org || values.org.length === 0) throw new Error('--org <orgId> is required');
   options = { org: values.org, json: values.json ?? false };
 } catch (error) {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\nUsage: npm run reconcile -- --org <orgId> [--org <orgId> …] [--json]\n`);
+  process.stderr.write(
+    `${error instanceof Error ? error.message : String(error)}\nUsage: npm run reconcile -- --org <orgId> [--org <orgId> …] [--json]\n`,
+  );
   process.exit(2);
 }
 

@@ -2,12 +2,12 @@ import {
   APICallError,
   convertToModelMessages,
   createUIMessageStream,
+  type InferUIMessageChunk,
   pipeUIMessageStreamToResponse,
   RetryError,
   stepCountIs,
   streamText,
   toUIMessageStream,
-  type UIMessageChunk,
 } from 'ai';
 import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
@@ -78,6 +78,8 @@ async function resolveOwner(
   response.setHeader(userTokenProblemHeader, verified.problem);
   return { kind: 'visitor', id: visitorId };
 }
+
+type AnswerChunk = InferUIMessageChunk<StoredMessage>;
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() }).loose();
 const messageIdPattern = /^[A-Za-z0-9_-]{1,100}$/;
@@ -238,7 +240,7 @@ async function answer(
     onError,
     execute: ({ writer }) => {
       // Our own time limit ends the turn with an abort part: say why, since the visitor is still here.
-      const explainTimeout = new TransformStream<UIMessageChunk, UIMessageChunk>({
+      const explainTimeout = new TransformStream<AnswerChunk, AnswerChunk>({
         transform(chunk, controller) {
           if (chunk.type === 'abort' && turnTimeout.aborted && !abort.signal.aborted) {
             controller.enqueue({
