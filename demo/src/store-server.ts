@@ -1,0 +1,161 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { z } from 'zod';
+
+/** A small coffee shop: the sample MCP server of the demo (products, orders, shipping). */
+const products = [
+  { sku: 'BEAN-01', name: 'Espresso beans (1 kg)', priceUsd: 24, stock: 42 },
+  { sku: 'BEAN-02', name: 'Single-origin Ethiopia (250 g)', priceUsd: 14, stock: 8 },
+  { sku: 'KETTLE-01', name: 'Gooseneck pour-over kettle', priceUsd: 59, stock: 5 },
+  { sku: 'GRINDER-01', name: 'Burr grinder', priceUsd: 129, stock: 0 },
+];
+
+const orders: Record<string, { items: string[]; status: string; carrier: string; eta: string }> = {
+  'A-1001': { items: ['BEAN-01'], status: 'shipped', carrier: 'UPS 1Z999', eta: 'in 2 days' },
+  'A-1002': {
+    items: ['KETTLE-01', 'BEAN-02'],
+    status: 'processing',
+    carrier: 'not yet',
+    eta: 'ships tomorrow',
+  },
+  'A-1003': { items: ['GRINDER-01'], status: 'backordered', carrier: 'not yet', eta: 'about 3 weeks' },
+};
+
+const shippingRates: Record<string, number> = { us: 5, ca: 9, uk: 12, de: 12, fr: 12 };
+
+function buildServer(): McpServer {
+  const server = new McpServer({ name: 'demo-coffee-shop', version: '1.0.0' });
+  server.registerTool(
+    'search_products',
+    {
+      title: 'Search products',
+      description: 'Search the catalog of products (coffee beans, kettles, grinders) with prices and stock.',
+      inputSchema: { query: z.string().optional() },
+    },
+    async ({ query }) => {
+      const words = (query ?? '').toLowerCase().split(/\W+/).filter(Boolean);
+      const found = products.filter(
+        (product) => words.length === 0 || words.some((word) => product.name.toLowerCase().includes(word)),
+      );
+      const list = found.length > 0 ? found : products;
+      return {
+        content: [
+          {
+            type: 'text',
+            text: list
+              .map(
+                (p) =>
+                  `${p.name} (${p.sku}): $${p.priceUsd}, ${p.stock > 0 ? `${p.stock} in stock` : 'out of stock'}`,
+              )
+              .join('; '),
+          },
+        ],
+      };
+    },
+  );
+  server.registerTool(
+    'get_order',
+    {
+      title: 'Look up order',
+      description: 'Look up an order by its id (like A-1001): status and items.',
+      inputSchema: { orderId: z.string() },
+    },
+    async ({ orderId }) => {
+      const order = orders[orderId.toUpperCase()];
+      if (!order)
+        return { content: [{ type: 'text', text: `There is no order ${orderId}.` }], isError: true };
+      return {
+        content: [
+          {
+            type: 'text',
+            text: `Order ${orderId.toUpperCase()} is ${order.status}: ${order.items.join(', ')}.`,
+          },
+        ],
+      };
+    },
+  );
+  server.registerTool(
+    'track_shipment',
+    {
+      title: 'Track shipment',
+      description: 'Track the shipment and delivery of an order by its id: carrier and estimated arrival.',
+      inputSchema: { orderId: z.string() },
+    },
+    async ({ orderId }) => {
+      const order = orders[orderId.toUpperCase()];
+      if (!order)
+        return { content: [{ type: 'text', text: `There is no order ${orderId}.` }], isError: true };
+      return { content: [{ type: 'text', text: `Carrier: ${order.carrier}. Arrives ${order.eta}.` }] };
+    },
+  );
+  server.registerTool(
+    'shipping_quote',
+    {
+      title: 'Shipping quote',
+      description: 'Quote the shipping cost to a country code (us, ca, uk, de, fr).',
+      inputSchema: { country: z.string() },
+    },
+    async ({ country }) => {
+      const rate = shippingRates[country.toLowerCase()];
+      return {
+        content: [
+          {
+            type: 'text',
+            text:
+              rate === undefined
+                ? `We do not ship to ${country} yet.`
+                : `Shipping to ${country.toUpperCase()}: $${rate}.`,
+          },
+        ],
+      };
+    },
+  );
+  return server;
+}
+
+async function readBody(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** Stateless Streamable HTTP at `/mcp` on 127.0.0.1. */
+export async function startStoreServer(port = 0): Promise<{ url: string; close(): Promise<void> }> {
+  const http: Server = createServer(async (request, response) => {
+    if (request.url !== '/mcp' || request.method !== 'POST') {
+      response.writeHead(request.url === '/mcp' ? 405 : 404).end();
+      return;
+    }
+    let body: unknown;
+    try {
+      body = await readBody(request);
+    } catch {
+      response.writeHead(400).end();
+      return;
+    }
+    const server = buildServer();
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
+    response.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(request, response, body);
+  });
+  await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve));
+  const address = http.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}/mcp`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      }),
+  };
+}
