@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolOutputText } from '../src/domain/chat/runtime.ts';
+import { createModelProvider, toolOutputText } from '../src/domain/chat/runtime.ts';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from './support/mcp-server.ts';
 
@@ -467,6 +467,16 @@ describe('storage and documentation', () => {
       expect(ttl).toBeGreaterThan(29 * 86_400);
       expect(ttl).toBeLessThanOrEqual(30 * 86_400);
     }
+  });
+
+  it('speaks Chat Completions by default and the Responses API by configuration', () => {
+    const env = { OPENAI_BASE_URL: 'https://models.example/v1', OPENAI_API_KEY: 'k' };
+    expect(
+      createModelProvider({ ...env, MCPSTACK_OPENAI_API: 'chat' }).languageModel('gpt-4.1').provider,
+    ).toBe('openai.chat');
+    expect(
+      createModelProvider({ ...env, MCPSTACK_OPENAI_API: 'responses' }).languageModel('gpt-4.1').provider,
+    ).toBe('openai.responses');
   });
 
   it('bounds what a tool returns to the model', () => {
