@@ -18,6 +18,7 @@ import { mcpServerRoutes } from './http/routes/mcp-servers.ts';
 import { organizationRoutes } from './http/routes/organizations.ts';
 import { verifiedDomainRoutes } from './http/routes/verified-domains.ts';
 import { stripeWebhookOpenApiPaths, stripeWebhookRouter } from './http/stripe-webhook.ts';
+import { widgetAssetRouter } from './http/widget-asset.ts';
 
 /** Every route of the API, in the order of the OpenAPI document. */
 export const apiRoutes: readonly RouteDefinition[] = [
@@ -68,6 +69,7 @@ export function createApp(deps: Deps): App {
   });
   // Before every JSON parser: Stripe signs the raw body.
   app.use(stripeWebhookRouter(deps));
+  app.use(widgetAssetRouter());
   app.use(chatRouter(deps));
   app.use(createRouter(deps, apiRoutes));
   app.use(errorHandler(deps.logger));

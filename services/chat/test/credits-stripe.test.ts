@@ -1,3 +1,4 @@
+import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkoutSessionRecord } from '../src/domain/credits/checkout.ts';
 import {
@@ -752,6 +753,83 @@ describe('without Stripe configured', () => {
       });
       expect(report.body).toMatchObject({ ok: true, stripeChecked: false });
       expect(report.body.warnings[0]).toContain('Stripe is not configured');
+    } finally {
+      await service.stop();
+    }
+  });
+});
+
+describe('the fake Stripe holds the service to the real API', () => {
+  it("refuses what Stripe's API refuses, with Stripe's error shapes (through the official SDK)", async () => {
+    const client = new Stripe(world.stripe.secretKey, {
+      host: '127.0.0.1',
+      port: new URL(world.stripe.url).port,
+      protocol: 'http',
+      maxNetworkRetries: 0,
+    });
+    const valid = {
+      mode: 'payment' as const,
+      success_url: 'https://example.com/done',
+      line_items: [
+        { quantity: 1, price_data: { currency: 'usd', unit_amount: 500, product_data: { name: 'Credits' } } },
+      ],
+    };
+    const refusal = (params: Record<string, unknown>, options?: { idempotencyKey: string }) =>
+      client.checkout.sessions.create(params as never, options).then(
+        () => null,
+        (error: unknown) => error as InstanceType<typeof Stripe.errors.StripeError>,
+      );
+    const { success_url: _success, ...withoutSuccessUrl } = valid;
+    expect(await refusal(withoutSuccessUrl)).toMatchObject({
+      type: 'StripeInvalidRequestError',
+      param: 'success_url',
+    });
+    expect(await refusal({ ...valid, mode: undefined })).toMatchObject({
+      param: 'mode',
+      code: 'parameter_missing',
+    });
+    expect(await refusal({ ...valid, surprise: 'x' })).toMatchObject({ param: 'surprise' });
+    expect(
+      await refusal({
+        ...valid,
+        line_items: [{ quantity: 1, price_data: { currency: 'usd', unit_amount: 500 } }],
+      }),
+    ).toMatchObject({ param: 'line_items[0][price_data][product_data]' });
+    expect(
+      await refusal({ ...valid, line_items: [{ price_data: valid.line_items[0]!.price_data }] }),
+    ).toMatchObject({ param: 'line_items[0][quantity]' });
+    expect(
+      await refusal({
+        ...valid,
+        line_items: [{ quantity: 1, price_data: { ...valid.line_items[0]!.price_data, unit_amount: 20 } }],
+      }),
+    ).toMatchObject({ code: 'amount_too_small' });
+    expect(await refusal({ ...valid, metadata: { ['k'.repeat(41)]: 'v' } })).toMatchObject({
+      type: 'StripeInvalidRequestError',
+    });
+    expect(await refusal(valid, { idempotencyKey: 'same-key' })).toBeNull();
+    expect(
+      await refusal({ ...valid, success_url: 'https://example.com/other' }, { idempotencyKey: 'same-key' }),
+    ).toMatchObject({ type: 'StripeIdempotencyError' });
+    const missing = await client.checkout.sessions.retrieve('cs_test_nope').catch((error: unknown) => error);
+    expect(missing).toMatchObject({ code: 'resource_missing', statusCode: 404 });
+  });
+
+  it('answers 502 payment_provider_error when Stripe refuses the service (a wrong secret key)', async () => {
+    const service = await startTestService({
+      STRIPE_SECRET_KEY: 'sk_test_wrong',
+      STRIPE_WEBHOOK_SECRET: world.stripe.webhookSecret,
+      STRIPE_API_BASE: world.stripe.url,
+    });
+    try {
+      const tenant = await service.createTenant();
+      const response = await service.call('POST', creditsPath(tenant, 'checkout-session'), {
+        token: tenant.keys.billing,
+        body: { creditAmountUsd: 10 },
+      });
+      expect(response.status).toBe(502);
+      expect(response.body.error).toMatchObject({ code: 'payment_provider_error', providerStatus: 401 });
+      expect(service.logs.join('')).not.toContain('sk_test_wrong');
     } finally {
       await service.stop();
     }

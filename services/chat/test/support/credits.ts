@@ -130,6 +130,7 @@ export async function spend(
   tenant: Tenant,
   agentId: string,
   costMicros: number,
+  options: { at?: Date } = {},
 ): Promise<boolean> {
   const model = service.deps.modelCatalog.get('gpt-4.1-mini');
   if (!model) throw new Error('no model');
@@ -148,7 +149,7 @@ export async function spend(
     if (error instanceof ApiError && error.code === 'budget_exceeded') return false;
     throw error;
   }
-  const at = new Date().toISOString();
+  const at = (options.at ?? new Date()).toISOString();
   const call: LlmCallRecord = {
     id: newId('llmCall'),
     organizationId: tenant.organizationId,

@@ -95,12 +95,20 @@ export interface FakeStripe {
 const token = (prefix: string) => `${prefix}_test_${randomBytes(12).toString('hex')}`;
 const now = () => Math.floor(Date.now() / 1000);
 
+interface StripeErrorBody {
+  type: string;
+  message: string;
+  code?: string;
+  param?: string;
+}
+
 class StripeRequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: { type: string; message: string; code?: string; param?: string },
-  ) {
+  readonly status: number;
+  readonly body: StripeErrorBody;
+  constructor(status: number, body: StripeErrorBody) {
     super(body.message);
+    this.status = status;
+    this.body = body;
   }
 }
 
