@@ -262,7 +262,10 @@ describe('model and MCP failures mid-stream', () => {
           JSON.parse((await client.get(`${prefix}{${tenant.organizationId}}:llm-call:${id}`)) ?? '{}'),
         ),
       );
-      expect(records.some((record) => record.status === 'error' && record.error), JSON.stringify(records)).toBe(true);
+      expect(
+        records.some((record) => record.status === 'error' && record.error),
+        JSON.stringify(records),
+      ).toBe(true);
       expect(
         records.filter((record) => record.status !== 'ok').length,
         JSON.stringify(records.map((record) => [record.status, record.error, record.outputTokens])),

@@ -33,3 +33,19 @@ export function describeMachine(redis: string): Machine {
 /** One line naming where and when the figures of a section were measured. */
 export const measuredOn = (machine: Machine): string =>
   `Measured ${machine.date} UTC on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGib} GiB RAM, Node ${machine.node}, Redis ${machine.redis}.`;
+
+/**
+ * CPU seconds the whole machine (all cores) spent busy, and in total, from /proc/stat: to tell how
+ * much of the machine other processes took while a benchmark ran. Null where /proc is missing.
+ */
+export function machineCpuSeconds(): { busy: number; total: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number);
+    const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
+    // USER_HZ is 100 on Linux for every architecture Node runs on.
+    return { busy: busy / 100, total: (busy + (idle ?? 0) + (iowait ?? 0)) / 100 };
+  } catch {
+    return null;
+  }
+}

@@ -1,5 +1,36 @@
 /**
- * `@mcpstack/agent-sdk`: the embeddable chat widget. This package holds its skeleton until the
- * widget lands; the public surface will be exported from this file only.
+ * `@mcpstack/agent-sdk`: embed an MCP Stack agent in a website. This file is the package's whole
+ * public surface.
+ *
+ * - The widget: `init` (and `open`, `close`, `toggle`, `identify`, `logout`, `sendMessage`, `on`,
+ *   `destroy`), the same API the script tag installs as `window.McpStack`; `createWidget` for more
+ *   than one widget on a page.
+ * - The headless client, for your own UI: `createChatClient`, `ChatError`, `friendlyMessage`.
  */
-export const sdkVersion = '0.1.0';
+export {
+  close,
+  destroy,
+  identify,
+  init,
+  logout,
+  McpStack,
+  type McpStackApi,
+  on,
+  open,
+  sendMessage,
+  toggle,
+  version,
+} from './api.ts';
+export {
+  type AgentConfig,
+  type ChatClient,
+  type ChatClientEvents,
+  type ChatClientOptions,
+  type ChatState,
+  type ChatStatus,
+  createChatClient,
+} from './client/client.ts';
+export { type BudgetScope, ChatError, type ChatErrorCode, friendlyMessage } from './client/errors.ts';
+export type { ChatMessage, MessagePart, TextPart, ToolCallPart } from './client/messages.ts';
+export type { KeyValueStorage } from './client/storage.ts';
+export { createWidget, type Widget, type WidgetEvents, type WidgetOptions } from './widget/widget.ts';

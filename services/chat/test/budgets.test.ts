@@ -452,6 +452,23 @@ describe('budgets in the chat API', () => {
       monthlyBudgetUsd: 1,
     });
 
+    // Erin's conversation is hers: her history comes back with her token, not without it.
+    const erinsConversation = calls.body.data[0].conversationId;
+    const history = (userToken?: string) =>
+      fetch(
+        `${service.url}/api/v1/chat/conversations/${erinsConversation}/messages?visitorId=visitor-signed-test`,
+        {
+          headers: {
+            authorization: `Bearer ${publicKey}`,
+            origin,
+            ...(userToken ? { 'x-mcpstack-user-token': userToken } : {}),
+          },
+        },
+      );
+    expect((await history(await sign('erin'))).status).toBe(200);
+    expect((await history()).status).toBe(404);
+    expect((await history(await sign('dave'))).status).toBe(404);
+
     const forged = await send(await sign('dave', 'mcpstack_is_not-the-secret'));
     expect(forged.status).toBe(200);
     expect(forged.headers.get('x-mcpstack-user-token-problem')).toBe('invalid_user_token');

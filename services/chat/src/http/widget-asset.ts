@@ -44,22 +44,20 @@ export function widgetAssetRouter(): Router {
     }
   }
 
-  const serve = (file: URL, type: string, cacheControl: string) => async (
-    _request: unknown,
-    response: Response,
-    next: (error?: unknown) => void,
-  ) => {
-    response.setHeader('Access-Control-Allow-Origin', '*');
-    response.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
-    const body = await load(file);
-    if (!body) {
-      next(new ApiError('not_found', 'The widget is not built on this server: run `npm run build` first'));
-      return;
-    }
-    response.removeHeader('Content-Security-Policy');
-    response.setHeader('Cache-Control', cacheControl);
-    response.type(type).send(body);
-  };
+  const serve =
+    (file: URL, type: string, cacheControl: string) =>
+    async (_request: unknown, response: Response, next: (error?: unknown) => void) => {
+      response.setHeader('Access-Control-Allow-Origin', '*');
+      response.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
+      const body = await load(file);
+      if (!body) {
+        next(new ApiError('not_found', 'The widget is not built on this server: run `npm run build` first'));
+        return;
+      }
+      response.removeHeader('Content-Security-Policy');
+      response.setHeader('Cache-Control', cacheControl);
+      response.type(type).send(body);
+    };
 
   router.get('/agent-sdk.js', serve(files.script, 'text/javascript', 'public, max-age=300'));
   router.get(

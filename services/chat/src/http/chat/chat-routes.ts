@@ -337,15 +337,14 @@ export function chatRouter(deps: Deps): Router {
       );
       const conversationId = parseInput(conversationIdSchema, request.params.conversationId, 'params');
       const query = parseInput(z.object({ visitorId: visitorIdSchema }).loose(), request.query, 'query');
+      // A signed-in user's conversations are theirs: the token (a header, never the URL) says who.
+      const owner = await resolveOwner(deps, response, key, query.visitorId, request.get(userTokenHeader));
       const { conversation, messages } = await ownerMessages(
         deps,
         key.organizationId,
         key.agentId,
         conversationId,
-        {
-          kind: 'visitor',
-          id: query.visitorId,
-        },
+        owner,
       );
       response.json({ conversationId: conversation.id, title: conversation.title, messages });
     } catch (error) {

@@ -1,0 +1,635 @@
+/**
+ * The budget race, through the real chat API: for each kind of cap (agent, user, anonymous pool,
+ * organization credits), 500 chat requests are sent at once against a cap that pays for only a
+ * fifth of them, and the benchmark proves what the budgets promise: spend never goes over the cap,
+ * not even for an instant, the counters equal the LLM-call records, and no reservation is left.
+ *
+ * Run alone: `npm run bench -- budget-race` (or `node --experimental-strip-types bench/budget-race.ts`,
+ * which prints the section instead of writing docs/benchmarks.md).
+ */
+import { randomBytes } from 'node:crypto';
+import { createDeps, type RunningServer, startServer } from '@mcpstack/chat/bootstrap';
+import type { Env } from '@mcpstack/chat/env';
+import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { SignJWT } from 'jose';
+import { Agent, request } from 'undici';
+import type { BudgetScope } from '../services/chat/src/domain/budgets/meter.ts';
+import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
+import { describeMachine, type Machine, measuredOn } from './support/machine.ts';
+import { type BenchmarkResult, type Check, checkList, mark, passed, table } from './support/report.ts';
+import { type BenchDeps, benchEnv, redisVersion, removeKeysAfterClose } from './support/service.ts';
+import { formatInteger, formatMs, formatUsd, sleep } from './support/stats.ts';
+
+export const heading = 'Budget race';
+
+const requestsPerScope = 500;
+/** The cap pays for this many answers at their actual cost: most of the 500 must be refused. */
+const answersTheCapPays = 100;
+/** The user race: this many signed users share the requests, each against their own cap. */
+const userCount = 5;
+const origin = 'https://bench.example';
+/** `[long]` makes the local model answer until `maxOutputTokens` cuts it: every answer costs the same. */
+const question = '[long] Tell me everything about monthly budgets.';
+const maxOutputTokens = 256;
+/** The organization's free grant: large enough that credits never bind except in the credits race. */
+const freeCreditsUsd = 100;
+
+/**
+ * The model the races use: priced almost only on output, so the reservation (input bytes + 4 KiB of
+ * slack at the input price, `maxOutputTokens` at the output price) is within a few percent of what an
+ * answer costs, and a burst can spend the cap down to its last cents. An operator can price a model
+ * this way with MCPSTACK_MODEL_CATALOG; the local model answers to any model name.
+ */
+const raceModel = {
+  id: 'bench-output-priced',
+  inputUsdPerMillionTokens: 0.01,
+  cachedInputUsdPerMillionTokens: 0.01,
+  outputUsdPerMillionTokens: 10,
+};
+/** A real list price, where the reservation is several times the cost: the last race shows what that does. */
+const listPricedModel = 'gpt-4.1-mini';
+
+interface RaceSpec {
+  scope: BudgetScope;
+  label: string;
+  model: string;
+}
+
+const races: readonly RaceSpec[] = [
+  { scope: 'agent', label: '`agent`', model: raceModel.id },
+  { scope: 'user', label: '`user`', model: raceModel.id },
+  { scope: 'anonymous', label: '`anonymous`', model: raceModel.id },
+  { scope: 'credits', label: '`credits`', model: raceModel.id },
+  { scope: 'agent', label: `\`agent\`, ${listPricedModel} list prices`, model: listPricedModel },
+];
+
+interface World {
+  env: Env;
+  deps: BenchDeps;
+  running: RunningServer;
+  model: LocalModel;
+  http: Agent;
+}
+
+interface Tenant {
+  organizationId: string;
+  adminKey: string;
+  agentId: string;
+  publicKey: string;
+}
+
+async function api<T>(world: World, method: string, path: string, token: string, body?: unknown): Promise<T> {
+  const response = await request(`${world.running.url}/api/v1${path}`, {
+    method: method as 'GET',
+    dispatcher: world.http,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.body.text();
+  if (response.statusCode >= 300) throw new Error(`${method} ${path}: ${response.statusCode} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** An organization with an admin key, one agent and an embed key, made through the management API. */
+async function createTenant(world: World, name: string, model: string): Promise<Tenant> {
+  const operator = world.env.MCPSTACK_ADMIN_TOKEN;
+  const slug = `bench-${name}-${randomBytes(4).toString('hex')}`;
+  const organization = await api<{ id: string }>(world, 'POST', '/organizations', operator, {
+    name: `Bench ${name}`,
+    slug,
+  });
+  const base = `/organizations/${organization.id}`;
+  const key = await api<{ fullKey: string }>(world, 'POST', `${base}/api-keys`, operator, {
+    name: 'bench admin',
+    roleKey: 'admin',
+  });
+  const agent = await api<{ id: string }>(world, 'POST', `${base}/agents`, key.fullKey, {
+    name: `Bench ${name}`,
+    model,
+    instructions: 'Answer the visitor.',
+    maxOutputTokens,
+  });
+  const embedKey = await api<{ publicKey: string }>(
+    world,
+    'POST',
+    `${base}/agents/${agent.id}/embed-keys`,
+    key.fullKey,
+    { name: 'bench', allowedOrigins: [origin] },
+  );
+  return {
+    organizationId: organization.id,
+    adminKey: key.fullKey,
+    agentId: agent.id,
+    publicKey: embedKey.publicKey,
+  };
+}
+
+function chatBody(userToken?: string): string {
+  return JSON.stringify({
+    id: `conv-${randomBytes(8).toString('hex')}`,
+    messages: [{ id: 'msg-1', role: 'user', parts: [{ type: 'text', text: question }] }],
+    trigger: 'submit-message',
+    visitorId: `visitor-${randomBytes(8).toString('hex')}`,
+    ...(userToken === undefined ? {} : { userToken }),
+  });
+}
+
+interface Outcome {
+  status: number;
+  text: string;
+}
+
+async function postChat(world: World, tenant: Tenant, body: string): Promise<Outcome> {
+  try {
+    const response = await request(`${world.running.url}/api/v1/chat`, {
+      method: 'POST',
+      dispatcher: world.http,
+      headers: { authorization: `Bearer ${tenant.publicKey}`, origin, 'content-type': 'application/json' },
+      body,
+    });
+    return { status: response.statusCode, text: await response.body.text() };
+  } catch (error) {
+    return { status: 0, text: String(error) };
+  }
+}
+
+interface LlmCall {
+  costMicros: number;
+  inputTokens: number;
+  outputTokens: number;
+  visitorId: string | null;
+  externalUserId: string | null;
+}
+
+async function llmCalls(world: World, tenant: Tenant): Promise<LlmCall[]> {
+  const keys = world.deps.keys.organization(tenant.organizationId);
+  const ids = await world.deps.redis.zrange(keys.agentLlmCalls(tenant.agentId), '0', '-1');
+  const calls: LlmCall[] = [];
+  for (let start = 0; start < ids.length; start += 500) {
+    const chunk = ids.slice(start, start + 500).map((id) => keys.llmCall(id));
+    for (const json of await world.deps.redis.mget(...chunk)) {
+      if (json !== null) calls.push(JSON.parse(json) as LlmCall);
+    }
+  }
+  return calls;
+}
+
+/**
+ * One pool of money a cap guards, as Redis holds it: what was spent (settled) and what open
+ * reservations hold. For credits the balance is read instead: spent = the starting balance − balance.
+ */
+interface Pool {
+  label: string;
+  capMicros: number;
+  spent: { key: string; field: string; fromBalance: boolean };
+  reservedField: string;
+}
+
+function poolsOf(
+  world: World,
+  scope: BudgetScope,
+  tenant: Tenant,
+  capMicros: number,
+  users: string[],
+): Pool[] {
+  const keys = world.deps.keys.organization(tenant.organizationId);
+  const spend = keys.agentSpend(tenant.agentId, budgetPeriod(new Date(), 1).id);
+  const counter = (field: string) => ({ key: spend, field, fromBalance: false });
+  switch (scope) {
+    case 'agent':
+      return [
+        { label: 'agent', capMicros, spent: counter('agent'), reservedField: `agent:${tenant.agentId}` },
+      ];
+    case 'anonymous':
+      return [
+        { label: 'anonymous', capMicros, spent: counter('anon'), reservedField: `anon:${tenant.agentId}` },
+      ];
+    case 'user':
+      return users.map((user) => ({
+        label: user,
+        capMicros,
+        spent: counter(`u:${user}`),
+        reservedField: `user:${tenant.agentId}:${user}`,
+      }));
+    case 'credits':
+      return [
+        {
+          label: 'credits',
+          capMicros,
+          spent: { key: keys.credits, field: 'balance', fromBalance: true },
+          reservedField: 'credits',
+        },
+      ];
+  }
+}
+
+interface Samples {
+  count: number;
+  /** The most any pool held at one instant, spent + reserved, relative to its cap (1 = the cap). */
+  peakUsedOfCap: number;
+  /** Samples where spent + reserved was over the cap: must stay 0. */
+  overCap: number;
+  /** One reservation's amount, read from the reservation data while the race runs. */
+  reservationMicros: number | null;
+}
+
+/**
+ * Reads every pool atomically (MULTI) as often as it can while the race runs: spent + reserved must
+ * never exceed the cap at any instant, which is the invariant the reserve script keeps.
+ */
+async function sampleWhile(world: World, tenant: Tenant, pools: Pool[], running: { done: boolean }) {
+  const keys = world.deps.keys.organization(tenant.organizationId);
+  const samples: Samples = { count: 0, peakUsedOfCap: 0, overCap: 0, reservationMicros: null };
+  while (!running.done) {
+    const multi = world.deps.redis.multi();
+    for (const pool of pools)
+      multi.hget(pool.spent.key, pool.spent.field).hget(keys.budgetReserved, pool.reservedField);
+    const replies = (await multi.exec()) ?? [];
+    pools.forEach((pool, index) => {
+      const value = Number(replies[2 * index]?.[1] ?? 0);
+      const spent = pool.spent.fromBalance ? pool.capMicros - value : value;
+      const used = spent + Number(replies[2 * index + 1]?.[1] ?? 0);
+      samples.peakUsedOfCap = Math.max(samples.peakUsedOfCap, used / pool.capMicros);
+      if (used > pool.capMicros) samples.overCap++;
+    });
+    samples.count++;
+    if (samples.reservationMicros === null) {
+      const held = (await world.deps.redis.hrandfield(
+        keys.budgetReservationData,
+        1,
+        'WITHVALUES',
+      )) as string[];
+      if (held[1]) samples.reservationMicros = (JSON.parse(held[1]) as { a: number }).a;
+    }
+    await sleep(1);
+  }
+  return samples;
+}
+
+interface ScopeRun {
+  spec: RaceSpec;
+  capMicros: number;
+  pools: number;
+  answered: number;
+  refused: number;
+  others: Map<string, number>;
+  spentMicros: number[];
+  totalSpendMicros: number;
+  overshootMicros: number;
+  unusedMicros: number;
+  reservationMicros: number | null;
+  wallMs: number;
+  checks: Check[];
+}
+
+async function race(world: World, spec: RaceSpec, answerMicros: number): Promise<ScopeRun> {
+  const { scope } = spec;
+  const tenant = await createTenant(world, scope, spec.model);
+  const base = `/organizations/${tenant.organizationId}`;
+  const agentBase = `${base}/agents/${tenant.agentId}`;
+  const totalCapMicros = answerMicros * answersTheCapPays;
+  const users =
+    scope === 'user' ? Array.from({ length: userCount }, (_, index) => `bench-user-${index}`) : [];
+  const capMicros = scope === 'user' ? totalCapMicros / userCount : totalCapMicros;
+  const capUsd = capMicros / 1_000_000;
+  let tokens: string[] = [];
+
+  switch (scope) {
+    case 'agent':
+      await api(world, 'PATCH', `${agentBase}/budget`, tenant.adminKey, {
+        enabled: true,
+        monthlyBudgetUsd: capUsd,
+      });
+      break;
+    case 'anonymous':
+      await api(world, 'PATCH', `${agentBase}/budget`, tenant.adminKey, {
+        enabled: true,
+        monthlyBudgetUsd: 1000,
+        anonymousMonthlyBudgetUsd: capUsd,
+      });
+      break;
+    case 'user': {
+      await api(world, 'PATCH', `${agentBase}/budget`, tenant.adminKey, {
+        enabled: true,
+        monthlyBudgetUsd: 1000,
+        defaultUserBudgetUsd: capUsd,
+      });
+      const { secret } = await api<{ secret: string }>(
+        world,
+        'POST',
+        `${agentBase}/identity-secret`,
+        tenant.adminKey,
+      );
+      const key = new TextEncoder().encode(secret);
+      tokens = await Promise.all(
+        users.map((user) =>
+          new SignJWT({})
+            .setProtectedHeader({ alg: 'HS256' })
+            .setSubject(user)
+            .setAudience(tenant.agentId)
+            .setIssuedAt()
+            .setExpirationTime('10m')
+            .sign(key),
+        ),
+      );
+      break;
+    }
+    case 'credits':
+      // Budgets stay off: the organization's balance alone is the cap.
+      await api(world, 'POST', `${base}/ai-credits/adjustments`, tenant.adminKey, {
+        amountUsd: -(freeCreditsUsd * 1_000_000 - capMicros) / 1_000_000,
+        reason: 'Budget race benchmark: leave only the cap',
+      });
+      break;
+  }
+
+  const pools = poolsOf(world, scope, tenant, capMicros, users);
+  const bodies = Array.from({ length: requestsPerScope }, (_, index) =>
+    chatBody(tokens.length > 0 ? tokens[index % tokens.length] : undefined),
+  );
+  const modelCallsBefore = world.model.requests.length;
+  const sampling = { done: false };
+  const sampler = sampleWhile(world, tenant, pools, sampling);
+  const started = performance.now();
+  const outcomes = await Promise.all(bodies.map((body) => postChat(world, tenant, body)));
+  const wallMs = performance.now() - started;
+  sampling.done = true;
+  const samples = await sampler;
+  const modelCalls = world.model.requests.length - modelCallsBefore;
+
+  // Reservations are checked first, the moment the last response ended: none may be left open.
+  const keys = world.deps.keys.organization(tenant.organizationId);
+  const [reserved, openReservations, reservationData] = await Promise.all([
+    world.deps.redis.hgetall(keys.budgetReserved),
+    world.deps.redis.zcard(keys.budgetReservations),
+    world.deps.redis.hlen(keys.budgetReservationData),
+  ]);
+
+  let answered = 0;
+  let refused = 0;
+  const others = new Map<string, number>();
+  const other = (what: string) => others.set(what, (others.get(what) ?? 0) + 1);
+  for (const outcome of outcomes) {
+    if (outcome.status === 200) {
+      if (outcome.text.includes('"type":"finish"') && !outcome.text.includes('"type":"error"')) answered++;
+      else other('200 with an error part');
+    } else if (outcome.status === 402) {
+      const body = JSON.parse(outcome.text) as { error?: { code?: string; scope?: string } };
+      if (body.error?.code === 'budget_exceeded' && body.error.scope === scope) refused++;
+      else other(`402 ${body.error?.code}/${body.error?.scope}`);
+    } else {
+      other(`${outcome.status} ${outcome.text.slice(0, 120)}`);
+    }
+  }
+
+  const period = budgetPeriod(new Date(), 1).id;
+  const [spend, credits, ledgerJson, calls, usage] = await Promise.all([
+    world.deps.redis.hgetall(keys.agentSpend(tenant.agentId, period)),
+    world.deps.redis.hgetall(keys.credits),
+    world.deps.redis.hvals(keys.ledgerEntries),
+    llmCalls(world, tenant),
+    api<{ spendUsd: number; llmCalls: number }>(world, 'GET', `${agentBase}/usage`, tenant.adminKey),
+  ]);
+  const counter = (field: string) => Number(spend[field] ?? 0);
+  const sum = (list: readonly LlmCall[]) => list.reduce((total, call) => total + call.costMicros, 0);
+  const recordsMicros = sum(calls);
+  const ledger = ledgerJson.map((json) => JSON.parse(json) as { type: string; amountMicros: number });
+  const ledgerSum = ledger.reduce((total, entry) => total + entry.amountMicros, 0);
+  const usageDebits = ledger.filter((entry) => entry.type === 'usage');
+  const balance = Number(credits.balance ?? 0);
+
+  const spentMicros = pools.map((pool) =>
+    pool.spent.fromBalance ? capMicros - balance : counter(pool.spent.field),
+  );
+  const overshootMicros = Math.max(0, ...spentMicros.map((spent) => spent - capMicros));
+  const unusedMicros = Math.min(...spentMicros.map((spent) => capMicros - spent));
+
+  // The scope's own counters against the records they sum.
+  const scopeCounters: [string, number, number][] = [
+    ['agent', counter('agent'), recordsMicros],
+    ['credits spent', Number(credits.spent ?? 0), recordsMicros],
+  ];
+  if (scope === 'anonymous' || scope === 'agent' || scope === 'credits') {
+    scopeCounters.push(['anon', counter('anon'), sum(calls.filter((call) => call.visitorId !== null))]);
+  }
+  for (const user of users) {
+    scopeCounters.push([
+      `u:${user}`,
+      counter(`u:${user}`),
+      sum(calls.filter((call) => call.externalUserId === user)),
+    ]);
+  }
+  const counterMismatches = scopeCounters.filter(([, counted, recorded]) => counted !== recorded);
+  const reservedLeft = Object.entries(reserved).filter(([, value]) => Number(value) !== 0);
+
+  const checks: Check[] = [
+    {
+      name: 'overshoot = max(0, spend − cap) is 0',
+      passed: overshootMicros === 0,
+      detail: `spend ${spentMicros.map(formatUsd).join(', ')} of cap ${formatUsd(capMicros)}${pools.length > 1 ? ' each' : ''}`,
+    },
+    {
+      name: 'spend + reserved ≤ cap at every sample during the race',
+      passed: samples.overCap === 0 && samples.count > 0,
+      detail: `${formatInteger(samples.count)} atomic samples, ${samples.overCap} over; peak ${(samples.peakUsedOfCap * 100).toFixed(1)} % of the cap`,
+    },
+    {
+      name: 'counters = Σ costMicros of the LLM-call records',
+      passed: counterMismatches.length === 0 && counter('calls') === calls.length,
+      detail:
+        counterMismatches.length === 0
+          ? `${scopeCounters.map(([name]) => name).join(', ')} and calls (${calls.length}) all equal the records (${formatUsd(recordsMicros)})`
+          : counterMismatches
+              .map(([name, counted, recorded]) => `${name} ${counted} ≠ ${recorded}`)
+              .join('; '),
+    },
+    {
+      name: 'ledger: usage debits = records, balance = Σ entries',
+      passed:
+        usageDebits.reduce((total, entry) => total - entry.amountMicros, 0) === recordsMicros &&
+        usageDebits.length === calls.filter((call) => call.costMicros > 0).length &&
+        ledgerSum === balance,
+      detail: `${usageDebits.length} usage debits, balance ${formatUsd(balance)}, Σ entries ${formatUsd(ledgerSum)}`,
+    },
+    {
+      name: 'usage API = counters',
+      passed: Math.round(usage.spendUsd * 1_000_000) === counter('agent') && usage.llmCalls === calls.length,
+      detail: `spendUsd ${usage.spendUsd}, llmCalls ${usage.llmCalls}`,
+    },
+    {
+      name: 'one model call per answer, none for a refusal',
+      passed: answered === calls.length && modelCalls === calls.length,
+      detail: `${answered} answers, ${calls.length} records, ${modelCalls} model calls`,
+    },
+    {
+      name: 'no reservation left',
+      passed: reservedLeft.length === 0 && openReservations === 0 && reservationData === 0,
+      detail:
+        reservedLeft.length === 0 && openReservations === 0 && reservationData === 0
+          ? `${Object.keys(reserved).length} reserved fields all 0, reservations zset and data empty`
+          : `left: ${JSON.stringify(Object.fromEntries(reservedLeft))}, ${openReservations} open, ${reservationData} data`,
+    },
+    {
+      name: `every other answer is 402 budget_exceeded naming the scope`,
+      passed: others.size === 0,
+      detail: others.size === 0 ? `${refused} × 402 ${scope}` : JSON.stringify(Object.fromEntries(others)),
+    },
+    {
+      name: 'the cap was contested (some answered, most refused)',
+      passed: answered > 0 && refused > answered,
+      detail: `${answered} answered, ${refused} refused`,
+    },
+  ];
+
+  return {
+    spec,
+    capMicros,
+    pools: pools.length,
+    answered,
+    refused,
+    others,
+    spentMicros,
+    totalSpendMicros: counter('agent'),
+    overshootMicros,
+    unusedMicros,
+    reservationMicros: samples.reservationMicros,
+    wallMs,
+    checks,
+  };
+}
+
+/**
+ * One answer on an agent of its own: what an answer costs with this model, to size the caps. With
+ * `warmUp`, a burst of unbudgeted answers follows, so every race runs on a warm process.
+ */
+async function calibrate(world: World, model: string, warmUp: number): Promise<LlmCall> {
+  const tenant = await createTenant(world, 'calibration', model);
+  const outcome = await postChat(world, tenant, chatBody());
+  if (outcome.status !== 200) throw new Error(`calibration chat: ${outcome.status} ${outcome.text}`);
+  const [call] = await llmCalls(world, tenant);
+  if (!call || call.costMicros <= 0) throw new Error('calibration: no LLM-call record with a cost');
+  await Promise.all(Array.from({ length: warmUp }, () => postChat(world, tenant, chatBody())));
+  return call;
+}
+
+export async function runBudgetRace(log: (line: string) => void = () => {}): Promise<BenchmarkResult> {
+  const model = await startLocalModel();
+  const env = benchEnv({
+    OPENAI_BASE_URL: model.url,
+    MCPSTACK_FREE_CREDITS_USD: String(freeCreditsUsd),
+    MCPSTACK_MODEL_CATALOG: JSON.stringify([raceModel]),
+  });
+  const deps = createDeps(env);
+  const running = await startServer(deps, 0, '127.0.0.1');
+  const http = new Agent({ connections: requestsPerScope + 100 });
+  const world: World = { env, deps, running, model, http };
+  try {
+    const machine = describeMachine(await redisVersion(deps));
+    const answers = new Map<string, LlmCall>();
+    answers.set(raceModel.id, await calibrate(world, raceModel.id, 200));
+    answers.set(listPricedModel, await calibrate(world, listPricedModel, 0));
+    const runs: ScopeRun[] = [];
+    for (const spec of races) {
+      const answer = answers.get(spec.model);
+      if (!answer) throw new Error(`no calibration for ${spec.model}`);
+      const run = await race(world, spec, answer.costMicros);
+      log(
+        `budget race: ${spec.label}: ${run.answered} answered, ${run.refused} refused, spend ${run.spentMicros.map(formatUsd).join(', ')} of ${formatUsd(run.capMicros)}, overshoot ${formatUsd(run.overshootMicros)}, ${formatMs(run.wallMs)}${run.checks.every((check) => check.passed) ? '' : ' FAILED'}`,
+      );
+      runs.push(run);
+    }
+    // Let the last answers' conversation writes finish before the service stops.
+    await sleep(300);
+    return report(machine, answers, runs);
+  } finally {
+    await http.close();
+    await running.close();
+    await removeKeysAfterClose(env);
+    await model.close();
+  }
+}
+
+const usdRange = (values: readonly number[]) => {
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  return low === high ? formatUsd(low) : `${formatUsd(low)} to ${formatUsd(high)}`;
+};
+
+function report(machine: Machine, answers: Map<string, LlmCall>, runs: ScopeRun[]): BenchmarkResult {
+  const checks = runs.flatMap((run) =>
+    run.checks.map((check) => ({ ...check, name: `${run.spec.label}: ${check.name}` })),
+  );
+  const each = (run: ScopeRun) => (run.pools > 1 ? ` (each of ${run.pools} users)` : '');
+  const summary = table(
+    [
+      'race',
+      'requests',
+      'answered (200)',
+      'refused (402)',
+      'cap',
+      'spend',
+      'overshoot',
+      'left under the cap',
+      'reservation ÷ cost',
+      'wall time',
+    ],
+    runs.map((run) => {
+      const cost = answers.get(run.spec.model)?.costMicros ?? Number.NaN;
+      return [
+        run.spec.label,
+        String(requestsPerScope),
+        String(run.answered),
+        String(run.refused),
+        `${formatUsd(run.capMicros)}${each(run)}`,
+        usdRange(run.spentMicros),
+        formatUsd(run.overshootMicros),
+        usdRange(run.spentMicros.map((spent) => run.capMicros - spent)),
+        run.reservationMicros === null ? 'not sampled' : `${(run.reservationMicros / cost).toFixed(2)}`,
+        formatMs(run.wallMs),
+      ];
+    }),
+  );
+  const invariants = table(
+    ['invariant', ...runs.map((run) => run.spec.label)],
+    (runs[0]?.checks ?? []).map((check, index) => [
+      check.name,
+      ...runs.map((run) => mark(run.checks[index]?.passed ?? false)),
+    ]),
+  );
+  const raceAnswer = answers.get(raceModel.id);
+  const listAnswer = answers.get(listPricedModel);
+  const listRun = runs.find((run) => run.spec.model === listPricedModel);
+  const body = [
+    'Run alone: `npm run bench -- budget-race`.',
+    '',
+    measuredOn(machine),
+    '',
+    `For each kind of cap, ${requestsPerScope} chat requests are sent at once (undici, ${requestsPerScope + 100} connections) to \`POST /api/v1/chat\` of the service started in-process (port 0, its own Redis key prefix), with the local model as its model server and one Redis. Organizations, keys, agents, embed keys, budgets, identity secrets and credit adjustments are all made through the API; rate limits and domain verification are opened wide (they are not what is measured). Every answer costs the same: the question asks for a long answer, which \`maxOutputTokens\` (${maxOutputTokens}) cuts. Each cap pays for ${answersTheCapPays} answers at that cost, measured on a calibration agent first:`,
+    '',
+    `- \`agent\`: \`monthlyBudgetUsd\`; every request is a new anonymous visitor.`,
+    `- \`user\`: \`defaultUserBudgetUsd\` of ${answersTheCapPays / userCount} answers; the requests are split between ${userCount} users signed in with HS256 tokens (\`sub\`, \`aud\` = the agent, \`exp\` 10 min) made with the agent's rotated identity secret.`,
+    `- \`anonymous\`: \`anonymousMonthlyBudgetUsd\`, the one pool every visitor shares; every request is a new visitor.`,
+    `- \`credits\`: budgets off; the organization's balance is debited (\`POST …/ai-credits/adjustments\`) down to the cap.`,
+    '',
+    `The first four races use a model priced almost only on output (${raceModel.outputUsdPerMillionTokens} USD per million output tokens, ${raceModel.inputUsdPerMillionTokens} per million input, set through \`MCPSTACK_MODEL_CATALOG\`), so that a reservation, the upper bound of an answer's cost, is within a few percent of its actual cost (${raceAnswer ? formatUsd(raceAnswer.costMicros) : '?'}): the burst spends the cap down to less than two answers. The last race repeats the \`agent\` race at ${listPricedModel}'s list prices, where an answer costs ${listAnswer ? formatUsd(listAnswer.costMicros) : '?'} and its reservation ${listRun?.reservationMicros ? formatUsd(listRun.reservationMicros) : '?'}: the first reservation of a chat turn bounds the input by its bytes × 1.25 + 4 KiB, at the input price, which for a short question is far above what it uses, so under a burst most requests are refused while open reservations, not spend, fill the cap.`,
+    '',
+    summary,
+    '',
+    'Invariants, checked in Redis right after the last response ("samples" are atomic MULTI reads of the spend and reservation counters, taken throughout the race):',
+    '',
+    invariants,
+    '',
+    '<details><summary>Each check with its figures</summary>',
+    '',
+    checkList(checks),
+    '',
+    '</details>',
+  ].join('\n');
+  return { machine, heading, body, checks };
+}
+
+if (import.meta.main) {
+  const result = await runBudgetRace((line) => console.error(line));
+  console.log(`## ${result.heading}\n\n${result.body}`);
+  if (!passed(result)) process.exitCode = 1;
+}

@@ -1,0 +1,338 @@
+/**
+ * Reserve + settle throughput: the two budget scripts, called the way the chat runtime calls them
+ * (`reserve` and `settle` of services/chat/src/domain/budgets/meter.ts, through the service's own
+ * Redis client), by many concurrent workers against one Redis, with caps that never refuse. One
+ * operation is one reserve followed by its settle: the metering of one LLM call.
+ *
+ * Run alone: `npm run bench -- reserve-settle` (or `node --experimental-strip-types
+ * bench/reserve-settle.ts`, which prints the section instead of writing docs/benchmarks.md).
+ */
+import { randomBytes } from 'node:crypto';
+import { createDeps } from '@mcpstack/chat/bootstrap';
+import { adjustCredits } from '../services/chat/src/domain/budgets/credits.ts';
+import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
+import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
+import { patchBudgetSettings } from '../services/chat/src/domain/budgets/settings.ts';
+import type { LlmCallRecord } from '../services/chat/src/domain/chat/llm-calls.ts';
+import { newId } from '../services/chat/src/ids.ts';
+import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
+import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
+import { type BenchDeps, benchEnv, redisVersion, removeKeys } from './support/service.ts';
+import { formatInteger, formatMs, formatUsd, percentile } from './support/stats.ts';
+
+export const heading = 'Reserve + settle throughput';
+
+const workers = 64;
+const warmUpMs = 500;
+const durationMs = 5000;
+/** The spec's target (SPEC.md, "Non-functional targets"). */
+const targetPerSecond = 10_000;
+const reservationMicros = 2000;
+/** Settled costs vary (below the reservation), as real calls' do. */
+const costOf = (operation: number) => 500 + (operation % 1000);
+/** Caps far above anything the run can spend: nothing is refused, every script does its full work. */
+const capUsd = 1_000_000;
+/** Reservations made, then settled, to measure the Redis time of each script apart. */
+const profiledCalls = 12_800;
+
+interface Tally {
+  operations: number;
+  costMicros: number;
+  reserveMs: number[];
+  settleMs: number[];
+}
+
+function callRecord(context: MeterContext, costMicros: number): LlmCallRecord {
+  const now = new Date().toISOString();
+  return {
+    id: newId('llmCall'),
+    organizationId: context.organizationId,
+    agentId: context.agentId,
+    conversationId: context.conversationId,
+    visitorId: context.owner.kind === 'visitor' ? context.owner.id : null,
+    externalUserId: context.owner.kind === 'user' ? context.owner.id : null,
+    model: context.model.id,
+    stepNumber: 0,
+    status: 'ok',
+    inputTokens: 120,
+    cachedInputTokens: 0,
+    outputTokens: 80,
+    reasoningTokens: 0,
+    usageEstimated: false,
+    costMicros,
+    costUsd: costMicros / 1_000_000,
+    latencyMs: 300,
+    timeToFirstTokenMs: 90,
+    finishReason: 'stop',
+    toolCalls: [],
+    error: null,
+    createdAt: now,
+    finishedAt: now,
+  };
+}
+
+/** Half the workers meter identified users (agent + user + credits), half anonymous visitors. */
+function contextOf(deps: BenchDeps, organizationId: string, agentId: string, worker: number): MeterContext {
+  const model = deps.modelCatalog.get('gpt-4.1-mini');
+  if (!model) throw new Error('gpt-4.1-mini is not in the model catalog');
+  return {
+    organizationId,
+    agentId,
+    conversationId: `conv-bench-${worker}`,
+    owner:
+      worker % 2 === 0
+        ? { kind: 'user', id: `user-${worker % 16}` }
+        : { kind: 'visitor', id: `visitor-${worker}` },
+    model,
+    resetDayOfMonthUtc: 1,
+  };
+}
+
+async function loop(deps: BenchDeps, contexts: MeterContext[], milliseconds: number, tally: Tally) {
+  const deadline = performance.now() + milliseconds;
+  await Promise.all(
+    contexts.map(async (context) => {
+      while (performance.now() < deadline) {
+        const cost = costOf(tally.operations);
+        const started = performance.now();
+        const reservation = await reserve(deps, context, reservationMicros);
+        const reserved = performance.now();
+        await settle(deps, context, reservation, callRecord(context, cost));
+        tally.settleMs.push(performance.now() - reserved);
+        tally.reserveMs.push(reserved - started);
+        tally.operations++;
+        tally.costMicros += cost;
+      }
+    }),
+  );
+}
+
+const newTally = (): Tally => ({ operations: 0, costMicros: 0, reserveMs: [], settleMs: [] });
+
+/** `INFO commandstats` and `INFO cpu` figures: the Redis side of the run. */
+async function redisStats(deps: BenchDeps) {
+  const [commands, cpu] = await Promise.all([deps.redis.info('commandstats'), deps.redis.info('cpu')]);
+  const script = (name: string) => {
+    const match = new RegExp(`cmdstat_${name}:calls=(\\d+),usec=(\\d+)`).exec(commands);
+    return { calls: Number(match?.[1] ?? 0), usec: Number(match?.[2] ?? 0) };
+  };
+  const seconds = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(cpu)?.[1] ?? 0);
+  const evalsha = script('evalsha');
+  const evalPlain = script('eval');
+  return {
+    evalsha: evalsha.calls,
+    eval: evalPlain.calls,
+    scriptUsec: evalsha.usec + evalPlain.usec,
+    cpuSeconds: seconds('used_cpu_sys') + seconds('used_cpu_user'),
+  };
+}
+
+async function pingMs(deps: BenchDeps, count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let index = 0; index < count; index++) {
+    const started = performance.now();
+    await deps.redis.ping();
+    times.push(performance.now() - started);
+  }
+  return times;
+}
+
+/**
+ * Redis time of each script under the same load, from INFO commandstats: every worker reserves
+ * `profiledCalls` times, then settles them all. (One call at a time would measure a cold Redis.)
+ */
+async function profileScripts(deps: BenchDeps, contexts: MeterContext[]) {
+  const perWorker = Math.ceil(profiledCalls / contexts.length);
+  const before = await redisStats(deps);
+  const held = await Promise.all(
+    contexts.map(async (context) => {
+      const reservations = [];
+      for (let index = 0; index < perWorker; index++) {
+        reservations.push(await reserve(deps, context, reservationMicros));
+      }
+      return { context, reservations };
+    }),
+  );
+  const middle = await redisStats(deps);
+  let costMicros = 0;
+  await Promise.all(
+    held.map(async ({ context, reservations }) => {
+      for (const reservation of reservations) {
+        costMicros += 700;
+        await settle(deps, context, reservation, callRecord(context, 700));
+      }
+    }),
+  );
+  const after = await redisStats(deps);
+  const calls = perWorker * contexts.length;
+  return {
+    calls,
+    reserveUsec: (middle.scriptUsec - before.scriptUsec) / calls,
+    settleUsec: (after.scriptUsec - middle.scriptUsec) / calls,
+    costMicros,
+  };
+}
+
+export async function runReserveSettle(log: (line: string) => void = () => {}): Promise<BenchmarkResult> {
+  const deps = createDeps(benchEnv());
+  try {
+    const machine = describeMachine(await redisVersion(deps));
+    const organizationId = `org_bench${randomBytes(6).toString('hex')}`;
+    const agentId = `agent_bench${randomBytes(6).toString('hex')}`;
+    await patchBudgetSettings(deps, organizationId, agentId, {
+      enabled: true,
+      monthlyBudgetUsd: capUsd,
+      defaultUserBudgetUsd: capUsd,
+      anonymousMonthlyBudgetUsd: capUsd,
+    });
+    const grantMicros = capUsd * 1_000_000;
+    await adjustCredits(deps, organizationId, {
+      type: 'grant',
+      amountMicros: grantMicros,
+      actor: 'bench',
+      reason: 'Reserve + settle benchmark',
+    });
+    const contexts = Array.from({ length: workers }, (_, worker) =>
+      contextOf(deps, organizationId, agentId, worker),
+    );
+
+    const idlePing = await pingMs(deps, 1000);
+    const warmUp = newTally();
+    await loop(deps, contexts, warmUpMs, warmUp);
+
+    const tally = newTally();
+    const redisBefore = await redisStats(deps);
+    const cpuBefore = process.cpuUsage();
+    const machineBefore = machineCpuSeconds();
+    const started = performance.now();
+    await loop(deps, contexts, durationMs, tally);
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    const machineAfter = machineCpuSeconds();
+    const redisAfter = await redisStats(deps);
+    const perSecond = tally.operations / seconds;
+    log(`reserve + settle: ${formatInteger(perSecond)} operations/s with ${workers} workers`);
+
+    const profile = await profileScripts(deps, contexts);
+
+    // Invariants: every settled cost is counted once, and nothing stays reserved.
+    const keys = deps.keys.organization(organizationId);
+    const period = budgetPeriod(new Date(), 1).id;
+    const [spend, credits, reserved, openReservations, reservationData, records] = await Promise.all([
+      deps.redis.hgetall(keys.agentSpend(agentId, period)),
+      deps.redis.hgetall(keys.credits),
+      deps.redis.hgetall(keys.budgetReserved),
+      deps.redis.zcard(keys.budgetReservations),
+      deps.redis.hlen(keys.budgetReservationData),
+      deps.redis.zcard(keys.agentLlmCalls(agentId)),
+    ]);
+    const operations = warmUp.operations + tally.operations + profile.calls;
+    const spentMicros = warmUp.costMicros + tally.costMicros + profile.costMicros;
+    const reservedLeft = Object.values(reserved).filter((value) => Number(value) !== 0).length;
+
+    const redisCpuShare = (redisAfter.cpuSeconds - redisBefore.cpuSeconds) / seconds;
+    const nodeCpuShare = (cpu.user + cpu.system) / 1e6 / seconds;
+    // What the rest of the machine took meanwhile (Redis counted as ours: it runs here, as REDIS_URL says).
+    const othersShare =
+      machineBefore && machineAfter
+        ? Math.max(
+            0,
+            (machineAfter.busy - machineBefore.busy - (redisCpuShare + nodeCpuShare) * seconds) /
+              (machineAfter.total - machineBefore.total),
+          )
+        : null;
+    const scriptCalls = redisAfter.evalsha + redisAfter.eval - redisBefore.evalsha - redisBefore.eval;
+    const plainEvals = redisAfter.eval - redisBefore.eval;
+    const scriptUsecPerOperation = (redisAfter.scriptUsec - redisBefore.scriptUsec) / tally.operations;
+
+    const checks: Check[] = [
+      {
+        name: `throughput ≥ ${formatInteger(targetPerSecond)} operations/s`,
+        passed: perSecond >= targetPerSecond,
+        detail: `${formatInteger(perSecond)}/s`,
+        target: true,
+      },
+      {
+        name: 'counters = Σ settled costs, one record per operation',
+        passed:
+          Number(spend.agent) === spentMicros &&
+          Number(spend.calls) === operations &&
+          records === operations &&
+          Number(credits.balance) === grantMicros - spentMicros,
+        detail: `${formatInteger(operations)} operations, spend ${formatUsd(Number(spend.agent))} = ${formatUsd(spentMicros)}`,
+      },
+      {
+        name: 'no reservation left',
+        passed: reservedLeft === 0 && openReservations === 0 && reservationData === 0,
+        detail: `${reservedLeft} reserved fields ≠ 0, ${openReservations} open, ${reservationData} data`,
+      },
+    ];
+
+    const figures = table(
+      ['figure', 'value'],
+      [
+        ['operations (reserve + settle)', formatInteger(tally.operations)],
+        [
+          '**throughput**',
+          `**${formatInteger(perSecond)} operations/s** (target ${formatInteger(targetPerSecond)})`,
+        ],
+        [
+          'reserve latency p50 / p99',
+          `${formatMs(percentile(tally.reserveMs, 0.5))} / ${formatMs(percentile(tally.reserveMs, 0.99))}`,
+        ],
+        [
+          'settle latency p50 / p99',
+          `${formatMs(percentile(tally.settleMs, 0.5))} / ${formatMs(percentile(tally.settleMs, 0.99))}`,
+        ],
+        [
+          'Redis PING round trip p50 / p99, idle',
+          `${formatMs(percentile(idlePing, 0.5))} / ${formatMs(percentile(idlePing, 0.99))}`,
+        ],
+        [
+          'Redis time per script (INFO commandstats): reserve / settle',
+          `${profile.reserveUsec.toFixed(1)} µs / ${profile.settleUsec.toFixed(1)} µs`,
+        ],
+        [
+          'Redis script time per operation (INFO commandstats)',
+          `${scriptUsecPerOperation.toFixed(1)} µs (${formatInteger(scriptCalls)} script calls${scriptCalls === 2 * tally.operations ? '' : ', other clients’ included'}, ${plainEvals} of them EVAL, the rest EVALSHA)`,
+        ],
+        [
+          'Redis CPU during the run (INFO cpu)',
+          `${(redisCpuShare * 100).toFixed(0)} % of one core, ${((redisCpuShare * 1e6) / perSecond).toFixed(1)} µs per operation`,
+        ],
+        [
+          'Node CPU during the run (client: meter.ts + ioredis)',
+          `${(nodeCpuShare * 100).toFixed(0)} % of one core, ${((cpu.user + cpu.system) / tally.operations).toFixed(1)} µs per operation`,
+        ],
+        [
+          'CPU taken by other processes during the run (/proc/stat)',
+          othersShare === null ? 'unknown' : `${(othersShare * 100).toFixed(0)} % of the machine`,
+        ],
+      ],
+    );
+    const body = [
+      'Run alone: `npm run bench -- reserve-settle`.',
+      '',
+      measuredOn(machine),
+      '',
+      `${workers} concurrent workers each loop \`reserve\` → \`settle\` (services/chat/src/domain/budgets/meter.ts, the functions the chat runtime calls, through the service's one ioredis connection) for ${durationMs / 1000} s after a ${warmUpMs} ms warm-up, against one local Redis. Budgets are on with the agent, per-user and anonymous caps and the credit balance far above what the run spends, so nothing is refused and every script does its full work; half the workers meter identified users, half anonymous visitors. Each settle writes its LLM-call record and ledger entry, as in production. Latencies are per call, seen by the caller, queueing on the connection included.`,
+      '',
+      figures,
+      '',
+      'Checks:',
+      '',
+      checkList(checks),
+    ].join('\n');
+    return { machine, heading, body, checks };
+  } finally {
+    await removeKeys(deps);
+    await deps.mcpPool.close();
+    await deps.redis.quit().catch(() => deps.redis.disconnect());
+  }
+}
+
+if (import.meta.main) {
+  const result = await runReserveSettle((line) => console.error(line));
+  console.log(`## ${result.heading}\n\n${result.body}`);
+  if (!passed(result)) process.exitCode = 1;
+}

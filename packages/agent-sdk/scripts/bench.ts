@@ -1,0 +1,172 @@
+/**
+ * The widget benchmark (`npm run bench -w @mcpstack/agent-sdk`): the size of the script a page
+ * loads, and the time from that script starting to run to its launcher being on screen, in
+ * Debian's headless Chromium, median of N page loads (`-- --loads 50`). Writes its results into
+ * the "Widget" section of docs/benchmarks.md (the other sections are left as they are).
+ *
+ * The page and a stub of `GET /api/v1/chat/config` come from one local node:http server, so the
+ * numbers are the widget's own, not the network's. The widget marks `mcpstack:script-start` (its
+ * first statement), `mcpstack:launcher-rendered` (the launcher is in the DOM) and
+ * `mcpstack:launcher-visible` (after the next frame: painted).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { ensureWidgetBuilt } from './ensure-built.ts';
+import { gzipBudgetBytes, iifeFile, measureScript } from './size.ts';
+
+const { values } = parseArgs({ options: { loads: { type: 'string', default: '30' } } });
+const loads = Number(values.loads);
+const targetMs = 50;
+
+ensureWidgetBuilt();
+const size = measureScript();
+const script = readFileSync(iifeFile);
+const config = JSON.stringify({
+  agentId: 'agent_bench',
+  name: 'Bench',
+  welcomeMessage: 'Hi',
+  starterPrompts: [],
+  theme: { primaryColor: '#4f46e5', position: 'bottom-right', colorScheme: 'auto' },
+  limits: { maxMessageChars: 4000 },
+});
+const page = `<!doctype html><html><head><meta charset="utf-8"><title>bench</title></head><body>
+<h1>A page</h1><script src="/agent-sdk.js" data-public-key="mcpstack_pk_${'0'.repeat(32)}"></script></body></html>`;
+
+const server = createServer((request, response) => {
+  if (request.url === '/agent-sdk.js')
+    response.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+  else if (request.url === '/api/v1/chat/config')
+    response.writeHead(200, { 'content-type': 'application/json' }).end(config);
+  else if (request.url === '/') response.writeHead(200, { 'content-type': 'text/html' }).end(page);
+  else response.writeHead(404).end();
+});
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ],
+});
+const rendered: number[] = [];
+const visible: number[] = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  for (let load = 0; load < loads + 3; load += 1) {
+    const tab = await context.newPage();
+    await tab.goto(`${origin}/`);
+    await tab.waitForFunction(() => performance.getEntriesByName('mcpstack:launcher-visible').length > 0);
+    const marks = await tab.evaluate(() => {
+      const at = (name: string) => performance.getEntriesByName(name)[0]?.startTime ?? Number.NaN;
+      const start = at('mcpstack:script-start');
+      return {
+        rendered: at('mcpstack:launcher-rendered') - start,
+        visible: at('mcpstack:launcher-visible') - start,
+      };
+    });
+    // The first loads warm up the browser process (code caches, font loading): not counted.
+    if (load >= 3) {
+      rendered.push(marks.rendered);
+      visible.push(marks.visible);
+    }
+    await tab.close();
+  }
+  await context.close();
+} finally {
+  await browser.close();
+  server.close();
+}
+
+const percentile = (samples: number[], p: number) => {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+};
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(2)} KB`;
+const chromiumVersion = browser.version();
+const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, Chromium ${chromiumVersion}`;
+const medianVisible = percentile(visible, 50);
+
+/** A Markdown table with padded columns (the repository's formatter aligns them so). */
+function table(rows: string[][]): string {
+  const widths =
+    rows[0]?.map((_, column) => Math.max(3, ...rows.map((row) => (row[column] ?? '').length))) ?? [];
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |`;
+  const [head = [], ...body] = rows;
+  return [line(head), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n');
+}
+
+const sizeTable = table([
+  ['file', 'raw', 'gzip', 'budget (gzip)'],
+  ['`agent-sdk.iife.js`', kb(size.rawBytes), kb(size.gzipBytes), kb(gzipBudgetBytes)],
+]);
+const timeTable = table([
+  ['measure', 'median', 'p95', 'max', 'target'],
+  [
+    'launcher rendered',
+    ms(percentile(rendered, 50)),
+    ms(percentile(rendered, 95)),
+    ms(Math.max(...rendered)),
+    '',
+  ],
+  [
+    'launcher visible',
+    ms(medianVisible),
+    ms(percentile(visible, 95)),
+    ms(Math.max(...visible)),
+    `≤ ${targetMs} ms`,
+  ],
+]);
+
+const section = `## Widget
+
+Run alone: \`npm run bench -w @mcpstack/agent-sdk\` (\`-- --loads <n>\`, default 30). Needs Debian's
+Chromium at \`/usr/bin/chromium\` (or \`CHROMIUM_PATH\`).
+
+Measured ${now} UTC on ${machine}.
+
+The script a page loads, \`dist/agent-sdk.iife.js\` (Preact, the client, the Markdown renderer and the
+styles in one file; gzip at level 9). The build fails past the budget (\`npm run size\`), and so does
+the test \`packages/agent-sdk/test/size.test.ts\`.
+
+${sizeTable}
+
+Time from the script's first statement (\`mcpstack:script-start\`) to the launcher in the DOM
+(\`mcpstack:launcher-rendered\`) and painted (\`mcpstack:launcher-visible\`, the frame after), on a
+local page in headless Chromium: ${loads} page loads after 3 warm-up loads, each a new tab. The
+launcher does not wait for the agent's settings: it renders at once and the settings restyle it.
+
+${timeTable}
+`;
+
+const docs = new URL('../../../docs/benchmarks.md', import.meta.url);
+let text: string;
+try {
+  text = readFileSync(docs, 'utf8');
+} catch {
+  text = '# Benchmarks\n';
+}
+// Replace this section only (up to the next "## " heading), or add it at the end.
+const pattern = /^## Widget\n[\s\S]*?(?=^## |(?![\s\S]))/m;
+text = pattern.test(text) ? text.replace(pattern, `${section}\n`) : `${text.trimEnd()}\n\n${section}`;
+writeFileSync(docs, `${text.trimEnd()}\n`);
+
+console.log(section);
+if (size.gzipBytes > gzipBudgetBytes || !(medianVisible <= targetMs)) {
+  console.error('the widget misses a target');
+  process.exitCode = 1;
+}

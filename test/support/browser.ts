@@ -1,0 +1,28 @@
+import { mkdirSync } from 'node:fs';
+import { type Browser, chromium } from 'playwright-core';
+
+/** Debian's Chromium (CI installs it with apt-get; never a downloaded browser build). */
+export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** Where the tests save screenshots of the widget (git-ignored; CI keeps them as artifacts). */
+export const artifactsDir = new URL('../artifacts/', import.meta.url);
+export function artifact(name: string): string {
+  mkdirSync(artifactsDir, { recursive: true });
+  return new URL(name, artifactsDir).pathname;
+}

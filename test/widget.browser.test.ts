@@ -1,0 +1,487 @@
+import { readFileSync } from 'node:fs';
+import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestService, type Tenant, type TestService } from '../services/chat/test/support/harness.ts';
+import { startTestMcpServer, type TestMcpServer } from '../services/chat/test/support/mcp-server.ts';
+import { artifact, launchChromium } from './support/browser.ts';
+import { type PageServer, shopPage, startPageServer } from './support/page-server.ts';
+
+/**
+ * The widget in a real browser (Debian's Chromium through playwright-core) against the real
+ * service, real Redis, the local model and a real MCP server. Pages come from a node:http server
+ * on another origin, which is what the embed key allows.
+ */
+
+let model: LocalModel;
+let mcp: TestMcpServer;
+let service: TestService;
+let site: PageServer;
+let otherSite: PageServer;
+let browser: Browser;
+let tenant: Tenant;
+let publicKey: string;
+
+const agentsPath = () => `/api/v1/organizations/${tenant.organizationId}/agents`;
+
+async function createAgent(name: string, allowedOrigins: string[], extra: Record<string, unknown> = {}) {
+  const admin = { token: tenant.keys.admin };
+  const agent = await service.call('POST', agentsPath(), {
+    ...admin,
+    body: { name, model: 'gpt-4.1-mini', ...extra },
+  });
+  expect(agent.status, agent.text).toBe(201);
+  const key = await service.call('POST', `${agentsPath()}/${agent.body.id}/embed-keys`, {
+    ...admin,
+    body: { name: `${name} key`, allowedOrigins },
+  });
+  expect(key.status, key.text).toBe(201);
+  return { agentId: agent.body.id as string, publicKey: key.body.publicKey as string };
+}
+
+beforeAll(async () => {
+  // A small delay per streamed piece, so a browser can watch the answer grow.
+  model = await startLocalModel({ chunkDelayMs: 25 });
+  mcp = await startTestMcpServer();
+  service = await startTestService({ OPENAI_BASE_URL: model.url });
+  [site, otherSite] = await Promise.all([startPageServer(), startPageServer()]);
+  browser = await launchChromium();
+  tenant = await service.createTenant();
+  const server = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/mcp-servers`, {
+    token: tenant.keys.admin,
+    body: { name: 'Shop', slug: 'shop', url: mcp.url },
+  });
+  expect(server.status, server.text).toBe(201);
+  ({ publicKey } = await createAgent('Shop assistant', [site.origin], {
+    instructions: 'Help shoppers with their orders.',
+    mcpServerIds: [server.body.id],
+    welcomeMessage: 'Hi! Ask me about **your order**.',
+    starterPrompts: ['Where is my order?'],
+    theme: { primaryColor: '#0f766e' },
+  }));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await site?.stop();
+  await otherSite?.stop();
+  await service?.stop();
+  await mcp?.stop();
+  await model?.close();
+});
+
+const scriptUrl = () => `${service.url}/agent-sdk.js`;
+
+async function openPage(
+  path: string,
+  options: { context?: BrowserContext; width?: number; height?: number; colorScheme?: 'light' | 'dark' } = {},
+) {
+  const context =
+    options.context ??
+    (await browser.newContext({
+      viewport: { width: options.width ?? 1280, height: options.height ?? 800 },
+      colorScheme: options.colorScheme ?? 'light',
+    }));
+  const page = await context.newPage();
+  const console: string[] = [];
+  page.on('console', (message) => console.push(`${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => console.push(`pageerror: ${error.message}`));
+  await page.goto(`${site.origin}${path}`);
+  return { page, context, console };
+}
+
+/** Widget elements (Playwright's CSS selectors pierce open shadow roots). */
+const widget = {
+  launcher: (page: Page) => page.locator('mcpstack-agent .launcher'),
+  panel: (page: Page) => page.locator('mcpstack-agent .panel'),
+  input: (page: Page) => page.locator('mcpstack-agent textarea'),
+  answers: (page: Page) => page.locator('mcpstack-agent .msg.assistant'),
+  alert: (page: Page) => page.locator('mcpstack-agent .alert'),
+};
+
+/** What the shadow root's focused element is (document.activeElement stops at the host). */
+const focused = (page: Page) =>
+  page.evaluate(() => {
+    const root = document.querySelector('mcpstack-agent')?.shadowRoot;
+    const element = root?.activeElement;
+    return element
+      ? `${element.tagName.toLowerCase()}.${element.className}`
+      : `outside:${document.activeElement?.tagName}`;
+  });
+
+/** Waits until no answer is in flight (the send button is back from "Stop"). */
+async function settled(page: Page): Promise<void> {
+  await expect
+    .poll(() => page.locator('mcpstack-agent .send').getAttribute('aria-label'), { timeout: 15_000 })
+    .toBe('Send message');
+}
+
+async function lastAnswerText(page: Page): Promise<string> {
+  return (await widget.answers(page).last().textContent()) ?? '';
+}
+
+describe('the widget in Chromium', () => {
+  it('embeds by tag; a visitor opens it, watches an answer stream, sees a tool call, and finds it all after a reload', async () => {
+    site.set('/', { body: shopPage({ scriptUrl: scriptUrl(), publicKey }) });
+    const { page, context, console } = await openPage('/');
+    await expect.poll(() => widget.launcher(page).isVisible()).toBe(true);
+    expect(await widget.panel(page).isVisible()).toBe(false);
+    await page.screenshot({ path: artifact('widget-closed.png') });
+
+    await widget.launcher(page).click();
+    await expect.poll(() => widget.panel(page).isVisible()).toBe(true);
+    await expect.poll(() => page.locator('mcpstack-agent h2').textContent()).toBe('Shop assistant');
+    expect(await page.locator('mcpstack-agent .msg.assistant strong').textContent()).toBe('your order');
+    expect(await page.locator('mcpstack-agent .prompts button').textContent()).toBe('Where is my order?');
+    await page.screenshot({ path: artifact('widget-open.png') });
+
+    // Streaming: the answer's text grows in the page, piece by piece.
+    await widget.input(page).fill('Hello there, could you tell me what you can do for me today?');
+    await widget.input(page).press('Enter');
+    await expect.poll(() => page.locator('mcpstack-agent .msg.user').count()).toBe(1);
+    const lengths: number[] = [];
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const count = await widget.answers(page).count();
+      const text = count > 1 ? await lastAnswerText(page) : '';
+      if (lengths.at(-1) !== text.length) lengths.push(text.length);
+      if (text.includes('same reply.')) break;
+      await page.waitForTimeout(15);
+    }
+    expect(await lastAnswerText(page)).toContain('You said: "Hello there');
+    expect(
+      lengths.filter((length) => length > 0).length,
+      `lengths seen: ${lengths.join(',')}`,
+    ).toBeGreaterThan(4);
+    await settled(page);
+
+    // A tool call: shown by its display name while it runs and when it is done.
+    await page.evaluate(() => {
+      const root = document.querySelector('mcpstack-agent')?.shadowRoot as ShadowRoot;
+      const seen: string[] = [];
+      (window as unknown as { toolStates: string[] }).toolStates = seen;
+      new MutationObserver(() => {
+        for (const tool of root.querySelectorAll('.tool')) {
+          const entry = `${tool.getAttribute('data-state')}:${tool.textContent}`;
+          if (seen.at(-1) !== entry) seen.push(entry);
+        }
+      }).observe(root, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
+    await widget.input(page).fill('What is the status of order A-1001?');
+    await widget.input(page).press('Enter');
+    await expect.poll(() => lastAnswerText(page), { timeout: 15_000 }).toContain('Order A-1001: shipped');
+    const states = await page.evaluate(() => (window as unknown as { toolStates: string[] }).toolStates);
+    expect(states[0]).toBe('running:Get order…');
+    expect(states.at(-1)).toBe('done:Get order');
+    expect(await page.locator('mcpstack-agent .tool').count()).toBe(1);
+    // The service's conversation id is kept for the next visit.
+    const saved = await page.evaluate((key) => localStorage.getItem(`mcpstack:${key}`), publicKey);
+    expect(JSON.parse(saved ?? '{}')).toMatchObject({
+      visitorId: expect.any(String),
+      conversationId: expect.any(String),
+    });
+
+    await page.reload();
+    await widget.launcher(page).click();
+    await expect
+      .poll(() => page.locator('mcpstack-agent .msg.user').allTextContents())
+      .toEqual([
+        'Hello there, could you tell me what you can do for me today?',
+        'What is the status of order A-1001?',
+      ]);
+    expect(await page.locator('mcpstack-agent .tool[data-state="done"]').textContent()).toBe('Get order');
+    expect(await lastAnswerText(page)).toContain('Order A-1001: shipped');
+    expect(console.filter((line) => line.startsWith('error') || line.startsWith('pageerror'))).toEqual([]);
+    await context.close();
+  });
+
+  it('shows a visible message when the key is used from an origin it does not allow', async () => {
+    // A key for another site, used on this one (which some other key allows: the 403 is readable).
+    const elsewhere = await createAgent('Elsewhere', ['https://elsewhere.example']);
+    site.set('/wrong-key', { body: shopPage({ scriptUrl: scriptUrl(), publicKey: elsewhere.publicKey }) });
+    const { page, context } = await openPage('/wrong-key');
+    await widget.launcher(page).click();
+    await expect
+      .poll(() => widget.alert(page).textContent())
+      .toBe('This chat is not enabled on this website, so it cannot answer.');
+    expect(await widget.input(page).isDisabled()).toBe(true);
+    await context.close();
+
+    // An origin no key allows: the browser blocks the answer (CORS), and the widget still says so.
+    otherSite.set('/', { body: shopPage({ scriptUrl: scriptUrl(), publicKey }) });
+    const other = await browser.newContext();
+    const otherPage = await other.newPage();
+    await otherPage.goto(`${otherSite.origin}/`);
+    await widget.launcher(otherPage).click();
+    await expect.poll(() => widget.alert(otherPage).textContent()).toContain('Could not reach the assistant');
+    await other.close();
+  });
+
+  it('tells the visitor when the assistant has reached its monthly limit (402)', async () => {
+    const capped = await createAgent('Capped', [site.origin]);
+    const budget = await service.call('PATCH', `${agentsPath()}/${capped.agentId}/budget`, {
+      token: tenant.keys.admin,
+      body: { enabled: true, monthlyBudgetUsd: 0.000001 },
+    });
+    expect(budget.status, budget.text).toBe(200);
+    site.set('/capped', { body: shopPage({ scriptUrl: scriptUrl(), publicKey: capped.publicKey }) });
+    const { page, context } = await openPage('/capped');
+    await expect.poll(() => widget.launcher(page).isVisible()).toBe(true);
+    await page.evaluate(() => {
+      const events: unknown[] = [];
+      (window as unknown as { budgetEvents: unknown[] }).budgetEvents = events;
+      (
+        window as unknown as { McpStack: { on(event: string, handler: (error: unknown) => void): void } }
+      ).McpStack.on('budget-exceeded', (error) => events.push((error as { scope: string }).scope));
+    });
+    await widget.launcher(page).click();
+    await widget.input(page).fill('Hello?');
+    await widget.input(page).press('Enter');
+    await expect
+      .poll(() => widget.alert(page).textContent())
+      .toMatch(/^This assistant has reached its monthly limit\. It will be back on \w+ \d+\.$/);
+    expect(await page.locator('mcpstack-agent .alert button').count()).toBe(0);
+    expect(
+      await page.evaluate(() => (window as unknown as { budgetEvents: unknown[] }).budgetEvents),
+    ).toEqual(['agent']);
+    await context.close();
+  });
+
+  it('is not changed by a hostile page stylesheet, and its own CSS does not leak into the page', async () => {
+    const hostile = `<style>
+      * { all: unset; color: red !important; font-size: 40px !important; font-family: serif !important; }
+      div { display: none !important; }
+      mcpstack-agent, button, textarea, section { display: none !important; position: static !important; }
+      header, form { background: yellow !important; }
+    </style>`;
+    site.set('/plain', { body: shopPage({ scriptUrl: scriptUrl(), publicKey }) });
+    site.set('/hostile', { body: shopPage({ scriptUrl: scriptUrl(), publicKey, head: hostile }) });
+    site.set('/no-widget', { body: shopPage({ scriptUrl: 'data:,', publicKey }) });
+
+    const measure = async (path: string) => {
+      const { page, context } = await openPage(path);
+      await widget.launcher(page).click();
+      await expect.poll(() => page.locator('mcpstack-agent h2').textContent()).toBe('Shop assistant');
+      await page.waitForTimeout(100);
+      const styles = await page.evaluate(() => {
+        const root = document.querySelector('mcpstack-agent')?.shadowRoot as ShadowRoot;
+        const read = (selector: string) => {
+          const element = root.querySelector(selector) as HTMLElement;
+          const box = element.getBoundingClientRect();
+          const style = getComputedStyle(element);
+          return {
+            box: [box.x, box.y, box.width, box.height].map(Math.round),
+            style: [
+              style.display,
+              style.color,
+              style.backgroundColor,
+              style.fontSize,
+              style.fontFamily,
+              style.position,
+            ],
+          };
+        };
+        return Object.fromEntries(
+          ['.launcher', '.panel', 'header', 'h2', '.log', '.msg', 'textarea', '.send', '.prompts button'].map(
+            (selector) => [selector, read(selector)],
+          ),
+        );
+      });
+      // Inside the panel (its rounded corners and shadow show the page behind, which differs).
+      const [x = 0, y = 0, width = 0, height = 0] = styles['.panel']?.box ?? [];
+      const shot = await page.screenshot({
+        clip: { x: x + 16, y: y + 16, width: width - 32, height: height - 32 },
+      });
+      await context.close();
+      return { styles, shot };
+    };
+    const plain = await measure('/plain');
+    const attacked = await measure('/hostile');
+    expect(attacked.styles).toEqual(plain.styles);
+    expect(plain.styles['.panel']?.style[0]).toBe('flex');
+    expect(Buffer.compare(attacked.shot, plain.shot)).toBe(0);
+
+    // And the other way: the page's own header, form-less button and text look the same with the widget.
+    const pageStyles = async (path: string) => {
+      const { page, context } = await openPage(path);
+      if (path === '/plain') await expect.poll(() => widget.launcher(page).isVisible()).toBe(true);
+      const result = await page.evaluate(() =>
+        ['header', 'h1', '#page-button', 'p'].map((selector) => {
+          const style = getComputedStyle(document.querySelector(selector) as Element);
+          return [
+            style.display,
+            style.color,
+            style.backgroundColor,
+            style.fontSize,
+            style.fontFamily,
+            style.margin,
+          ];
+        }),
+      );
+      await context.close();
+      return result;
+    };
+    expect(await pageStyles('/plain')).toEqual(await pageStyles('/no-widget'));
+  });
+
+  it('works with the keyboard alone: Tab, Enter, type, Enter, Escape', async () => {
+    site.set('/keyboard', { body: shopPage({ scriptUrl: scriptUrl(), publicKey }) });
+    const { page, context } = await openPage('/keyboard');
+    await expect.poll(() => widget.launcher(page).isVisible()).toBe(true);
+    // The page's own button comes first in the tab order, then the launcher.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('page-button');
+    await page.keyboard.press('Tab');
+    expect(await focused(page)).toBe('button.launcher');
+    expect(await widget.launcher(page).getAttribute('aria-label')).toBe('Open chat with Shop assistant');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => widget.panel(page).isVisible()).toBe(true);
+    expect(await focused(page)).toBe('textarea.');
+    expect(await widget.launcher(page).getAttribute('aria-expanded')).toBe('true');
+    await page.keyboard.type('Hi from the keyboard');
+    await page.keyboard.press('Enter');
+    await settled(page);
+    expect(await lastAnswerText(page)).toContain('same reply.');
+    expect(await page.locator('mcpstack-agent .msg.user').textContent()).toBe('Hi from the keyboard');
+    // The finished answer is announced to screen readers.
+    expect(await page.locator('mcpstack-agent [aria-live="polite"]').textContent()).toContain(
+      'Shop assistant: You said: "Hi from the keyboard"',
+    );
+    await page.keyboard.press('Escape');
+    await expect.poll(() => widget.panel(page).isVisible()).toBe(false);
+    expect(await focused(page)).toBe('button.launcher');
+    expect(await widget.launcher(page).getAttribute('aria-expanded')).toBe('false');
+    // Every control has a name.
+    await widget.launcher(page).press('Enter');
+    const unnamed = await page.evaluate(() => {
+      const root = document.querySelector('mcpstack-agent')?.shadowRoot as ShadowRoot;
+      return [...root.querySelectorAll('button, textarea')]
+        .filter((element) => !element.getAttribute('aria-label') && !element.textContent?.trim())
+        .map((element) => element.outerHTML);
+    });
+    expect(unnamed).toEqual([]);
+    await context.close();
+  });
+
+  it('works on a strict-CSP page with no violation', async () => {
+    const csp = `default-src 'none'; script-src 'self' ${service.url}; connect-src ${service.url}; style-src 'self'; img-src 'self' data:`;
+    site.set('/csp', {
+      body: shopPage({ scriptUrl: scriptUrl(), publicKey, head: '<script src="/watch.js"></script>' }),
+      headers: { 'content-security-policy': csp },
+    });
+    const { page, context, console } = await openPage('/csp');
+    await widget.launcher(page).click();
+    await expect.poll(() => page.locator('mcpstack-agent h2').textContent()).toBe('Shop assistant');
+    await widget.input(page).fill('What is the status of order A-1001?');
+    await widget.input(page).press('Enter');
+    await expect.poll(() => lastAnswerText(page), { timeout: 15_000 }).toContain('Order A-1001: shipped');
+    // Styled (the constructable stylesheet applied): the launcher is round and in the agent's color.
+    const launcher = await widget.launcher(page).evaluate((element) => {
+      const style = getComputedStyle(element);
+      return [style.borderRadius, style.backgroundColor, style.position];
+    });
+    expect(launcher).toEqual(['50%', 'rgb(15, 118, 110)', 'fixed']);
+    expect(await page.evaluate(() => (window as unknown as { __violations: string[] }).__violations)).toEqual(
+      [],
+    );
+    expect(console.filter((line) => /Content Security Policy|Refused/i.test(line))).toEqual([]);
+    await context.close();
+  });
+
+  it('runs calls queued before the script loaded, and offers the JS API on window.McpStack', async () => {
+    site.set('/queue.js', {
+      type: 'text/javascript',
+      body: `window.McpStack = window.McpStack || function () { (window.McpStack.q = window.McpStack.q || []).push(arguments); };
+window.events = [];
+McpStack('on', 'open', function () { window.events.push('open'); });
+McpStack('on', 'message', function (message) { window.events.push('message:' + message.role); });
+McpStack('init', { publicKey: ${JSON.stringify(publicKey)}, position: 'bottom-left', colorScheme: 'dark' });
+McpStack('open');`,
+    });
+    site.set('/queue', {
+      body: `<!doctype html><html><head><meta charset="utf-8"><title>Queue</title></head><body>
+<script src="/queue.js"></script>
+<script src="${scriptUrl()}" async></script></body></html>`,
+    });
+    const { page, context } = await openPage('/queue');
+    await expect.poll(() => widget.panel(page).isVisible()).toBe(true);
+    expect(await page.evaluate(() => (window as unknown as { events: string[] }).events)).toEqual(['open']);
+    const box = await widget.launcher(page).boundingBox();
+    expect(box?.x).toBeLessThan(100); // bottom-left, from the queued init
+    await page.evaluate(() =>
+      (window as unknown as { McpStack: { sendMessage(text: string): Promise<void> } }).McpStack.sendMessage(
+        'Sent through the API',
+      ),
+    );
+    expect(await page.evaluate(() => (window as unknown as { events: string[] }).events)).toEqual([
+      'open',
+      'message:user',
+      'message:assistant',
+    ]);
+    await page.evaluate(() => (window as unknown as { McpStack: { close(): void } }).McpStack.close());
+    expect(await widget.panel(page).isVisible()).toBe(false);
+    await page.evaluate(() => (window as unknown as { McpStack: { destroy(): void } }).McpStack.destroy());
+    expect(await page.locator('mcpstack-agent').count()).toBe(0);
+    await context.close();
+  });
+
+  it('mounts inline into an element, without a launcher', async () => {
+    site.set('/inline', {
+      body: shopPage({
+        scriptUrl: scriptUrl(),
+        publicKey,
+        attributes: { target: '#chat' },
+        body: '<section id="chat" style="width: 480px; height: 560px"></section>',
+      }),
+    });
+    const { page, context } = await openPage('/inline');
+    await expect.poll(() => widget.panel(page).isVisible()).toBe(true);
+    expect(await widget.launcher(page).count()).toBe(0);
+    const box = await widget.panel(page).boundingBox();
+    expect([box?.width, box?.height]).toEqual([480, 560]);
+    await context.close();
+  });
+
+  it('goes full screen on a phone and follows a dark color scheme (screenshots)', async () => {
+    site.set('/mobile', {
+      body: shopPage({ scriptUrl: scriptUrl(), publicKey, attributes: { open: 'true' } }),
+    });
+    const mobile = await openPage('/mobile', { width: 390, height: 844 });
+    await expect.poll(() => mobile.page.locator('mcpstack-agent h2').textContent()).toBe('Shop assistant');
+    const box = await widget.panel(mobile.page).boundingBox();
+    expect([box?.x, box?.y, box?.width, box?.height]).toEqual([0, 0, 390, 844]);
+    await mobile.page.screenshot({ path: artifact('widget-mobile.png') });
+    await mobile.context.close();
+
+    const dark = await openPage('/mobile', { colorScheme: 'dark' });
+    await expect.poll(() => dark.page.locator('mcpstack-agent h2').textContent()).toBe('Shop assistant');
+    const background = await widget
+      .panel(dark.page)
+      .evaluate((element) => getComputedStyle(element).backgroundColor);
+    expect(background).toBe('rgb(24, 24, 27)');
+    await dark.page.screenshot({ path: artifact('widget-dark.png') });
+    await dark.context.close();
+  });
+});
+
+describe('the service serves the widget script', () => {
+  it('at /agent-sdk.js (short cache) and /agent-sdk@<version>.js (immutable), to any origin', async () => {
+    const { version } = JSON.parse(
+      readFileSync(new URL('../packages/agent-sdk/package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    const latest = await fetch(`${service.url}/agent-sdk.js`);
+    expect(latest.status).toBe(200);
+    expect(latest.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(latest.headers.get('cache-control')).toBe('public, max-age=300');
+    expect(latest.headers.get('access-control-allow-origin')).toBe('*');
+    expect(latest.headers.get('cross-origin-resource-policy')).toBe('cross-origin');
+    expect(latest.headers.get('content-security-policy')).toBeNull();
+    const pinned = await fetch(`${service.url}/agent-sdk@${version}.js`);
+    expect(pinned.status).toBe(200);
+    expect(pinned.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(await pinned.text()).toBe(await latest.text());
+    const unknown = await fetch(`${service.url}/agent-sdk@0.0.0-nope.js`);
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).error.code).toBe('not_found');
+  });
+});
