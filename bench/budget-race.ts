@@ -179,7 +179,6 @@ async function llmCalls(world: World, tenant: Tenant): Promise<LlmCall[]> {
  * reservations hold. For credits the balance is read instead: spent = the starting balance − balance.
  */
 interface Pool {
-  label: string;
   capMicros: number;
   spent: { key: string; field: string; fromBalance: boolean };
   reservedField: string;
@@ -197,16 +196,11 @@ function poolsOf(
   const counter = (field: string) => ({ key: spend, field, fromBalance: false });
   switch (scope) {
     case 'agent':
-      return [
-        { label: 'agent', capMicros, spent: counter('agent'), reservedField: `agent:${tenant.agentId}` },
-      ];
+      return [{ capMicros, spent: counter('agent'), reservedField: `agent:${tenant.agentId}` }];
     case 'anonymous':
-      return [
-        { label: 'anonymous', capMicros, spent: counter('anon'), reservedField: `anon:${tenant.agentId}` },
-      ];
+      return [{ capMicros, spent: counter('anon'), reservedField: `anon:${tenant.agentId}` }];
     case 'user':
       return users.map((user) => ({
-        label: user,
         capMicros,
         spent: counter(`u:${user}`),
         reservedField: `user:${tenant.agentId}:${user}`,
@@ -214,7 +208,6 @@ function poolsOf(
     case 'credits':
       return [
         {
-          label: 'credits',
           capMicros,
           spent: { key: keys.credits, field: 'balance', fromBalance: true },
           reservedField: 'credits',
@@ -272,11 +265,8 @@ interface ScopeRun {
   pools: number;
   answered: number;
   refused: number;
-  others: Map<string, number>;
   spentMicros: number[];
-  totalSpendMicros: number;
   overshootMicros: number;
-  unusedMicros: number;
   reservationMicros: number | null;
   wallMs: number;
   checks: Check[];
@@ -402,7 +392,6 @@ async function race(world: World, spec: RaceSpec, answerMicros: number): Promise
     pool.spent.fromBalance ? capMicros - balance : counter(pool.spent.field),
   );
   const overshootMicros = Math.max(0, ...spentMicros.map((spent) => spent - capMicros));
-  const unusedMicros = Math.min(...spentMicros.map((spent) => capMicros - spent));
 
   // The scope's own counters against the records they sum.
   const scopeCounters: [string, number, number][] = [
@@ -462,6 +451,16 @@ async function race(world: World, spec: RaceSpec, answerMicros: number): Promise
       detail: `${answered} answers, ${calls.length} records, ${modelCalls} model calls`,
     },
     {
+      name: 'every record is metered to its owner (signed user, else visitor)',
+      passed: calls.every((call) =>
+        scope === 'user'
+          ? call.externalUserId !== null && users.includes(call.externalUserId) && call.visitorId === null
+          : call.externalUserId === null && call.visitorId !== null,
+      ),
+      detail:
+        scope === 'user' ? 'every record names one of the signed users' : 'every record names a visitor',
+    },
+    {
       name: 'no reservation left',
       passed: reservedLeft.length === 0 && openReservations === 0 && reservationData === 0,
       detail:
@@ -487,11 +486,8 @@ async function race(world: World, spec: RaceSpec, answerMicros: number): Promise
     pools: pools.length,
     answered,
     refused,
-    others,
     spentMicros,
-    totalSpendMicros: counter('agent'),
     overshootMicros,
-    unusedMicros,
     reservationMicros: samples.reservationMicros,
     wallMs,
     checks,

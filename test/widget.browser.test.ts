@@ -336,7 +336,8 @@ describe('the widget in Chromium', () => {
     expect(await widget.launcher(page).getAttribute('aria-label')).toBe('Open chat with Shop assistant');
     await page.keyboard.press('Enter');
     await expect.poll(() => widget.panel(page).isVisible()).toBe(true);
-    expect(await focused(page)).toBe('textarea.');
+    // Focus moves on the next frame: wait for it rather than racing it on a busy machine.
+    await expect.poll(() => focused(page)).toBe('textarea.');
     expect(await widget.launcher(page).getAttribute('aria-expanded')).toBe('true');
     await page.keyboard.type('Hi from the keyboard');
     await page.keyboard.press('Enter');
@@ -349,7 +350,7 @@ describe('the widget in Chromium', () => {
     );
     await page.keyboard.press('Escape');
     await expect.poll(() => widget.panel(page).isVisible()).toBe(false);
-    expect(await focused(page)).toBe('button.launcher');
+    await expect.poll(() => focused(page)).toBe('button.launcher');
     expect(await widget.launcher(page).getAttribute('aria-expanded')).toBe('false');
     // Every control has a name.
     await widget.launcher(page).press('Enter');
