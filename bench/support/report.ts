@@ -30,9 +30,16 @@ export const mark = (ok: boolean): string => (ok ? 'pass' : '**FAIL**');
 const markOf = (check: Check): string =>
   check.target ? (check.passed ? 'target met' : '**target missed**') : mark(check.passed);
 
+/** A markdown table, padded the way the formatter (Biome) writes it, so a fresh run stays formatted. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
-  return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
+  const width = (text: string) => [...text].length;
+  const widths = headers.map((header, column) =>
+    Math.max(3, width(header), ...rows.map((row) => width(row[column] ?? ''))),
+  );
+  const pad = (text: string, size: number) => text + ' '.repeat(size - width(text));
+  const line = (cells: readonly string[]) =>
+    `| ${widths.map((size, column) => pad(cells[column] ?? '', size)).join(' | ')} |`;
+  return [line(headers), line(widths.map((size) => '-'.repeat(size))), ...rows.map(line)].join('\n');
 }
 
 export function checkList(checks: readonly Check[]): string {

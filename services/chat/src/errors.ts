@@ -51,6 +51,7 @@ export const errorStatus = {
   // 429
   rate_limited: 429,
   too_many_streams: 429,
+  budget_busy: 429,
   // 5xx: the upstream or we are at fault, never the client
   internal_error: 500,
   mcp_server_unreachable: 502,

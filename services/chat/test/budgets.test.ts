@@ -186,10 +186,9 @@ describe('reserve and settle (the Lua scripts)', () => {
     await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 0.001 }); // 1000 micro-USD
     const context = contextOf(tenant, agentId);
     const held = await reserve(service.deps, context, 600);
-    const error = await denial(reserve(service.deps, context, 401));
-    expect(error.status).toBe(402);
-    expect(error.details).toMatchObject({ scope: 'agent', capUsd: 0.001, usedUsd: 0.0006 });
-    expect(error.details?.resetsAt).toBe(budgetPeriod(new Date(), 1).end.toISOString());
+    // Only answers in progress stand in the way: "busy, retry", not "the month is over".
+    const busy = await denial(reserve(service.deps, context, 401));
+    expect(busy).toMatchObject({ status: 429, code: 'budget_busy', details: { scope: 'agent' } });
     const exact = await reserve(service.deps, context, 400);
     await settle(service.deps, context, held, callRecord(context, 250));
     await settle(service.deps, context, exact, callRecord(context, 400));
@@ -197,7 +196,10 @@ describe('reserve and settle (the Lua scripts)', () => {
     await reserve(service.deps, context, 350).then((reservation) =>
       settle(service.deps, context, reservation, callRecord(context, 350)),
     );
-    expect((await denial(reserve(service.deps, context, 1))).details?.scope).toBe('agent');
+    const spent = await denial(reserve(service.deps, context, 1));
+    expect(spent.status).toBe(402);
+    expect(spent.details).toMatchObject({ scope: 'agent', capUsd: 0.001, usedUsd: 0.001 });
+    expect(spent.details?.resetsAt).toBe(budgetPeriod(new Date(), 1).end.toISOString());
     const view = await service.call('GET', budgetPath(tenant, agentId), { token: tenant.keys.viewer });
     expect(view.body).toMatchObject({ currentMonthSpendUsd: 0.001, remainingBudgetUsd: 0 });
   });
@@ -208,7 +210,7 @@ describe('reserve and settle (the Lua scripts)', () => {
     await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 1, defaultUserBudgetUsd: 0.0001 });
     const alice = contextOf(tenant, agentId, { kind: 'user', id: 'alice' });
     const bob = contextOf(tenant, agentId, { kind: 'user', id: 'bob' });
-    await reserve(service.deps, alice, 100);
+    await settle(service.deps, alice, await reserve(service.deps, alice, 100), callRecord(alice, 100));
     expect((await denial(reserve(service.deps, alice, 1))).details).toMatchObject({
       scope: 'user',
       capUsd: 0.0001,
@@ -218,7 +220,7 @@ describe('reserve and settle (the Lua scripts)', () => {
       `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/external-users/bob/budget`,
       { token: tenant.keys.admin, body: { monthlyBudgetUsd: 0.0005 } },
     );
-    await reserve(service.deps, bob, 500);
+    await settle(service.deps, bob, await reserve(service.deps, bob, 500), callRecord(bob, 500));
     expect((await denial(reserve(service.deps, bob, 1))).details?.scope).toBe('user');
   });
 
@@ -244,11 +246,13 @@ describe('reserve and settle (the Lua scripts)', () => {
     const context = contextOf(tenant, agentId);
     // 10 USD of free credits: one reservation of all of it passes, the next micro does not.
     const all = await reserve(service.deps, context, 10_000_000);
-    expect((await denial(reserve(service.deps, context, 1))).details).toMatchObject({
+    expect((await denial(reserve(service.deps, context, 1))).details).toMatchObject({ scope: 'credits' });
+    await settle(service.deps, context, all, callRecord(context, 1_500_000));
+    // 8.5 USD left: a call that could cost more is refused for good.
+    expect((await denial(reserve(service.deps, context, 8_500_001))).details).toMatchObject({
       scope: 'credits',
       resetsAt: null,
     });
-    await settle(service.deps, context, all, callRecord(context, 1_500_000));
     const keys = service.deps.keys.organization(tenant.organizationId);
     expect(Number(await service.deps.redis.hget(keys.credits, 'balance'))).toBe(8_500_000);
     const entries = Object.values(await service.deps.redis.hgetall(keys.ledgerEntries)).map((json) =>

@@ -94,9 +94,18 @@ export async function reserve(
       context.owner.kind === 'user' ? context.owner.id : '',
       context.agentId,
     ],
-  )) as [string, string?, number?, number?];
+  )) as [string, string?, number?, number?, number?];
   if (result[0] === 'denied') {
-    throw budgetExceeded(result[1] as BudgetScope, Number(result[2]), Number(result[3]), period);
+    const [, scope, cap, used, spent] = result;
+    // Spend alone leaves room: answers in progress hold the rest, so this is "busy", not "month over".
+    if (Number(spent) + amountMicros <= Number(cap)) {
+      throw new ApiError(
+        'budget_busy',
+        'Many answers are in progress right now; please try again in a moment.',
+        { scope, retryAfterSeconds: 2 },
+      );
+    }
+    throw budgetExceeded(scope as BudgetScope, Number(cap), Number(used), period);
   }
   return { id, amountMicros, period };
 }

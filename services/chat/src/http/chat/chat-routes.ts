@@ -195,13 +195,14 @@ async function answer(
   const meter: MeterContext = { ...conversation, model, resetDayOfMonthUtc: budget.resetDayOfMonthUtc };
 
   // Reserve the first call now, so a spent budget is a plain 402 before any stream starts. The bound
-  // is generous (the model call's own, computed from the exact request, is checked against it).
+  // is a little generous; the model call's own, from the exact request, is checked against it (and
+  // reserved afresh in the rare case it is larger).
   const toolDefinitions = Object.entries(tools).map(([name, tool]) => [
     name,
     tool.description,
     tool.inputSchema,
   ]);
-  const firstBytes = Math.ceil(byteSize([agent.instructions, messages, toolDefinitions]) * 1.25) + 4096;
+  const firstBytes = Math.ceil(byteSize([agent.instructions, messages, toolDefinitions]) * 1.1) + 512;
   const firstReservation = await reserve(
     deps,
     meter,

@@ -4,7 +4,8 @@
 -- (scored by expiry), KEYS[6] reservation data, KEYS[7] the organization's credits.
 -- ARGV[1] reservation id, ARGV[2] amount (micro-USD), ARGV[3] now (ms), ARGV[4] expiry (ms),
 -- ARGV[5] "user" or "anonymous", ARGV[6] external user id ("" when anonymous), ARGV[7] agent id.
--- Returns {"ok"} or {"denied", scope, cap, used} (used = spent + reserved, micro-USD).
+-- Returns {"ok"} or {"denied", scope, cap, used, spent} (used = spent + reserved, micro-USD; for
+-- credits, cap is the balance and spent 0).
 local settings, spend, userCaps, reserved, reservations, data, credits =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local id, amount, now, expiry = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
@@ -27,8 +28,9 @@ local function number(value) return tonumber(value) or 0 end
 local fields = {}
 local function check(scope, cap, spentField, reservedField)
   if cap == nil or cap == '' then return nil end
-  local used = number(redis.call('HGET', spend, spentField)) + number(redis.call('HGET', reserved, reservedField))
-  if used + amount > tonumber(cap) then return { 'denied', scope, tonumber(cap), used } end
+  local spent = number(redis.call('HGET', spend, spentField))
+  local used = spent + number(redis.call('HGET', reserved, reservedField))
+  if used + amount > tonumber(cap) then return { 'denied', scope, tonumber(cap), used, spent } end
   table.insert(fields, reservedField)
   return nil
 end
@@ -49,7 +51,7 @@ end
 -- The organization's AI credits: chat stops when a call could take the balance below zero.
 local balance = number(redis.call('HGET', credits, 'balance'))
 local held = number(redis.call('HGET', reserved, 'credits'))
-if balance - held - amount < 0 then return { 'denied', 'credits', balance, held } end
+if balance - held - amount < 0 then return { 'denied', 'credits', balance, held, 0 } end
 table.insert(fields, 'credits')
 
 for _, field in ipairs(fields) do redis.call('HINCRBY', reserved, field, amount) end
