@@ -99,12 +99,22 @@ export function createMcpPool(options: McpPoolOptions): McpPool {
       entry.lastUsed = Date.now();
       try {
         const client = await entry.client;
-        const timeout = AbortSignal.timeout(options.timeoutMs);
-        const result = await client.callTool({
-          name,
-          arguments: args,
-          options: { signal: signal ? AbortSignal.any([signal, timeout]) : timeout },
-        });
+        // A timer cleared when the call ends (AbortSignal.timeout would live on for the whole limit).
+        const deadline = new AbortController();
+        const timer = setTimeout(
+          () => deadline.abort(new Error(`The tool did not answer within ${options.timeoutMs} ms`)),
+          options.timeoutMs,
+        );
+        const onAbort = () => deadline.abort(signal?.reason);
+        if (signal?.aborted) onAbort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        let result: Awaited<ReturnType<MCPClient['callTool']>>;
+        try {
+          result = await client.callTool({ name, arguments: args, options: { signal: deadline.signal } });
+        } finally {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        }
         return {
           content: Array.isArray(result.content) ? result.content : [],
           structuredContent: result.structuredContent,

@@ -210,12 +210,19 @@ async function answer(
   );
 
   // The visitor leaving aborts the model call and any running tool call.
+  // One controller ends the turn: the visitor leaving, or our time limit. The timer is cleared with
+  // the response (AbortSignal.timeout would keep every turn's objects alive for the whole limit).
   const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort(new Error('The turn took longer than MCPSTACK_MODEL_TIMEOUT_MS'));
+  }, deps.env.MCPSTACK_MODEL_TIMEOUT_MS);
   response.on('close', () => {
+    clearTimeout(timer);
     if (!response.writableFinished) abort.abort(new Error('The visitor disconnected'));
   });
 
-  const turnTimeout = AbortSignal.timeout(deps.env.MCPSTACK_MODEL_TIMEOUT_MS);
   const result = streamText({
     model: meteredModel(deps, meter, firstReservation),
     instructions: agent.instructions || undefined,
@@ -225,7 +232,7 @@ async function answer(
     maxOutputTokens: agent.maxOutputTokens,
     temperature: agent.temperature ?? undefined,
     maxRetries: 1,
-    abortSignal: AbortSignal.any([abort.signal, turnTimeout]),
+    abortSignal: abort.signal,
     // The visitor gets an error part (see visitorErrorText); the operator gets the log line.
     onError: ({ error }) => {
       deps.logger.warn(
@@ -243,7 +250,7 @@ async function answer(
       // Our own time limit ends the turn with an abort part: say why, since the visitor is still here.
       const explainTimeout = new TransformStream<AnswerChunk, AnswerChunk>({
         transform(chunk, controller) {
-          if (chunk.type === 'abort' && turnTimeout.aborted && !abort.signal.aborted) {
+          if (chunk.type === 'abort' && timedOut) {
             controller.enqueue({
               type: 'error',
               errorText: 'The assistant took too long to answer. Please try again.',

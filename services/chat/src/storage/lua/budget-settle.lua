@@ -29,7 +29,7 @@ if reservation ~= '' then
 end
 
 redis.call('HINCRBY', spend, 'agent', cost)
-redis.call('HINCRBY', spend, 'calls', 1)
+local callCount = redis.call('HINCRBY', spend, 'calls', 1)
 redis.call('HINCRBY', spend, 'inputTokens', tonumber(ARGV[10]))
 redis.call('HINCRBY', spend, 'outputTokens', tonumber(ARGV[11]))
 redis.call('HINCRBY', spend, 'd:' .. day .. ':spend', cost)
@@ -38,13 +38,16 @@ if kind == 'user' then
   redis.call('HINCRBY', spend, 'u:' .. userId, cost)
   redis.call('ZINCRBY', ranking, cost, userId)
   redis.call('SADD', users, userId)
-  redis.call('EXPIRE', ranking, ttl)
+  if redis.call('TTL', ranking) < 0 then redis.call('EXPIRE', ranking, ttl) end
 else
   redis.call('HINCRBY', spend, 'anon', cost)
 end
 redis.call('SADD', conversations, ARGV[12])
-redis.call('EXPIRE', spend, ttl)
-redis.call('EXPIRE', conversations, ttl)
+-- The period's keys get their expiry when the period's first call creates them.
+if callCount == 1 then
+  redis.call('EXPIRE', spend, ttl)
+  redis.call('EXPIRE', conversations, ttl)
+end
 
 -- (Lua prints -0 as "-0", which HINCRBY refuses: a free call only reads the balance.)
 local balance = tonumber(redis.call('HGET', credits, 'balance')) or 0
@@ -53,10 +56,10 @@ if cost > 0 then
   redis.call('HINCRBY', credits, 'spent', cost)
   -- The calendar month's (UTC) usage, for the credit summary: `spent:YYYY-MM`.
   redis.call('HINCRBY', credits, 'spent:' .. string.sub(day, 1, 7), cost)
-  local entry = cjson.decode(ARGV[9])
-  entry.amountMicros = -cost
-  entry.balanceAfterMicros = balance
-  redis.call('HSET', entries, ARGV[8], cjson.encode(entry))
+  -- The entry's JSON ends with `}`: append the amount and the balance after it (no decode/encode).
+  local entry = string.sub(ARGV[9], 1, -2) ..
+    ',"amountMicros":' .. string.format('%d', 0 - cost) .. ',"balanceAfterMicros":' .. string.format('%d', balance) .. '}'
+  redis.call('HSET', entries, ARGV[8], entry)
   redis.call('ZADD', ledger, 0, ARGV[8])
 end
 
