@@ -28,7 +28,7 @@ const intro = `# Benchmarks
 The non-functional targets of the specification ("Non-functional targets"), measured by the
 benchmarks in \`bench/\`, never by timed unit tests.
 
-\`npm run bench\` runs every benchmark against the Redis at \`REDIS_URL\` (default
+\`npm run bench\` runs every benchmark (the widget's in Chromium too) against the Redis at \`REDIS_URL\` (default
 \`redis://127.0.0.1:6379\`) and rewrites its section below; \`npm run bench -- <name>\` runs one. Each
 benchmark uses a key prefix of its own and removes its keys when it ends. The command exits non-zero
 when an invariant fails; with \`-- --strict\`, also when a performance target is missed (figures from
