@@ -35,11 +35,15 @@ function transport(key = publicKey, from = origin, visitorId = visitor()) {
 /** Sends a message the way `useChat` does and reads the answer with the AI SDK's own reader. */
 async function ask(
   text: string,
-  options: { visitorId?: string; chatId?: string; history?: UIMessage[] } = {},
+  options: { visitorId?: string; chatId?: string; history?: UIMessage[]; key?: string } = {},
 ) {
   const chatId = options.chatId ?? conversation();
   const chunks: UIMessageChunk[] = [];
-  const stream = await transport(publicKey, origin, options.visitorId ?? visitor()).sendMessages({
+  const stream = await transport(
+    options.key ?? publicKey,
+    origin,
+    options.visitorId ?? visitor(),
+  ).sendMessages({
     chatId,
     messages: [...(options.history ?? []), userMessage(text)],
     trigger: 'submit-message',
@@ -51,30 +55,12 @@ async function ask(
     for await (const chunk of forChunks) chunks.push(chunk);
   })();
   let answer: UIMessage | undefined;
-  for await (const message of readUIMessageStream({ stream: forReader })) answer = message;
+  // Error parts are asserted from `chunks`; the reader keeps going past them.
+  for await (const message of readUIMessageStream({ stream: forReader, onError: () => undefined })) {
+    answer = message;
+  }
   await collecting;
   return { chatId, answer, chunks };
-}
-
-/** `ask` with another embed key. */
-async function askRaw(text: string, key = publicKey) {
-  const chunks: UIMessageChunk[] = [];
-  const stream = await transport(key).sendMessages({
-    chatId: conversation(),
-    messages: [userMessage(text)],
-    trigger: 'submit-message',
-    messageId: undefined,
-    abortSignal: undefined,
-  });
-  const [forReader, forChunks] = stream.tee();
-  const collecting = (async () => {
-    for await (const chunk of forChunks) chunks.push(chunk);
-  })();
-  let answer: UIMessage | undefined;
-  for await (const message of readUIMessageStream({ stream: forReader, onError: () => undefined }))
-    answer = message;
-  await collecting;
-  return { answer, chunks };
 }
 
 /** A raw chat request, for the refusals. */
@@ -202,7 +188,7 @@ describe('POST /api/v1/chat', () => {
   });
 
   it('records a failed model call with its error and still answers with an error part', async () => {
-    const { chunks } = await askRaw('[error] please fail');
+    const { chunks } = await ask('[error] please fail');
     const error = chunks.find((chunk) => chunk.type === 'error');
     expect(error).toMatchObject({ errorText: expect.stringContaining('model is unavailable') });
     const calls = await service.call('GET', `${agentPath()}/usage/llm-calls?limit=2`, {
@@ -237,7 +223,7 @@ describe('POST /api/v1/chat', () => {
       },
     );
     await down.stop();
-    const { answer, chunks } = await askRaw('What is the status of order G-7007?', key.body.publicKey);
+    const { answer, chunks } = await ask('What is the status of order G-7007?', { key: key.body.publicKey });
     expect(answer?.parts.find((part) => part.type === 'dynamic-tool')).toMatchObject({
       state: 'output-error',
     });
