@@ -4,7 +4,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type Tenant, type TestService } from '../services/chat/test/support/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from '../services/chat/test/support/mcp-server.ts';
-import { artifact, launchChromium } from './support/browser.ts';
+import { artifact, browserTestsRun, launchChromium } from './support/browser.ts';
 import { type PageServer, shopPage, startPageServer } from './support/page-server.ts';
 
 /**
@@ -45,7 +45,7 @@ beforeAll(async () => {
   mcp = await startTestMcpServer();
   service = await startTestService({ OPENAI_BASE_URL: model.url });
   [site, otherSite] = await Promise.all([startPageServer(), startPageServer()]);
-  browser = await launchChromium();
+  if (browserTestsRun) browser = await launchChromium();
   tenant = await service.createTenant();
   const server = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/mcp-servers`, {
     token: tenant.keys.admin,
@@ -120,7 +120,7 @@ async function lastAnswerText(page: Page): Promise<string> {
   return (await widget.answers(page).last().textContent()) ?? '';
 }
 
-describe('the widget in Chromium', () => {
+describe.runIf(browserTestsRun)('the widget in Chromium', () => {
   it('embeds by tag; a visitor opens it, watches an answer stream, sees a tool call, and finds it all after a reload', async () => {
     site.set('/', { body: shopPage({ scriptUrl: scriptUrl(), publicKey }) });
     const { page, context, console } = await openPage('/');

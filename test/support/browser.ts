@@ -1,8 +1,20 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
 
 /** Debian's Chromium (CI installs it with apt-get; never a downloaded browser build). */
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/**
+ * Whether the browser tests run: always in CI (which installs Chromium, so a missing one fails
+ * loudly there), and on a developer's machine when Chromium is installed. Without it, `npm test`
+ * says how to get it instead of failing the whole run.
+ */
+export const browserTestsRun = process.env.CI === 'true' || existsSync(chromiumPath);
+if (!browserTestsRun) {
+  console.warn(
+    `Browser tests not run: no Chromium at ${chromiumPath}. Install Debian's (sudo apt-get install -y chromium) or set CHROMIUM_PATH; CI always runs them.`,
+  );
+}
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
