@@ -102,6 +102,7 @@ export const envSchema = z.object({
   MCPSTACK_CHAT_MAX_MESSAGE_CHARS: integer(8000, 1, 1_000_000),
   MCPSTACK_CHAT_MAX_MESSAGES: integer(200, 2, 100_000),
   MCPSTACK_CONVERSATION_RETENTION_DAYS: integer(30, 0, 3650),
+  MCPSTACK_LLM_CALL_RETENTION_DAYS: integer(400, 0, 3650),
   MCPSTACK_FREE_CREDITS_USD: decimal(5, 0, 1_000_000),
   // AI credits through Stripe: without STRIPE_SECRET_KEY, buying answers 503 billing_not_configured.
   STRIPE_SECRET_KEY: z.string().trim().min(1).optional(),

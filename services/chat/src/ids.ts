@@ -44,6 +44,11 @@ export function newId(kind: IdKind, now: number = Date.now()): string {
   return `${idPrefixes[kind]}_${encodeTime(now)}${encodeRandom(12)}`;
 }
 
+/** Sorts before every id of this kind minted at or after `ms`: the bound for trimming by time. */
+export function idFloor(kind: IdKind, ms: number): string {
+  return `${idPrefixes[kind]}_${encodeTime(ms)}`;
+}
+
 export function hasPrefix(kind: IdKind, value: string): boolean {
   return new RegExp(`^${idPrefixes[kind]}_[0-9a-z]{22}$`).test(value);
 }

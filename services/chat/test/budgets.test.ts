@@ -280,6 +280,26 @@ describe('reserve and settle (the Lua scripts)', () => {
     expect(await service.deps.redis.hget(keys.budgetReserved, 'credits')).toBe('0');
   });
 
+  it('keeps LLM-call records for the retention and trims the index past it', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    const context = contextOf(tenant, agentId);
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    // An index entry from 401 days ago (its record long expired).
+    const old = newId('llmCall', Date.now() - 401 * 86_400_000);
+    await service.deps.redis.zadd(keys.agentLlmCalls(agentId), 0, old);
+    const call = callRecord(context, 10);
+    await settle(service.deps, context, await reserve(service.deps, context, 100), call);
+    const ttl = await service.deps.redis.ttl(keys.llmCall(call.id));
+    expect(ttl).toBeGreaterThan(399 * 86_400);
+    expect(ttl).toBeLessThanOrEqual(400 * 86_400);
+    expect(await service.deps.redis.zrange(keys.agentLlmCalls(agentId), '0', '-1')).toEqual([call.id]);
+    // The ledger is finance's: its entries are kept for ever.
+    const entries = await service.deps.redis.hvals(keys.ledgerEntries);
+    expect(entries.length).toBe(2);
+    expect(await service.deps.redis.ttl(keys.ledgerEntries)).toBe(-1);
+  });
+
   it('releases a reservation a crashed process left, once it expired', async () => {
     const tenant = await service.createTenant();
     const agentId = await agentOf(tenant);

@@ -1,6 +1,6 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { newId } from '../../ids.ts';
+import { idFloor, newId } from '../../ids.ts';
 import type { ConversationOwner } from '../chat/conversations.ts';
 import type { LlmCallRecord } from '../chat/llm-calls.ts';
 import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
@@ -122,6 +122,7 @@ export async function settle(
 ): Promise<void> {
   const keys = deps.keys.organization(context.organizationId);
   const period = reservation?.period ?? budgetPeriod(deps.clock.now(), context.resetDayOfMonthUtc);
+  const recordDays = deps.env.MCPSTACK_LLM_CALL_RETENTION_DAYS;
   const ledgerEntry: Omit<LedgerEntryRecord, 'amountMicros' | 'balanceAfterMicros'> = {
     id: newId('ledgerEntry'),
     organizationId: context.organizationId,
@@ -166,6 +167,8 @@ export async function settle(
       call.outputTokens,
       context.conversationId,
       periodKeyTtlSeconds,
+      recordDays * 86_400,
+      recordDays > 0 ? idFloor('llmCall', deps.clock.now().getTime() - recordDays * 86_400_000) : '',
     ],
   );
 }

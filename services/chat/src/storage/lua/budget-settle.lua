@@ -8,7 +8,9 @@
 -- ARGV[1] reservation id ("" when none), ARGV[2] cost (micro-USD), ARGV[3] "user" or "anonymous",
 -- ARGV[4] external user id, ARGV[5] day (YYYY-MM-DD), ARGV[6] call id, ARGV[7] call JSON,
 -- ARGV[8] ledger entry id, ARGV[9] ledger entry JSON (without the balance), ARGV[10] input tokens,
--- ARGV[11] output tokens, ARGV[12] conversation id, ARGV[13] TTL of the period keys (seconds).
+-- ARGV[11] output tokens, ARGV[12] conversation id, ARGV[13] TTL of the period keys (seconds),
+-- ARGV[14] how long the LLM-call record is kept (seconds; 0: for ever), ARGV[15] the id below which
+-- the agent's call index is trimmed (records past the retention; "" for none).
 -- Returns {"ok", balance} or {"duplicate"}.
 local spend, reserved, reservations, data, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ranking, users, call, calls, ledger, entries, conversations =
@@ -63,6 +65,8 @@ if cost > 0 then
   redis.call('ZADD', ledger, 0, ARGV[8])
 end
 
-redis.call('SET', call, ARGV[7])
+local keep = tonumber(ARGV[14])
+if keep > 0 then redis.call('SET', call, ARGV[7], 'EX', keep) else redis.call('SET', call, ARGV[7]) end
 redis.call('ZADD', calls, 0, ARGV[6])
+if ARGV[15] ~= '' then redis.call('ZREMRANGEBYLEX', calls, '-', '(' .. ARGV[15]) end
 return { 'ok', balance }
