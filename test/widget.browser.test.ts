@@ -452,6 +452,20 @@ McpStack('open');`,
     const box = await widget.panel(mobile.page).boundingBox();
     expect([box?.x, box?.y, box?.width, box?.height]).toEqual([0, 0, 390, 844]);
     await mobile.page.screenshot({ path: artifact('widget-mobile.png') });
+    // Full screen, the panel is all there is: Tab and Shift+Tab wrap around inside it.
+    const controls = 'mcpstack-agent .panel button, mcpstack-agent .panel textarea';
+    const count = await mobile.page.locator(controls).count();
+    await mobile.page
+      .locator(controls)
+      .nth(count - 1)
+      .focus();
+    const last = await focused(mobile.page);
+    await mobile.page.keyboard.press('Tab');
+    await expect.poll(() => focused(mobile.page)).not.toBe(last);
+    const first = await focused(mobile.page);
+    expect(first.startsWith('outside:')).toBe(false);
+    await mobile.page.keyboard.press('Shift+Tab');
+    await expect.poll(() => focused(mobile.page)).toBe(last);
     await mobile.context.close();
 
     const dark = await openPage('/mobile', { colorScheme: 'dark' });

@@ -233,6 +233,16 @@ export function createWidget(
       if (event.key === 'Escape' && !inline) {
         event.preventDefault();
         close();
+      } else if (event.key === 'Tab' && !inline && matchMedia('(max-width:640px)').matches) {
+        // Full screen on a phone, the panel is all there is: Tab wraps around inside it.
+        const controls = (event.currentTarget as HTMLElement).querySelectorAll<HTMLElement>(
+          'button,textarea',
+        );
+        const edge = controls[event.shiftKey ? 0 : controls.length - 1];
+        if (event.target === edge) {
+          event.preventDefault();
+          controls[event.shiftKey ? controls.length - 1 : 0]?.focus();
+        }
       } else if (
         event.key === 'Enter' &&
         !event.shiftKey &&
