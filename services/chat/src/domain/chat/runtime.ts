@@ -262,30 +262,19 @@ export function meteringMiddleware(
         }
       };
 
-      const reader = result.stream.getReader();
-      const stream = new ReadableStream<LanguageModelV4StreamPart>({
-        async pull(controller) {
-          let next: Awaited<ReturnType<typeof reader.read>>;
-          try {
-            next = await reader.read();
-          } catch (error) {
-            await record(params.abortSignal?.aborted ? 'aborted' : 'error', describeError(error));
-            controller.error(error);
-            return;
-          }
-          if (next.done) {
-            await record(streamError ? 'error' : 'ok', streamError);
-            controller.close();
-            return;
-          }
-          observe(next.value);
-          controller.enqueue(next.value);
-        },
-        async cancel(reason) {
-          await record('aborted', describeError(reason ?? 'cancelled'));
-          await reader.cancel(reason);
-        },
-      });
+      // One synchronous pass per part (a transform, not a pulled stream: it runs for every token).
+      // `cancel` is called when the model's stream fails and when the visitor's side cancels it.
+      const stream = result.stream.pipeThrough(
+        new TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>({
+          transform(part, controller) {
+            observe(part);
+            controller.enqueue(part);
+          },
+          flush: () => record(streamError ? 'error' : 'ok', streamError),
+          cancel: (reason) =>
+            record(params.abortSignal?.aborted ? 'aborted' : 'error', describeError(reason ?? 'cancelled')),
+        }),
+      );
       return { ...result, stream };
     },
   };
