@@ -247,6 +247,24 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     await context.close();
   });
 
+  it("tells the visitor when to try again after the service's rate limit (429, Retry-After)", async () => {
+    // The real limiter: one message a minute per visitor for this agent.
+    const limited = await createAgent('Limited', [site.origin], { rateLimits: { visitorPerMinute: 1 } });
+    site.set('/limited', { body: shopPage({ scriptUrl: scriptUrl(), publicKey: limited.publicKey }) });
+    const { page, context } = await openPage('/limited');
+    await expect.poll(() => widget.launcher(page).isVisible()).toBe(true);
+    await widget.launcher(page).click();
+    await widget.input(page).fill('First message');
+    await widget.input(page).press('Enter');
+    await settled(page);
+    await widget.input(page).fill('Second message');
+    await widget.input(page).press('Enter');
+    await expect
+      .poll(() => widget.alert(page).textContent())
+      .toMatch(/^You are sending messages too quickly\. Try again in (\d+ seconds?|1 minute)\./);
+    await context.close();
+  });
+
   it('is not changed by a hostile page stylesheet, and its own CSS does not leak into the page', async () => {
     const hostile = `<style>
       * { all: unset; color: red !important; font-size: 40px !important; font-family: serif !important; }
