@@ -13,8 +13,7 @@ import { adjustCredits } from '../services/chat/src/domain/budgets/credits.ts';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
 import { patchBudgetSettings } from '../services/chat/src/domain/budgets/settings.ts';
-import type { LlmCallRecord } from '../services/chat/src/domain/chat/llm-calls.ts';
-import { newId } from '../services/chat/src/ids.ts';
+import { buildLlmCall, type LlmCallRecord } from '../services/chat/src/domain/chat/llm-calls.ts';
 import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
 import { type BenchDeps, benchEnv, redisVersion, removeKeys } from './support/service.ts';
@@ -46,14 +45,7 @@ interface Tally {
 
 function callRecord(context: MeterContext, costMicros: number): LlmCallRecord {
   const now = new Date().toISOString();
-  return {
-    id: newId('llmCall'),
-    organizationId: context.organizationId,
-    agentId: context.agentId,
-    conversationId: context.conversationId,
-    visitorId: context.owner.kind === 'visitor' ? context.owner.id : null,
-    externalUserId: context.owner.kind === 'user' ? context.owner.id : null,
-    model: context.model.id,
+  return buildLlmCall(context, {
     stepNumber: 0,
     status: 'ok',
     inputTokens: 120,
@@ -62,7 +54,6 @@ function callRecord(context: MeterContext, costMicros: number): LlmCallRecord {
     reasoningTokens: 0,
     usageEstimated: false,
     costMicros,
-    costUsd: costMicros / 1_000_000,
     latencyMs: 300,
     timeToFirstTokenMs: 90,
     finishReason: 'stop',
@@ -70,7 +61,7 @@ function callRecord(context: MeterContext, costMicros: number): LlmCallRecord {
     error: null,
     createdAt: now,
     finishedAt: now,
-  };
+  });
 }
 
 /** Half the workers meter identified users (agent + user + credits), half anonymous visitors. */

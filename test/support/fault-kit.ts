@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Redis } from 'ioredis';
-import { freePort, redisAnswers } from './redis-server.ts';
+import { freePort, spawnRedisServer } from './redis-server.ts';
 import { operatorToken } from './service-process.ts';
 
 /** A redis-server that keeps its port and directory across restarts (AOF on: nothing lost). */
@@ -33,23 +33,7 @@ export async function restartableRedis(): Promise<RestartableRedis> {
     url,
     port,
     async start() {
-      child = spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--dir',
-          directory,
-          '--save',
-          '',
-          '--appendonly',
-          'yes',
-        ],
-        { stdio: 'ignore' },
-      );
-      await waitFor(() => redisAnswers(url), `redis on ${port}`);
+      child = await spawnRedisServer(port, directory, ['--appendonly', 'yes']);
     },
     async stop() {
       const running = child;
@@ -73,30 +57,14 @@ export async function startRedisCluster(): Promise<{ url: string; stop(): Promis
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
     const directory = mkdtempSync(join(tmpdir(), 'mcpstack-cluster-'));
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        directory,
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        'nodes.conf',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-      ],
-      { stdio: 'ignore' },
-    );
+    const child = await spawnRedisServer(port, directory, [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      'nodes.conf',
+    ]);
     nodes.push({ port, child, directory });
   }
-  for (const node of nodes)
-    await waitFor(() => redisAnswers(`redis://127.0.0.1:${node.port}`), `node ${node.port}`);
   const created = spawnSync(
     'redis-cli',
     [

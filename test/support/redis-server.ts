@@ -42,10 +42,15 @@ export interface LocalRedis {
   stop(): Promise<void>;
 }
 
-/** Starts a private redis-server on a free port in a temp dir (for CI without Redis, and fault tests). */
-export async function startRedisServer(extraArgs: string[] = []): Promise<LocalRedis> {
-  const port = await freePort();
-  const directory = mkdtempSync(join(tmpdir(), 'mcpstack-redis-'));
+/**
+ * Runs redis-server on a port and directory (nothing kept on disk unless `extraArgs` say so) and
+ * resolves once it answers. Fault tests restart one on the same port and directory.
+ */
+export async function spawnRedisServer(
+  port: number,
+  directory: string,
+  extraArgs: string[] = [],
+): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
     [
@@ -61,9 +66,7 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<LocalR
       'no',
       ...extraArgs,
     ],
-    {
-      stdio: 'ignore',
-    },
+    { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;
   const failed = new Promise<never>((_, reject) => {
@@ -76,6 +79,15 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<LocalR
     if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  return child;
+}
+
+/** Starts a private redis-server on a free port in a temp dir (for CI without Redis, and fault tests). */
+export async function startRedisServer(extraArgs: string[] = []): Promise<LocalRedis> {
+  const port = await freePort();
+  const directory = mkdtempSync(join(tmpdir(), 'mcpstack-redis-'));
+  const child = await spawnRedisServer(port, directory, extraArgs);
+  const url = `redis://127.0.0.1:${port}`;
   return {
     url,
     port,

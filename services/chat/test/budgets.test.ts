@@ -4,10 +4,10 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MeterContext, type Reservation, reserve, settle } from '../src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../src/domain/budgets/periods.ts';
-import type { LlmCallRecord } from '../src/domain/chat/llm-calls.ts';
 import { ApiError } from '../src/errors.ts';
 import { newId } from '../src/ids.ts';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
+import { settledCall } from './support/llm-calls.ts';
 
 const origin = 'https://shop.example';
 let model: LocalModel;
@@ -57,35 +57,6 @@ function contextOf(
     owner,
     model: catalogModel,
     resetDayOfMonthUtc: 1,
-  };
-}
-
-function callRecord(context: MeterContext, costMicros: number): LlmCallRecord {
-  const now = new Date().toISOString();
-  return {
-    id: newId('llmCall'),
-    organizationId: context.organizationId,
-    agentId: context.agentId,
-    conversationId: context.conversationId,
-    visitorId: context.owner.kind === 'visitor' ? context.owner.id : null,
-    externalUserId: context.owner.kind === 'user' ? context.owner.id : null,
-    model: context.model.id,
-    stepNumber: 0,
-    status: 'ok',
-    inputTokens: 10,
-    cachedInputTokens: 0,
-    outputTokens: 5,
-    reasoningTokens: 0,
-    usageEstimated: false,
-    costMicros,
-    costUsd: costMicros / 1e6,
-    latencyMs: 1,
-    timeToFirstTokenMs: 1,
-    finishReason: 'stop',
-    toolCalls: [],
-    error: null,
-    createdAt: now,
-    finishedAt: now,
   };
 }
 
@@ -190,11 +161,11 @@ describe('reserve and settle (the Lua scripts)', () => {
     const busy = await denial(reserve(service.deps, context, 401));
     expect(busy).toMatchObject({ status: 429, code: 'budget_busy', details: { scope: 'agent' } });
     const exact = await reserve(service.deps, context, 400);
-    await settle(service.deps, context, held, callRecord(context, 250));
-    await settle(service.deps, context, exact, callRecord(context, 400));
+    await settle(service.deps, context, held, settledCall(context, 250));
+    await settle(service.deps, context, exact, settledCall(context, 400));
     // 650 spent, nothing held: 350 left, not a micro more.
     await reserve(service.deps, context, 350).then((reservation) =>
-      settle(service.deps, context, reservation, callRecord(context, 350)),
+      settle(service.deps, context, reservation, settledCall(context, 350)),
     );
     const spent = await denial(reserve(service.deps, context, 1));
     expect(spent.status).toBe(402);
@@ -210,7 +181,7 @@ describe('reserve and settle (the Lua scripts)', () => {
     await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 1, defaultUserBudgetUsd: 0.0001 });
     const alice = contextOf(tenant, agentId, { kind: 'user', id: 'alice' });
     const bob = contextOf(tenant, agentId, { kind: 'user', id: 'bob' });
-    await settle(service.deps, alice, await reserve(service.deps, alice, 100), callRecord(alice, 100));
+    await settle(service.deps, alice, await reserve(service.deps, alice, 100), settledCall(alice, 100));
     expect((await denial(reserve(service.deps, alice, 1))).details).toMatchObject({
       scope: 'user',
       capUsd: 0.0001,
@@ -220,7 +191,7 @@ describe('reserve and settle (the Lua scripts)', () => {
       `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/external-users/bob/budget`,
       { token: tenant.keys.admin, body: { monthlyBudgetUsd: 0.0005 } },
     );
-    await settle(service.deps, bob, await reserve(service.deps, bob, 500), callRecord(bob, 500));
+    await settle(service.deps, bob, await reserve(service.deps, bob, 500), settledCall(bob, 500));
     expect((await denial(reserve(service.deps, bob, 1))).details?.scope).toBe('user');
   });
 
@@ -247,7 +218,7 @@ describe('reserve and settle (the Lua scripts)', () => {
     // 10 USD of free credits: one reservation of all of it passes, the next micro does not.
     const all = await reserve(service.deps, context, 10_000_000);
     expect((await denial(reserve(service.deps, context, 1))).details).toMatchObject({ scope: 'credits' });
-    await settle(service.deps, context, all, callRecord(context, 1_500_000));
+    await settle(service.deps, context, all, settledCall(context, 1_500_000));
     // 8.5 USD left: a call that could cost more is refused for good.
     expect((await denial(reserve(service.deps, context, 8_500_001))).details).toMatchObject({
       scope: 'credits',
@@ -271,7 +242,7 @@ describe('reserve and settle (the Lua scripts)', () => {
     const agentId = await agentOf(tenant);
     const context = contextOf(tenant, agentId);
     const reservation = await reserve(service.deps, context, 1000);
-    const call = callRecord(context, 700);
+    const call = settledCall(context, 700);
     await settle(service.deps, context, reservation, call);
     await settle(service.deps, context, reservation, call);
     const keys = service.deps.keys.organization(tenant.organizationId);
@@ -288,7 +259,7 @@ describe('reserve and settle (the Lua scripts)', () => {
     // An index entry from 401 days ago (its record long expired).
     const old = newId('llmCall', Date.now() - 401 * 86_400_000);
     await service.deps.redis.zadd(keys.agentLlmCalls(agentId), 0, old);
-    const call = callRecord(context, 10);
+    const call = settledCall(context, 10);
     await settle(service.deps, context, await reserve(service.deps, context, 100), call);
     const ttl = await service.deps.redis.ttl(keys.llmCall(call.id));
     expect(ttl).toBeGreaterThan(399 * 86_400);
@@ -330,7 +301,7 @@ describe('reserve and settle (the Lua scripts)', () => {
     await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 0.001 });
     const context = contextOf(tenant, agentId);
     const spent = await reserve(service.deps, context, 1000);
-    await settle(service.deps, context, spent, callRecord(context, 1000));
+    await settle(service.deps, context, spent, settledCall(context, 1000));
     expect((await denial(reserve(service.deps, context, 1))).details?.scope).toBe('agent');
     const nextMonth = { ...service.deps, clock: { now: () => budgetPeriod(new Date(), 1).end } };
     const fresh = await reserve(nextMonth, context, 1000);
@@ -345,7 +316,7 @@ describe('reserve and settle (the Lua scripts)', () => {
       Array.from({ length: 300 }, async (_, index) => {
         const context = contextOf(tenant, agentId, { kind: 'user', id: `racer-${index % 3}` });
         const reservation = await reserve(service.deps, context, 100);
-        await settle(service.deps, context, reservation, callRecord(context, 60 + (index % 41)));
+        await settle(service.deps, context, reservation, settledCall(context, 60 + (index % 41)));
       }),
     );
     const keys = service.deps.keys.organization(tenant.organizationId);

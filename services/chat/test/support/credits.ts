@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { ledgerEntryRecord } from '../../src/domain/budgets/credits.ts';
 import { type MeterContext, type Reservation, reserve, settle } from '../../src/domain/budgets/meter.ts';
-import type { LlmCallRecord } from '../../src/domain/chat/llm-calls.ts';
 import { ApiError } from '../../src/errors.ts';
-import { newId } from '../../src/ids.ts';
 import type { CallResult, Tenant, TestService } from './harness.ts';
 import { startTestService } from './harness.ts';
+import { settledCall } from './llm-calls.ts';
 import { type FakeStripe, startFakeStripe } from './stripe-server.ts';
 
 export interface CreditWorld {
@@ -149,32 +148,6 @@ export async function spend(
     if (error instanceof ApiError && error.code === 'budget_exceeded') return false;
     throw error;
   }
-  const at = (options.at ?? new Date()).toISOString();
-  const call: LlmCallRecord = {
-    id: newId('llmCall'),
-    organizationId: tenant.organizationId,
-    agentId,
-    conversationId: context.conversationId,
-    visitorId: context.owner.id,
-    externalUserId: null,
-    model: model.id,
-    stepNumber: 0,
-    status: 'ok',
-    inputTokens: 10,
-    cachedInputTokens: 0,
-    outputTokens: 5,
-    reasoningTokens: 0,
-    usageEstimated: false,
-    costMicros,
-    costUsd: costMicros / 1e6,
-    latencyMs: 1,
-    timeToFirstTokenMs: 1,
-    finishReason: 'stop',
-    toolCalls: [],
-    error: null,
-    createdAt: at,
-    finishedAt: at,
-  };
-  await settle(service.deps, context, reservation, call);
+  await settle(service.deps, context, reservation, settledCall(context, costMicros, options.at));
   return true;
 }

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
+import { newId } from '../../ids.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
-import type { ModelPrice } from '../model-catalog.ts';
+import { type ModelPrice, microsToUsd } from '../model-catalog.ts';
+import type { ConversationOwner } from './conversations.ts';
 
 /** One LLM call (one step of an agent's tool loop), as recorded after it ended. */
 export const llmCallRecord = z.object({
@@ -31,6 +33,42 @@ export const llmCallRecord = z.object({
   finishedAt: z.string(),
 });
 export type LlmCallRecord = z.infer<typeof llmCallRecord>;
+
+/** Whom a call is metered against: the identifying part of a metering context. */
+export interface CallOwnership {
+  organizationId: string;
+  agentId: string;
+  conversationId: string;
+  owner: ConversationOwner;
+  model: { id: string };
+}
+
+/** What was measured of one call; the rest of its record comes from whom it is metered against. */
+export type CallMeasurement = Omit<
+  LlmCallRecord,
+  | 'id'
+  | 'organizationId'
+  | 'agentId'
+  | 'conversationId'
+  | 'visitorId'
+  | 'externalUserId'
+  | 'model'
+  | 'costUsd'
+>;
+
+export function buildLlmCall(context: CallOwnership, measured: CallMeasurement): LlmCallRecord {
+  return {
+    id: newId('llmCall'),
+    organizationId: context.organizationId,
+    agentId: context.agentId,
+    conversationId: context.conversationId,
+    visitorId: context.owner.kind === 'visitor' ? context.owner.id : null,
+    externalUserId: context.owner.kind === 'user' ? context.owner.id : null,
+    model: context.model.id,
+    ...measured,
+    costUsd: microsToUsd(measured.costMicros),
+  };
+}
 
 export interface TokenUsage {
   inputTokens: number;

@@ -3,7 +3,6 @@ import type { LanguageModelV4, LanguageModelV4StreamPart } from '@ai-sdk/provide
 import { dynamicTool, jsonSchema, type LanguageModelMiddleware, type ToolSet, wrapLanguageModel } from 'ai';
 import type { Deps } from '../../deps.ts';
 import type { Env } from '../../env.ts';
-import { newId } from '../../ids.ts';
 import {
   costBoundMicros,
   type MeterContext,
@@ -13,8 +12,7 @@ import {
   settle,
 } from '../budgets/meter.ts';
 import type { AgentMcpServer } from '../mcp/registry.ts';
-import { microsToUsd } from '../model-catalog.ts';
-import { costMicros, type LlmCallRecord } from './llm-calls.ts';
+import { buildLlmCall, costMicros, type LlmCallRecord } from './llm-calls.ts';
 
 /** Where language models come from: any OpenAI-compatible server at OPENAI_BASE_URL. */
 export interface ModelProvider {
@@ -199,15 +197,7 @@ export function meteringMiddleware(
           ? (usage?.outputTokens.total ?? 0)
           : Math.min(outputChars, maxOutputTokens);
         const cachedInputTokens = reported ? (usage?.inputTokens.cacheRead ?? 0) : 0;
-        const micros = costMicros(context.model, { inputTokens, cachedInputTokens, outputTokens });
-        const entry: LlmCallRecord = {
-          id: newId('llmCall'),
-          organizationId: context.organizationId,
-          agentId: context.agentId,
-          conversationId: context.conversationId,
-          visitorId: context.owner.kind === 'visitor' ? context.owner.id : null,
-          externalUserId: context.owner.kind === 'user' ? context.owner.id : null,
-          model: context.model.id,
+        const entry = buildLlmCall(context, {
           stepNumber: step,
           status,
           inputTokens,
@@ -215,8 +205,7 @@ export function meteringMiddleware(
           outputTokens,
           reasoningTokens: reported ? (usage?.outputTokens.reasoning ?? 0) : 0,
           usageEstimated: !reported && (inputTokens > 0 || outputTokens > 0),
-          costMicros: micros,
-          costUsd: microsToUsd(micros),
+          costMicros: costMicros(context.model, { inputTokens, cachedInputTokens, outputTokens }),
           latencyMs: Math.round(performance.now() - startedMs),
           timeToFirstTokenMs: firstOutputMs === null ? null : Math.round(firstOutputMs),
           finishReason,
@@ -224,7 +213,7 @@ export function meteringMiddleware(
           error,
           createdAt: started.toISOString(),
           finishedAt: deps.clock.now().toISOString(),
-        };
+        });
         await settleWithRetry(deps, context, reservation, entry);
       };
 

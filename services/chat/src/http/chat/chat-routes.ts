@@ -186,9 +186,10 @@ async function answer(
     throw new ApiError('validation_failed', 'body.trigger: there is no user message to answer');
   }
 
-  const [servers, budget] = await Promise.all([
+  const [servers, budget, creditHeaders] = await Promise.all([
     listEnabledTools(deps, key.organizationId, agent.mcpServerIds),
     readBudgetSettings(deps, key.organizationId, agent.id),
+    lowBalanceHeaders(deps, key.organizationId),
   ]);
   const { tools } = buildTools(deps, servers);
   const messages = await convertToModelMessages(history, { tools, ignoreIncompleteToolCalls: true });
@@ -209,9 +210,9 @@ async function answer(
     costBoundMicros(model, firstBytes, Math.min(agent.maxOutputTokens, model.maxOutputTokens)),
   );
 
-  // The visitor leaving aborts the model call and any running tool call.
-  // One controller ends the turn: the visitor leaving, or our time limit. The timer is cleared with
-  // the response (AbortSignal.timeout would keep every turn's objects alive for the whole limit).
+  // One controller ends the turn, the model call and any running tool call: the visitor leaving, or
+  // our time limit. The timer is cleared with the response (AbortSignal.timeout would keep every
+  // turn's objects alive for the whole limit).
   const abort = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -290,9 +291,7 @@ async function answer(
     },
   });
   // Lets the website warn before the organization's credits run out.
-  for (const [name, value] of Object.entries(await lowBalanceHeaders(deps, key.organizationId))) {
-    response.setHeader(name, value);
-  }
+  for (const [name, value] of Object.entries(creditHeaders)) response.setHeader(name, value);
   pipeUIMessageStreamToResponse({ response, stream });
 }
 
