@@ -10,7 +10,7 @@
 -- ARGV[8] ledger entry id, ARGV[9] ledger entry JSON (without the balance), ARGV[10] input tokens,
 -- ARGV[11] output tokens, ARGV[12] conversation id, ARGV[13] TTL of the period keys (seconds),
 -- ARGV[14] how long the LLM-call record is kept (seconds; 0: for ever), ARGV[15] the id below which
--- the agent's call index is trimmed (records past the retention; "" for none).
+-- the agent's call index is trimmed once a period (records past the retention; "" for none).
 -- Returns {"ok", balance} or {"duplicate"}.
 local spend, reserved, reservations, data, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ranking, users, call, calls, ledger, entries, conversations =
@@ -68,5 +68,6 @@ end
 local keep = tonumber(ARGV[14])
 if keep > 0 then redis.call('SET', call, ARGV[7], 'EX', keep) else redis.call('SET', call, ARGV[7]) end
 redis.call('ZADD', calls, 0, ARGV[6])
-if ARGV[15] ~= '' then redis.call('ZREMRANGEBYLEX', calls, '-', '(' .. ARGV[15]) end
+-- Index entries past the retention go once a period, with the period's first call.
+if callCount == 1 and ARGV[15] ~= '' then redis.call('ZREMRANGEBYLEX', calls, '-', '(' .. ARGV[15]) end
 return { 'ok', balance }
