@@ -29,19 +29,43 @@ function encodeTime(milliseconds: number): string {
   return out;
 }
 
-function encodeRandom(length: number): string {
-  const bytes = randomBytes(length);
-  let out = '';
-  for (const byte of bytes) out += crockford[byte % 32];
-  return out;
+const randomLength = 12;
+
+function randomDigits(): number[] {
+  return Array.from(randomBytes(randomLength), (byte) => byte % 32);
+}
+
+/** The last id's time and random part, so ids minted in the same millisecond still sort in order. */
+let last = { time: 0, digits: randomDigits() };
+
+function nextDigits(digits: readonly number[]): number[] {
+  const next = [...digits];
+  for (let index = next.length - 1; index >= 0; index--) {
+    next[index] = ((next[index] ?? 0) + 1) % 32;
+    if (next[index] !== 0) break;
+  }
+  return next;
 }
 
 /**
  * `newId('agent')` → `agent_01jz…`. The time part comes first so ids sort by creation, which is
- * what the cursor paging of every list relies on (ZRANGEBYLEX over ids).
+ * what the cursor paging of every list relies on (ZRANGEBYLEX over ids). Within one millisecond
+ * (or if the clock steps back) the random part is incremented instead of drawn, so the ids of one
+ * process keep their order: the ledger and the LLM-call log list newest first by id. An explicit
+ * `now` (a test's past time) is drawn as is.
  */
-export function newId(kind: IdKind, now: number = Date.now()): string {
-  return `${idPrefixes[kind]}_${encodeTime(now)}${encodeRandom(12)}`;
+export function newId(kind: IdKind, now?: number): string {
+  if (now !== undefined) return format(kind, now, randomDigits());
+  const time = Date.now();
+  last =
+    time > last.time
+      ? { time, digits: randomDigits() }
+      : { time: last.time, digits: nextDigits(last.digits) };
+  return format(kind, last.time, last.digits);
+}
+
+function format(kind: IdKind, time: number, digits: readonly number[]): string {
+  return `${idPrefixes[kind]}_${encodeTime(time)}${digits.map((digit) => crockford[digit]).join('')}`;
 }
 
 /** Sorts before every id of this kind minted at or after `ms`: the bound for trimming by time. */
