@@ -202,7 +202,7 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     const { page, context } = await openPage('/wrong-key');
     await widget.launcher(page).click();
     await expect
-      .poll(() => widget.alert(page).textContent())
+      .poll(() => widget.alert(page).textContent(), { timeout: 10_000 })
       .toBe('This chat is not enabled on this website, so it cannot answer.');
     expect(await widget.input(page).isDisabled()).toBe(true);
     await context.close();
@@ -238,7 +238,7 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     await widget.input(page).fill('Hello?');
     await widget.input(page).press('Enter');
     await expect
-      .poll(() => widget.alert(page).textContent())
+      .poll(() => widget.alert(page).textContent(), { timeout: 10_000 })
       .toMatch(/^This assistant has reached its monthly limit\. It will be back on \w+ \d+\.$/);
     expect(await page.locator('mcpstack-agent .alert button').count()).toBe(0);
     expect(
@@ -260,7 +260,7 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     await widget.input(page).fill('Second message');
     await widget.input(page).press('Enter');
     await expect
-      .poll(() => widget.alert(page).textContent())
+      .poll(() => widget.alert(page).textContent(), { timeout: 10_000 })
       .toMatch(/^You are sending messages too quickly\. Try again in (\d+ seconds?|1 minute)\./);
     await context.close();
   });
