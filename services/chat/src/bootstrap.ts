@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from './app.ts';
 import { type Clock, type Deps, systemClock } from './deps.ts';
-import { createModelProvider } from './domain/chat/runtime.ts';
+import { createModelProvider } from './domain/chat/model/provider.ts';
 import { createStripeClient } from './domain/credits/stripe.ts';
 import { createSecretBox } from './domain/crypto.ts';
 import { createMcpClient } from './domain/mcp/client.ts';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { ModelProvider } from './domain/chat/runtime.ts';
+import type { ModelProvider } from './domain/chat/model/model-client.ts';
 import type { StripeClient } from './domain/credits/stripe.ts';
 import type { SecretBox } from './domain/crypto.ts';
 import type { McpClient } from './domain/mcp/client.ts';

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createModelProvider, toolOutputText } from '../src/domain/chat/runtime.ts';
+import { createModelProvider } from '../src/domain/chat/model/provider.ts';
+import { toolOutputText } from '../src/domain/chat/tools.ts';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from './support/mcp-server.ts';
 
@@ -455,14 +458,35 @@ describe('storage and documentation', () => {
     }
   });
 
-  it('speaks Chat Completions by default and the Responses API by configuration', () => {
-    const env = { OPENAI_BASE_URL: 'https://models.example/v1', OPENAI_API_KEY: 'k' };
-    expect(
-      createModelProvider({ ...env, MCPSTACK_OPENAI_API: 'chat' }).languageModel('gpt-4.1').provider,
-    ).toBe('openai.chat');
-    expect(
-      createModelProvider({ ...env, MCPSTACK_OPENAI_API: 'responses' }).languageModel('gpt-4.1').provider,
-    ).toBe('openai.responses');
+  it('speaks Chat Completions by default and the Responses API by configuration', async () => {
+    const paths: string[] = [];
+    const server = createServer((request, response) => {
+      paths.push(request.url ?? '');
+      response.writeHead(400, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: { message: 'recorded', type: 'invalid_request_error' } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const env = { OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1`, OPENAI_API_KEY: 'k' };
+    const call = {
+      prompt: [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'hi' }] }],
+      tools: [],
+      maxOutputTokens: 10,
+      temperature: undefined,
+    };
+    try {
+      for (const api of ['chat', 'responses'] as const) {
+        const prepared = createModelProvider({ ...env, MCPSTACK_OPENAI_API: api })
+          .client('gpt-4.1')
+          .prepare(call);
+        await expect(prepared.stream(() => undefined, new AbortController().signal)).rejects.toThrow(
+          /recorded/,
+        );
+      }
+      expect(paths).toEqual(['/v1/chat/completions', '/v1/responses']);
+    } finally {
+      server.close();
+    }
   });
 
   it('bounds what a tool returns to the model', () => {

@@ -10,9 +10,9 @@ import {
 } from '../domain/auth/permissions.ts';
 import { requireOrganization } from '../domain/organizations.ts';
 import { ApiError } from '../errors.ts';
+import { parseInput } from '../validate.ts';
 import { authenticate } from './middleware/authenticate.ts';
 import { type RouteDefinition, toExpressPath } from './route.ts';
-import { parseInput } from './validate.ts';
 
 const methodsWithBody = new Set(['post', 'put', 'patch']);
 

@@ -1,5 +1,6 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
+import type { AgentRecord } from '../../storage/records.ts';
 
 type LimitDeps = Pick<Deps, 'scripts' | 'keys' | 'clock' | 'env'>;
 
@@ -75,4 +76,42 @@ export async function acquireStream(
       await deps.redis.zrem(key, id).catch(() => undefined);
     },
   };
+}
+
+/** Who is asking the chat API, as far as its abuse limits go. */
+export interface ChatCaller {
+  organizationId: string;
+  embedKeyId: string;
+  /** The client IP as seen through MCPSTACK_TRUSTED_PROXIES proxies. */
+  clientIp: string;
+  /** The visitor id the request claims, when it has a well-formed one. */
+  visitorId?: string;
+}
+
+/**
+ * The chat API's abuse limits for one request, all or nothing in one script: the embed key, the
+ * client IP and, when known, the visitor (429 `rate_limited` naming the scope).
+ */
+export async function limitChat(deps: LimitDeps, caller: ChatCaller, agent: AgentRecord): Promise<void> {
+  const limits = agent.rateLimits;
+  const buckets: RateBucket[] = [
+    {
+      scope: 'embed_key',
+      name: `embed-key:${caller.embedKeyId}`,
+      perMinute: limits.embedKeyPerMinute ?? deps.env.MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE,
+    },
+    {
+      scope: 'ip',
+      name: `ip:${agent.id}:${caller.clientIp}`,
+      perMinute: limits.ipPerMinute ?? deps.env.MCPSTACK_RATE_LIMIT_IP_PER_MINUTE,
+    },
+  ];
+  if (caller.visitorId) {
+    buckets.push({
+      scope: 'visitor',
+      name: `visitor:${agent.id}:${caller.visitorId}`,
+      perMinute: limits.visitorPerMinute ?? deps.env.MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE,
+    });
+  }
+  await takeTokens(deps, caller.organizationId, buckets);
 }

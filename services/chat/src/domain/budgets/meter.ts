@@ -1,9 +1,8 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { idFloor, newId } from '../../ids.ts';
-import type { ConversationOwner } from '../chat/conversations.ts';
-import type { LlmCallRecord } from '../chat/llm-calls.ts';
 import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
+import type { Owner } from '../owner.ts';
 import { emptyReference, type LedgerEntryRecord } from './credits.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
 
@@ -16,7 +15,7 @@ export interface MeterContext {
   organizationId: string;
   agentId: string;
   conversationId: string;
-  owner: ConversationOwner;
+  owner: Owner;
   model: CatalogModel;
   /** The agent's reset day, read once per chat turn. */
   resetDayOfMonthUtc: number;
@@ -28,14 +27,28 @@ export interface Reservation {
   period: BudgetPeriod;
 }
 
+/** What settling records of a call: its LLM-call record (any JSON object with these fields). */
+export interface SettledCall {
+  id: string;
+  costMicros: number;
+  inputTokens: number;
+  outputTokens: number;
+  createdAt: string;
+  finishedAt: string;
+}
+
+/** Slack for the few tokens a chat template adds around messages and tool definitions. */
+export const templateSlackBytes = 256;
+
 /**
- * A true upper bound of a call's cost: every token is at least one byte of what is sent, so the
- * byte size of the prompt and tool definitions (as JSON, which only adds bytes) bounds the input
- * tokens, and `maxOutputTokens` bounds the output (reasoning included). All input is priced as
- * uncached, the dearer rate.
+ * A true upper bound of a call's cost, the one formula of the service: every token is at least one
+ * byte of what is sent, so the byte size of the request (prompt and tool definitions as JSON, which
+ * only adds bytes) plus the template's slack bounds the input tokens, and `maxOutputTokens` bounds
+ * the output (reasoning included). All input is priced as uncached, the dearer rate.
  */
 export function costBoundMicros(model: CatalogModel, sentBytes: number, maxOutputTokens: number): number {
-  const total = sentBytes * model.inputMicrosPerMillion + maxOutputTokens * model.outputMicrosPerMillion;
+  const inputBound = sentBytes + templateSlackBytes;
+  const total = inputBound * model.inputMicrosPerMillion + maxOutputTokens * model.outputMicrosPerMillion;
   return Math.ceil(total / 1_000_000);
 }
 
@@ -118,7 +131,7 @@ export async function settle(
   deps: MeterDeps,
   context: MeterContext,
   reservation: Reservation | null,
-  call: LlmCallRecord,
+  call: SettledCall,
 ): Promise<void> {
   const keys = deps.keys.organization(context.organizationId);
   const period = reservation?.period ?? budgetPeriod(deps.clock.now(), context.resetDayOfMonthUtc);
@@ -185,4 +198,59 @@ export async function release(
     [keys.budgetReserved, keys.budgetReservations, keys.budgetReservationData],
     [reservation.id],
   );
+}
+
+export type HoldResult = { ok: true; amountMicros: number } | { ok: false; refusal: ApiError };
+
+/**
+ * The budget of one chat turn, the one owner of its reservation from reserve to settle or release.
+ * Before each model call, `hold` reserves the call's cost bound (or keeps an unused hold that
+ * already covers it); after the call, `settle` replaces the hold by the actual cost with the call's
+ * record; `release` gives back a hold no call used. A refusal is data, for the turn to answer with.
+ */
+export class Meter {
+  readonly context: MeterContext;
+  readonly #deps: MeterDeps;
+  #hold: Reservation | null = null;
+
+  constructor(deps: MeterDeps, context: MeterContext) {
+    this.#deps = deps;
+    this.context = context;
+  }
+
+  /** The hold of the call under way (or the next), for its record. */
+  get held(): Reservation | null {
+    return this.#hold;
+  }
+
+  async hold(sentBytes: number, maxOutputTokens: number): Promise<HoldResult> {
+    const bound = costBoundMicros(this.context.model, sentBytes, maxOutputTokens);
+    if (this.#hold && this.#hold.amountMicros >= bound)
+      return { ok: true, amountMicros: this.#hold.amountMicros };
+    await this.release();
+    try {
+      this.#hold = await reserve(this.#deps, this.context, bound);
+      return { ok: true, amountMicros: bound };
+    } catch (error) {
+      if (error instanceof ApiError && (error.code === 'budget_exceeded' || error.code === 'budget_busy')) {
+        return { ok: false, refusal: error };
+      }
+      throw error;
+    }
+  }
+
+  /** Books a finished call against the hold (or without one) and clears it. */
+  async settle(call: SettledCall): Promise<void> {
+    const hold = this.#hold;
+    this.#hold = null;
+    await settle(this.#deps, this.context, hold, call);
+  }
+
+  /** Gives back an unused hold; a no-op without one. */
+  async release(): Promise<void> {
+    const hold = this.#hold;
+    if (!hold) return;
+    this.#hold = null;
+    await release(this.#deps, this.context, hold);
+  }
 }

@@ -3,14 +3,12 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
+import type { Owner } from '../owner.ts';
 
 type ConversationDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
 
 /** Who a conversation belongs to: an anonymous visitor (widget-kept id) or an identified user. */
-export interface ConversationOwner {
-  kind: 'visitor' | 'user';
-  id: string;
-}
+export type ConversationOwner = Owner;
 
 export interface ConversationView {
   id: string;

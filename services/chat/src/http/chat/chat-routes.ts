@@ -1,298 +1,72 @@
-import {
-  APICallError,
-  convertToModelMessages,
-  createUIMessageStream,
-  type InferUIMessageChunk,
-  pipeUIMessageStreamToResponse,
-  RetryError,
-  stepCountIs,
-  streamText,
-  toUIMessageStream,
-} from 'ai';
 import express, { type Request, type Response, type Router } from 'express';
+import { Histogram } from 'prom-client';
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
-import { acquireStream } from '../../domain/abuse/rate-limit.ts';
-import { costBoundMicros, type MeterContext, release, reserve } from '../../domain/budgets/meter.ts';
-import { readBudgetSettings } from '../../domain/budgets/settings.ts';
+import { chatRequest, conversationIdSchema, visitorIdSchema } from '../../domain/chat/chat-request.ts';
+import { ownerMessages } from '../../domain/chat/conversations.ts';
 import {
-  appendMessages,
-  type ConversationOwner,
-  ownerMessages,
-  type StoredMessage,
-} from '../../domain/chat/conversations.ts';
-import { buildTools, byteSize, describeError, meteredModel } from '../../domain/chat/runtime.ts';
-import { lowBalanceHeaders } from '../../domain/credits/summary.ts';
-import { verifyUserToken } from '../../domain/identity.ts';
-import { listEnabledTools } from '../../domain/mcp/registry.ts';
+  admitChatRequest,
+  resolveOwner,
+  startTurn,
+  type Turn,
+  type TurnSink,
+} from '../../domain/chat/turn.ts';
+import { uiMessageStreamHeaders } from '../../domain/chat/ui-stream.ts';
 import { ApiError } from '../../errors.ts';
-import type { AgentRecord } from '../../storage/records.ts';
+import { parseInput } from '../../validate.ts';
 import { type JsonSchema, toSchema } from '../openapi.ts';
-import { parseInput } from '../validate.ts';
-import { chatCors, embedAuth, embedContext, limitChat } from './embed-auth.ts';
-
-const opaqueId = (what: string) =>
-  z.string().regex(/^[A-Za-z0-9_-]{8,100}$/, `must be 8 to 100 letters, digits, _ or - (a random ${what})`);
-
-export const visitorIdSchema = opaqueId('id the widget keeps for this visitor');
-export const conversationIdSchema = opaqueId('id per conversation');
-
-/**
- * The AI SDK's chat request (`DefaultChatTransport`): `{ id, messages, trigger, messageId }`, plus
- * the visitor. Only the last message is read; the history is the server's own copy.
- */
-export const chatRequest = z.looseObject({
-  id: conversationIdSchema.describe('The conversation id (the AI SDK chat id).'),
-  messages: z
-    .array(z.looseObject({ id: z.string().optional(), role: z.string(), parts: z.array(z.unknown()) }))
-    .min(1, 'must hold the new user message'),
-  trigger: z.enum(['submit-message', 'regenerate-message']).default('submit-message'),
-  messageId: z.string().optional(),
-  visitorId: visitorIdSchema.describe('The anonymous visitor id the widget keeps in localStorage.'),
-  userToken: z
-    .string()
-    .max(16_384)
-    .optional()
-    .describe("A JWT the website's backend signed for its logged-in user (sub = external user id)."),
-});
+import { chatCors, embedAuth, embedContext } from './embed-auth.ts';
 
 /** Header carrying the user token on GET requests (tokens never go in URLs, which get logged). */
 export const userTokenHeader = 'x-mcpstack-user-token';
-/** Response header saying a presented user token was refused, so the widget can tell the user. */
-export const userTokenProblemHeader = 'x-mcpstack-user-token-problem';
+
+const clientIp = (request: Request) => request.ip ?? 'unknown';
 
 /**
- * The conversation owner: the user a valid token names, else the anonymous visitor. A refused
- * token never stops the chat (the visitor continues anonymously) but is reported in a header.
+ * The answer's bytes on the Node response. Nothing is sent before the model answered (`begin`), so
+ * the headers can carry the turn's `Server-Timing`; after that, the writes of one event-loop turn
+ * go out as one socket write (a piece of text is a few dozen bytes; a write each was a syscall and
+ * a chunk header each).
  */
-async function resolveOwner(
-  deps: Deps,
-  response: Response,
-  key: { organizationId: string; agentId: string },
-  visitorId: string,
-  userToken: string | undefined,
-): Promise<ConversationOwner> {
-  if (!userToken) return { kind: 'visitor', id: visitorId };
-  const verified = await verifyUserToken(deps, key.organizationId, key.agentId, userToken);
-  if (verified.ok) return verified.user;
-  response.setHeader(userTokenProblemHeader, verified.problem);
-  return { kind: 'visitor', id: visitorId };
-}
-
-type AnswerChunk = InferUIMessageChunk<StoredMessage>;
-
-const textPart = z.object({ type: z.literal('text'), text: z.string() }).loose();
-const messageIdPattern = /^[A-Za-z0-9_-]{1,100}$/;
-
-async function loadAgent(deps: Deps, organizationId: string, agentId: string): Promise<AgentRecord> {
-  const agent = await deps.stores.agents.get(organizationId, agentId);
-  if (!agent) throw new ApiError('agent_not_found', 'The agent of this embed key no longer exists');
-  return agent;
-}
-
-/** The new user message, checked: text parts only, within the size limit. */
-function newUserMessage(deps: Deps, body: z.output<typeof chatRequest>): StoredMessage {
-  const last = body.messages.at(-1);
-  if (last?.role !== 'user') {
-    throw new ApiError('validation_failed', 'body.messages: the last message must be the new user message');
-  }
-  const parts = parseInput(z.array(textPart).min(1, 'must hold text'), last.parts, 'body');
-  const text = parts.map((part) => part.text).join('');
-  if (text.trim() === '') throw new ApiError('validation_failed', 'body.messages: the message is empty');
-  const max = deps.env.MCPSTACK_CHAT_MAX_MESSAGE_CHARS;
-  if (text.length > max) {
-    throw new ApiError('message_too_long', `The message is ${text.length} characters; the limit is ${max}.`, {
-      maxChars: max,
-    });
-  }
+function responseSink(response: Response, onBegin: () => Record<string, string>): TurnSink {
+  let begun = false;
+  let pending = '';
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending === '' || response.writableEnded) return;
+    const text = pending;
+    pending = '';
+    response.write(text);
+  };
   return {
-    id: last.id && messageIdPattern.test(last.id) ? last.id : crypto.randomUUID(),
-    role: 'user',
-    parts: parts.map((part) => ({ type: 'text', text: part.text })),
-    metadata: { createdAt: deps.clock.now().toISOString() },
-  };
-}
-
-/** What the visitor may read about a failure: specific where it helps, never internals. */
-function visitorErrorText(deps: Deps, failure: unknown): string {
-  // After its retries the AI SDK throws a RetryError around the last provider error.
-  const error = RetryError.isInstance(failure) ? failure.lastError : failure;
-  if (error instanceof ApiError) return error.message;
-  if (APICallError.isInstance(error)) {
-    return `The assistant's model is unavailable right now (status ${error.statusCode ?? 'unknown'}). Please try again.`;
-  }
-  if (error instanceof Error && error.name === 'AbortError') return 'The answer was stopped.';
-  deps.logger.warn({ reason: describeError(error) }, 'chat stream error');
-  return 'Something went wrong while answering. Please try again.';
-}
-
-async function streamAnswer(deps: Deps, request: Request, response: Response): Promise<void> {
-  const { key } = embedContext(response);
-  const agent = await loadAgent(deps, key.organizationId, key.agentId);
-  // Limits come before validation: malformed floods are throttled like any other.
-  const claimed = (request.body as { visitorId?: unknown } | null)?.visitorId;
-  const visitor = visitorIdSchema.safeParse(claimed).success ? (claimed as string) : undefined;
-  await limitChat(deps, request, embedContext(response), agent, visitor);
-  const body = parseInput(chatRequest, request.body, 'body');
-  const owner = await resolveOwner(deps, response, key, body.visitorId, body.userToken);
-  const ownerTag = `${owner.kind}:${owner.id}`;
-  const lease = await acquireStream(
-    deps,
-    key.organizationId,
-    agent.id,
-    ownerTag,
-    agent.rateLimits.maxStreamsPerVisitor ?? deps.env.MCPSTACK_MAX_STREAMS_PER_VISITOR,
-  );
-  response.on('close', () => void lease.release());
-  try {
-    await answer(deps, response, body, agent, owner);
-  } catch (error) {
-    await lease.release();
-    throw error;
-  }
-}
-
-async function answer(
-  deps: Deps,
-  response: Response,
-  body: z.output<typeof chatRequest>,
-  agent: AgentRecord,
-  owner: ConversationOwner,
-): Promise<void> {
-  const { key } = embedContext(response);
-  const model = deps.modelCatalog.get(agent.model);
-  if (!model) {
-    throw new ApiError(
-      'service_unavailable',
-      `The agent's model ${agent.model} is not offered by this service`,
-    );
-  }
-  const regenerate = body.trigger === 'regenerate-message';
-  const conversation = {
-    organizationId: key.organizationId,
-    agentId: agent.id,
-    conversationId: body.id,
-    owner,
-  };
-  const history = await appendMessages(deps, {
-    ...conversation,
-    messages: regenerate ? [] : [newUserMessage(deps, body)],
-    create: !regenerate,
-    history: true,
-    dropTrailingAssistant: regenerate,
-    reserve: 1,
-  });
-  if (history.at(-1)?.role !== 'user') {
-    throw new ApiError('validation_failed', 'body.trigger: there is no user message to answer');
-  }
-
-  const [servers, budget, creditHeaders] = await Promise.all([
-    listEnabledTools(deps, key.organizationId, agent.mcpServerIds),
-    readBudgetSettings(deps, key.organizationId, agent.id),
-    lowBalanceHeaders(deps, key.organizationId),
-  ]);
-  const { tools } = buildTools(deps, servers);
-  const messages = await convertToModelMessages(history, { tools, ignoreIncompleteToolCalls: true });
-  const meter: MeterContext = { ...conversation, model, resetDayOfMonthUtc: budget.resetDayOfMonthUtc };
-
-  // Reserve the first call now, so a spent budget is a plain 402 before any stream starts. The bound
-  // is a little generous; the model call's own, from the exact request, is checked against it (and
-  // reserved afresh in the rare case it is larger).
-  const toolDefinitions = Object.entries(tools).map(([name, tool]) => [
-    name,
-    tool.description,
-    tool.inputSchema,
-  ]);
-  const firstBytes = Math.ceil(byteSize([agent.instructions, messages, toolDefinitions]) * 1.1) + 512;
-  const firstReservation = await reserve(
-    deps,
-    meter,
-    costBoundMicros(model, firstBytes, Math.min(agent.maxOutputTokens, model.maxOutputTokens)),
-  );
-
-  // One controller ends the turn, the model call and any running tool call: the visitor leaving, or
-  // our time limit. The timer is cleared with the response (AbortSignal.timeout would keep every
-  // turn's objects alive for the whole limit).
-  const abort = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    abort.abort(new Error('The turn took longer than MCPSTACK_MODEL_TIMEOUT_MS'));
-  }, deps.env.MCPSTACK_MODEL_TIMEOUT_MS);
-  response.on('close', () => {
-    clearTimeout(timer);
-    if (!response.writableFinished) abort.abort(new Error('The visitor disconnected'));
-  });
-
-  const result = streamText({
-    model: meteredModel(deps, meter, firstReservation),
-    instructions: agent.instructions || undefined,
-    messages,
-    tools,
-    stopWhen: stepCountIs(agent.maxSteps),
-    maxOutputTokens: agent.maxOutputTokens,
-    temperature: agent.temperature ?? undefined,
-    maxRetries: 1,
-    abortSignal: abort.signal,
-    // The visitor gets an error part (see visitorErrorText); the operator gets the log line.
-    onError: ({ error }) => {
-      deps.logger.warn(
-        { organizationId: key.organizationId, agentId: agent.id, reason: describeError(error) },
-        'chat turn failed',
-      );
-    },
-  });
-
-  const onError = (error: unknown) => visitorErrorText(deps, error);
-  const stream = createUIMessageStream<StoredMessage>({
-    originalMessages: history,
-    onError,
-    execute: ({ writer }) => {
-      // Our own time limit ends the turn with an abort part: say why, since the visitor is still here.
-      const explainTimeout = new TransformStream<AnswerChunk, AnswerChunk>({
-        transform(chunk, controller) {
-          if (chunk.type === 'abort' && timedOut) {
-            controller.enqueue({
-              type: 'error',
-              errorText: 'The assistant took too long to answer. Please try again.',
-            });
-          }
-          controller.enqueue(chunk);
-        },
-      });
-      writer.merge(
-        toUIMessageStream<typeof tools, StoredMessage>({
-          stream: result.stream,
-          tools,
-          sendReasoning: false,
-          onError,
-          messageMetadata: ({ part }) =>
-            part.type === 'start' ? { createdAt: deps.clock.now().toISOString() } : undefined,
-        }).pipeThrough(explainTimeout),
-      );
-    },
-    onEnd: async ({ responseMessage }) => {
-      // Unused when the turn ended before its first model call; a no-op once that call settled.
-      await release(deps, meter, firstReservation).catch(() => undefined);
-      if (responseMessage.parts.length === 0) return;
-      try {
-        await appendMessages(deps, {
-          ...conversation,
-          messages: [responseMessage],
-          create: false,
-          history: false,
-        });
-      } catch (error) {
-        deps.logger.error(
-          { err: error, conversationId: body.id, organizationId: key.organizationId },
-          'could not store the answer',
-        );
+    begin() {
+      if (begun) return;
+      begun = true;
+      response.writeHead(200, { ...uiMessageStreamHeaders, ...onBegin() });
+      if (pending !== '' && !scheduled) {
+        scheduled = true;
+        setImmediate(flush);
       }
     },
-  });
-  // Lets the website warn before the organization's credits run out.
-  for (const [name, value] of Object.entries(creditHeaders)) response.setHeader(name, value);
-  pipeUIMessageStreamToResponse({ response, stream });
+    write(text) {
+      pending += text;
+      if (begun && !scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+    end() {
+      this.begin();
+      flush();
+      response.end();
+    },
+  };
+}
+
+/** `Server-Timing` of a turn: the stages before its first byte, in milliseconds. */
+function serverTiming(stages: readonly { stage: string; ms: number }[]): string {
+  return stages.map(({ stage, ms }) => `${stage};dur=${ms.toFixed(2)}`).join(', ');
 }
 
 /** The public chat API for browsers: publishable key + Origin on every request. */
@@ -300,6 +74,28 @@ export function chatRouter(deps: Deps): Router {
   const router = express.Router();
   const json = express.json({ limit: deps.env.MCPSTACK_CHAT_MAX_BODY_BYTES, strict: true });
   const auth = embedAuth(deps);
+  const stageSeconds = new Histogram({
+    name: 'mcpstack_chat_stage_seconds',
+    help: "Time a chat turn spent in each stage before its first byte (auth, limits, history, reserve, model's first byte)",
+    labelNames: ['stage'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [deps.metrics],
+  });
+
+  async function answer(request: Request, response: Response): Promise<void> {
+    const { key } = embedContext(response);
+    const turn: Turn = await startTurn(deps, { key, clientIp: clientIp(request), body: request.body });
+    const gone = new AbortController();
+    response.on('close', () => {
+      if (!response.writableFinished) gone.abort();
+    });
+    const sink = responseSink(response, () => {
+      const stages = [{ stage: 'auth', ms: Number(response.locals.authMs ?? 0) }, ...turn.timings.stages];
+      for (const { stage, ms } of stages) stageSeconds.observe({ stage }, ms / 1000);
+      return { ...turn.headers, 'server-timing': serverTiming(stages) };
+    });
+    await turn.stream(sink, gone.signal);
+  }
 
   router.use('/api/v1/chat', chatCors(deps));
 
@@ -311,15 +107,13 @@ export function chatRouter(deps: Deps): Router {
     }
     json(request, response, (error?: unknown) => {
       if (error) return next(error);
-      streamAnswer(deps, request, response).catch(next);
+      answer(request, response).catch(next);
     });
   });
 
   router.get('/api/v1/chat/config', auth, async (request, response, next) => {
     try {
-      const { key } = embedContext(response);
-      const agent = await loadAgent(deps, key.organizationId, key.agentId);
-      await limitChat(deps, request, embedContext(response), agent);
+      const agent = await admitChatRequest(deps, embedContext(response).key, clientIp(request));
       response.json({
         agentId: agent.id,
         name: agent.name,
@@ -336,16 +130,13 @@ export function chatRouter(deps: Deps): Router {
   router.get('/api/v1/chat/conversations/:conversationId/messages', auth, async (request, response, next) => {
     try {
       const { key } = embedContext(response);
-      await limitChat(
-        deps,
-        request,
-        embedContext(response),
-        await loadAgent(deps, key.organizationId, key.agentId),
-      );
+      await admitChatRequest(deps, key, clientIp(request));
       const conversationId = parseInput(conversationIdSchema, request.params.conversationId, 'params');
       const query = parseInput(z.object({ visitorId: visitorIdSchema }).loose(), request.query, 'query');
       // A signed-in user's conversations are theirs: the token (a header, never the URL) says who.
-      const owner = await resolveOwner(deps, response, key, query.visitorId, request.get(userTokenHeader));
+      const headers: Record<string, string> = {};
+      const owner = await resolveOwner(deps, key, query.visitorId, request.get(userTokenHeader), headers);
+      for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
       const { conversation, messages } = await ownerMessages(
         deps,
         key.organizationId,

@@ -1,6 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Deps } from '../../deps.ts';
-import { type RateBucket, takeTokens } from '../../domain/abuse/rate-limit.ts';
 import { publishableKeyPrefix, secretKeyPrefix } from '../../domain/auth/api-keys.ts';
 import {
   type EmbedKeyLookup,
@@ -11,7 +10,6 @@ import {
 } from '../../domain/embed-keys.ts';
 import { originProblem, verifiedDomainsOf } from '../../domain/verified-domains.ts';
 import { ApiError } from '../../errors.ts';
-import type { AgentRecord } from '../../storage/records.ts';
 
 /** What an authenticated chat request carries: the embed key and the (allowed) origin it came from. */
 export interface EmbedContext {
@@ -33,40 +31,6 @@ function bearer(request: Request): string | undefined {
   const header = request.get('authorization');
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   return match?.[1];
-}
-
-/**
- * The chat API's abuse limits for this request, all or nothing in one script: the embed key, the
- * client IP (as seen through MCPSTACK_TRUSTED_PROXIES proxies) and, when known, the visitor.
- */
-export async function limitChat(
-  deps: Deps,
-  request: Request,
-  context: EmbedContext,
-  agent: AgentRecord,
-  visitor?: string,
-): Promise<void> {
-  const limits = agent.rateLimits;
-  const buckets: RateBucket[] = [
-    {
-      scope: 'embed_key',
-      name: `embed-key:${context.key.id}`,
-      perMinute: limits.embedKeyPerMinute ?? deps.env.MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE,
-    },
-    {
-      scope: 'ip',
-      name: `ip:${agent.id}:${request.ip ?? 'unknown'}`,
-      perMinute: limits.ipPerMinute ?? deps.env.MCPSTACK_RATE_LIMIT_IP_PER_MINUTE,
-    },
-  ];
-  if (visitor) {
-    buckets.push({
-      scope: 'visitor',
-      name: `visitor:${agent.id}:${visitor}`,
-      perMinute: limits.visitorPerMinute ?? deps.env.MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE,
-    });
-  }
-  await takeTokens(deps, context.key.organizationId, buckets);
 }
 
 /**
@@ -102,6 +66,7 @@ export function chatCors(deps: Deps): RequestHandler {
  */
 export function embedAuth(deps: Deps): RequestHandler {
   return async (request: Request, response: Response, next: NextFunction) => {
+    const started = performance.now();
     const rawOrigin = request.get('origin');
     const origin = rawOrigin ? normalizeOrigin(rawOrigin) : null;
     try {
@@ -143,6 +108,8 @@ export function embedAuth(deps: Deps): RequestHandler {
       allowOrigin(response, origin);
       response.locals.embed = { key, origin } satisfies EmbedContext;
       response.locals.organizationId = key.organizationId;
+      // The first stage of a chat turn's Server-Timing.
+      response.locals.authMs = performance.now() - started;
       next();
     } catch (error) {
       if (origin) {

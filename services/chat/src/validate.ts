@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ApiError } from '../errors.ts';
+import { ApiError } from './errors.ts';
 
 /**
  * Parses one part of a request; a failure is a 400 `validation_failed` whose message names each

@@ -1,0 +1,615 @@
+import type {
+  LanguageModelV4Message,
+  LanguageModelV4StreamPart,
+  LanguageModelV4Usage,
+} from '@ai-sdk/provider';
+import { APICallError, type FinishReason } from 'ai';
+import type { Deps } from '../../deps.ts';
+import { ApiError } from '../../errors.ts';
+import type { AgentRecord } from '../../storage/records.ts';
+import { parseInput } from '../../validate.ts';
+import { acquireStream, limitChat } from '../abuse/rate-limit.ts';
+import { Meter } from '../budgets/meter.ts';
+import { readBudgetSettings } from '../budgets/settings.ts';
+import { lowBalanceHeaders } from '../credits/summary.ts';
+import type { EmbedKeyLookup } from '../embed-keys.ts';
+import { verifyUserToken } from '../identity.ts';
+import { listEnabledTools } from '../mcp/registry.ts';
+import type { CatalogModel } from '../model-catalog.ts';
+import type { Owner } from '../owner.ts';
+import { type ChatRequest, chatRequest, textPart, visitorIdSchema } from './chat-request.ts';
+import { appendMessages, type StoredMessage } from './conversations.ts';
+import { buildLlmCall, costMicros, type LlmCallRecord } from './llm-calls.ts';
+import { type ModelCall, ModelCallError, type ModelClient, type PreparedCall } from './model/model-client.ts';
+import { promptOf } from './prompt.ts';
+import { type AgentTools, agentTools, callTool, type ToolOutcome } from './tools.ts';
+import { type StreamSink, UiMessageStream } from './ui-stream.ts';
+
+/** The stages of a turn before its answer streams, as `Server-Timing` and a histogram show them. */
+export type TurnStage = 'limits' | 'history' | 'reserve' | 'model';
+
+/** How long each stage took (milliseconds), in the order they ran. */
+export class StageTimings {
+  readonly stages: { stage: TurnStage; ms: number }[] = [];
+  #last = performance.now();
+
+  /** Ends the stage that ran since the last mark. */
+  mark(stage: TurnStage): void {
+    const now = performance.now();
+    this.stages.push({ stage, ms: now - this.#last });
+    this.#last = now;
+  }
+}
+
+/** What the HTTP layer knows of a chat request once its key and origin were checked. */
+export interface TurnRequest {
+  key: EmbedKeyLookup;
+  clientIp: string;
+  /** The JSON body, not yet validated (the limits apply to malformed floods too). */
+  body: unknown;
+}
+
+/** A turn that passed every check and holds the budget of its first model call. */
+export interface Turn {
+  /** Headers for the answer: `x-mcpstack-credits-low`, `x-mcpstack-user-token-problem`. */
+  headers: Record<string, string>;
+  timings: StageTimings;
+  /**
+   * Streams the answer into the sink, then stores it and gives back what the turn held. `signal`
+   * aborts when the visitor goes away; the turn then stops its model and tool calls.
+   */
+  stream(sink: TurnSink, signal: AbortSignal): Promise<void>;
+}
+
+/** The answer's sink, told when the model answered (so the response's headers can carry its time). */
+export interface TurnSink extends StreamSink {
+  begin(): void;
+}
+
+export const userTokenProblemHeader = 'x-mcpstack-user-token-problem';
+
+const messageIdPattern = /^[A-Za-z0-9_-]{1,100}$/;
+
+async function loadAgent(deps: Deps, organizationId: string, agentId: string): Promise<AgentRecord> {
+  const agent = await deps.stores.agents.get(organizationId, agentId);
+  if (!agent) throw new ApiError('agent_not_found', 'The agent of this embed key no longer exists');
+  return agent;
+}
+
+/** The agent of an embed key, after the chat API's limits (for the config and history reads too). */
+export async function admitChatRequest(
+  deps: Deps,
+  key: EmbedKeyLookup,
+  clientIp: string,
+  visitorId?: string,
+): Promise<AgentRecord> {
+  const agent = await loadAgent(deps, key.organizationId, key.agentId);
+  await limitChat(
+    deps,
+    { organizationId: key.organizationId, embedKeyId: key.id, clientIp, visitorId },
+    agent,
+  );
+  return agent;
+}
+
+/**
+ * The conversation owner: the user a valid token names, else the anonymous visitor. A refused
+ * token never stops the chat (the visitor continues anonymously) but is reported in a header.
+ */
+export async function resolveOwner(
+  deps: Deps,
+  key: EmbedKeyLookup,
+  visitorId: string,
+  userToken: string | undefined,
+  headers: Record<string, string>,
+): Promise<Owner> {
+  if (!userToken) return { kind: 'visitor', id: visitorId };
+  const verified = await verifyUserToken(deps, key.organizationId, key.agentId, userToken);
+  if (verified.ok) return verified.user;
+  headers[userTokenProblemHeader] = verified.problem;
+  return { kind: 'visitor', id: visitorId };
+}
+
+/** The new user message, checked: text parts only, within the size limit. */
+function newUserMessage(deps: Deps, body: ChatRequest): StoredMessage {
+  const last = body.messages.at(-1);
+  if (last?.role !== 'user') {
+    throw new ApiError('validation_failed', 'body.messages: the last message must be the new user message');
+  }
+  const parts = parseInput(textPart.array().min(1, 'must hold text'), last.parts, 'body');
+  const text = parts.map((part) => part.text).join('');
+  if (text.trim() === '') throw new ApiError('validation_failed', 'body.messages: the message is empty');
+  const max = deps.env.MCPSTACK_CHAT_MAX_MESSAGE_CHARS;
+  if (text.length > max) {
+    throw new ApiError('message_too_long', `The message is ${text.length} characters; the limit is ${max}.`, {
+      maxChars: max,
+    });
+  }
+  return {
+    id: last.id && messageIdPattern.test(last.id) ? last.id : crypto.randomUUID(),
+    role: 'user',
+    parts: parts.map((part) => ({ type: 'text', text: part.text })),
+    metadata: { createdAt: deps.clock.now().toISOString() },
+  };
+}
+
+/** What the visitor may read about a failure: specific where it helps, never internals. */
+export function visitorErrorText(deps: Pick<Deps, 'logger'>, error: unknown): string {
+  if (error instanceof ApiError) return error.message;
+  const status =
+    error instanceof ModelCallError
+      ? error.statusCode
+      : APICallError.isInstance(error)
+        ? (error.statusCode ?? null)
+        : undefined;
+  if (status !== undefined) {
+    return `The assistant's model is unavailable right now (status ${status ?? 'unknown'}). Please try again.`;
+  }
+  deps.logger.warn({ reason: describeError(error) }, 'chat stream error');
+  return 'Something went wrong while answering. Please try again.';
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  if (typeof error === 'string') return error;
+  try {
+    return JSON.stringify(error);
+  } catch {
+    return String(error);
+  }
+}
+
+/**
+ * Opens a chat turn: the agent, the abuse limits, the request, its owner, a stream lease, the
+ * history with the new message, the tools, and the budget hold of the first model call, so that a
+ * spent budget is a plain 402 before any stream starts. Every refusal is an `ApiError` thrown here.
+ */
+export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn> {
+  const { key } = request;
+  const timings = new StageTimings();
+  const claimed = (request.body as { visitorId?: unknown } | null)?.visitorId;
+  const visitor = visitorIdSchema.safeParse(claimed).success ? (claimed as string) : undefined;
+  const agent = await admitChatRequest(deps, key, request.clientIp, visitor);
+  const body = parseInput(chatRequest, request.body, 'body');
+  const headers: Record<string, string> = {};
+  const owner = await resolveOwner(deps, key, body.visitorId, body.userToken, headers);
+  const model = deps.modelCatalog.get(agent.model);
+  if (!model) {
+    throw new ApiError(
+      'service_unavailable',
+      `The agent's model ${agent.model} is not offered by this service`,
+    );
+  }
+  const regenerate = body.trigger === 'regenerate-message';
+  const userMessage = regenerate ? null : newUserMessage(deps, body);
+  const lease = await acquireStream(
+    deps,
+    key.organizationId,
+    agent.id,
+    `${owner.kind}:${owner.id}`,
+    agent.rateLimits.maxStreamsPerVisitor ?? deps.env.MCPSTACK_MAX_STREAMS_PER_VISITOR,
+  );
+  timings.mark('limits');
+  try {
+    const conversation = {
+      organizationId: key.organizationId,
+      agentId: agent.id,
+      conversationId: body.id,
+      owner,
+    };
+    // The history write and the reads the turn needs go out together (one pipelined round trip).
+    const [history, servers, budget, creditHeaders] = await Promise.all([
+      appendMessages(deps, {
+        ...conversation,
+        messages: userMessage ? [userMessage] : [],
+        create: !regenerate,
+        history: true,
+        dropTrailingAssistant: regenerate,
+        reserve: 1,
+      }),
+      listEnabledTools(deps, key.organizationId, agent.mcpServerIds),
+      readBudgetSettings(deps, key.organizationId, agent.id),
+      lowBalanceHeaders(deps, key.organizationId),
+    ]);
+    if (history.at(-1)?.role !== 'user') {
+      throw new ApiError('validation_failed', 'body.trigger: there is no user message to answer');
+    }
+    Object.assign(headers, creditHeaders);
+    timings.mark('history');
+
+    const meter = new Meter(deps, { ...conversation, model, resetDayOfMonthUtc: budget.resetDayOfMonthUtc });
+    const tools = agentTools(servers);
+    const client = deps.models.client(model.id);
+    const maxOutputTokens = Math.min(agent.maxOutputTokens, model.maxOutputTokens);
+    const call: ModelCall = {
+      prompt: promptOf(agent.instructions, history),
+      tools: tools.definitions,
+      maxOutputTokens,
+      temperature: agent.temperature ?? undefined,
+    };
+    const first = client.prepare(call);
+    const held = await meter.hold(first.sentBytes, maxOutputTokens);
+    if (!held.ok) throw held.refusal;
+    timings.mark('reserve');
+    const answer = new AnswerRun(deps, {
+      agent,
+      model,
+      client,
+      call,
+      first,
+      meter,
+      tools,
+      timings,
+      conversation,
+    });
+    return {
+      headers,
+      timings,
+      stream: (sink, signal) =>
+        answer.run(sink, signal).finally(() => {
+          void lease.release();
+        }),
+    };
+  } catch (error) {
+    await lease.release();
+    throw error;
+  }
+}
+
+interface AnswerSetup {
+  agent: AgentRecord;
+  model: CatalogModel;
+  client: ModelClient;
+  call: ModelCall;
+  first: PreparedCall;
+  meter: Meter;
+  tools: AgentTools;
+  timings: StageTimings;
+  conversation: { organizationId: string; agentId: string; conversationId: string; owner: Owner };
+}
+
+interface StepResult {
+  /** Why the step ended, for the answer's `finish`; null when the answer cannot go on. */
+  finishReason: FinishReason | null;
+  text: string;
+  toolCalls: { toolCallId: string; toolName: string; input: string }[];
+}
+
+const uiFinishReason = (reason: string): FinishReason =>
+  reason === 'stop' ||
+  reason === 'length' ||
+  reason === 'content-filter' ||
+  reason === 'tool-calls' ||
+  reason === 'error'
+    ? reason
+    : 'other';
+
+/**
+ * One answer: the agent's tool loop. Each step holds its cost bound, calls the model, streams what
+ * it says to the visitor, settles the call with its record, and runs the tools it asked for; the
+ * loop ends when the model stops asking, at the agent's step limit, on a failure, or when the next
+ * step's budget is refused (the partial answer is kept).
+ */
+class AnswerRun {
+  readonly #deps: Deps;
+  readonly #setup: AnswerSetup;
+  readonly #abort = new AbortController();
+  #timedOut = false;
+
+  constructor(deps: Deps, setup: AnswerSetup) {
+    this.#deps = deps;
+    this.#setup = setup;
+  }
+
+  async run(sink: TurnSink, visitorGone: AbortSignal): Promise<void> {
+    const deps = this.#deps;
+    const { agent, client, meter } = this.#setup;
+    // One controller ends the model call and any tool call: the visitor leaving, or our time limit.
+    // The timer is cleared with the answer (AbortSignal.timeout would keep every turn alive).
+    const timer = setTimeout(() => {
+      this.#timedOut = true;
+      this.#abort.abort(new Error('The turn took longer than MCPSTACK_MODEL_TIMEOUT_MS'));
+    }, deps.env.MCPSTACK_MODEL_TIMEOUT_MS);
+    const onGone = () => this.#abort.abort(new Error('The visitor disconnected'));
+    visitorGone.addEventListener('abort', onGone, { once: true });
+    if (visitorGone.aborted) onGone();
+
+    const writer = new UiMessageStream(sink, crypto.randomUUID(), {
+      createdAt: deps.clock.now().toISOString(),
+    });
+    writer.start();
+    const prompt = [...this.#setup.call.prompt];
+    let prepared = this.#setup.first;
+    let finishReason: FinishReason | null = null;
+    try {
+      for (let step = 0; step < agent.maxSteps; step++) {
+        if (step > 0) {
+          prepared = client.prepare({ ...this.#setup.call, prompt });
+          const held = await meter.hold(prepared.sentBytes, this.#setup.call.maxOutputTokens);
+          if (!held.ok) {
+            // Money ran out mid-answer: say why, keep what was said.
+            writer.error(held.refusal.message);
+            finishReason = null;
+            break;
+          }
+        }
+        const result = await this.#step(step, prepared, writer, sink);
+        finishReason = result.finishReason;
+        if (finishReason === null || result.toolCalls.length === 0) break;
+        const outcomes = await this.#runTools(result.toolCalls, writer);
+        writer.finishStep();
+        prompt.push(...stepMessages(result, outcomes));
+        if (this.#abort.signal.aborted) {
+          finishReason = null;
+          this.#explainAbort(writer);
+          break;
+        }
+      }
+      if (finishReason !== null) writer.finish(finishReason);
+    } catch (error) {
+      writer.error(visitorErrorText(deps, error));
+    } finally {
+      clearTimeout(timer);
+      visitorGone.removeEventListener('abort', onGone);
+      if (visitorGone.aborted) writer.detach();
+      await meter.release().catch(() => undefined);
+      await this.#store(writer.message);
+      sink.begin();
+      writer.close();
+    }
+  }
+
+  #explainAbort(writer: UiMessageStream): void {
+    if (!this.#timedOut) return;
+    writer.error('The assistant took too long to answer. Please try again.');
+    writer.abort();
+  }
+
+  async #step(
+    stepNumber: number,
+    prepared: PreparedCall,
+    writer: UiMessageStream,
+    sink: TurnSink,
+  ): Promise<StepResult> {
+    const deps = this.#deps;
+    const { meter, tools, timings } = this.#setup;
+    const signal = this.#abort.signal;
+    const started = deps.clock.now();
+    const startedMs = performance.now();
+    let firstOutputMs: number | null = null;
+    let outputBytes = 0;
+    let text = '';
+    let usage: LanguageModelV4Usage | null = null;
+    let rawFinish: string | null = null;
+    let streamError: unknown = null;
+    let stepOpen = false;
+    const toolCalls: StepResult['toolCalls'] = [];
+
+    const onPart = (part: LanguageModelV4StreamPart) => {
+      switch (part.type) {
+        case 'text-delta':
+          firstOutputMs ??= performance.now() - startedMs;
+          outputBytes += Buffer.byteLength(part.delta, 'utf8');
+          text += part.delta;
+          writer.textDelta(part.id, part.delta);
+          break;
+        case 'stream-start':
+          stepOpen = true;
+          if (stepNumber === 0) {
+            timings.mark('model');
+            sink.begin();
+          }
+          writer.startStep();
+          break;
+        case 'text-start':
+          writer.textStart(part.id);
+          break;
+        case 'text-end':
+          writer.textEnd(part.id);
+          break;
+        case 'reasoning-delta':
+          // Reasoning is paid for and counted, not shown (the AI SDK's sendReasoning: false).
+          firstOutputMs ??= performance.now() - startedMs;
+          outputBytes += Buffer.byteLength(part.delta, 'utf8');
+          break;
+        case 'tool-input-start':
+          firstOutputMs ??= performance.now() - startedMs;
+          writer.toolInputStart(part.id, part.toolName, tools.bindings.get(part.toolName)?.displayName);
+          break;
+        case 'tool-input-delta':
+          outputBytes += Buffer.byteLength(part.delta, 'utf8');
+          writer.toolInputDelta(part.id, part.delta);
+          break;
+        case 'tool-call':
+          toolCalls.push({ toolCallId: part.toolCallId, toolName: part.toolName, input: part.input });
+          break;
+        case 'finish':
+          usage = part.usage;
+          rawFinish = part.finishReason.unified;
+          break;
+        case 'error':
+          streamError ??= part.error;
+          break;
+      }
+    };
+
+    let failure: unknown = null;
+    try {
+      await prepared.stream(onPart, signal);
+    } catch (error) {
+      failure = error;
+    }
+    if (!stepOpen && failure === null && !signal.aborted) failure = new ModelCallError('No answer', null);
+    const aborted = signal.aborted;
+    const problem = failure ?? streamError;
+    const status: LlmCallRecord['status'] = aborted ? 'aborted' : problem !== null ? 'error' : 'ok';
+    await this.#settle(meter, {
+      stepNumber,
+      status,
+      error: problem === null ? (aborted ? describeError(signal.reason) : null) : describeError(problem),
+      sentBytes: prepared.sentBytes,
+      usage,
+      firstOutputMs,
+      outputBytes,
+      finishReason: rawFinish,
+      toolCalls: toolCalls.map(({ toolCallId, toolName }) => ({ toolCallId, toolName })),
+      started,
+      startedMs,
+    });
+
+    if (aborted) {
+      this.#explainAbort(writer);
+      return { finishReason: null, text, toolCalls: [] };
+    }
+    if (problem !== null) {
+      writer.error(visitorErrorText(deps, problem));
+      return { finishReason: null, text, toolCalls: [] };
+    }
+    if (toolCalls.length === 0) writer.finishStep();
+    return { finishReason: uiFinishReason(rawFinish ?? 'other'), text, toolCalls };
+  }
+
+  async #settle(
+    meter: Meter,
+    measured: {
+      stepNumber: number;
+      status: LlmCallRecord['status'];
+      error: string | null;
+      sentBytes: number;
+      usage: LanguageModelV4Usage | null;
+      firstOutputMs: number | null;
+      outputBytes: number;
+      finishReason: string | null;
+      toolCalls: { toolCallId: string; toolName: string }[];
+      started: Date;
+      startedMs: number;
+    },
+  ): Promise<void> {
+    const deps = this.#deps;
+    const { usage, status } = measured;
+    const maxOutputTokens = this.#setup.call.maxOutputTokens;
+    const reported = usage?.inputTokens.total !== undefined && usage?.outputTokens.total !== undefined;
+    // Without reported usage: the bounds that were held (bytes sent; bytes received, at most the
+    // output limit). A call that failed before any output produced nothing to pay for.
+    const nothing = status === 'error' && measured.firstOutputMs === null;
+    const inputTokens = reported ? (usage?.inputTokens.total ?? 0) : nothing ? 0 : measured.sentBytes;
+    const outputTokens = reported
+      ? (usage?.outputTokens.total ?? 0)
+      : Math.min(measured.outputBytes, maxOutputTokens);
+    const cachedInputTokens = reported ? (usage?.inputTokens.cacheRead ?? 0) : 0;
+    const call = buildLlmCall(meter.context, {
+      stepNumber: measured.stepNumber,
+      status,
+      inputTokens,
+      cachedInputTokens,
+      outputTokens,
+      reasoningTokens: reported ? (usage?.outputTokens.reasoning ?? 0) : 0,
+      usageEstimated: !reported && (inputTokens > 0 || outputTokens > 0),
+      costMicros: costMicros(meter.context.model, { inputTokens, cachedInputTokens, outputTokens }),
+      latencyMs: Math.round(performance.now() - measured.startedMs),
+      timeToFirstTokenMs: measured.firstOutputMs === null ? null : Math.round(measured.firstOutputMs),
+      finishReason: measured.finishReason,
+      toolCalls: measured.toolCalls,
+      error: measured.error,
+      createdAt: measured.started.toISOString(),
+      finishedAt: deps.clock.now().toISOString(),
+    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await meter.settle(call);
+        return;
+      } catch (error) {
+        if (attempt >= 3) {
+          deps.logger.error({ err: error, call }, 'could not settle an LLM call');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+  }
+
+  /** Runs the step's tool calls at once; each outcome is streamed as it is known. */
+  async #runTools(calls: StepResult['toolCalls'], writer: UiMessageStream): Promise<ToolOutcome[]> {
+    const { tools } = this.#setup;
+    const signal = this.#abort.signal;
+    const started = calls.map((call) => {
+      const binding = tools.bindings.get(call.toolName);
+      let input: unknown;
+      try {
+        input = JSON.parse(call.input);
+      } catch {
+        const errorText = `Invalid input for tool ${call.toolName}: the arguments are not valid JSON.`;
+        writer.toolInputError(call.toolCallId, call.toolName, call.input, binding?.displayName, errorText);
+        return Promise.resolve<ToolOutcome>({ ok: false, errorText });
+      }
+      if (!binding) {
+        const errorText = `Model tried to call unavailable tool '${call.toolName}'.`;
+        writer.toolInputError(call.toolCallId, call.toolName, input, undefined, errorText);
+        return Promise.resolve<ToolOutcome>({ ok: false, errorText });
+      }
+      writer.toolInputAvailable(call.toolCallId, call.toolName, input, binding.displayName);
+      return callTool(this.#deps, binding, input, signal).then((outcome) => {
+        if (outcome.ok) writer.toolOutputAvailable(call.toolCallId, outcome.output);
+        else writer.toolOutputError(call.toolCallId, outcome.errorText);
+        return outcome;
+      });
+    });
+    return Promise.all(started);
+  }
+
+  async #store(message: StoredMessage): Promise<void> {
+    if (message.parts.length === 0) return;
+    const { conversation } = this.#setup;
+    try {
+      await appendMessages(this.#deps, {
+        ...conversation,
+        messages: [message],
+        create: false,
+        history: false,
+      });
+    } catch (error) {
+      this.#deps.logger.error(
+        {
+          err: error,
+          conversationId: conversation.conversationId,
+          organizationId: conversation.organizationId,
+        },
+        'could not store the answer',
+      );
+    }
+  }
+}
+
+/** A step's text and tool calls, and the tools' results, as the next step's prompt continues. */
+function stepMessages(result: StepResult, outcomes: readonly ToolOutcome[]): LanguageModelV4Message[] {
+  const assistant: Extract<LanguageModelV4Message, { role: 'assistant' }> = {
+    role: 'assistant',
+    content: [],
+  };
+  if (result.text) assistant.content.push({ type: 'text', text: result.text });
+  const tool: Extract<LanguageModelV4Message, { role: 'tool' }> = { role: 'tool', content: [] };
+  for (const [index, call] of result.toolCalls.entries()) {
+    let input: unknown = call.input;
+    try {
+      input = JSON.parse(call.input);
+    } catch {
+      // invalid arguments are sent back as the model wrote them
+    }
+    assistant.content.push({
+      type: 'tool-call',
+      toolCallId: call.toolCallId,
+      toolName: call.toolName,
+      input,
+    });
+    const outcome = outcomes[index];
+    tool.content.push({
+      type: 'tool-result',
+      toolCallId: call.toolCallId,
+      toolName: call.toolName,
+      output: outcome?.ok
+        ? { type: 'text', value: outcome.output }
+        : { type: 'error-text', value: outcome?.errorText ?? '' },
+    });
+  }
+  return [assistant, tool];
+}
