@@ -146,6 +146,60 @@ describe('POST /api/v1/chat', () => {
     expect(model.requests.length - before).toBe(2);
   });
 
+  it('keeps as history exactly the message the AI SDK reads from the stream, tool calls and failed tools included', async () => {
+    const visitorId = visitor();
+    for (const text of [
+      'What is the status of order A-1001?',
+      'Hello there',
+      'please use cancel_order for order A-1001',
+    ]) {
+      const { chatId, answer } = await ask(text, { visitorId });
+      const history = await fetch(
+        `${service.url}/api/v1/chat/conversations/${chatId}/messages?visitorId=${visitorId}`,
+        {
+          headers: { authorization: `Bearer ${publicKey}`, origin },
+        },
+      );
+      const stored = (await json(history)).messages.at(-1);
+      expect(stored.role).toBe('assistant');
+      expect(stored).toEqual(JSON.parse(JSON.stringify(answer)));
+    }
+  });
+
+  it('sends the stream in the protocol byte for byte: headers, chunk order and [DONE]', async () => {
+    const response = await postChat(
+      { id: conversation(), messages: [userMessage('Hello there')], visitorId: visitor() },
+      { authorization: `Bearer ${publicKey}`, origin },
+    );
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    expect(response.headers.get('x-vercel-ai-ui-message-stream')).toBe('v1');
+    expect(response.headers.get('cache-control')).toBe('no-cache');
+    expect(response.headers.get('x-accel-buffering')).toBe('no');
+    const timing = response.headers.get('server-timing') ?? '';
+    expect(timing.split(', ').map((entry) => entry.split(';')[0])).toEqual([
+      'auth',
+      'limits',
+      'history',
+      'reserve',
+      'model',
+    ]);
+    const body = await response.text();
+    const events = body.split('\n\n').filter(Boolean);
+    expect(events.at(-1)).toBe('data: [DONE]');
+    const chunks = events.slice(0, -1).map((event) => JSON.parse(event.replace(/^data: /, '')));
+    expect(chunks.map((chunk) => chunk.type).filter((type) => type !== 'text-delta')).toEqual([
+      'start',
+      'start-step',
+      'text-start',
+      'text-end',
+      'finish-step',
+      'finish',
+    ]);
+    expect(Object.keys(chunks[0])).toEqual(['type', 'messageMetadata', 'messageId']);
+    expect(events[3]).toMatch(/^data: \{"type":"text-delta","id":"0","delta":"You "\}$/);
+    expect(chunks.at(-1)).toEqual({ type: 'finish', finishReason: 'stop' });
+  });
+
   it('records every LLM call with the tokens the model server reported', async () => {
     const before = model.requests.length;
     const { chatId } = await ask('Look up order B-2002 please');
