@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -6,6 +7,42 @@ import {
   spawnService,
   startServiceProcess,
 } from './support/service-process.ts';
+
+/** A request whose body is half sent when SIGTERM comes: it must still be answered. */
+async function requestAcrossSigterm(service: ServiceProcess): Promise<{ status: number; text: string }> {
+  const body = JSON.stringify({ name: 'Slow Co', slug: `slow-${Date.now()}` });
+  const url = new URL(`${service.url}/api/v1/organizations`);
+  const responded = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const outgoing = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${operatorToken}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk) => {
+          text += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+      },
+    );
+    outgoing.on('error', reject);
+    // Half the body now, SIGTERM, then the rest: the request is in flight during shutdown.
+    outgoing.write(body.slice(0, 10));
+    setTimeout(() => {
+      service.child.kill('SIGTERM');
+      setTimeout(() => outgoing.end(body.slice(10)), 300);
+    }, 200);
+  });
+  return responded;
+}
 
 describe('the service process (as `npm start` runs it)', () => {
   it('refuses to start with bad configuration and names each bad variable', async () => {
@@ -106,40 +143,25 @@ describe('the service process (as `npm start` runs it)', () => {
 
   it('finishes an in-flight request on SIGTERM before exiting', async () => {
     const service = await startServiceProcess(inject('redisUrl'));
-    const body = JSON.stringify({ name: 'Slow Co', slug: `slow-${Date.now()}` });
-    const url = new URL(`${service.url}/api/v1/organizations`);
-    const responded = new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const outgoing = request(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${operatorToken}`,
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-          },
-        },
-        (response) => {
-          let text = '';
-          response.on('data', (chunk) => {
-            text += chunk;
-          });
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
-        },
-      );
-      outgoing.on('error', reject);
-      // Half the body now, SIGTERM, then the rest: the request is in flight during shutdown.
-      outgoing.write(body.slice(0, 10));
-      setTimeout(() => {
-        service.child.kill('SIGTERM');
-        setTimeout(() => outgoing.end(body.slice(10)), 300);
-      }, 200);
-    });
-    const result = await responded;
+    const result = await requestAcrossSigterm(service);
     expect(result.status, result.text).toBe(201);
     expect(await service.stop()).toBe(0);
     expect(service.stdout.join('')).toContain('shutting down');
   });
+
+  it('runs MCPSTACK_WORKERS workers on one port, and drains them all on SIGTERM', async () => {
+    const service = await startServiceProcess(inject('redisUrl'), { MCPSTACK_WORKERS: '2' });
+    const workers = () =>
+      execFileSync('pgrep', ['-P', String(service.child.pid)], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .filter(Boolean);
+    await expect.poll(() => workers().length, { timeout: 20_000 }).toBe(2);
+    const health = await Promise.all(Array.from({ length: 20 }, () => fetch(`${service.url}/readyz`)));
+    expect(health.every((response) => response.ok)).toBe(true);
+    const result = await requestAcrossSigterm(service);
+    expect(result.status, result.text).toBe(201);
+    expect(await service.stop()).toBe(0);
+    expect(service.stdout.join('')).toContain('every worker stopped');
+  }, 60_000);
 });

@@ -90,6 +90,12 @@ export const envSchema = z.object({
   MCPSTACK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MCPSTACK_MAX_BODY_BYTES: integer(262_144, 1024, 16 * 1024 * 1024),
   MCPSTACK_SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 600_000),
+  /** Worker processes on one port (node:cluster): a number, or `auto` for one per core. */
+  MCPSTACK_WORKERS: z
+    .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], {
+      message: 'must be a number of worker processes (1 to 256) or auto (one per core)',
+    })
+    .default(1),
   MCPSTACK_MCP_TIMEOUT_MS: integer(15_000, 100, 300_000),
   MCPSTACK_MCP_TOOLS_CACHE_SECONDS: integer(30, 0, 3600),
   MCPSTACK_MCP_MAX_RESULT_CHARS: integer(20_000, 100, 1_000_000),
