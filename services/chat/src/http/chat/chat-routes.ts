@@ -359,8 +359,26 @@ export function chatRouter(deps: Deps): Router {
     }
   });
 
+  // A chat path under a method it does not serve is a 405 with Allow (preflights were answered above).
+  for (const [path, method] of chatMethods) {
+    router.all(path, (request, _response, next) => {
+      const allow = [method, 'OPTIONS'];
+      next(
+        new ApiError('method_not_allowed', `${request.method} is not allowed here; use ${allow.join(', ')}`, {
+          allow,
+        }),
+      );
+    });
+  }
+
   return router;
 }
+
+const chatMethods = [
+  ['/api/v1/chat', 'POST'],
+  ['/api/v1/chat/config', 'GET'],
+  ['/api/v1/chat/conversations/:conversationId/messages', 'GET'],
+] as const;
 
 const chatErrors = {
   400: { description: 'Invalid input (validation_failed, invalid_json)' },
