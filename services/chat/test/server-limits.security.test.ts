@@ -44,7 +44,11 @@ describe('/metrics', () => {
   it('without a token, answers clients on this machine only, never a request a proxy forwarded', async () => {
     const direct = await local.call('GET', '/metrics', { token: null });
     expect(direct.status).toBe(200);
-    for (const headers of [{ 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9' }]) {
+    const forwarded: Record<string, string>[] = [
+      { 'x-forwarded-for': '203.0.113.9' },
+      { forwarded: 'for=203.0.113.9' },
+    ];
+    for (const headers of forwarded) {
       const proxied = await local.call('GET', '/metrics', { token: null, headers });
       expect(proxied.status).toBe(403);
       expect(proxied.body.error.code).toBe('insufficient_permissions');
