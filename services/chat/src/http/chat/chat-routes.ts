@@ -381,10 +381,13 @@ const chatMethods = [
 ] as const;
 
 const chatErrors = {
-  400: { description: 'Invalid input (validation_failed, invalid_json)' },
+  400: {
+    description: 'Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter)',
+  },
   401: { description: 'invalid_public_key or secret_key_not_allowed' },
   403: { description: 'origin_required or origin_not_allowed' },
   404: { description: 'conversation_not_found (another visitor’s conversation) or agent_not_found' },
+  405: { description: 'method_not_allowed, with Allow' },
 };
 
 /** The chat API in the OpenAPI document (it streams, so it lives outside the route table). */
@@ -411,6 +414,7 @@ export function chatOpenApiPaths(): Record<string, Record<string, JsonSchema>> {
           ...chatErrors,
           409: { description: 'conversation_too_long' },
           413: { description: 'message_too_long or payload_too_large' },
+          415: { description: 'unsupported_media_type or unsupported_content_encoding' },
         },
       },
     },
