@@ -83,8 +83,21 @@ export async function startServer(
   host = deps.env.HOST,
 ): Promise<RunningServer> {
   const { app, lifecycle } = createApp(deps);
-  const server = createServer(app);
-  server.keepAliveTimeout = 65_000;
+  const { env } = deps;
+  // requestTimeout bounds receiving the request (headers and body: a slow body no longer holds a
+  // socket for Node's default 300 s), never the response, so chat streams run as long as they need.
+  // Node checks these timeouts every connectionsCheckingInterval (30 s by default): check often
+  // enough that a short timeout means what it says.
+  const server = createServer(
+    {
+      headersTimeout: env.MCPSTACK_HEADERS_TIMEOUT_MS,
+      requestTimeout: env.MCPSTACK_REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1000, Math.floor(env.MCPSTACK_HEADERS_TIMEOUT_MS / 2)),
+    },
+    app,
+  );
+  // Longer than a load balancer's idle timeout (60 s on AWS ALB), so the balancer closes first.
+  server.keepAliveTimeout = env.MCPSTACK_KEEP_ALIVE_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

@@ -153,6 +153,20 @@ export const envSchema = z.object({
   MCPSTACK_RATE_LIMIT_IP_PER_MINUTE: integer(120, 1, 1_000_000),
   MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE: integer(1200, 1, 1_000_000),
   MCPSTACK_MAX_STREAMS_PER_VISITOR: integer(3, 1, 1000),
+  // /metrics: with a token, only `Authorization: Bearer <token>`; without, only loopback clients.
+  MCPSTACK_METRICS_TOKEN: z
+    .string()
+    .optional()
+    .transform((value) => (value === undefined || value === '' ? undefined : value))
+    .refine(
+      (value) => value === undefined || value.length >= 32,
+      'must be at least 32 characters (generate one with: openssl rand -hex 32)',
+    ),
+  // How long a client may take to send a request: its headers, then the whole request. Neither
+  // bounds the response, so a long chat stream is never cut by them.
+  MCPSTACK_HEADERS_TIMEOUT_MS: integer(15_000, 1000, 600_000),
+  MCPSTACK_REQUEST_TIMEOUT_MS: integer(60_000, 1000, 3_600_000),
+  MCPSTACK_KEEP_ALIVE_TIMEOUT_MS: integer(65_000, 1000, 600_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -164,7 +178,16 @@ export class EnvError extends Error {
 
 export function parseEnv(source: Record<string, string | undefined>): Env {
   const result = envSchema.safeParse(source);
-  if (result.success) return result.data;
+  if (result.success) {
+    const { MCPSTACK_HEADERS_TIMEOUT_MS: headers, MCPSTACK_REQUEST_TIMEOUT_MS: request } = result.data;
+    // Node refuses a headers timeout longer than the request timeout.
+    if (headers > request) {
+      throw new EnvError(
+        `Invalid configuration:\n  MCPSTACK_HEADERS_TIMEOUT_MS: must not exceed MCPSTACK_REQUEST_TIMEOUT_MS (${request})`,
+      );
+    }
+    return result.data;
+  }
   const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
   throw new EnvError(`Invalid configuration:\n${lines.join('\n')}`);
 }

@@ -5,12 +5,15 @@
 export const errorStatus = {
   // 400
   invalid_json: 400,
+  invalid_body: 400,
+  invalid_path_parameter: 400,
   validation_failed: 400,
   invalid_url: 400,
   private_url_not_allowed: 400,
   unknown_model: 400,
   unknown_mcp_server: 400,
   origin_not_verified: 400,
+  public_suffix_not_allowed: 400,
   invalid_signature: 400,
   // 401
   unauthenticated: 401,
@@ -48,6 +51,7 @@ export const errorStatus = {
   payload_too_large: 413,
   message_too_long: 413,
   unsupported_media_type: 415,
+  unsupported_content_encoding: 415,
   // 429
   rate_limited: 429,
   too_many_streams: 429,
@@ -69,12 +73,20 @@ export class ApiError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly details: Record<string, unknown> | undefined;
+  /** Detail for our logs only (what a host name resolved to): never part of the response. */
+  readonly internal: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+    internal?: Record<string, unknown>,
+  ) {
     super(message);
     this.code = code;
     this.status = errorStatus[code];
     this.details = details;
+    this.internal = internal;
   }
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDnsServer, type TestDnsServer } from './support/dns-server.ts';
@@ -285,6 +286,82 @@ describe('attacks on the chat API: each refused with its code, none reaching the
     const prototype = await post(undefined, asKey(), '{"__proto__": {"admin": true}, "constructor": {}}');
     expect(prototype.status).toBe(400);
     nothingReachedTheModel();
+  });
+
+  it('a body whose Content-Encoding lies, or names an encoding no one speaks', async () => {
+    before = model.requests.length;
+    const send = (encoding: string, payload: string | Uint8Array) =>
+      fetch(`${service.url}/api/v1/chat`, {
+        method: 'POST',
+        headers: {
+          ...asKey(),
+          'x-forwarded-for': '203.0.113.41',
+          'content-type': 'application/json',
+          'content-encoding': encoding,
+        },
+        body: payload,
+      });
+    for (const encoding of ['gzip', 'deflate', 'br']) {
+      const response = await send(encoding, 'garbage, not compressed at all');
+      const answer = (await response.json()) as { error: { code: string } };
+      expect(response.status, encoding).toBe(400);
+      expect(answer.error.code, encoding).toBe('invalid_body');
+    }
+    const unknown = await send('x-squeeze', JSON.stringify(body()));
+    expect(unknown.status).toBe(415);
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe(
+      'unsupported_content_encoding',
+    );
+    // A gzip bomb stays within the body limit, counted after decompression.
+    const bomb = await send('gzip', gzipSync(JSON.stringify(body({ padding: ' '.repeat(10_000_000) }))));
+    expect(bomb.status).toBe(413);
+    nothingReachedTheModel();
+  });
+
+  it('a malformed percent-escape in a path parameter, with or without a key', async () => {
+    before = model.requests.length;
+    for (const conversation of ['%E0%A4%A', '%ZZ', '%']) {
+      for (const headers of [asKey(), {}]) {
+        const response = await fetch(
+          `${service.url}/api/v1/chat/conversations/${conversation}/messages?visitorId=${visitor()}`,
+          { headers: { ...headers, 'x-forwarded-for': '203.0.113.42' } },
+        );
+        const answer = (await response.json()) as { error: { code: string } };
+        // Either the path is refused (400) or the key check comes first (401); never a 500.
+        expect([400, 401], conversation).toContain(response.status);
+        if (response.status === 400) expect(answer.error.code).toBe('invalid_path_parameter');
+      }
+    }
+    const withKey = await fetch(
+      `${service.url}/api/v1/chat/conversations/%E0%A4%A/messages?visitorId=${visitor()}`,
+      { headers: { ...asKey(), 'x-forwarded-for': '203.0.113.42' } },
+    );
+    expect(withKey.status).toBe(400);
+    nothingReachedTheModel();
+  });
+
+  it('a wrong method on a chat path is 405 with Allow; preflights still work', async () => {
+    for (const [method, path, allow] of [
+      ['GET', '/api/v1/chat', 'POST, OPTIONS'],
+      ['PUT', '/api/v1/chat', 'POST, OPTIONS'],
+      ['DELETE', '/api/v1/chat/config', 'GET, OPTIONS'],
+      ['POST', '/api/v1/chat/conversations/conv-12345678/messages', 'GET, OPTIONS'],
+    ] as const) {
+      const response = await fetch(`${service.url}${path}`, {
+        method,
+        headers: { ...asKey(), 'x-forwarded-for': '203.0.113.43' },
+      });
+      const answer = (await response.json()) as { error: { code: string } };
+      expect(response.status, `${method} ${path}`).toBe(405);
+      expect(answer.error.code).toBe('method_not_allowed');
+      expect(response.headers.get('allow')).toBe(allow);
+    }
+    const preflight = await fetch(`${service.url}/api/v1/chat`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(origin);
   });
 
   it('another visitor trying to read or continue a conversation', async () => {

@@ -613,7 +613,7 @@ describe('sync', () => {
       expect(response.body.error.code).toBe('checkout_session_not_found');
     }
     // A session Stripe made directly, though its metadata names this organization, was never
-    // started here: no record, 404 (the webhook still credits it if it is consistent).
+    // started here: no record, 404 (and the webhook credits no one for it).
     const direct = world.stripe.createSessionDirectly({
       client_reference_id: tenant.organizationId,
       metadata: {

@@ -128,6 +128,31 @@ describe('the Stripe webhook refuses what Stripe did not sign', () => {
     await expectConsistent(world.service, tenant);
   });
 
+  it('refuses a timestamp beyond the tolerance in the future: a delivery signed ahead for later replay', async () => {
+    const tenant = await world.service.createTenant();
+    const { payload, sessionId } = await paidCheckout(tenant);
+    const ahead = Math.floor(Date.now() / 1000) + 301;
+    const response = await expectRefused(payload, world.stripe.sign(payload, { timestamp: ahead }));
+    expect(response.body.error.message).toContain('future');
+    const farAhead = Math.floor(Date.now() / 1000) + 86_400 * 365;
+    await expectRefused(payload, world.stripe.sign(payload, { timestamp: farAhead }));
+    await expectNothingApplied(tenant, sessionId);
+  });
+
+  it('accepts a clock a little ahead, within the tolerance', async () => {
+    const tenant = await world.service.createTenant();
+    const { payload } = await paidCheckout(tenant, 7);
+    const ahead = Math.floor(Date.now() / 1000) + 240;
+    const accepted = await postWebhook(
+      world.service,
+      payload,
+      world.stripe.sign(payload, { timestamp: ahead }),
+    );
+    expect(accepted.body.outcome).toBe('credited');
+    expect(await balanceMicros(world.service, tenant)).toBe(7_000_000);
+    await expectConsistent(world.service, tenant);
+  });
+
   it('replays of an old event change nothing: stale ones are refused, re-signed ones are duplicates', async () => {
     const tenant = await world.service.createTenant();
     const { payload, eventId } = await paidCheckout(tenant, 12);
@@ -158,6 +183,65 @@ describe('the Stripe webhook refuses what Stripe did not sign', () => {
     const tooLarge = await postWebhook(world.service, huge, world.stripe.sign(huge));
     expect(tooLarge.status).toBe(413);
     await expectNothingApplied(tenant, sessionId);
+  });
+
+  it('credits the organization that started the session, whatever organization a signed event names', async () => {
+    const buyer = await world.service.createTenant();
+    const other = await world.service.createTenant();
+    const sessionId = await startCheckout(world, buyer, 10);
+    const paid = world.stripe.pay(sessionId);
+    // The session's own id, with both organization fields pointing at another organization (metadata
+    // is editable in Stripe after checkout): signed, so only our record can say whose it is.
+    const forged = {
+      ...paid,
+      client_reference_id: other.organizationId,
+      metadata: { ...paid.metadata, organizationId: other.organizationId },
+    };
+    const delivered = await deliver(world, 'checkout.session.completed', forged);
+    expect(delivered.status, delivered.text).toBe(200);
+    expect(delivered.body.outcome).toBe('credited');
+    expect(await balanceMicros(world.service, buyer)).toBe(10_000_000);
+    expect(await balanceMicros(world.service, other)).toBe(0);
+    expect(await ledgerEntries(world.service, other)).toEqual([]);
+    expect(world.service.logs.join('')).toContain('names another organization than the one that started it');
+
+    // The genuine event, a forged one again and a sync: the one purchase stays the buyer's.
+    expect((await deliver(world, 'checkout.session.completed', paid)).body.outcome).toBe('duplicate');
+    expect((await deliver(world, 'checkout.session.completed', forged)).body.outcome).toBe('duplicate');
+    const foreignSync = await world.service.call(
+      'POST',
+      creditsPath(other, `checkout-session/${sessionId}/sync`),
+      { token: other.keys.billing },
+    );
+    expect(foreignSync.status).toBe(404);
+
+    // The refund finds the buyer's purchase: the payment was never re-pointed.
+    const refunded = await deliver(world, 'charge.refunded', world.stripe.refund(sessionId, 400));
+    expect(refunded.body.outcome).toBe('refunded');
+    expect(await balanceMicros(world.service, buyer)).toBe(6_000_000);
+    expect(await balanceMicros(world.service, other)).toBe(0);
+    const purchases = (await ledgerEntries(world.service, buyer)).filter(
+      (entry) => entry.type === 'purchase',
+    );
+    expect(purchases).toHaveLength(1);
+    await expectConsistent(world.service, buyer);
+    await expectNothingApplied(other, null);
+  });
+
+  it('credits no one for a paid session this service never started, even one naming an organization', async () => {
+    const tenant = await world.service.createTenant();
+    const direct = world.stripe.createSessionDirectly({
+      amount_total: 1000,
+      client_reference_id: tenant.organizationId,
+      metadata: {
+        purpose: 'ai_credits',
+        organizationId: tenant.organizationId,
+        creditAmountMicros: '10000000',
+      },
+    });
+    const delivered = await deliver(world, 'checkout.session.completed', world.stripe.pay(direct.id));
+    expect(delivered.body.outcome).toBe('rejected');
+    await expectNothingApplied(tenant, null);
   });
 
   it('credits only the organization the session names, whoever sends it', async () => {

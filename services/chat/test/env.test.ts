@@ -58,4 +58,18 @@ describe('configuration from the environment', () => {
     });
     expect(env.MCPSTACK_REDIS_CLUSTER).toBe(true);
   });
+
+  it('bounds how long a client may take to send a request, and guards /metrics with a long token', () => {
+    expect(parseEnv(valid)).toMatchObject({
+      MCPSTACK_HEADERS_TIMEOUT_MS: 15_000,
+      MCPSTACK_REQUEST_TIMEOUT_MS: 60_000,
+      MCPSTACK_KEEP_ALIVE_TIMEOUT_MS: 65_000,
+    });
+    expect(parseEnv(valid).MCPSTACK_METRICS_TOKEN).toBeUndefined();
+    expect(() =>
+      parseEnv({ ...valid, MCPSTACK_HEADERS_TIMEOUT_MS: '30000', MCPSTACK_REQUEST_TIMEOUT_MS: '20000' }),
+    ).toThrow(/MCPSTACK_HEADERS_TIMEOUT_MS: must not exceed MCPSTACK_REQUEST_TIMEOUT_MS/);
+    expect(() => parseEnv({ ...valid, MCPSTACK_METRICS_TOKEN: 'short' })).toThrow(/MCPSTACK_METRICS_TOKEN/);
+    expect(parseEnv({ ...valid, MCPSTACK_METRICS_TOKEN: '' }).MCPSTACK_METRICS_TOKEN).toBeUndefined();
+  });
 });

@@ -618,7 +618,7 @@ describe('MCP server URLs with MCPSTACK_ALLOW_PRIVATE_URLS=false', () => {
 
   for (const [url, address] of [
     ['http://127.0.0.1:8080/mcp', '127.0.0.1'],
-    ['http://localhost:8080/mcp', 'localhost resolves to'],
+    ['http://localhost:8080/mcp', 'localhost does not resolve to a public address'],
     ['http://[::1]:8080/mcp', '::1'],
     ['http://10.1.2.3/mcp', '10.1.2.3'],
     ['http://169.254.169.254/latest/meta-data', '169.254.169.254'],

@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../src/app.ts';
 import { adminToken, startTestService, type TestService } from './support/harness.ts';
 
+const metricsToken = `test-metrics-token-${'m'.repeat(32)}`;
 let service: TestService;
 beforeAll(async () => {
-  service = await startTestService();
+  service = await startTestService({ MCPSTACK_METRICS_TOKEN: metricsToken });
 });
 afterAll(() => service.stop());
 
@@ -19,7 +20,7 @@ describe('health, readiness and metrics', () => {
     await service.call('GET', `/api/v1/organizations/${tenant.organizationId}`, {
       token: tenant.keys.viewer,
     });
-    const result = await service.call('GET', '/metrics', { token: null });
+    const result = await service.call('GET', '/metrics', { token: metricsToken });
     expect(result.status).toBe(200);
     expect(result.headers.get('content-type')).toContain('text/plain');
     expect(result.text).toContain(

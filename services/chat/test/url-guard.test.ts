@@ -116,10 +116,13 @@ describe('assertPublicUrl', () => {
     }
   });
 
-  it('refuses a name that resolves to a loopback address', async () => {
+  it('refuses a name that resolves to a loopback address, without saying what it resolved to', async () => {
     const error = await apiErrorOf(assertPublicUrl(new URL('http://localhost:8080/mcp'), false));
     expect(error?.code).toBe('private_url_not_allowed');
-    expect(error?.message).toMatch(/localhost resolves to (127\.0\.0\.1|::1), a loopback address/);
+    expect(error?.message).toContain('localhost does not resolve to a public address');
+    expect(error?.message).not.toMatch(/127\.0\.0\.1|::1|loopback/);
+    expect(error?.details).toBeUndefined();
+    expect(error?.internal).toMatchObject({ host: 'localhost', range: 'a loopback address' });
   });
 
   it('refuses a host that does not resolve with invalid_url', async () => {
@@ -199,7 +202,7 @@ describe('createGuardedFetch', () => {
     const refusing = createGuardedFetch(false, { isAllowedAddress: () => false });
     const error = await apiErrorOf(refusing(`http://localhost:${port}/ok`));
     expect(error?.code).toBe('private_url_not_allowed');
-    expect(error?.message).toMatch(/localhost resolves to/);
+    expect(error?.message).toMatch(/localhost does not resolve to a public address/);
 
     const allowing = createGuardedFetch(false, {
       isAllowedAddress: (address) => address === '127.0.0.1' || address === '::1',

@@ -1,6 +1,7 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { getDomain } from 'tldts';
 import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
@@ -34,6 +35,26 @@ export function normalizeDomain(raw: string): string | null {
     return null;
   if (ascii === 'localhost' || ascii.endsWith('.localhost')) return null;
   return ascii;
+}
+
+/**
+ * Whether a name is a public suffix (`co.uk`) or one of the private ones (`github.io`,
+ * `s3.amazonaws.com`): anyone can publish under it, so proving control of it would let one
+ * customer's embed run on everyone's sites. tldts carries the Public Suffix List, private
+ * section included.
+ */
+export function isPublicSuffix(domain: string): boolean {
+  return getDomain(domain, { allowPrivateDomains: true }) === null;
+}
+
+function assertRegistrable(domain: string): void {
+  if (isPublicSuffix(domain)) {
+    throw new ApiError(
+      'public_suffix_not_allowed',
+      `domain: ${domain} is a public suffix (anyone can register names under it); verify your own domain under it, e.g. yours.${domain}`,
+      { domain },
+    );
+  }
 }
 
 export const createDomainInput = z
@@ -103,6 +124,7 @@ export async function addDomain(
   agentId: string,
   domain: string,
 ): Promise<DomainView> {
+  assertRegistrable(domain);
   await getAgent(deps, organizationId, agentId);
   const existing = (await agentDomains(deps, organizationId, agentId)).find(
     (record) => record.domain === domain,
@@ -156,6 +178,8 @@ export async function confirmDomain(
 ): Promise<DomainView> {
   await getAgent(deps, organizationId, agentId);
   const record = await requireDomain(deps, organizationId, agentId, domainId);
+  // A suffix added before this check existed is never confirmed (and never covers origins below).
+  assertRegistrable(record.domain);
   const view = viewDomain(record);
   if (record.verifiedAt) return view;
   const expected = view.dnsRecord;
@@ -214,6 +238,7 @@ export function originOnDomains(origin: string, domains: Iterable<string>): bool
   const url = new URL(origin);
   if (url.protocol !== 'https:') return false;
   for (const domain of domains) {
+    if (isPublicSuffix(domain)) continue;
     if (url.hostname === domain || url.hostname.endsWith(`.${domain}`)) return true;
   }
   return false;

@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import { match } from 'path-to-regexp';
 import type { Deps } from '../deps.ts';
 import { takeTokens } from '../domain/abuse/rate-limit.ts';
+import { recordApiKeyUse } from '../domain/auth/api-keys.ts';
 import {
   type AuthenticatedPrincipal,
   canSeeOrganization,
@@ -44,6 +45,11 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
           principal = await authenticate(deps, request);
           response.locals.principal = principal;
           if (principal.kind === 'service_account') {
+            // Off the request's path: a failed write of the last-used time must not fail the request.
+            const { organizationId, keyId } = principal;
+            recordApiKeyUse(deps, organizationId, keyId).catch((error: unknown) =>
+              deps.logger.warn({ reason: String(error), keyId }, 'could not record key use'),
+            );
             await takeTokens(deps, principal.organizationId, [
               {
                 scope: 'api_key',
@@ -109,13 +115,17 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
     );
   }
 
-  // A path that exists under another method is a 405 with Allow; anything else a 404.
-  const matchers = routes.map((route) => ({ method: route.method, match: match(toExpressPath(route.path)) }));
+  // A path that exists under another method is a 405 with Allow; anything else a 404. OPTIONS too:
+  // the management API is not for browsers, so it answers no CORS preflight (the chat API does).
+  const matchers = routes.map((route) => ({
+    method: route.method,
+    match: match(toExpressPath(route.path), { decode: false }),
+  }));
   router.use((request: Request) => {
     const allowed = matchers
       .filter((entry) => entry.match(request.path) !== false)
       .map((entry) => entry.method.toUpperCase());
-    if (allowed.length > 0 && request.method !== 'OPTIONS') {
+    if (allowed.length > 0) {
       throw new ApiError(
         'method_not_allowed',
         `${request.method} is not allowed here; use ${[...new Set(allowed)].join(', ')}`,

@@ -33,7 +33,10 @@ export const idParam = z.string().min(1).max(100);
 export const orgParams = z.object({ orgId: idParam });
 
 export const standardErrors = {
-  400: { description: 'Invalid input (validation_failed, invalid_json, …)', schema: errorResponse },
+  400: {
+    description: 'Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter, …)',
+    schema: errorResponse,
+  },
   401: { description: 'Not authenticated', schema: errorResponse },
   403: { description: 'The role lacks the permission', schema: errorResponse },
   404: { description: 'Not found (another organization’s resources are 404 too)', schema: errorResponse },

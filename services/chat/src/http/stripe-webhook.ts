@@ -37,7 +37,7 @@ export function stripeWebhookOpenApiPaths(): Record<string, Record<string, JsonS
         operationId: 'stripeWebhook',
         summary: 'Stripe events: paid checkouts grant AI credits, refunds debit them, each exactly once.',
         description:
-          'Verified with STRIPE_WEBHOOK_SECRET (Stripe-Signature, 300 s tolerance). Uses checkout.session.completed, checkout.session.async_payment_succeeded and charge.refunded; other types are acknowledged and ignored.',
+          'Verified with STRIPE_WEBHOOK_SECRET (Stripe-Signature, 300 s tolerance both ways). Uses checkout.session.completed, checkout.session.async_payment_succeeded and charge.refunded; other types are acknowledged and ignored.',
         tags: ['AI credits'],
         security: [],
         parameters: [{ name: 'Stripe-Signature', in: 'header', required: true, schema: { type: 'string' } }],

@@ -57,6 +57,10 @@ export interface OrganizationKeys {
   ledgerEntries: string;
   /** Hash: Stripe Checkout Session id → its record JSON (amount, status, credited, refunded). */
   stripeCheckoutSessions: string;
+  /** Hash: service-account key id → when it was last used (ISO), written at most once a minute per key. */
+  apiKeyLastUsed: string;
+  /** String with a 60 s TTL: set by the first use of a key in a minute, which alone writes apiKeyLastUsed. */
+  apiKeyLastUsedGate(keyId: string): string;
   /** Hash: processed Stripe event id → what it did (an audit trail; exactly-once rests on the sessions). */
   stripeEvents: string;
 }
@@ -72,6 +76,8 @@ export interface Keys {
   embedOrigin(origin: string): string;
   /** String: a Stripe PaymentIntent's organization and Checkout Session, so a refund finds its purchase (global). */
   stripePaymentIntent(paymentIntentId: string): string;
+  /** String: the organization that started a Stripe Checkout Session (global: an event names no trusted organization). */
+  stripeCheckoutSession(sessionId: string): string;
   organization(organizationId: string): OrganizationKeys;
 }
 
@@ -85,6 +91,7 @@ export function createKeys(prefix: string): Keys {
     embedKeyLookup: (publicKey) => `${prefix}embed-key-lookup:${publicKey}`,
     embedOrigin: (origin) => `${prefix}embed-origin:${origin}`,
     stripePaymentIntent: (paymentIntentId) => `${prefix}stripe-payment-intent:${paymentIntentId}`,
+    stripeCheckoutSession: (sessionId) => `${prefix}stripe-checkout-session:${sessionId}`,
     organization(organizationId) {
       const base = `${prefix}{${organizationId}}`;
       return {
@@ -117,6 +124,8 @@ export function createKeys(prefix: string): Keys {
         ledgerEntries: `${base}:ledger:entries`,
         stripeCheckoutSessions: `${base}:stripe:checkout-sessions`,
         stripeEvents: `${base}:stripe:events`,
+        apiKeyLastUsed: `${base}:api-key:last-used`,
+        apiKeyLastUsedGate: (keyId) => `${base}:api-key:${keyId}:last-used-gate`,
       };
     },
   };

@@ -38,9 +38,10 @@ export interface ApiKeyView {
   roleName: string;
   createdAt: string;
   expiresAt: string | null;
+  lastUsedAt: string | null;
 }
 
-export function viewApiKey(record: ApiKeyRecord): ApiKeyView {
+export function viewApiKey(record: ApiKeyRecord, lastUsedAt: string | null = null): ApiKeyView {
   return {
     id: record.id,
     name: record.name,
@@ -50,7 +51,32 @@ export function viewApiKey(record: ApiKeyRecord): ApiKeyView {
     roleName: roles[record.roleKey].name,
     createdAt: record.createdAt,
     expiresAt: record.expiresAt,
+    lastUsedAt,
   };
+}
+
+/** How often a key's last-used time is written, at most (the API keys page shows it to the minute). */
+export const lastUsedResolutionSeconds = 60;
+
+/**
+ * Notes that a key authenticated a request. The first use in a minute claims a gate key
+ * (SET NX EX 60) and alone writes the time, on every replica together: a busy key costs one
+ * no-op SET per request and one HSET per minute, never a write per request.
+ */
+export async function recordApiKeyUse(
+  deps: Pick<Deps, 'redis' | 'keys' | 'clock'>,
+  organizationId: string,
+  keyId: string,
+): Promise<void> {
+  const keys = deps.keys.organization(organizationId);
+  const first = await deps.redis.set(
+    keys.apiKeyLastUsedGate(keyId),
+    '1',
+    'EX',
+    lastUsedResolutionSeconds,
+    'NX',
+  );
+  if (first === 'OK') await deps.redis.hset(keys.apiKeyLastUsed, keyId, deps.clock.now().toISOString());
 }
 
 type ApiKeyDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'stores'>;
@@ -101,7 +127,15 @@ export async function listApiKeys(
   page: PageRequest,
 ): Promise<Page<ApiKeyView>> {
   const result = await deps.stores.apiKeys.list(organizationId, page);
-  return { data: result.data.map(viewApiKey), nextCursor: result.nextCursor };
+  const ids = result.data.map((record) => record.id);
+  const lastUsed =
+    ids.length === 0
+      ? []
+      : await deps.redis.hmget(deps.keys.organization(organizationId).apiKeyLastUsed, ...ids);
+  return {
+    data: result.data.map((record, index) => viewApiKey(record, lastUsed[index] ?? null)),
+    nextCursor: result.nextCursor,
+  };
 }
 
 /** Revocation deletes the lookup first: the very next request with the key fails. */
@@ -110,6 +144,7 @@ export async function revokeApiKey(deps: ApiKeyDeps, organizationId: string, key
   if (!record) throw new ApiError('api_key_not_found', `No API key ${keyId} in this organization`);
   await deps.redis.del(deps.keys.apiKeyLookup(record.clientId));
   await deps.stores.apiKeys.remove(organizationId, keyId);
+  await deps.redis.hdel(deps.keys.organization(organizationId).apiKeyLastUsed, keyId);
 }
 
 /**

@@ -191,6 +191,10 @@ export async function createCreditCheckout(
     refundedMicros: 0,
     refundIds: '',
   };
+  // Whose session this is, for the webhook: the organization of a purchase comes from here, never
+  // from the event (whose metadata can be edited in Stripe). Written before the record, so a record
+  // never lacks its owner; NX, so nothing re-points it.
+  await deps.redis.set(deps.keys.stripeCheckoutSession(session.id), organizationId, 'NX');
   // HSETNX: a webhook that (however unlikely) credited the session first keeps its record.
   await deps.redis.hsetnx(
     deps.keys.organization(organizationId).stripeCheckoutSessions,
@@ -201,24 +205,20 @@ export async function createCreditCheckout(
 }
 
 type Purchase =
-  | { ok: true; organizationId: string; amountMicros: number }
-  | { ok: false; outcome: 'ignored' | 'rejected'; organizationId: string | null; reason: string };
+  | { ok: true; amountMicros: number }
+  | { ok: false; outcome: 'ignored' | 'rejected'; reason: string };
 
 /**
- * What a Checkout Session buys, cross-checked: ours (metadata), one organization in both
- * `client_reference_id` and metadata, payment mode, USD, and the amount Stripe charged equal to
- * the credits the metadata promises.
+ * What a Checkout Session buys, cross-checked: ours (metadata), payment mode, USD, and the amount
+ * Stripe charged equal to the credits the metadata promises. Which organization it credits is not
+ * read here: that is our own record's answer (ownerOfSession).
  */
 export function purchaseOf(session: StripeCheckoutSession): Purchase {
   const metadata = session.metadata ?? {};
   if (metadata.purpose !== creditPurpose) {
-    return { ok: false, outcome: 'ignored', organizationId: null, reason: 'not an AI-credit checkout' };
+    return { ok: false, outcome: 'ignored', reason: 'not an AI-credit checkout' };
   }
-  const organizationId = metadata.organizationId ?? null;
-  const reject = (reason: string): Purchase => ({ ok: false, outcome: 'rejected', organizationId, reason });
-  if (!organizationId || session.client_reference_id !== organizationId) {
-    return reject('client_reference_id and metadata.organizationId differ');
-  }
+  const reject = (reason: string): Purchase => ({ ok: false, outcome: 'rejected', reason });
   if (session.mode !== 'payment') return reject(`mode is ${session.mode}, not payment`);
   if (session.currency !== 'usd') return reject(`currency is ${session.currency}, not usd`);
   const amountMicros = Number(metadata.creditAmountMicros);
@@ -230,7 +230,27 @@ export function purchaseOf(session: StripeCheckoutSession): Purchase {
       `amount_total ${session.amount_total} cents does not match ${microsToUsd(amountMicros)} USD of credits`,
     );
   }
-  return { ok: true, organizationId, amountMicros };
+  return { ok: true, amountMicros };
+}
+
+/**
+ * The organization that started a Checkout Session, from our own records: the owner index written
+ * at checkout, else (a session recorded before that index existed) the record in the named
+ * organization's own sessions. Null for a session this service never started.
+ */
+async function ownerOfSession(
+  deps: CheckoutDeps,
+  session: StripeCheckoutSession,
+  claimed: string | null,
+): Promise<string | null> {
+  const owner = await deps.redis.get(deps.keys.stripeCheckoutSession(session.id));
+  if (owner !== null) return owner;
+  if (claimed === null) return null;
+  const recorded = await deps.redis.hexists(
+    deps.keys.organization(claimed).stripeCheckoutSessions,
+    session.id,
+  );
+  return recorded === 1 ? claimed : null;
 }
 
 export interface CreditSource {
@@ -239,23 +259,54 @@ export interface CreditSource {
   eventType?: string;
 }
 
-/** Credits a paid Checkout Session once (see credits-purchase.lua); any other session changes nothing. */
+/**
+ * Credits a paid Checkout Session once (see credits-purchase.lua) to the organization that started
+ * it; any other session changes nothing. `knownOwner` is given by a sync, which found the session
+ * in that organization's own records.
+ */
 export async function applyCheckoutSession(
   deps: CheckoutDeps,
   session: StripeCheckoutSession,
   source: CreditSource,
+  knownOwner?: string,
 ): Promise<PurchaseResult> {
+  const claimed = session.metadata?.organizationId ?? null;
   const purchase = purchaseOf(session);
   if (!purchase.ok) {
     if (purchase.outcome === 'rejected') {
       deps.logger.error(
-        { sessionId: session.id, organizationId: purchase.organizationId, reason: purchase.reason },
+        { sessionId: session.id, organizationId: claimed, reason: purchase.reason },
         'stripe: checkout session refused',
       );
     }
-    return { outcome: purchase.outcome, organizationId: purchase.organizationId, reason: purchase.reason };
+    return { outcome: purchase.outcome, organizationId: null, reason: purchase.reason };
   }
-  const { organizationId, amountMicros } = purchase;
+  const organizationId = knownOwner ?? (await ownerOfSession(deps, session, claimed));
+  if (organizationId === null) {
+    const reason = 'this service never started a checkout session with this id';
+    deps.logger.error(
+      { sessionId: session.id, claimedOrganizationId: claimed, reason },
+      'stripe: checkout session refused',
+    );
+    return { outcome: 'rejected', organizationId: null, reason };
+  }
+  let mismatch: string | undefined;
+  if (claimed !== organizationId || session.client_reference_id !== organizationId) {
+    // Signed by Stripe, but its organization fields were changed after checkout (metadata is
+    // editable in Stripe): the purchase stays with the organization that started it.
+    mismatch = `the event names organization ${claimed ?? 'none'} (client_reference_id ${session.client_reference_id ?? 'none'}); the session belongs to ${organizationId}`;
+    deps.logger.error(
+      {
+        sessionId: session.id,
+        organizationId,
+        claimedOrganizationId: claimed,
+        clientReferenceId: session.client_reference_id,
+        eventId: source.eventId,
+      },
+      'stripe: checkout session names another organization than the one that started it',
+    );
+  }
+  const { amountMicros } = purchase;
   if (session.payment_status !== 'paid') {
     return { outcome: 'not_paid', organizationId, reason: `payment_status is ${session.payment_status}` };
   }
@@ -326,7 +377,13 @@ export async function applyCheckoutSession(
       'ai credits purchased',
     );
   }
-  return { outcome, organizationId, balanceMicros: Number(balance), ledgerEntryId };
+  return {
+    outcome,
+    organizationId,
+    balanceMicros: Number(balance),
+    ledgerEntryId,
+    ...(mismatch && { reason: mismatch }),
+  };
 }
 
 /** An expired session can never be paid: the reconcile stops asking Stripe about it. */
@@ -378,10 +435,8 @@ export async function syncCreditCheckout(
   );
   if (!found) throw notFound();
   const session = stripeCheckoutSession.parse(found);
-  if (session.metadata?.organizationId !== organizationId || session.client_reference_id !== organizationId) {
-    throw notFound();
-  }
-  const result = await applyCheckoutSession(deps, session, { actor });
+  // Our record says the session is this organization's; the session's own fields cannot move it.
+  const result = await applyCheckoutSession(deps, session, { actor }, organizationId);
   if (result.outcome === 'not_paid' && session.status === 'expired') {
     await markExpired(deps, organizationId, sessionId);
   }

@@ -15,7 +15,10 @@ import {
 } from './checkout.ts';
 import { callStripe, requireStripe } from './stripe.ts';
 
-/** How old a signed delivery may be (Stripe's own default): an older one is a replay, refused. */
+/**
+ * How far from now a signed delivery's timestamp may be (Stripe's own default), both ways: an older
+ * one is a replay, a later one a delivery signed ahead of time; both are refused.
+ */
 export const webhookToleranceSeconds = 300;
 
 const stripeEvent = z.object({
@@ -72,6 +75,16 @@ export function verifyStripeEvent(
       throw new ApiError('invalid_signature', `The Stripe signature does not verify: ${error.message}`);
     }
     throw new ApiError('invalid_signature', 'The webhook body is not a Stripe event');
+  }
+  // The SDK refuses only timestamps too far in the past: a signature dated ahead (a clock far off,
+  // or a delivery prepared for later replay) is refused with the same tolerance the other way.
+  const timestamp = Number(/(?:^|,)\s*t=(\d+)/.exec(signature)?.[1]);
+  const nowSeconds = Math.floor(deps.clock.now().getTime() / 1000);
+  if (!Number.isSafeInteger(timestamp) || timestamp - nowSeconds > webhookToleranceSeconds) {
+    throw new ApiError(
+      'invalid_signature',
+      `The Stripe signature's timestamp is more than the ${webhookToleranceSeconds}-second tolerance in the future`,
+    );
   }
   const parsed = stripeEvent.safeParse(event);
   if (!parsed.success) throw new ApiError('invalid_signature', 'The webhook body is not a Stripe event');

@@ -7,7 +7,7 @@ import { ApiError } from '../../errors.ts';
 
 /**
  * The SSRF guard for MCP server URLs. A URL is checked twice: when it is registered (a clear 400
- * naming the address), and again by the socket itself on every connection, because DNS can
+ * that never says what a host name resolved to), and again by the socket itself on every connection, because DNS can
  * answer differently a second later (DNS rebinding) and a redirect can point anywhere.
  */
 
@@ -46,14 +46,24 @@ function describeAddress(ip: string): string {
   }
 }
 
+/**
+ * The refusal of a non-public address. An IP literal is named with its range (the caller typed
+ * it); a host name is not: echoing what it resolved to would map internal names for anyone with a
+ * developer key. What it resolved to goes to our log only (`internal`).
+ */
 function privateAddressError(host: string, address: string, prefix = 'url: '): ApiError {
-  const where = host === address ? `${address} is` : `${host} resolves to ${address},`;
+  if (host === address) {
+    return new ApiError(
+      'private_url_not_allowed',
+      `${prefix}${address} is ${describeAddress(address)}; ${developmentHint}`,
+      { address },
+    );
+  }
   return new ApiError(
     'private_url_not_allowed',
-    `${prefix}${where} ${describeAddress(address)}; ${developmentHint}`,
-    {
-      address,
-    },
+    `${prefix}${host} does not resolve to a public address; ${developmentHint}`,
+    undefined,
+    { host, address, range: describeAddress(address) },
   );
 }
 

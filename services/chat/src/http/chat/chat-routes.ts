@@ -150,14 +150,35 @@ export function chatRouter(deps: Deps): Router {
     }
   });
 
+  // A chat path under a method it does not serve is a 405 with Allow (preflights were answered above).
+  for (const [path, method] of chatMethods) {
+    router.all(path, (request, _response, next) => {
+      const allow = [method, 'OPTIONS'];
+      next(
+        new ApiError('method_not_allowed', `${request.method} is not allowed here; use ${allow.join(', ')}`, {
+          allow,
+        }),
+      );
+    });
+  }
+
   return router;
 }
 
+const chatMethods = [
+  ['/api/v1/chat', 'POST'],
+  ['/api/v1/chat/config', 'GET'],
+  ['/api/v1/chat/conversations/:conversationId/messages', 'GET'],
+] as const;
+
 const chatErrors = {
-  400: { description: 'Invalid input (validation_failed, invalid_json)' },
+  400: {
+    description: 'Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter)',
+  },
   401: { description: 'invalid_public_key or secret_key_not_allowed' },
   403: { description: 'origin_required or origin_not_allowed' },
   404: { description: 'conversation_not_found (another visitor’s conversation) or agent_not_found' },
+  405: { description: 'method_not_allowed, with Allow' },
 };
 
 /** The chat API in the OpenAPI document (it streams, so it lives outside the route table). */
@@ -184,6 +205,7 @@ export function chatOpenApiPaths(): Record<string, Record<string, JsonSchema>> {
           ...chatErrors,
           409: { description: 'conversation_too_long' },
           413: { description: 'message_too_long or payload_too_large' },
+          415: { description: 'unsupported_media_type or unsupported_content_encoding' },
         },
       },
     },

@@ -13,6 +13,10 @@ const apiKeyView = z.object({
   roleName: z.string(),
   createdAt: z.string(),
   expiresAt: z.string().nullable(),
+  lastUsedAt: z
+    .string()
+    .nullable()
+    .describe('When the key last authenticated a request (to the minute); null if never.'),
 });
 
 export const apiKeyRoutes = [
