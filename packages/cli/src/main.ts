@@ -25,6 +25,7 @@ export function createProgram(): Command {
     .option('--api-url <url>', 'the service URL (MCPSTACK_API_URL)')
     .option('--json', "print the API's own JSON instead of tables")
     .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
     .configureHelp({ showGlobalOptions: true })
     .addHelpText(
       'after',
