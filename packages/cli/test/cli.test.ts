@@ -7,6 +7,7 @@ import {
   type TestService,
   uniqueSlug,
 } from '../../../services/chat/test/support/harness.ts';
+import { startTestMcpServer } from '../../../services/chat/test/support/mcp-server.ts';
 import { createCli } from './support/cli.ts';
 
 let service: TestService;
@@ -185,6 +186,61 @@ describe('keys and roles', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Examples:');
     expect(help.stdout).toContain('mcpstack budgets set agent_… --monthly-usd 500');
+  });
+});
+
+describe('servers and agents', () => {
+  it('registers a real MCP server, lists its tools, and wires an agent to it', async () => {
+    const mcp = await startTestMcpServer({ bearerToken: 'cli-test-token' });
+    try {
+      const env = { MCPSTACK_API_KEY: tenant.keys.developer, MCPSTACK_ORG_ID: tenant.organizationId };
+      const created = await cli.run(
+        ['servers', 'create', '--name', 'Shop', '--slug', uniqueSlug('shop'), '--url', mcp.url, '--header', 'Authorization: Bearer cli-test-token', '--json'],
+        env,
+      );
+      expect(created.code, created.stderr).toBe(0);
+      const server = json(created.stdout);
+      expect(server.headerNames).toEqual(['Authorization']);
+      expect(created.stdout).not.toContain('cli-test-token');
+
+      const listed = await cli.run(['servers', 'list', '--json'], env);
+      const api = await service.call('GET', `/api/v1/organizations/${tenant.organizationId}/mcp-servers`, {
+        token: tenant.keys.developer,
+      });
+      expect(json(listed.stdout)).toEqual(api.body);
+
+      const tools = await cli.run(['servers', 'tools', server.id], env);
+      expect(tools.code, tools.stderr).toBe(0);
+      expect(tools.stdout).toMatch(/^ID\s+NAME\s+ENABLED/);
+      expect(tools.stdout).toContain('list_products');
+      expect((await cli.run(['servers', 'get', server.id], env)).stdout).toMatch(/^catalogStatus\s+ok$/m);
+
+      const agent = json(
+        (await cli.run(['agents', 'create', '--name', 'Shopper', '--mcp-server', server.id, '--json'], env)).stdout,
+      );
+      expect(agent.mcpServerIds).toEqual([server.id]);
+      const updated = await cli.run(['agents', 'update', agent.id, '--max-steps', '3', '--body', '{"welcomeMessage":"Hi"}', '--json'], env);
+      expect(json(updated.stdout)).toMatchObject({ maxSteps: 3, welcomeMessage: 'Hi', mcpServerIds: [server.id] });
+      expect(json((await cli.run(['agents', 'get', agent.id, '--json'], env)).stdout)).toEqual(json(updated.stdout));
+
+      const keys = await cli.run(['embed-keys', 'create', '--agent', agent.id, '--origin', 'https://shop.example.com', '--json'], env);
+      expect(json(keys.stdout).publicKey).toMatch(/^mcpstack_pk_/);
+      expect((await cli.run(['embed-keys', 'list', '--agent', agent.id], env)).stdout).toContain('https://shop.example.com');
+      const domain = json((await cli.run(['domains', 'add', 'shop.example.com', '--agent', agent.id, '--json'], env)).stdout);
+      expect(domain).toMatchObject({ domain: 'shop.example.com', status: 'pending' });
+      expect((await cli.run(['domains', 'remove', domain.id, '--agent', agent.id], env)).code).toBe(0);
+
+      expect((await cli.run(['usage', 'agent', agent.id, '--json'], env)).code).toBe(0);
+      expect(json((await cli.run(['usage', 'llm-calls', agent.id, '--json'], env)).stdout)).toEqual({ data: [], nextCursor: null });
+
+      expect((await cli.run(['agents', 'delete', agent.id], env)).code).toBe(0);
+      expect((await cli.run(['servers', 'delete', server.id], env)).code).toBe(0);
+      const gone = await cli.run(['servers', 'get', server.id], env);
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toMatch(/^error: \w+_not_found: /);
+    } finally {
+      await mcp.stop();
+    }
   });
 });
 
