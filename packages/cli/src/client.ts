@@ -25,7 +25,9 @@ export interface Answer<T> {
 function errorBody(value: unknown): { code?: unknown; message?: unknown } | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const error = (value as { error?: unknown }).error;
-  return typeof error === 'object' && error !== null ? (error as { code?: unknown; message?: unknown }) : undefined;
+  return typeof error === 'object' && error !== null
+    ? (error as { code?: unknown; message?: unknown })
+    : undefined;
 }
 
 /** The API's error, as the CLI reports it: its stable `code` and its message. */

@@ -40,7 +40,8 @@ export async function readStoredConfig(file = configFile()): Promise<StoredConfi
   } catch {
     throw new Error(`${file} is not valid JSON: fix it or run \`mcpstack auth logout\``);
   }
-  if (!isStoredConfig(parsed)) throw new Error(`${file} is not an mcpstack config: run \`mcpstack auth logout\``);
+  if (!isStoredConfig(parsed))
+    throw new Error(`${file} is not an mcpstack config: run \`mcpstack auth logout\``);
   return parsed;
 }
 
@@ -75,7 +76,10 @@ export function resolveSettings(
   environment: NodeJS.ProcessEnv = process.env,
 ): Settings {
   return {
-    apiUrl: (flags.apiUrl || environment.MCPSTACK_API_URL || stored.apiUrl || defaultApiUrl).replace(/\/+$/, ''),
+    apiUrl: (flags.apiUrl || environment.MCPSTACK_API_URL || stored.apiUrl || defaultApiUrl).replace(
+      /\/+$/,
+      '',
+    ),
     apiKey: environment.MCPSTACK_API_KEY || stored.apiKey || undefined,
     organizationId: flags.org || environment.MCPSTACK_ORG_ID || stored.organizationId || undefined,
   };

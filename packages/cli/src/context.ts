@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { type Answer, type ApiClient, answerOf, createApiClient, unwrap } from './client.ts';
-import { readStoredConfig, type Settings, resolveSettings, type StoredConfig } from './config.ts';
+import { readStoredConfig, resolveSettings, type Settings, type StoredConfig } from './config.ts';
 import { UsageError } from './errors.ts';
 import { json, type Output, processOutput, record } from './output.ts';
 

@@ -122,20 +122,26 @@ describe('keys and roles', () => {
       'billing:read',
     ]);
     // Without a login, nothing remembers the key's organization: --org names it.
-    const agent = await cli.run(['agents', 'create', '--org', tenant.organizationId, '--name', 'Dev bot', '--json'], developer);
+    const agent = await cli.run(
+      ['agents', 'create', '--org', tenant.organizationId, '--name', 'Dev bot', '--json'],
+      developer,
+    );
     expect(agent.code, agent.stderr).toBe(0);
     expect(json(agent.stdout)).toMatchObject({ name: 'Dev bot', organizationId: tenant.organizationId });
 
     const keys = await cli.run(['api-keys', 'list', '--org', tenant.organizationId], developer);
     expect(keys.code).toBe(1);
-    expect(keys.stderr).toBe('error: insufficient_permissions: The developer role lacks the keys:manage permission (HTTP 403)\n');
+    expect(keys.stderr).toBe(
+      'error: insufficient_permissions: The developer role lacks the keys:manage permission (HTTP 403)\n',
+    );
     expect(keys.stdout).toBe('');
   });
 
   it('exits 1 with the API error for a revoked key, from its very next command', async () => {
     const admin = { MCPSTACK_API_KEY: tenant.keys.admin, MCPSTACK_ORG_ID: tenant.organizationId };
     const created = json(
-      (await cli.run(['api-keys', 'create', '--name', 'short-lived', '--role', 'viewer', '--json'], admin)).stdout,
+      (await cli.run(['api-keys', 'create', '--name', 'short-lived', '--role', 'viewer', '--json'], admin))
+        .stdout,
     );
     const viewer = { MCPSTACK_API_KEY: created.fullKey, MCPSTACK_ORG_ID: tenant.organizationId };
     expect((await cli.run(['agents', 'list'], viewer)).code).toBe(0);
@@ -152,7 +158,9 @@ describe('keys and roles', () => {
     const before = json((await cli.run(['agents', 'list', '--json'], viewer)).stdout).data.length;
     const write = await cli.run(['agents', 'create', '--name', 'Not allowed'], viewer);
     expect(write.code).toBe(1);
-    expect(write.stderr).toBe('error: insufficient_permissions: The viewer role lacks the agents:manage permission (HTTP 403)\n');
+    expect(write.stderr).toBe(
+      'error: insufficient_permissions: The viewer role lacks the agents:manage permission (HTTP 403)\n',
+    );
     expect(json((await cli.run(['agents', 'list', '--json'], viewer)).stdout).data.length).toBe(before);
   });
 
@@ -165,7 +173,9 @@ describe('keys and roles', () => {
       MCPSTACK_API_KEY: tenant.keys.admin,
     });
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toBe('error: organization_not_found: No organization org_doesnotexist (HTTP 404)\n');
+    expect(unknown.stderr).toBe(
+      'error: organization_not_found: No organization org_doesnotexist (HTTP 404)\n',
+    );
   });
 
   it('answers usage errors with exit 2 and help with exit 0', async () => {
@@ -195,7 +205,19 @@ describe('servers and agents', () => {
     try {
       const env = { MCPSTACK_API_KEY: tenant.keys.developer, MCPSTACK_ORG_ID: tenant.organizationId };
       const created = await cli.run(
-        ['servers', 'create', '--name', 'Shop', '--slug', uniqueSlug('shop'), '--url', mcp.url, '--header', 'Authorization: Bearer cli-test-token', '--json'],
+        [
+          'servers',
+          'create',
+          '--name',
+          'Shop',
+          '--slug',
+          uniqueSlug('shop'),
+          '--url',
+          mcp.url,
+          '--header',
+          'Authorization: Bearer cli-test-token',
+          '--json',
+        ],
         env,
       );
       expect(created.code, created.stderr).toBe(0);
@@ -216,22 +238,42 @@ describe('servers and agents', () => {
       expect((await cli.run(['servers', 'get', server.id], env)).stdout).toMatch(/^catalogStatus\s+ok$/m);
 
       const agent = json(
-        (await cli.run(['agents', 'create', '--name', 'Shopper', '--mcp-server', server.id, '--json'], env)).stdout,
+        (await cli.run(['agents', 'create', '--name', 'Shopper', '--mcp-server', server.id, '--json'], env))
+          .stdout,
       );
       expect(agent.mcpServerIds).toEqual([server.id]);
-      const updated = await cli.run(['agents', 'update', agent.id, '--max-steps', '3', '--body', '{"welcomeMessage":"Hi"}', '--json'], env);
-      expect(json(updated.stdout)).toMatchObject({ maxSteps: 3, welcomeMessage: 'Hi', mcpServerIds: [server.id] });
-      expect(json((await cli.run(['agents', 'get', agent.id, '--json'], env)).stdout)).toEqual(json(updated.stdout));
+      const updated = await cli.run(
+        ['agents', 'update', agent.id, '--max-steps', '3', '--body', '{"welcomeMessage":"Hi"}', '--json'],
+        env,
+      );
+      expect(json(updated.stdout)).toMatchObject({
+        maxSteps: 3,
+        welcomeMessage: 'Hi',
+        mcpServerIds: [server.id],
+      });
+      expect(json((await cli.run(['agents', 'get', agent.id, '--json'], env)).stdout)).toEqual(
+        json(updated.stdout),
+      );
 
-      const keys = await cli.run(['embed-keys', 'create', '--agent', agent.id, '--origin', 'https://shop.example.com', '--json'], env);
+      const keys = await cli.run(
+        ['embed-keys', 'create', '--agent', agent.id, '--origin', 'https://shop.example.com', '--json'],
+        env,
+      );
       expect(json(keys.stdout).publicKey).toMatch(/^mcpstack_pk_/);
-      expect((await cli.run(['embed-keys', 'list', '--agent', agent.id], env)).stdout).toContain('https://shop.example.com');
-      const domain = json((await cli.run(['domains', 'add', 'shop.example.com', '--agent', agent.id, '--json'], env)).stdout);
+      expect((await cli.run(['embed-keys', 'list', '--agent', agent.id], env)).stdout).toContain(
+        'https://shop.example.com',
+      );
+      const domain = json(
+        (await cli.run(['domains', 'add', 'shop.example.com', '--agent', agent.id, '--json'], env)).stdout,
+      );
       expect(domain).toMatchObject({ domain: 'shop.example.com', status: 'pending' });
       expect((await cli.run(['domains', 'remove', domain.id, '--agent', agent.id], env)).code).toBe(0);
 
       expect((await cli.run(['usage', 'agent', agent.id, '--json'], env)).code).toBe(0);
-      expect(json((await cli.run(['usage', 'llm-calls', agent.id, '--json'], env)).stdout)).toEqual({ data: [], nextCursor: null });
+      expect(json((await cli.run(['usage', 'llm-calls', agent.id, '--json'], env)).stdout)).toEqual({
+        data: [],
+        nextCursor: null,
+      });
 
       expect((await cli.run(['agents', 'delete', agent.id], env)).code).toBe(0);
       expect((await cli.run(['servers', 'delete', server.id], env)).code).toBe(0);
@@ -247,10 +289,24 @@ describe('servers and agents', () => {
 describe('budgets', () => {
   it('sets an agent budget and a user override, and reads them back as the API does', async () => {
     const env = { MCPSTACK_API_KEY: tenant.keys.developer, MCPSTACK_ORG_ID: tenant.organizationId };
-    const agentId = json((await cli.run(['agents', 'create', '--name', 'Budgeted', '--json'], env)).stdout).id;
+    const agentId = json(
+      (await cli.run(['agents', 'create', '--name', 'Budgeted', '--json'], env)).stdout,
+    ).id;
 
     const set = await cli.run(
-      ['budgets', 'set', agentId, '--monthly-usd', '50', '--default-user-usd', '2.5', '--anonymous-usd', '10', '--enable', '--json'],
+      [
+        'budgets',
+        'set',
+        agentId,
+        '--monthly-usd',
+        '50',
+        '--default-user-usd',
+        '2.5',
+        '--anonymous-usd',
+        '10',
+        '--enable',
+        '--json',
+      ],
       env,
     );
     expect(set.code, set.stderr).toBe(0);
@@ -261,9 +317,13 @@ describe('budgets', () => {
       anonymousMonthlyBudgetUsd: 10,
     });
     const got = await cli.run(['budgets', 'get', agentId, '--json'], env);
-    const api = await service.call('GET', `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/budget`, {
-      token: tenant.keys.developer,
-    });
+    const api = await service.call(
+      'GET',
+      `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/budget`,
+      {
+        token: tenant.keys.developer,
+      },
+    );
     expect(json(got.stdout)).toEqual(api.body);
     const readable = await cli.run(['budgets', 'get', agentId], env);
     expect(readable.stdout).toMatch(/^monthlyBudgetUsd\s+50$/m);
@@ -274,7 +334,11 @@ describe('budgets', () => {
     );
     expect(override.code, override.stderr).toBe(0);
     const user = await cli.run(['users', 'budget', 'get', 'user-42', '--agent', agentId, '--json'], env);
-    expect(json(user.stdout)).toMatchObject({ externalUserId: 'user-42', source: 'override', monthlyBudgetUsd: 7.25 });
+    expect(json(user.stdout)).toMatchObject({
+      externalUserId: 'user-42',
+      source: 'override',
+      monthlyBudgetUsd: 7.25,
+    });
     expect(json((await cli.run(['budgets', 'get', agentId, '--json'], env)).stdout)).toMatchObject({
       assignedUserCount: 1,
       assignedBudgetUsd: 7.25,
@@ -318,7 +382,10 @@ describe('credits', () => {
     // Filters go through as the API's own query.
     const from = new Date(Date.now() - 3_600_000).toISOString();
     const to = new Date(Date.now() + 3_600_000).toISOString();
-    const filtered = await cli.run(['credits', 'ledger', '--csv', '--category', 'purchases', '--from', from, '--to', to], env);
+    const filtered = await cli.run(
+      ['credits', 'ledger', '--csv', '--category', 'purchases', '--from', from, '--to', to],
+      env,
+    );
     const apiFiltered = await fetch(
       `${service.url}${ledgerPath}?format=csv&category=purchases&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
       { headers: { authorization: `Bearer ${tenant.keys.billing}` } },

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { generatedFile, generateApiTypes } from '../scripts/generate-api.ts';
+import { generateApiTypes, generatedFile } from '../scripts/generate-api.ts';
 
 describe('the generated API types', () => {
   it("match the service's OpenAPI document as it is now (run `npm run generate -w @mcpstack/cli` when this fails)", async () => {

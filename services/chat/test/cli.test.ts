@@ -24,7 +24,10 @@ describe('GET /api/v1/cli/config', () => {
     const config = await service.call('GET', '/api/v1/cli/config', { token: null });
     const document = await service.call('GET', config.body.openApiUrl, { token: null });
     expect(document.status).toBe(200);
-    expect(document.body.paths['/api/v1/cli/config'].get).toMatchObject({ operationId: 'getCliConfig', security: [] });
+    expect(document.body.paths['/api/v1/cli/config'].get).toMatchObject({
+      operationId: 'getCliConfig',
+      security: [],
+    });
     expect(document.body.paths['/api/v1/cli/whoami'].get.operationId).toBe('whoami');
     const whoami = await service.call('GET', config.body.whoamiUrl, { token: null });
     expect(whoami.status).toBe(401);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { collect, contextOf, examples, nextPageNote, pageQuery, paged, positiveInteger } from '../context.ts';
+import { collect, contextOf, examples, nextPageNote, paged, pageQuery, positiveInteger } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { table } from '../output.ts';
 
@@ -143,13 +143,17 @@ export function registerAgents(program: Command): void {
     .description('Change some fields of an agent')
     .addHelpText(
       'after',
-      examples('mcpstack agents update agent_… --max-steps 4', `mcpstack agents update agent_… --body '{"welcomeMessage":null}'`),
+      examples(
+        'mcpstack agents update agent_… --max-steps 4',
+        `mcpstack agents update agent_… --body '{"welcomeMessage":null}'`,
+      ),
     )
     .action(async (agentId: string, options: AgentOptions, command: Command) => {
       const context = await contextOf(command);
       const orgId = context.organizationId();
       const body = agentBody(options);
-      if (Object.keys(body).length === 0) throw new UsageError('Nothing to update: pass a field option or --body');
+      if (Object.keys(body).length === 0)
+        throw new UsageError('Nothing to update: pass a field option or --body');
       const agent = await context.call(
         context.api.PATCH('/api/v1/organizations/{orgId}/agents/{agentId}', {
           params: { path: { orgId, agentId } },

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { contextOf, examples, nextPageNote, pageQuery, paged } from '../context.ts';
+import { contextOf, examples, nextPageNote, paged, pageQuery } from '../context.ts';
 import { table } from '../output.ts';
 
 const roles = ['admin', 'developer', 'viewer', 'billing'] as const;

@@ -9,7 +9,10 @@ export function registerAuth(program: Command): void {
   const auth = program
     .command('auth')
     .description('Log in with a service-account key, log out, see who you are')
-    .addHelpText('after', examples('mcpstack auth service-account login --key "$MCPSTACK_API_KEY"', 'mcpstack auth whoami'));
+    .addHelpText(
+      'after',
+      examples('mcpstack auth service-account login --key "$MCPSTACK_API_KEY"', 'mcpstack auth whoami'),
+    );
 
   const serviceAccount = auth.command('service-account').description('Service-account keys (mcpstack_sk_…)');
   serviceAccount
@@ -44,7 +47,9 @@ export function registerAuth(program: Command): void {
         caller.type === 'operator'
           ? 'the operator'
           : `${caller.name} (${caller.roleKey}) in ${caller.organizationId}`;
-      context.output.write(`Logged in to ${context.settings.apiUrl} as ${who}. Key stored in ${configFile()}.\n`);
+      context.output.write(
+        `Logged in to ${context.settings.apiUrl} as ${who}. Key stored in ${configFile()}.\n`,
+      );
     });
 
   auth

@@ -65,7 +65,8 @@ export function registerBudgets(program: Command): void {
         ...(options.enable && { enabled: true }),
         ...(options.disable && { enabled: false }),
       };
-      if (Object.keys(body).length === 0) throw new UsageError('Nothing to set: pass --monthly-usd, --enable, …');
+      if (Object.keys(body).length === 0)
+        throw new UsageError('Nothing to set: pass --monthly-usd, --enable, …');
       const context = await contextOf(command);
       const orgId = context.organizationId();
       const budget = await context.call(
@@ -105,9 +106,12 @@ export function registerUsers(program: Command): void {
       const context = await contextOf(command);
       const orgId = context.organizationId();
       const result = await context.call(
-        context.api.GET('/api/v1/organizations/{orgId}/agents/{agentId}/external-users/{externalUserId}/budget', {
-          params: { path: { orgId, agentId: options.agent, externalUserId } },
-        }),
+        context.api.GET(
+          '/api/v1/organizations/{orgId}/agents/{agentId}/external-users/{externalUserId}/budget',
+          {
+            params: { path: { orgId, agentId: options.agent, externalUserId } },
+          },
+        ),
       );
       context.show(result);
     });
@@ -119,17 +123,22 @@ export function registerUsers(program: Command): void {
     .requiredOption('--agent <agentId>')
     .requiredOption('--monthly-usd <usd>', "the user's monthly cap", usd)
     .addHelpText('after', examples('mcpstack users budget set user-42 --agent agent_… --monthly-usd 10'))
-    .action(async (externalUserId: string, options: { agent: string; monthlyUsd: number }, command: Command) => {
-      const context = await contextOf(command);
-      const orgId = context.organizationId();
-      const result = await context.call(
-        context.api.PUT('/api/v1/organizations/{orgId}/agents/{agentId}/external-users/{externalUserId}/budget', {
-          params: { path: { orgId, agentId: options.agent, externalUserId } },
-          body: { monthlyBudgetUsd: options.monthlyUsd },
-        }),
-      );
-      context.show(result);
-    });
+    .action(
+      async (externalUserId: string, options: { agent: string; monthlyUsd: number }, command: Command) => {
+        const context = await contextOf(command);
+        const orgId = context.organizationId();
+        const result = await context.call(
+          context.api.PUT(
+            '/api/v1/organizations/{orgId}/agents/{agentId}/external-users/{externalUserId}/budget',
+            {
+              params: { path: { orgId, agentId: options.agent, externalUserId } },
+              body: { monthlyBudgetUsd: options.monthlyUsd },
+            },
+          ),
+        );
+        context.show(result);
+      },
+    );
 
   budget
     .command('remove')

@@ -97,7 +97,8 @@ export function registerCredits(program: Command): void {
             parseAs: 'stream',
           }),
         );
-        if (!answer.data) throw new ApiRefusal('empty_response', 'The API sent no CSV', answer.response.status);
+        if (!answer.data)
+          throw new ApiRefusal('empty_response', 'The API sent no CSV', answer.response.status);
         await pipeline(Readable.fromWeb(answer.data as WebReadableStream), process.stdout, { end: false });
         const nextCursor = answer.response.headers.get('x-next-cursor');
         if (nextCursor) context.output.note(`More entries: --cursor ${nextCursor}\n`);
@@ -138,7 +139,9 @@ export function registerReconcile(program: Command): void {
       const context = await contextOf(command);
       const orgId = context.organizationId();
       const report = await context.call(
-        context.api.POST('/api/v1/organizations/{orgId}/ai-credits/reconcile', { params: { path: { orgId } } }),
+        context.api.POST('/api/v1/organizations/{orgId}/ai-credits/reconcile', {
+          params: { path: { orgId } },
+        }),
       );
       context.show(report, () => {
         const { differences, warnings, ...totals } = report;

@@ -46,7 +46,9 @@ export function registerEmbedKeys(program: Command): void {
     .option('--name <name>', 'a label for people')
     .addHelpText(
       'after',
-      examples('mcpstack embed-keys create --agent agent_… --origin https://www.example.com --origin https://example.com'),
+      examples(
+        'mcpstack embed-keys create --agent agent_… --origin https://www.example.com --origin https://example.com',
+      ),
     )
     .action(async (options: { agent: string; origin: string[]; name?: string }, command: Command) => {
       if (options.origin.length === 0) throw new UsageError('Pass at least one --origin https://…');
@@ -142,9 +144,12 @@ export function registerDomains(program: Command): void {
       const context = await contextOf(command);
       const orgId = context.organizationId();
       const confirmed = await context.call(
-        context.api.POST('/api/v1/organizations/{orgId}/agents/{agentId}/verified-domains/{domainId}/confirm', {
-          params: { path: { orgId, agentId: options.agent, domainId } },
-        }),
+        context.api.POST(
+          '/api/v1/organizations/{orgId}/agents/{agentId}/verified-domains/{domainId}/confirm',
+          {
+            params: { path: { orgId, agentId: options.agent, domainId } },
+          },
+        ),
       );
       context.show(confirmed);
     });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { contextOf, examples, nextPageNote, pageQuery, paged } from '../context.ts';
+import { contextOf, examples, nextPageNote, paged, pageQuery } from '../context.ts';
 import { table } from '../output.ts';
 
 export function registerOrg(program: Command): void {

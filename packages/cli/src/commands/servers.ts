@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { collect, contextOf, examples, nextPageNote, pageQuery, paged } from '../context.ts';
+import { collect, contextOf, examples, nextPageNote, paged, pageQuery } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { record, table } from '../output.ts';
 
@@ -97,7 +97,10 @@ export function registerServers(program: Command): void {
           ...(options.header.length > 0 && { headers: headersOf(options.header) }),
         };
         const created = await context.call(
-          context.api.POST('/api/v1/organizations/{orgId}/mcp-servers', { params: { path: { orgId } }, body }),
+          context.api.POST('/api/v1/organizations/{orgId}/mcp-servers', {
+            params: { path: { orgId } },
+            body,
+          }),
         );
         context.show(created);
       },
@@ -141,8 +144,9 @@ export function registerServers(program: Command): void {
         ]),
       );
       if (server.catalogStatus === 'error' && !context.output.json) {
-        context.output.note(`The server could not be listed (${server.catalogError}); these are the last known tools.\n`);
+        context.output.note(
+          `The server could not be listed (${server.catalogError}); these are the last known tools.\n`,
+        );
       }
     });
 }
-

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { contextOf, examples, nextPageNote, pageQuery, paged } from '../context.ts';
+import { contextOf, examples, nextPageNote, paged, pageQuery } from '../context.ts';
 import { record, scalarColumns, table } from '../output.ts';
 
 export function registerUsage(program: Command): void {
@@ -8,7 +8,11 @@ export function registerUsage(program: Command): void {
     .description('Spend and LLM calls: per agent, per user, the call log')
     .addHelpText(
       'after',
-      examples('mcpstack usage agent agent_…', 'mcpstack usage users agent_…', 'mcpstack usage llm-calls agent_… --limit 20'),
+      examples(
+        'mcpstack usage agent agent_…',
+        'mcpstack usage users agent_…',
+        'mcpstack usage llm-calls agent_… --limit 20',
+      ),
     );
 
   usage
@@ -50,7 +54,10 @@ export function registerUsage(program: Command): void {
   paged(usage.command('llm-calls'))
     .description("An agent's LLM-call log, newest first")
     .argument('<agentId>')
-    .addHelpText('after', examples('mcpstack usage llm-calls agent_… --limit 20', 'mcpstack usage llm-calls agent_… --json'))
+    .addHelpText(
+      'after',
+      examples('mcpstack usage llm-calls agent_… --limit 20', 'mcpstack usage llm-calls agent_… --json'),
+    )
     .action(async (agentId: string, options: { limit?: number; cursor?: string }, command: Command) => {
       const context = await contextOf(command);
       const orgId = context.organizationId();

@@ -52,7 +52,12 @@ export function createCli(options: { apiUrl: string }) {
           },
           (error, stdout, stderr) => {
             const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-            resolve({ code, stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8'), bytes: stdout });
+            resolve({
+              code,
+              stdout: stdout.toString('utf8'),
+              stderr: stderr.toString('utf8'),
+              bytes: stdout,
+            });
           },
         );
       });

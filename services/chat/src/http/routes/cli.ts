@@ -26,7 +26,12 @@ export const cliConfig = {
       headers: ['Authorization: Bearer <key>', 'X-API-Key: <key>'],
       roles: [...roleKeys],
     },
-    { type: 'operator', keyPrefix: null, headers: ['Authorization: Bearer <MCPSTACK_ADMIN_TOKEN>'], roles: [] },
+    {
+      type: 'operator',
+      keyPrefix: null,
+      headers: ['Authorization: Bearer <MCPSTACK_ADMIN_TOKEN>'],
+      roles: [],
+    },
   ],
   whoamiUrl: '/api/v1/cli/whoami',
 } as const;
