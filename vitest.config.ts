@@ -2,6 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    projects: ['packages/agent-sdk', 'packages/local-model', 'services/chat', 'test'],
+    projects: ['packages/agent-sdk', 'packages/local-model', 'packages/cli', 'services/chat', 'test'],
   },
 });

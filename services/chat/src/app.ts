@@ -3,13 +3,14 @@ import type { Deps } from './deps.ts';
 import { chatOpenApiPaths, chatRouter } from './http/chat/chat-routes.ts';
 import { errorHandler } from './http/middleware/errors.ts';
 import { observe, securityHeaders } from './http/middleware/observe.ts';
-import { buildOpenApiDocument } from './http/openapi.ts';
+import { buildOpenApiDocument, type JsonSchema } from './http/openapi.ts';
 import type { RouteDefinition } from './http/route.ts';
 import { createRouter } from './http/router.ts';
 import { agentRoutes } from './http/routes/agents.ts';
 import { aiCreditRoutes } from './http/routes/ai-credits.ts';
 import { apiKeyRoutes } from './http/routes/api-keys.ts';
 import { budgetRoutes } from './http/routes/budgets.ts';
+import { cliRoutes } from './http/routes/cli.ts';
 import { conversationRoutes } from './http/routes/conversations.ts';
 import { embedKeyRoutes } from './http/routes/embed-keys.ts';
 import { type Lifecycle, mountHealth } from './http/routes/health.ts';
@@ -23,6 +24,7 @@ import { widgetAssetRouter } from './http/widget-asset.ts';
 /** Every route of the API, in the order of the OpenAPI document. */
 export const apiRoutes: readonly RouteDefinition[] = [
   ...organizationRoutes,
+  ...cliRoutes,
   ...apiKeyRoutes,
   ...agentRoutes,
   ...embedKeyRoutes,
@@ -33,6 +35,14 @@ export const apiRoutes: readonly RouteDefinition[] = [
   ...verifiedDomainRoutes,
   ...mcpServerRoutes,
 ];
+
+/**
+ * The OpenAPI document the service serves at /api/v1/openapi.json; `@mcpstack/cli` generates its
+ * types from this same function at build time.
+ */
+export function serviceOpenApiDocument(): JsonSchema {
+  return buildOpenApiDocument(apiRoutes, { ...chatOpenApiPaths(), ...stripeWebhookOpenApiPaths() });
+}
 
 export interface App {
   app: Express;
@@ -59,10 +69,7 @@ export function createApp(deps: Deps): App {
   mountHealth(health, deps, lifecycle);
   app.use(health);
 
-  const openApiDocument = buildOpenApiDocument(apiRoutes, {
-    ...chatOpenApiPaths(),
-    ...stripeWebhookOpenApiPaths(),
-  });
+  const openApiDocument = serviceOpenApiDocument();
   app.get('/api/v1/openapi.json', (_request, response) => {
     response.setHeader('Cache-Control', 'public, max-age=300');
     response.json(openApiDocument);

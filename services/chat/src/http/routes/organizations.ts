@@ -1,11 +1,5 @@
 import { z } from 'zod';
-import {
-  isGranted,
-  type Permission,
-  type Principal,
-  permissions,
-  roles,
-} from '../../domain/auth/permissions.ts';
+import { isGranted, permissions } from '../../domain/auth/permissions.ts';
 import {
   createOrganization,
   createOrganizationInput,
@@ -30,21 +24,6 @@ export const organizationView = z.object({
   mcpServerCount: z.number().int(),
   apiKeyCount: z.number().int(),
 });
-
-const whoamiView = z.object({
-  type: z.enum(['operator', 'service_account']),
-  organizationId: z.string().nullable(),
-  keyId: z.string().nullable(),
-  clientId: z.string().nullable(),
-  name: z.string().nullable(),
-  roleKey: z.string().nullable(),
-  roleName: z.string().nullable(),
-  permissions: z.array(z.enum(permissions)),
-});
-
-function principalPermissions(principal: Principal): Permission[] {
-  return permissions.filter((permission) => isGranted(principal, permission));
-}
 
 export const organizationRoutes = [
   defineRoute({
@@ -141,43 +120,6 @@ export const organizationRoutes = [
     async handle({ deps, params }) {
       await deleteOrganization(deps, params.orgId);
       return { status: 204 };
-    },
-  }),
-  defineRoute({
-    method: 'get',
-    path: '/api/v1/cli/whoami',
-    operationId: 'whoami',
-    summary: 'Identify the caller behind a token or key.',
-    tag: 'Identity',
-    auth: 'principal',
-    responses: { 200: { description: 'The caller', schema: whoamiView }, ...standardErrors },
-    async handle({ principal }) {
-      if (principal.kind === 'operator') {
-        return {
-          body: {
-            type: 'operator',
-            organizationId: null,
-            keyId: null,
-            clientId: null,
-            name: null,
-            roleKey: null,
-            roleName: null,
-            permissions: principalPermissions(principal),
-          },
-        };
-      }
-      return {
-        body: {
-          type: 'service_account',
-          organizationId: principal.organizationId,
-          keyId: principal.keyId,
-          clientId: principal.clientId,
-          name: principal.name,
-          roleKey: principal.roleKey,
-          roleName: roles[principal.roleKey].name,
-          permissions: principalPermissions(principal),
-        },
-      };
     },
   }),
   defineRoute({

@@ -1,0 +1,2 @@
+/** The CLI's version, sent as its User-Agent and shown by `mcpstack --version`. */
+export const version = '0.1.0';
