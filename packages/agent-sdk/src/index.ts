@@ -33,4 +33,4 @@ export {
 export { type BudgetScope, ChatError, type ChatErrorCode, friendlyMessage } from './client/errors.ts';
 export type { ChatMessage, MessagePart, TextPart, ToolCallPart } from './client/messages.ts';
 export type { KeyValueStorage } from './client/storage.ts';
-export { createWidget, type Widget, type WidgetEvents, type WidgetOptions } from './widget/widget.ts';
+export { createWidget, type Widget, type WidgetEvents, type WidgetOptions } from './widget/launcher.ts';

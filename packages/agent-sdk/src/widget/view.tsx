@@ -5,24 +5,16 @@ import { type ChatError, friendlyMessage } from '../client/errors.ts';
 import { type ChatMessage, type ToolCallPart, toolDisplayName } from '../client/messages.ts';
 import { renderMarkdown } from './markdown.ts';
 
-/** Everything the view shows; the widget controller renders it again after every change. */
+/** Everything the panel shows; the panel renders it again after every change. */
 export interface ViewProps {
   state: ChatState;
   config: AgentConfig | null;
   /** The config could not be loaded (a bad key, a refused origin, no network). */
   configError: ChatError | null;
-  open: boolean;
   inline: boolean;
-  left: boolean;
-  /** The resolved scheme (`auto` already turned into the visitor's). */
-  scheme: 'light' | 'dark';
-  primary: string;
-  onPrimary: string;
-  font: string;
-  /** The last thing announced to screen readers (a finished answer). */
+  /** The polite status region's text: an answer began, or the answer that finished. */
   announcement: string;
   actions: {
-    toggle(): void;
     close(): void;
     submit(): void;
     send(text: string): void;
@@ -33,7 +25,6 @@ export interface ViewProps {
     input(event: Event): void;
   };
   refs: {
-    launcher: RefObject<HTMLButtonElement | null>;
     input: RefObject<HTMLTextAreaElement | null>;
     log: RefObject<HTMLDivElement | null>;
   };
@@ -44,7 +35,6 @@ const icon = (path: string) => (
     <path d={path} />
   </svg>
 );
-const chatIcon = 'M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z';
 const closeIcon = 'M6 6l12 12M18 6 6 18';
 const sendIcon = 'M12 19V5M6 11l6-6 6 6';
 const newIcon = 'M12 5v14M5 12h14';
@@ -115,34 +105,15 @@ function Alert({ error, props }: { error: ChatError; props: ViewProps }) {
   );
 }
 
+/** The panel: header, transcript, alerts, the message form, and the screen readers' status region. */
 export function View(props: ViewProps): VNode {
-  const { state, config, configError, open, inline, actions, refs } = props;
+  const { state, config, configError, inline, actions, refs } = props;
   const name = config?.name ?? 'Assistant';
   const busy = state.status === 'submitted' || state.status === 'streaming';
   const blocked = configError !== null && !configError.retryable;
   const error = configError ?? state.error;
   const last = state.messages.at(-1);
-  const classes = ['root', props.scheme, props.left ? 'left' : 'right'];
-  if (open) classes.push('open');
-  if (inline) classes.push('inline');
   return (
-    <div
-      class={classes.join(' ')}
-      style={{ '--p': props.primary, '--op': props.onPrimary, '--font': props.font }}
-    >
-      {!inline && (
-        <button
-          ref={refs.launcher}
-          type="button"
-          class="launcher"
-          aria-label={open ? `Close chat with ${name}` : `Open chat with ${name}`}
-          aria-expanded={open}
-          aria-controls="mcpstack-panel"
-          onClick={actions.toggle}
-        >
-          {icon(open ? closeIcon : chatIcon)}
-        </button>
-      )}
       <section
         id="mcpstack-panel"
         class="panel"
@@ -168,7 +139,17 @@ export function View(props: ViewProps): VNode {
             </button>
           )}
         </header>
-        <div class="log" ref={refs.log} tabIndex={-1} aria-busy={busy || state.restoring}>
+        {/* A log, but a silent one: the status region below says once that an answer began and
+            reads it once it finished, where a live log would read every token. */}
+        <div
+          class="log"
+          role="log"
+          aria-live="off"
+          aria-label="Conversation"
+          ref={refs.log}
+          tabIndex={-1}
+          aria-busy={busy || state.restoring}
+        >
           {config?.welcomeMessage && (
             <div class="msg assistant">
               <Markdown text={config.welcomeMessage} />
@@ -227,6 +208,5 @@ export function View(props: ViewProps): VNode {
           {props.announcement}
         </div>
       </section>
-    </div>
   );
 }
