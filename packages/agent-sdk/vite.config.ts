@@ -11,7 +11,8 @@ function panelFile(): string {
   const name = readdirSync(new URL('./dist/', import.meta.url)).find((file) =>
     /^agent-sdk-panel\.[\w-]+\.js$/.test(file),
   );
-  if (!name) throw new Error('dist/agent-sdk-panel.<hash>.js is missing: run `vite build --mode panel` first');
+  if (!name)
+    throw new Error('dist/agent-sdk-panel.<hash>.js is missing: run `vite build --mode panel` first');
   return name;
 }
 

@@ -143,7 +143,13 @@ const sizeTable = table([
     kb(size.panel.gzipBytes),
     '',
   ],
-  ['together', '', kb(size.launcher.rawBytes + size.panel.rawBytes), kb(size.totalGzipBytes), kb(totalBudgetBytes)],
+  [
+    'together',
+    '',
+    kb(size.launcher.rawBytes + size.panel.rawBytes),
+    kb(size.totalGzipBytes),
+    kb(totalBudgetBytes),
+  ],
 ]);
 const timeTable = table([
   ['measure', 'median', 'p95', 'max', 'target'],

@@ -10,9 +10,7 @@ const outputs = [
   'dist/client.js',
   'dist/react.js',
   'dist/types/index.d.ts',
-].map((file) =>
-  join(packageDir, file),
-);
+].map((file) => join(packageDir, file));
 const inputs = ['src', 'vite.config.ts', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
 
 function newestInput(path: string): number {

@@ -13,7 +13,12 @@ import {
   useRef,
   useSyncExternalStore,
 } from 'react';
-import { type ChatClient, type ChatClientOptions, type ChatState, createChatClient } from './client/client.ts';
+import {
+  type ChatClient,
+  type ChatClientOptions,
+  type ChatState,
+  createChatClient,
+} from './client/client.ts';
 import { createWidget, type WidgetEvents, type WidgetOptions } from './widget/launcher.ts';
 
 const eventProps = {

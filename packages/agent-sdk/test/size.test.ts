@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { iifeFile, launcherBudgetBytes, measureWidget, panelFile, totalBudgetBytes } from '../scripts/size.ts';
+import {
+  iifeFile,
+  launcherBudgetBytes,
+  measureWidget,
+  panelFile,
+  totalBudgetBytes,
+} from '../scripts/size.ts';
 
 describe('the script tag bundle', () => {
   it('loads a launcher of at most 5 KB gzip first, and at most 20 KB gzip with its panel', () => {

@@ -181,7 +181,10 @@ export function createWidget(
     root.style.setProperty('--op', readableOn(primary));
     root.style.setProperty('--font', options.font ?? defaultFont);
     if (launcher) {
-      launcher.setAttribute('aria-label', `${isOpen ? 'Close' : 'Open'} chat with ${config?.name ?? 'Assistant'}`);
+      launcher.setAttribute(
+        'aria-label',
+        `${isOpen ? 'Close' : 'Open'} chat with ${config?.name ?? 'Assistant'}`,
+      );
       launcher.setAttribute('aria-expanded', String(isOpen));
       const path = isOpen ? closeIcon : chatIcon;
       if (path !== icon) {
@@ -255,7 +258,10 @@ export function createWidget(
         ? document.querySelector(options.target)
         : (options.target ?? document.body);
     if (!target) {
-      emit('error', new ChatError('invalid_target', `McpStack: no element matches ${String(options.target)}`));
+      emit(
+        'error',
+        new ChatError('invalid_target', `McpStack: no element matches ${String(options.target)}`),
+      );
       return;
     }
     if (!inline) {

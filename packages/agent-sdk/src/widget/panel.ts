@@ -54,6 +54,7 @@ export function mountPanel(host: PanelHost): Panel {
     if (frame) cancelAnimationFrame(frame);
     frame = 0;
     if (destroyed) return;
+    followViewport();
     const log = refs.log.current;
     // Follow the answer as it grows, unless the visitor scrolled up to read.
     if (log) stickToBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
@@ -146,20 +147,19 @@ export function mountPanel(host: PanelHost): Panel {
 
   // Full screen on a phone, the panel takes the visual viewport's box (CSS variables, set through
   // the CSSOM: allowed under a strict CSP), so the on-screen keyboard never covers the input.
+  // Read at each paint too: a page's viewport meta tag may change it before any event says so.
   const viewport = globalThis.visualViewport;
-  const followViewport = () => {
+  function followViewport(): void {
     if (!viewport) return;
     root.style.setProperty('--vh', `${viewport.height}px`);
     root.style.setProperty('--vt', `${viewport.offsetTop}px`);
-    schedule();
-  };
-  followViewport();
-  viewport?.addEventListener('resize', followViewport);
-  viewport?.addEventListener('scroll', followViewport);
+  }
+  viewport?.addEventListener('resize', schedule);
+  viewport?.addEventListener('scroll', schedule);
 
   const unsubscribe = [
-    () => viewport?.removeEventListener('resize', followViewport),
-    () => viewport?.removeEventListener('scroll', followViewport),
+    () => viewport?.removeEventListener('resize', schedule),
+    () => viewport?.removeEventListener('scroll', schedule),
     client.on('change', () => {
       // Screen readers hear that an answer began once, not each token (the log itself is silent).
       const nowBusy = busy();

@@ -114,99 +114,94 @@ export function View(props: ViewProps): VNode {
   const error = configError ?? state.error;
   const last = state.messages.at(-1);
   return (
-      <section
-        id="mcpstack-panel"
-        class="panel"
-        role={inline ? 'region' : 'dialog'}
-        aria-label={`Chat with ${name}`}
-        onKeyDown={actions.keydown}
-      >
-        <header>
-          <h2>{name}</h2>
-          {state.messages.length > 0 && (
-            <button
-              type="button"
-              class="icon"
-              aria-label="New conversation"
-              onClick={actions.newConversation}
-            >
-              {icon(newIcon)}
-            </button>
-          )}
-          {!inline && (
-            <button type="button" class="icon" aria-label="Close chat" onClick={actions.close}>
-              {icon(closeIcon)}
-            </button>
-          )}
-        </header>
-        {/* A log, but a silent one: the status region below says once that an answer began and
+    <section
+      id="mcpstack-panel"
+      class="panel"
+      role={inline ? 'region' : 'dialog'}
+      aria-label={`Chat with ${name}`}
+      onKeyDown={actions.keydown}
+    >
+      <header>
+        <h2>{name}</h2>
+        {state.messages.length > 0 && (
+          <button type="button" class="icon" aria-label="New conversation" onClick={actions.newConversation}>
+            {icon(newIcon)}
+          </button>
+        )}
+        {!inline && (
+          <button type="button" class="icon" aria-label="Close chat" onClick={actions.close}>
+            {icon(closeIcon)}
+          </button>
+        )}
+      </header>
+      {/* A log, but a silent one: the status region below says once that an answer began and
             reads it once it finished, where a live log would read every token. */}
-        <div
-          class="log"
-          role="log"
-          aria-live="off"
-          aria-label="Conversation"
-          ref={refs.log}
-          tabIndex={-1}
-          aria-busy={busy || state.restoring}
-        >
-          {config?.welcomeMessage && (
-            <div class="msg assistant">
-              <Markdown text={config.welcomeMessage} />
-            </div>
-          )}
-          {state.messages.map((message) => (
-            <Message key={message.id} message={message} />
-          ))}
-          {state.messages.length === 0 && !state.restoring && config && config.starterPrompts.length > 0 && (
-            <div class="prompts">
-              {config.starterPrompts.map((prompt) => (
-                <button key={prompt} type="button" onClick={() => actions.send(prompt)} disabled={blocked}>
-                  {prompt}
-                </button>
-              ))}
-            </div>
-          )}
-          {state.status === 'submitted' && last?.role === 'user' && (
-            <div class="msg" role="img" aria-label={`${name} is typing`}>
-              <span class="spin" />
-            </div>
-          )}
-        </div>
-        {state.notice && (
-          <div class="alert notice" role="status" data-code={state.notice.code}>
-            {friendlyMessage(state.notice)}
+      <div
+        class="log"
+        role="log"
+        aria-live="off"
+        aria-label="Conversation"
+        ref={refs.log}
+        tabIndex={-1}
+        aria-busy={busy || state.restoring}
+      >
+        {config?.welcomeMessage && (
+          <div class="msg assistant">
+            <Markdown text={config.welcomeMessage} />
           </div>
         )}
-        {error && <Alert error={error} props={props} />}
-        <form
-          onSubmit={(event) => {
-            event.preventDefault();
-            if (busy) actions.stop();
-            else actions.submit();
-          }}
-        >
-          <textarea
-            ref={refs.input}
-            rows={1}
-            aria-label={`Message ${name}`}
-            placeholder="Write a message…"
-            maxLength={config?.limits.maxMessageChars}
-            disabled={blocked}
-            onInput={actions.input}
-          />
-          <button
-            type="submit"
-            class="send"
-            aria-label={busy ? 'Stop the answer' : 'Send message'}
-            disabled={blocked}
-          >
-            {icon(busy ? stopIcon : sendIcon)}
-          </button>
-        </form>
-        <div class="sr" role="status" aria-live="polite">
-          {props.announcement}
+        {state.messages.map((message) => (
+          <Message key={message.id} message={message} />
+        ))}
+        {state.messages.length === 0 && !state.restoring && config && config.starterPrompts.length > 0 && (
+          <div class="prompts">
+            {config.starterPrompts.map((prompt) => (
+              <button key={prompt} type="button" onClick={() => actions.send(prompt)} disabled={blocked}>
+                {prompt}
+              </button>
+            ))}
+          </div>
+        )}
+        {state.status === 'submitted' && last?.role === 'user' && (
+          <div class="msg" role="img" aria-label={`${name} is typing`}>
+            <span class="spin" />
+          </div>
+        )}
+      </div>
+      {state.notice && (
+        <div class="alert notice" role="status" data-code={state.notice.code}>
+          {friendlyMessage(state.notice)}
         </div>
-      </section>
+      )}
+      {error && <Alert error={error} props={props} />}
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (busy) actions.stop();
+          else actions.submit();
+        }}
+      >
+        <textarea
+          ref={refs.input}
+          rows={1}
+          aria-label={`Message ${name}`}
+          placeholder="Write a message…"
+          maxLength={config?.limits.maxMessageChars}
+          disabled={blocked}
+          onInput={actions.input}
+        />
+        <button
+          type="submit"
+          class="send"
+          aria-label={busy ? 'Stop the answer' : 'Send message'}
+          disabled={blocked}
+        >
+          {icon(busy ? stopIcon : sendIcon)}
+        </button>
+      </form>
+      <div class="sr" role="status" aria-live="polite">
+        {props.announcement}
+      </div>
+    </section>
   );
 }

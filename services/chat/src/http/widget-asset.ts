@@ -60,7 +60,12 @@ export function widgetAssetRouter(): Router {
       const path = typeof file === 'function' ? file(request) : file;
       const body = await load(path);
       if (!body) {
-        next(new ApiError('not_found', 'No such widget file on this server (is the widget built? `npm run build`)'));
+        next(
+          new ApiError(
+            'not_found',
+            'No such widget file on this server (is the widget built? `npm run build`)',
+          ),
+        );
         return;
       }
       response.removeHeader('Content-Security-Policy');
