@@ -193,6 +193,13 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const historyPath = (conversationId: string) =>
     `/api/v1/chat/conversations/${encodeURIComponent(conversationId)}/messages?visitorId=${encodeURIComponent(saved.visitorId ?? '')}`;
 
+  const isStream = (response: Response) =>
+    response.status === 200 && !!response.headers.get('content-type')?.startsWith('text/event-stream');
+
+  /** `GET` it: 200 and the answer streaming in the conversation (replayed from its start), or 204. */
+  const streamPath = (conversationId: string) =>
+    `/api/v1/chat/${encodeURIComponent(conversationId)}/stream?visitorId=${encodeURIComponent(saved.visitorId ?? '')}`;
+
   /** The saved conversation as the service has it; `null` when it has none (404). */
   async function fetchHistory(conversationId: string, signal?: AbortSignal): Promise<ChatMessage[] | null> {
     const response = await call(historyPath(conversationId), { signal });
@@ -279,16 +286,13 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     active = controller;
     let response: Response;
     try {
-      response = await call(
-        `/api/v1/chat/${encodeURIComponent(conversationId)}/stream?visitorId=${encodeURIComponent(saved.visitorId ?? '')}`,
-        { signal: controller.signal },
-      );
+      response = await call(streamPath(conversationId), { signal: controller.signal });
     } catch {
       // Offline: the history stays as it is, and the mark too, for the next load.
       if (active === controller) active = null;
       return;
     }
-    if (response.status !== 200) {
+    if (!isStream(response)) {
       // 204 (the history has the whole answer), or nothing to attach to.
       if (active === controller) active = null;
       inFlight();
@@ -349,7 +353,18 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
             showStored(stored);
             return;
           }
-          if (index >= 0) trigger = 'regenerate-message';
+          if (index >= 0) {
+            // The service has the message: its answer may still be streaming. Attach to it rather
+            // than asking for a second one (billed twice); regenerate only when none streams.
+            const running = await call(streamPath(saved.conversationId), { signal });
+            if (isStream(running)) {
+              await stream(running, stored?.slice(0, index + 1) ?? [], () => {
+                received = true;
+              });
+              return;
+            }
+            trigger = 'regenerate-message';
+          }
         }
         set({ status: 'submitted', error: null });
         // The message id is the client's, fixed before the first send: the service answers a
