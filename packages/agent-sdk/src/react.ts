@@ -140,7 +140,7 @@ export interface McpStackChatHook {
 export function useMcpStackChat(options: ChatClientOptions): McpStackChatHook {
   const { publicKey, apiBase, userToken } = options;
   const first = useRef(options);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: a new client only for another key or service; the other options are read once
+  // A new client only for another key or service; the other options are read once.
   const client = useMemo(
     () => createChatClient({ ...first.current, publicKey, apiBase }),
     [publicKey, apiBase],

@@ -74,6 +74,7 @@ function Message({ message }: { message: ChatMessage }) {
     <div class="msg assistant">
       {message.parts.map((part, index) =>
         part.type === 'text' ? (
+          // biome-ignore lint/suspicious/noArrayIndexKey: a message's parts only ever grow at the end (never reorder), and text parts have no id
           <Markdown key={index} text={part.text} />
         ) : (
           <ToolCall key={part.toolCallId} part={part} />
