@@ -11,7 +11,7 @@ const scriptFiles = {
   hashFieldSwap: { file: 'hash-field-swap.lua', keys: 1 },
   conversationAppend: { file: 'conversation-append.lua', keys: 3 },
   budgetReserve: { file: 'budget-reserve.lua', keys: 7 },
-  budgetSettle: { file: 'budget-settle.lua', keys: 12 },
+  budgetSettle: { file: 'budget-settle.lua', keys: 13 },
   creditsAdjust: { file: 'credits-adjust.lua', keys: 3 },
   creditsPurchase: { file: 'credits-purchase.lua', keys: 5 },
   creditsRefund: { file: 'credits-refund.lua', keys: 5 },

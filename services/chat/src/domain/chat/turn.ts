@@ -9,7 +9,7 @@ import { ApiError } from '../../errors.ts';
 import type { AgentRecord } from '../../storage/records.ts';
 import { parseInput } from '../../validate.ts';
 import { acquireStream, limitChat } from '../abuse/rate-limit.ts';
-import { Meter } from '../budgets/meter.ts';
+import { AnswerMeter } from '../budgets/answer-meter.ts';
 import { readBudgetSettings } from '../budgets/settings.ts';
 import { lowBalanceHeaders } from '../credits/summary.ts';
 import type { EmbedKeyLookup } from '../embed-keys.ts';
@@ -217,7 +217,11 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
     Object.assign(headers, creditHeaders);
     timings.mark('history');
 
-    const meter = new Meter(deps, { ...conversation, model, resetDayOfMonthUtc: budget.resetDayOfMonthUtc });
+    const meter = new AnswerMeter(deps, {
+      ...conversation,
+      model,
+      resetDayOfMonthUtc: budget.resetDayOfMonthUtc,
+    });
     const tools = agentTools(servers);
     const client = deps.models.client(model.id);
     const maxOutputTokens = Math.min(agent.maxOutputTokens, model.maxOutputTokens);
@@ -262,7 +266,7 @@ interface AnswerSetup {
   client: ModelClient;
   call: ModelCall;
   first: PreparedCall;
-  meter: Meter;
+  meter: AnswerMeter;
   tools: AgentTools;
   timings: StageTimings;
   conversation: { organizationId: string; agentId: string; conversationId: string; owner: Owner };
@@ -470,7 +474,7 @@ class AnswerRun {
   }
 
   async #settle(
-    meter: Meter,
+    meter: AnswerMeter,
     measured: {
       stepNumber: number;
       status: LlmCallRecord['status'];
@@ -514,17 +518,11 @@ class AnswerRun {
       createdAt: measured.started.toISOString(),
       finishedAt: deps.clock.now().toISOString(),
     });
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await meter.settle(call);
-        return;
-      } catch (error) {
-        if (attempt >= 3) {
-          deps.logger.error({ err: error, call }, 'could not settle an LLM call');
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-      }
+    try {
+      await meter.settle(call);
+    } catch (error) {
+      // Neither Redis nor the local journal took it (a full disk?): say so loudly, with the record.
+      deps.logger.error({ err: error, call }, 'could not settle or journal an LLM call');
     }
   }
 
