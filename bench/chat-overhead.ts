@@ -58,6 +58,7 @@ const dispatcher = new Agent({ connections: 2048, keepAliveTimeout: 30_000 });
 
 interface StreamResult {
   ok: boolean;
+  status: number;
   firstTokenMs: number | null;
   pieces: number;
   /** The longest time between two consecutive pieces of this stream. */
@@ -106,7 +107,13 @@ async function readStream(
     lastPieceAt = now;
     pieces += found;
   }
-  return { ok: response.statusCode === 200 && done, firstTokenMs, pieces, maxGapMs };
+  return {
+    ok: response.statusCode === 200 && done,
+    status: response.statusCode,
+    firstTokenMs,
+    pieces,
+    maxGapMs,
+  };
 }
 
 const uiMessages = () => ({
@@ -150,27 +157,52 @@ const serviceClient =
 interface Run {
   results: StreamResult[];
   failures: number;
+  /** Why streams failed: reason → count. */
+  reasons: Map<string, number>;
   wallMs: number;
 }
 
+function failureOf(result: StreamResult | Error): string | null {
+  if (result instanceof Error)
+    return `${(result as { code?: string }).code ?? result.name}: ${result.message}`;
+  if (result.status !== 200) return `HTTP ${result.status}`;
+  if (!result.ok) return 'ended without [DONE]';
+  if (result.firstTokenMs === null) return 'no text';
+  return null;
+}
+
+/** Counts a stream in `run`: a result, or a failure with its reason. */
+function record(run: Omit<Run, 'wallMs'>, result: StreamResult | Error) {
+  const failure = failureOf(result);
+  if (failure === null) run.results.push(result as StreamResult);
+  else {
+    run.failures += 1;
+    run.reasons.set(failure, (run.reasons.get(failure) ?? 0) + 1);
+  }
+}
+
+const failed = (run: Omit<Run, 'wallMs'>) =>
+  run.failures === 0
+    ? '0'
+    : `${run.failures} (${[...run.reasons].map(([reason, count]) => `${reason}: ${count}`).join('; ')})`;
+
 /** `total` streams with `concurrency` in flight at once (a closed loop: each client starts its next when one ends). */
 async function runClients(concurrency: number, total: number, client: Client): Promise<Run> {
-  const results: StreamResult[] = [];
-  let failures = 0;
+  const run = { results: [] as StreamResult[], failures: 0, reasons: new Map<string, number>() };
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < total) {
         next += 1;
-        const result = await client().catch(() => null);
-        if (result?.ok && result.firstTokenMs !== null) results.push(result);
-        else failures += 1;
+        record(run, await client().catch((error: unknown) => toError(error)));
       }
     }),
   );
-  return { results, failures, wallMs: performance.now() - started };
+  return { ...run, wallMs: performance.now() - started };
 }
+
+const toError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
 
 const firstTokens = (run: Pick<Run, 'results'>) => run.results.map((result) => result.firstTokenMs ?? 0);
 const p = (values: readonly number[], q: number) => percentile(values, q);
@@ -249,8 +281,9 @@ function measuredCommit(): string {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
     }).stdout?.trim() ?? '';
   const head = git('rev-parse', '--short', 'HEAD') || 'unknown';
+  const lastChange = git('log', '-1', '--format=%h', '--', 'services', 'packages') || 'unknown';
   const dirty = git('status', '--porcelain', '--', 'services', 'packages') !== '';
-  return `commit \`${head}\`${dirty ? ' with uncommitted changes in `services/` or `packages/`' : ''}`;
+  return `commit \`${head}\` (\`services/\` and \`packages/\` as of \`${lastChange}\`${dirty ? ', with uncommitted changes' : ''})`;
 }
 
 const formatCpu = (ms: number | null, answers: number) =>
@@ -259,6 +292,8 @@ const percent = (share: number | null) => (share === null ? 'n/a' : `${Math.roun
 const pair = (values: readonly number[]) => `${formatMs(p(values, 0.5))} / ${formatMs(p(values, 0.99))}`;
 
 export async function runChatOverhead(log: (line: string) => void = () => {}): Promise<BenchmarkResult> {
+  // Before pinning this process, which would make it see one CPU.
+  const machine = describeMachine(await redisVersionOf());
   const pinning = availableParallelism() >= 2 && tasksetAvailable();
   const relayPin = pinning ? { cpu: serviceCpu } : {};
   const loadPin = pinning ? { cpu: loadCpu } : {};
@@ -323,7 +358,7 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
       `${(run.wallMs / 1000).toFixed(1)} s`,
       percent(run.machineBusy),
       pieceCounts([run]).join(', '),
-      String(run.failures),
+      failed(run),
     ]);
     checks.push({
       name: `every answer of phase 1 has ${answerPieces} pieces and none failed`,
@@ -348,14 +383,15 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
       relayClient(relay, sequential.maxTokens),
       serviceClient(service, cappedTenant.publicKey),
     ];
-    const sequentialRuns = sequentialClients.map(() => ({ results: [] as StreamResult[], failures: 0 }));
+    const sequentialRuns = sequentialClients.map(() => ({
+      results: [] as StreamResult[],
+      failures: 0,
+      reasons: new Map<string, number>(),
+    }));
     for (let index = 0; index < sequential.warmup + sequential.streams; index += 1) {
       for (const [which, client] of sequentialClients.entries()) {
-        const result = await client().catch(() => null);
-        if (index < sequential.warmup) continue;
-        const run = sequentialRuns[which]!;
-        if (result?.ok && result.firstTokenMs !== null) run.results.push(result);
-        else run.failures += 1;
+        const result = await client().catch((error: unknown) => toError(error));
+        if (index >= sequential.warmup) record(sequentialRuns[which]!, result);
       }
     }
     const [sequentialDirect, sequentialRelay, sequentialService] = sequentialRuns.map(firstTokens) as [
@@ -368,16 +404,16 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
       `(2) added first token, one at a time: service p50 ${formatMs(added(sequentialService, 0.5))} p99 ${formatMs(added(sequentialService, 0.99))}; bare relay p50 ${formatMs(added(sequentialRelay, 0.5))} p99 ${formatMs(added(sequentialRelay, 0.99))}`,
     );
     const sequentialRows = [
-      ['the model, called directly', sequentialDirect, sequentialRuns[0]!.failures],
-      ['a bare `node:http` relay', sequentialRelay, sequentialRuns[1]!.failures],
-      ['**the service**', sequentialService, sequentialRuns[2]!.failures],
+      ['the model, called directly', sequentialDirect, failed(sequentialRuns[0]!)],
+      ['a bare `node:http` relay', sequentialRelay, failed(sequentialRuns[1]!)],
+      ['**the service**', sequentialService, failed(sequentialRuns[2]!)],
     ].map(([name, times, failures], index) => [
       name as string,
       `${formatMs(p(times as number[], 0.5))} / ${formatMs(p(times as number[], 0.99))}`,
       index === 0
         ? ''
         : `${formatMs(added(times as number[], 0.5))} / ${formatMs(added(times as number[], 0.99))}`,
-      String(failures),
+      failures as string,
     ]);
     const sequentialFailures = sequentialRuns.reduce((sum, run) => sum + run.failures, 0);
     checks.push({
@@ -422,7 +458,7 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
           ? ''
           : `${formatMs(loadedAdded(run as Run, 0.5))} / ${formatMs(loadedAdded(run as Run, 0.99))}`,
         formatInteger(pieces / ((run as Run).wallMs / 1000)),
-        String((run as Run).failures),
+        failed(run as Run),
       ];
     });
     checks.push({
@@ -471,7 +507,7 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
         `${formatMs(p(gaps, 0.5))} / ${formatMs(p(gaps, 0.99))} / ${formatMs(maxGap(typed))}`,
         String(stalled(typed)),
         `${(typed.wallMs / 1000).toFixed(1)} s`,
-        String(typed.failures),
+        failed(typed),
       ];
     });
     checks.push({
@@ -495,7 +531,6 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
     const profileDir = process.env.BENCH_PROFILE;
     if (profileDir) await profileService(resolve(profileDir), model, startService, log);
 
-    const machine = describeMachine(await redisVersionOf());
     const body = [
       'Run alone: `npm run bench -- chat-overhead`.',
       '',
@@ -554,8 +589,8 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
 
 /**
  * Phase 1's service load again, against a service started with `--cpu-prof`: the profile (written
- * when the service exits) covers its start, the warm-up and the load; the summary goes to the log
- * and to `summary.txt` beside it.
+ * when the service exits) covers its whole life, the summary only the measured load (not the start
+ * or the warm-up); it goes to the log and to `summary.txt` beside the profile.
  */
 async function profileService(
   dir: string,
@@ -568,7 +603,10 @@ async function profileService(
   const tenant = await createTenant(service);
   const client = serviceClient(service, tenant.publicKey);
   await runClients(cpu.clients, cpu.warmup, client);
+  const microseconds = () => Number(process.hrtime.bigint() / 1000n);
+  const fromUs = microseconds();
   const run = await runClients(cpu.clients, cpu.answers, client);
+  const toUs = microseconds();
   await service.stop();
   const newest = readdirSync(dir)
     .filter((name) => name.endsWith('.cpuprofile'))
@@ -578,7 +616,7 @@ async function profileService(
     log(`profile: no .cpuprofile in ${dir}`);
     return;
   }
-  const summary = `${cpu.warmup} + ${cpu.answers} answers at ${cpu.clients} clients (${run.failures} failed)\n${summarizeProfile(newest)}`;
+  const summary = `${cpu.answers} answers at ${cpu.clients} clients, after ${cpu.warmup} to warm up (${run.failures} failed); the summary covers the ${cpu.answers}\n${summarizeProfile(newest, 25, { fromUs, toUs })}`;
   writeFileSync(join(dir, 'summary.txt'), `${summary}\n`);
   for (const line of summary.split('\n')) log(line);
 }

@@ -21,6 +21,54 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
+/** Express 5 and the packages it runs on every request. */
+const expressParts = new Set([
+  'express',
+  'router',
+  'body-parser',
+  'raw-body',
+  'type-is',
+  'content-type',
+  'mime-types',
+  'mime-db',
+  'media-typer',
+  'path-to-regexp',
+  'vary',
+  'statuses',
+  'http-errors',
+  'iconv-lite',
+  'debug',
+  'ms',
+  'merge-descriptors',
+  'finalhandler',
+  'send',
+  'serve-static',
+  'qs',
+  'on-finished',
+  'encodeurl',
+  'escape-html',
+  'parseurl',
+  'accepts',
+  'negotiator',
+  'fresh',
+  'etag',
+  'cookie',
+  'cookie-signature',
+  'depd',
+  'setprototypeof',
+  'content-disposition',
+  'range-parser',
+  'proxy-addr',
+  'forwarded',
+  'ipaddr.js',
+  'once',
+  'wrappy',
+  'is-promise',
+  'side-channel',
+  'object-inspect',
+  'get-intrinsic',
+]);
+
 /** The package (or part of Node) a script belongs to, by its URL. */
 export function packageOf(url: string, functionName: string): string {
   if (url === '') {
@@ -34,32 +82,51 @@ export function packageOf(url: string, functionName: string): string {
   if (/^node:(internal\/)?(net|_http|http|dns|tls|internal\/http)/.test(url)) return 'node: net and http';
   if (url.startsWith('node:internal/deps/undici')) return 'node: undici (fetch)';
   if (url.startsWith('node:')) return 'node: other internals';
+  if (url.startsWith('wasm://')) return 'wasm (type stripping at startup)';
   const modules = url.lastIndexOf('/node_modules/');
   if (modules >= 0) {
     const parts = url.slice(modules + '/node_modules/'.length).split('/');
     const name = parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : (parts[0] ?? '?');
-    return name.startsWith('@ai-sdk/') ? '@ai-sdk' : name;
+    if (name.startsWith('@ai-sdk/')) return '@ai-sdk';
+    return expressParts.has(name) ? 'express (and its middleware)' : name;
   }
   if (url.includes('/services/chat/src/')) return 'our src (services/chat)';
   if (url.includes('/packages/')) return `our packages (${/\/packages\/([^/]+)/.exec(url)?.[1]})`;
   return 'other';
 }
 
-/** Milliseconds of self time per profile node: each sample is charged the interval up to the next. */
-function selfTimes(profile: CpuProfile): Map<number, number> {
+/**
+ * Milliseconds of self time per profile node: samples × the median sampling interval. Not the time to
+ * the next sample, as DevTools charges: when the process waits for its CPU (pinned, on a shared
+ * machine) the sampler waits too, and one sample would be charged the whole wait.
+ */
+function selfTimes(profile: CpuProfile, window?: Window): { times: Map<number, number>; samples: number } {
+  const deltas = Float64Array.from(profile.timeDeltas).sort();
+  const intervalMs = (deltas[Math.floor(deltas.length / 2)] ?? 1000) / 1000;
   const times = new Map<number, number>();
-  const { samples, timeDeltas } = profile;
-  for (let index = 0; index < samples.length; index += 1) {
-    const next = timeDeltas[index + 1] ?? 0;
-    const id = samples[index] ?? 0;
-    times.set(id, (times.get(id) ?? 0) + next / 1000);
+  let at = profile.startTime;
+  let samples = 0;
+  for (const [index, id] of profile.samples.entries()) {
+    at += profile.timeDeltas[index] ?? 0;
+    if (window && (at < window.fromUs || at > window.toUs)) continue;
+    times.set(id, (times.get(id) ?? 0) + intervalMs);
+    samples += 1;
   }
-  return times;
+  return { times, samples };
 }
 
-export function summarizeProfile(path: string, top = 25): string {
+/**
+ * A part of the profile to summarize, in microseconds of the monotonic clock that V8 stamps samples
+ * with (`process.hrtime.bigint() / 1000n` in any process of the machine).
+ */
+export interface Window {
+  fromUs: number;
+  toUs: number;
+}
+
+export function summarizeProfile(path: string, top = 25, window?: Window): string {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
-  const times = selfTimes(profile);
+  const { times, samples } = selfTimes(profile, window);
   const byFunction = new Map<string, { name: string; where: string; pkg: string; ms: number }>();
   const byPackage = new Map<string, number>();
   let busyMs = 0;
@@ -89,9 +156,11 @@ export function summarizeProfile(path: string, top = 25): string {
     .sort((a, b) => b.ms - a.ms)
     .slice(0, top);
   const packages = [...byPackage.entries()].filter(([pkg]) => pkg !== '(idle)').sort((a, b) => b[1] - a[1]);
-  const wallMs = (profile.endTime - profile.startTime) / 1000;
+  const wallMs = window
+    ? (Math.min(window.toUs, profile.endTime) - Math.max(window.fromUs, profile.startTime)) / 1000
+    : (profile.endTime - profile.startTime) / 1000;
   return [
-    `${path}: ${Math.round(wallMs)} ms profiled, ${Math.round(busyMs)} ms busy (${profile.samples.length} samples)`,
+    `${path}: ${Math.round(wallMs)} ms ${window ? 'in the window summarized' : 'profiled'}, ${samples} samples, ${Math.round(busyMs)} ms busy (samples × the median interval)`,
     '',
     `Top ${top} functions by self time (share of busy time):`,
     '',
