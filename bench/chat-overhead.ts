@@ -59,6 +59,8 @@ const dispatcher = new Agent({ connections: 2048, keepAliveTimeout: 30_000 });
 interface StreamResult {
   ok: boolean;
   status: number;
+  /** The error body's `code`, when the status is not 200. */
+  errorCode?: string;
   firstTokenMs: number | null;
   pieces: number;
   /** The longest time between two consecutive pieces of this stream. */
@@ -85,6 +87,11 @@ async function readStream(
     body: JSON.stringify(body),
     dispatcher,
   });
+  if (response.statusCode !== 200) {
+    const text = await response.body.text();
+    const errorCode = /"code":"([^"]+)"/.exec(text)?.[1] ?? 'no code';
+    return { ok: false, status: response.statusCode, errorCode, firstTokenMs: null, pieces: 0, maxGapMs: 0 };
+  }
   const decoder = new TextDecoder();
   let firstTokenMs: number | null = null;
   let pieces = 0;
@@ -165,7 +172,7 @@ interface Run {
 function failureOf(result: StreamResult | Error): string | null {
   if (result instanceof Error)
     return `${(result as { code?: string }).code ?? result.name}: ${result.message}`;
-  if (result.status !== 200) return `HTTP ${result.status}`;
+  if (result.status !== 200) return `HTTP ${result.status} ${result.errorCode}`;
   if (!result.ok) return 'ended without [DONE]';
   if (result.firstTokenMs === null) return 'no text';
   return null;
