@@ -539,11 +539,16 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
     if (profileDir) await profileService(resolve(profileDir), model, startService, log);
 
     const body = [
-      'Run alone: `npm run bench -- chat-overhead`.',
+      'Run alone: `npm run bench -- chat-overhead`. With `BENCH_PROFILE=<dir>`, it also runs phase (1) against a service started with `--cpu-prof` and prints where its time went (`bench/support/profile-summary.ts`).',
       '',
       `${measuredOn(machine)} Service at ${measuredCommit()}.`,
       '',
-      `Method: the local model streams a ${answerPieces}-piece answer (pieces ${chunkDelayMs} ms apart; the question \`${question}\` is echoed in ${answerPieces} pieces) and the same stream is read three ways: from the model directly (\`POST /v1/chat/completions\`), through a bare \`node:http\` relay (\`bench/support/bare-relay.ts\`: keep-alive agent to the model, parse its SSE, write one \`text-delta\` event per piece; the floor of a Node relay here) and through the service (\`POST /api/v1/chat\` with an embed key, a new visitor and conversation each, an agent without tools: one step). Each is a process of its own. ${pinningNote} CPU per answer is the relay's (or service's) utime + stime from \`/proc/<pid>/stat\` (all threads; ${clockTicksPerSecond} ticks/s) over ${cpu.answers} answers, divided by ${cpu.answers}. Time to first token is to the first piece of text; added = path percentile − direct percentile. Clients use keep-alive connections (undici). The machine is shared, so the targets are ratios to the bare relay or differences to the direct model measured in the same run.`,
+      'Method (the machine is shared, so the targets are ratios to the bare relay, or differences to the direct model, measured in the same run):',
+      '',
+      `- The local model streams a ${answerPieces}-piece answer, pieces ${chunkDelayMs} ms apart (it echoes \`${question}\` in ${answerPieces} pieces), read three ways: **direct** (\`POST /v1/chat/completions\`); through a **bare relay** (\`bench/support/bare-relay.ts\`: \`node:http\`, a keep-alive agent to the model, parse its SSE, write one \`text-delta\` event per piece: the floor of a Node relay here); through **the service** (\`POST /api/v1/chat\` with an embed key, a new visitor and conversation each, an agent without tools: one step). Each runs as a process of its own.`,
+      `- ${pinningNote}`,
+      `- CPU per answer: utime + stime of the relay's or service's process (all threads) from \`/proc/<pid>/stat\` (${clockTicksPerSecond} ticks/s) over ${cpu.answers} answers, divided by ${cpu.answers}.`,
+      "- Time to first token: to the first piece of text. Added = the path's percentile − the direct percentile. Clients are undici with keep-alive connections.",
       '',
       `**(1) CPU per answer**, ${cpu.clients} concurrent clients, ${cpu.answers} answers each path (after ${cpu.warmup} to warm up):`,
       '',
@@ -565,6 +570,8 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
       `**(2) Added time to first token, one stream at a time**: ${sequential.streams} streams per path, the three paths taking turns (after ${sequential.warmup} each to warm up); these answers are cut at ${sequential.maxTokens} piece, since only the first is timed:`,
       '',
       table(['path', 'first token p50 / p99', 'added p50 / p99', 'failed'], sequentialRows),
+      '',
+      "The bare relay's added time shows how much of the service's is this machine's noise in this run.",
       '',
       `**(3) ${loaded.clients} concurrent streams**, ${loaded.streams} per path, pieces ${chunkDelayMs} ms apart:`,
       '',
