@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { Agent, request } from 'undici';
  */
 const serviceMain = fileURLToPath(new URL('../../services/chat/src/main.ts', import.meta.url));
 const modelMain = fileURLToPath(new URL('../../packages/local-model/src/main.ts', import.meta.url));
+const bareRelayMain = fileURLToPath(new URL('./bare-relay.ts', import.meta.url));
 const stripTypes = ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
 
 export function freePort(): Promise<number> {
@@ -30,8 +31,27 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-async function start(file: string, env: Record<string, string>, ready: string): Promise<Running> {
-  const child = spawn(process.execPath, [...stripTypes, file], {
+/** How a child is started: pinned to one CPU (`taskset -c`, when present) and with extra Node flags. */
+export interface StartOptions {
+  cpu?: number;
+  nodeFlags?: string[];
+}
+
+/** Whether `taskset` (util-linux) can pin processes here. */
+export function tasksetAvailable(): boolean {
+  return spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+async function start(
+  file: string,
+  env: Record<string, string>,
+  ready: string,
+  options: StartOptions = {},
+): Promise<Running> {
+  const node = [process.execPath, ...(options.nodeFlags ?? []), ...stripTypes, file];
+  // taskset execs node in its own process, so the child's pid is node's (for /proc/<pid>/stat).
+  const command = options.cpu !== undefined ? ['taskset', '-c', String(options.cpu), ...node] : node;
+  const child = spawn(command[0] ?? process.execPath, command.slice(1), {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -63,12 +83,26 @@ async function start(file: string, env: Record<string, string>, ready: string): 
   };
 }
 
-export async function startModelProcess(options: { chunkDelayMs?: number } = {}): Promise<Running> {
+export async function startModelProcess(
+  options: { chunkDelayMs?: number } & StartOptions = {},
+): Promise<Running> {
   const port = await freePort();
   return start(
     modelMain,
     { LOCAL_MODEL_PORT: String(port), LOCAL_MODEL_CHUNK_DELAY_MS: String(options.chunkDelayMs ?? 0) },
     `http://127.0.0.1:${port}/v1/models`,
+    options,
+  );
+}
+
+/** The bare `node:http` relay of `bare-relay.ts` in front of the model at `modelUrl`. */
+export async function startBareRelayProcess(modelUrl: string, options: StartOptions = {}): Promise<Running> {
+  const port = await freePort();
+  return start(
+    bareRelayMain,
+    { BARE_RELAY_PORT: String(port), BARE_RELAY_MODEL_URL: modelUrl },
+    `http://127.0.0.1:${port}/readyz`,
+    options,
   );
 }
 
@@ -77,7 +111,11 @@ export interface ServiceProcess extends Running {
   operatorToken: string;
 }
 
-export async function startServiceProcess(modelUrl: string, extra: Record<string, string> = {}) {
+export async function startServiceProcess(
+  modelUrl: string,
+  extra: Record<string, string> = {},
+  options: StartOptions = {},
+) {
   const port = await freePort();
   const prefix = `mcpstack-bench:${randomBytes(6).toString('hex')}:`;
   const operatorToken = randomBytes(32).toString('hex');
@@ -103,6 +141,7 @@ export async function startServiceProcess(modelUrl: string, extra: Record<string
       ...extra,
     },
     `http://127.0.0.1:${port}/readyz`,
+    options,
   );
   return { ...running, prefix, operatorToken } satisfies ServiceProcess;
 }
