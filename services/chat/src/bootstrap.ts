@@ -7,6 +7,7 @@ import { createApp } from './app.ts';
 import { type Clock, type Deps, systemClock } from './deps.ts';
 import { startExpiredHoldSweeper } from './domain/budgets/expired-holds.ts';
 import { createSettleJournal } from './domain/budgets/settle-journal.ts';
+import { createLiveAnswerHub } from './domain/chat/live-answers.ts';
 import { createModelProvider } from './domain/chat/model/provider.ts';
 import { createStripeClient } from './domain/credits/stripe.ts';
 import { createSecretBox } from './domain/crypto.ts';
@@ -44,6 +45,7 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
     logger,
     metrics,
     clock,
+    liveAnswers: createLiveAnswerHub({ redis, scripts, keys, env, logger }),
     settleJournal: createSettleJournal(
       { env, redis, scripts, keys, clock, logger },
       join(env.MCPSTACK_DATA_DIR, 'settle-journal'),
@@ -138,6 +140,7 @@ export async function startServer(
         await closed;
         clearTimeout(timer);
         stopSweeper();
+        await deps.liveAnswers.close();
         await deps.settleJournal.stop();
         await deps.mcpPool.close();
         await deps.redis.quit().catch(() => deps.redis.disconnect());

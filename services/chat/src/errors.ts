@@ -44,6 +44,7 @@ export const errorStatus = {
   mcp_server_in_use: 409,
   tool_disabled: 409,
   conversation_too_long: 409,
+  message_already_answered: 409,
   insufficient_credits: 409,
   domain_exists: 409,
   domain_verification_failed: 409,

@@ -17,6 +17,7 @@ const scriptFiles = {
   creditsRefund: { file: 'credits-refund.lua', keys: 5 },
   budgetRelease: { file: 'budget-release.lua', keys: 3 },
   streamAcquire: { file: 'stream-acquire.lua', keys: 1 },
+  deleteIfEquals: { file: 'delete-if-equals.lua', keys: 1 },
   /** Takes as many buckets as the caller names (all of one organization's slot). */
   rateLimit: { file: 'rate-limit.lua', keys: 'any' },
 } as const;

@@ -128,7 +128,13 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     async stop() {
       let cursor = '0';
       do {
-        const [next, found] = await deps.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        const [next, found] = await deps.redis.scan(
+          cursor,
+          'MATCH',
+          `${parsed.MCPSTACK_REDIS_PREFIX}*`,
+          'COUNT',
+          1000,
+        );
         cursor = next;
         if (found.length > 0) await deps.redis.unlink(...found);
       } while (cursor !== '0');

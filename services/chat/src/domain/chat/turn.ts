@@ -198,7 +198,7 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       owner,
     };
     // The history write and the reads the turn needs go out together (one pipelined round trip).
-    const [history, servers, budget, creditHeaders] = await Promise.all([
+    const [appended, servers, budget, creditHeaders] = await Promise.all([
       appendMessages(deps, {
         ...conversation,
         messages: userMessage ? [userMessage] : [],
@@ -211,11 +211,29 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       readBudgetSettings(deps, key.organizationId, agent.id),
       lowBalanceHeaders(deps, key.organizationId),
     ]);
+    Object.assign(headers, creditHeaders);
+    timings.mark('history');
+    const liveKey = { organizationId: key.organizationId, conversationId: body.id };
+    // The same message again while its answer streams (a lost response, a retry): follow that answer.
+    if (appended.repeated && (await deps.liveAnswers.isLive(liveKey))) {
+      await lease.release();
+      return {
+        headers,
+        timings,
+        async stream(sink, signal) {
+          sink.begin();
+          if (!(await deps.liveAnswers.attach(liveKey, sink, signal))) {
+            const writer = new UiMessageStream(sink, crypto.randomUUID(), {});
+            writer.error('The answer to this message has just finished: reload the conversation.');
+            writer.close();
+          }
+        },
+      };
+    }
+    const history = appended.messages;
     if (history.at(-1)?.role !== 'user') {
       throw new ApiError('validation_failed', 'body.trigger: there is no user message to answer');
     }
-    Object.assign(headers, creditHeaders);
-    timings.mark('history');
 
     const meter = new AnswerMeter(deps, {
       ...conversation,
@@ -314,11 +332,18 @@ class AnswerRun {
       this.#timedOut = true;
       this.#abort.abort(new Error('The turn took longer than MCPSTACK_MODEL_TIMEOUT_MS'));
     }, deps.env.MCPSTACK_MODEL_TIMEOUT_MS);
-    const onGone = () => this.#abort.abort(new Error('The visitor disconnected'));
+    // The visitor leaving does not stop the answer at once: a reload re-attaches to it (live-answers.ts).
+    const { conversation } = this.#setup;
+    const live = await deps.liveAnswers.open(
+      { organizationId: conversation.organizationId, conversationId: conversation.conversationId },
+      sink,
+      (reason) => this.#abort.abort(reason),
+    );
+    const onGone = () => live.unwatch();
     visitorGone.addEventListener('abort', onGone, { once: true });
     if (visitorGone.aborted) onGone();
 
-    const writer = new UiMessageStream(sink, crypto.randomUUID(), {
+    const writer = new UiMessageStream(live.sink, crypto.randomUUID(), {
       createdAt: deps.clock.now().toISOString(),
     });
     writer.start();
@@ -355,7 +380,6 @@ class AnswerRun {
     } finally {
       clearTimeout(timer);
       visitorGone.removeEventListener('abort', onGone);
-      if (visitorGone.aborted) writer.detach();
       await meter.release().catch(() => undefined);
       await this.#store(writer.message);
       sink.begin();
@@ -364,8 +388,7 @@ class AnswerRun {
   }
 
   #explainAbort(writer: UiMessageStream): void {
-    if (!this.#timedOut) return;
-    writer.error('The assistant took too long to answer. Please try again.');
+    if (this.#timedOut) writer.error('The assistant took too long to answer. Please try again.');
     writer.abort();
   }
 

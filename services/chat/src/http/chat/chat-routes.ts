@@ -3,7 +3,7 @@ import { Histogram } from 'prom-client';
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { chatRequest, conversationIdSchema, visitorIdSchema } from '../../domain/chat/chat-request.ts';
-import { ownerMessages } from '../../domain/chat/conversations.ts';
+import { assertConversationOwner, ownerMessages } from '../../domain/chat/conversations.ts';
 import {
   admitChatRequest,
   resolveOwner,
@@ -150,10 +150,60 @@ export function chatRouter(deps: Deps): Router {
     }
   });
 
+  /** The live answer of one of the visitor's (or user's) conversations, after the usual checks. */
+  async function liveAnswerOf(request: Request, response: Response) {
+    const { key } = embedContext(response);
+    await admitChatRequest(deps, key, clientIp(request));
+    const conversationId = parseInput(conversationIdSchema, request.params.conversationId, 'params');
+    const query = parseInput(z.object({ visitorId: visitorIdSchema }).loose(), request.query, 'query');
+    const headers: Record<string, string> = {};
+    const owner = await resolveOwner(deps, key, query.visitorId, request.get(userTokenHeader), headers);
+    for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+    await assertConversationOwner(deps, key.organizationId, key.agentId, conversationId, owner);
+    return { organizationId: key.organizationId, conversationId };
+  }
+
+  // Resume (the AI SDK's `reconnectToStream`): the conversation's answer in progress from its start,
+  // followed live, or 204 when none is streaming.
+  router.get('/api/v1/chat/:conversationId/stream', auth, async (request, response, next) => {
+    try {
+      const live = await liveAnswerOf(request, response);
+      const gone = new AbortController();
+      response.on('close', () => {
+        if (!response.writableFinished) gone.abort();
+      });
+      const sink = responseSink(response, () => ({}));
+      const attached = await deps.liveAnswers.attach(
+        live,
+        {
+          write(text) {
+            sink.begin();
+            sink.write(text);
+          },
+          end: () => sink.end(),
+        },
+        gone.signal,
+      );
+      if (!attached && !response.headersSent) response.status(204).end();
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  // Stop: the answer in progress ends now (the model and tool calls stop), from any instance.
+  router.delete('/api/v1/chat/:conversationId/stream', auth, async (request, response, next) => {
+    try {
+      await deps.liveAnswers.stop(await liveAnswerOf(request, response));
+      response.status(204).end();
+    } catch (error) {
+      next(error);
+    }
+  });
+
   // A chat path under a method it does not serve is a 405 with Allow (preflights were answered above).
-  for (const [path, method] of chatMethods) {
+  for (const [path, methods] of chatMethods) {
     router.all(path, (request, _response, next) => {
-      const allow = [method, 'OPTIONS'];
+      const allow = [...methods, 'OPTIONS'];
       next(
         new ApiError('method_not_allowed', `${request.method} is not allowed here; use ${allow.join(', ')}`, {
           allow,
@@ -166,9 +216,10 @@ export function chatRouter(deps: Deps): Router {
 }
 
 const chatMethods = [
-  ['/api/v1/chat', 'POST'],
-  ['/api/v1/chat/config', 'GET'],
-  ['/api/v1/chat/conversations/:conversationId/messages', 'GET'],
+  ['/api/v1/chat', ['POST']],
+  ['/api/v1/chat/config', ['GET']],
+  ['/api/v1/chat/conversations/:conversationId/messages', ['GET']],
+  ['/api/v1/chat/:conversationId/stream', ['GET', 'DELETE']],
 ] as const;
 
 const chatErrors = {

@@ -48,7 +48,7 @@ export function chatCors(deps: Deps): RequestHandler {
         throw new ApiError('origin_not_allowed', 'This origin may not call the chat API');
       }
       response.setHeader('Access-Control-Allow-Origin', origin);
-      response.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+      response.setHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
       response.setHeader('Access-Control-Allow-Headers', allowedHeaders);
       response.setHeader('Access-Control-Max-Age', '600');
       response.status(204).end();
