@@ -10,7 +10,7 @@ import {
 } from '../domain/auth/permissions.ts';
 import { requireOrganization } from '../domain/organizations.ts';
 import { ApiError } from '../errors.ts';
-import { authenticate } from './middleware/authenticate.ts';
+import { authenticate, serviceOrigin } from './middleware/authenticate.ts';
 import { type RouteDefinition, toExpressPath } from './route.ts';
 import { parseInput } from './validate.ts';
 
@@ -99,8 +99,10 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
           organization,
           requestId,
           headers: request.headers,
+          serviceOrigin: serviceOrigin(request),
         });
         for (const [name, value] of Object.entries(result.headers ?? {})) response.setHeader(name, value);
+        if (result.cookies) response.setHeader('Set-Cookie', result.cookies);
         const status = result.status ?? 200;
         if (result.text !== undefined) response.status(status).send(result.text);
         else if (result.body === undefined) response.status(status).end();
