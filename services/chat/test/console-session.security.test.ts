@@ -133,7 +133,12 @@ describe('console sessions', () => {
   });
 
   it('refuses a sign-in posted by another site (login CSRF) or without an Origin', async () => {
-    for (const headers of [{ origin: 'https://evil.example' }, {}, { origin, 'sec-fetch-site': 'cross-site' }]) {
+    const attempts: Record<string, string>[] = [
+      { origin: 'https://evil.example' },
+      {},
+      { origin, 'sec-fetch-site': 'cross-site' },
+    ];
+    for (const headers of attempts) {
       const response = await service.call('POST', '/api/v1/console/session', {
         token: null,
         body: { key: tenant.keys.admin },
