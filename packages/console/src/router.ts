@@ -1,0 +1,35 @@
+import { useEffect, useState } from 'preact/hooks';
+
+/**
+ * A path router under `/console/`: the service answers index.html for every path below it, so
+ * a page can be reloaded, bookmarked or be Stripe's return URL.
+ */
+export const base = '/console/';
+
+export function currentPath(): string {
+  const path = location.pathname.startsWith(base) ? location.pathname.slice(base.length) : '';
+  return path.replace(/\/+$/, '');
+}
+
+export function navigate(path: string): void {
+  history.pushState(null, '', `${base}${path}`);
+  dispatchEvent(new PopStateEvent('popstate'));
+}
+
+export function usePath(): string {
+  const [path, setPath] = useState(currentPath);
+  useEffect(() => {
+    const update = () => setPath(currentPath());
+    addEventListener('popstate', update);
+    return () => removeEventListener('popstate', update);
+  }, []);
+  return path;
+}
+
+/** A same-app link: a real `<a href>` (open in a new tab works), routed without a reload. */
+export function onLinkClick(event: MouseEvent): void {
+  const anchor = event.currentTarget as HTMLAnchorElement;
+  if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  navigate(anchor.getAttribute('href')!.slice(base.length));
+}
