@@ -1,5 +1,5 @@
-import { type ComponentChildren, Fragment, h } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { type ComponentChildren, cloneElement, Fragment, h, type VNode } from 'preact';
+import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks';
 import { ApiFailure } from './api.ts';
 
 export type Load<T> =
@@ -119,13 +119,18 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
   );
 }
 
-export function Field({ label, children, hint }: { label: string; children: ComponentChildren; hint?: string }) {
+/**
+ * A labelled control. The label points at the control by id (`for`) rather than wrapping it, so
+ * the control's accessible name is the label alone (a wrapped select would add its option text).
+ */
+export function Field({ label, children, hint }: { label: string; children: VNode; hint?: string }) {
+  const id = useId();
   return (
-    <label class="field">
-      <span>{label}</span>
-      {children}
-      {hint && <small>{hint}</small>}
-    </label>
+    <div class="field">
+      <label for={id}>{label}</label>
+      {cloneElement(children, { id, 'aria-describedby': hint ? `${id}-hint` : undefined })}
+      {hint && <small id={`${id}-hint`}>{hint}</small>}
+    </div>
   );
 }
 

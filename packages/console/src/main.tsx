@@ -52,7 +52,7 @@ function takeKeyFromFragment(): string | null {
 function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   const [error, setError] = useState<ApiFailure | null>(null);
-  const path = usePath();
+  const { path, visit } = usePath();
   const heading = useRef<HTMLHeadingElement>(null);
   useSession(session ?? null, () => setSession(null));
 
@@ -73,8 +73,8 @@ function App() {
 
   // A new page moves focus to its heading, as a full page load would for a screen reader.
   useEffect(() => {
-    heading.current?.focus();
-  }, [path]);
+    if (visit > 0) heading.current?.focus();
+  }, [visit]);
 
   if (session === undefined) return <Loading label="Opening the console" />;
   if (session === null) {

@@ -16,14 +16,15 @@ export function navigate(path: string): void {
   dispatchEvent(new PopStateEvent('popstate'));
 }
 
-export function usePath(): string {
-  const [path, setPath] = useState(currentPath);
+/** The current path, and a count of visits that grows on every navigation (even to the same page). */
+export function usePath(): { path: string; visit: number } {
+  const [location, setLocation] = useState(() => ({ path: currentPath(), visit: 0 }));
   useEffect(() => {
-    const update = () => setPath(currentPath());
+    const update = () => setLocation((previous) => ({ path: currentPath(), visit: previous.visit + 1 }));
     addEventListener('popstate', update);
     return () => removeEventListener('popstate', update);
   }, []);
-  return path;
+  return location;
 }
 
 /** A same-app link: a real `<a href>` (open in a new tab works), routed without a reload. */
