@@ -74,7 +74,10 @@ beforeAll(async () => {
   // Alice at 13/15 thousandths of her cap (near); Bob past his (over).
   await admin('PUT', `agents/${agentId}/external-users/alice/budget`, { monthlyBudgetUsd: 0.015 });
   await admin('PUT', `agents/${agentId}/external-users/bob/budget`, { monthlyBudgetUsd: 0.002 });
-  await admin('POST', `agents/${agentId}/embed-keys`, { name: 'Shop site', allowedOrigins: ['https://shop.example.com'] });
+  await admin('POST', `agents/${agentId}/embed-keys`, {
+    name: 'Shop site',
+    allowedOrigins: ['https://shop.example.com'],
+  });
   await admin('POST', `agents/${agentId}/verified-domains`, { domain: 'shop.example.com' });
 });
 
@@ -104,7 +107,9 @@ async function signedIn(key: string): Promise<Opened> {
   await page.goto(`${service.url}/console/`);
   await page.getByLabel('Service-account key').fill(key);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect.poll(() => page.locator('nav[aria-label="Console"]').isVisible(), { timeout: 15_000 }).toBe(true);
+  await expect
+    .poll(() => page.locator('nav[aria-label="Console"]').isVisible(), { timeout: 15_000 })
+    .toBe(true);
   return { page, context, problems };
 }
 
@@ -115,15 +120,26 @@ async function settledPage(page: Page): Promise<string[]> {
 }
 
 async function openPage(page: Page, title: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: title, exact: true }).click();
+  await page
+    .getByRole('navigation', { name: 'Console' })
+    .getByRole('link', { name: title, exact: true })
+    .click();
   await expect.poll(() => page.locator('h1').textContent()).toBe(title);
   // Focus moves to the new page's heading, for keyboard and screen-reader users.
   await expect.poll(() => page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
 }
 
-const navigation = (page: Page) => page.getByRole('navigation', { name: 'Console' }).getByRole('link').allTextContents();
+const navigation = (page: Page) =>
+  page.getByRole('navigation', { name: 'Console' }).getByRole('link').allTextContents();
 
-const everyPage = ['Overview', 'Credits and ledger', 'Budgets', 'Agents and embedding', 'LLM calls', 'API keys'];
+const everyPage = [
+  'Overview',
+  'Credits and ledger',
+  'Budgets',
+  'Agents and embedding',
+  'LLM calls',
+  'API keys',
+];
 const pagesOf = {
   admin: everyPage,
   developer: everyPage.filter((title) => title !== 'API keys'),
@@ -151,7 +167,11 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
       expect(session?.httpOnly).toBe(true);
       expect(session?.sameSite).toBe('Strict');
       const stored = await page.evaluate(() =>
-        JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage }, cookie: document.cookie }),
+        JSON.stringify({
+          local: { ...localStorage },
+          session: { ...sessionStorage },
+          cookie: document.cookie,
+        }),
       );
       expect(stored).not.toContain(tenant.keys[role]);
       expect(stored).not.toContain(session!.value);
@@ -172,7 +192,9 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
 
     const billing = await signedIn(tenant.keys.billing);
     await billing.page.goto(`${service.url}/console/budgets`);
-    await expect.poll(() => billing.page.locator('.error').textContent()).toContain('insufficient_permissions');
+    await expect
+      .poll(() => billing.page.locator('.error').textContent())
+      .toContain('insufficient_permissions');
     await billing.context.close();
   });
 
@@ -180,7 +202,10 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     const { page, context, problems } = await signedIn(tenant.keys.developer);
     await openPage(page, 'Budgets');
     await settledPage(page);
-    const row = (user: string) => page.locator('table.overrides tbody tr', { has: page.getByRole('rowheader', { name: user, exact: true }) });
+    const row = (user: string) =>
+      page.locator('table.overrides tbody tr', {
+        has: page.getByRole('rowheader', { name: user, exact: true }),
+      });
     await expect.poll(() => row('alice').getAttribute('class')).toBe('status-near');
     expect(await row('bob').getAttribute('class')).toBe('status-over');
 
@@ -217,7 +242,9 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await cap.fill('');
     await page.getByRole('button', { name: 'Save policy' }).click();
     await expect.poll(() => page.locator('.error').first().textContent()).toContain('validation_failed');
-    expect(await page.locator('.error').first().textContent()).toContain('monthlyBudgetUsd: is required when the budget is enabled');
+    expect(await page.locator('.error').first().textContent()).toContain(
+      'monthlyBudgetUsd: is required when the budget is enabled',
+    );
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -231,15 +258,23 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
       value: await page.locator('.dns dd code').nth(1).textContent(),
     };
     expect(record.name).toBe('_mcpstack-verify.shop.example.com');
-    expect(await page.getByRole('button', { name: 'Copy the TXT record value of shop.example.com' }).isVisible()).toBe(true);
+    expect(
+      await page.getByRole('button', { name: 'Copy the TXT record value of shop.example.com' }).isVisible(),
+    ).toBe(true);
     expect(await page.locator('pre.snippet').textContent()).toMatch(
-      new RegExp(`^<script src="${service.url}/agent-sdk.js" data-public-key="mcpstack_pk_[0-9a-f]{32}" async></script>$`),
+      new RegExp(
+        `^<script src="${service.url}/agent-sdk.js" data-public-key="mcpstack_pk_[0-9a-f]{32}" async></script>$`,
+      ),
     );
 
     dns.records.set(record.name!, [['mcpstack-verify=somebody-else']]);
     await page.getByRole('button', { name: 'Confirm shop.example.com' }).click();
-    await expect.poll(() => page.locator('.domain .error').textContent()).toContain('domain_verification_failed');
-    expect(await page.locator('.domain .error').textContent()).toContain('DNS answered: mcpstack-verify=somebody-else');
+    await expect
+      .poll(() => page.locator('.domain .error').textContent())
+      .toContain('domain_verification_failed');
+    expect(await page.locator('.domain .error').textContent()).toContain(
+      'DNS answered: mcpstack-verify=somebody-else',
+    );
 
     dns.records.set(record.name!, [[record.value!]]);
     await page.getByRole('button', { name: 'Confirm shop.example.com' }).click();
@@ -265,9 +300,13 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await settledPage(page);
     await page.getByLabel('Amount (USD)').fill('25');
     await page.getByRole('button', { name: 'Buy credits' }).click();
-    await expect.poll(() => page.url(), { timeout: 15_000 }).toContain('/console/credits/return?session_id=cs_');
     await expect
-      .poll(() => page.getByRole('status').filter({ hasText: 'of credits added' }).textContent(), { timeout: 15_000 })
+      .poll(() => page.url(), { timeout: 15_000 })
+      .toContain('/console/credits/return?session_id=cs_');
+    await expect
+      .poll(() => page.getByRole('status').filter({ hasText: 'of credits added' }).textContent(), {
+        timeout: 15_000,
+      })
       .toContain('$25.00 of credits added');
     await page.screenshot({ path: artifact('console-credits-return.png'), fullPage: true });
 
@@ -286,7 +325,9 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await openPage(page, 'Credits and ledger');
     await settledPage(page);
     await page.getByLabel('Category').selectOption('usage');
-    await expect.poll(() => page.locator('table.ledger tbody tr .tag').allTextContents()).toEqual(['usage', 'usage', 'usage', 'usage']);
+    await expect
+      .poll(() => page.locator('table.ledger tbody tr .tag').allTextContents())
+      .toEqual(['usage', 'usage', 'usage', 'usage']);
     await page.getByLabel('Agent', { exact: true }).selectOption(agentId);
     const today = new Date().toISOString().slice(0, 10);
     await page.getByLabel('From (UTC day)').fill(today);
@@ -294,10 +335,18 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await settledPage(page);
     expect(await page.locator('table.ledger tbody tr').count()).toBe(4);
 
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'Download CSV' }).click(),
+    ]);
     const downloaded = readFileSync((await download.path())!);
     const tomorrow = new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString();
-    const filter = new URLSearchParams({ category: 'usage', agentId, from: `${today}T00:00:00Z`, to: tomorrow });
+    const filter = new URLSearchParams({
+      category: 'usage',
+      agentId,
+      from: `${today}T00:00:00Z`,
+      to: tomorrow,
+    });
     const fromApi = await fetch(`${service.url}${orgPath(`ai-credits/ledger?${filter}&format=csv`)}`, {
       headers: { authorization: `Bearer ${tenant.keys.billing}` },
     });
@@ -337,7 +386,9 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     expect(await page.getByRole('button', { name: 'Copy the new key' }).isVisible()).toBe(true);
     await page.screenshot({ path: artifact('console-api-keys-created.png'), fullPage: true });
     // Never in browser storage, and gone once dismissed.
-    expect(await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }))).not.toContain(fullKey);
+    expect(await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }))).not.toContain(
+      fullKey,
+    );
     await page.getByRole('button', { name: 'Done' }).click();
     expect(await page.locator('[data-secret]').count()).toBe(0);
     expect(await page.content()).not.toContain(fullKey);
@@ -354,7 +405,9 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(`${service.url}/console/#key=${tenant.keys.admin}`);
-    await expect.poll(() => page.locator('nav[aria-label="Console"]').isVisible(), { timeout: 15_000 }).toBe(true);
+    await expect
+      .poll(() => page.locator('nav[aria-label="Console"]').isVisible(), { timeout: 15_000 })
+      .toBe(true);
     expect(page.url()).toBe(`${service.url}/console/`);
     expect(await page.evaluate(() => location.hash)).toBe('');
     const cookie = (await context.cookies()).find((entry) => entry.name === 'mcpstack_console')!;
@@ -369,7 +422,9 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     expect(after.status).toBe(401);
 
     // A wrong key shows the API's code and message.
-    await page.getByLabel('Service-account key').fill('mcpstack_sk_00000000_00000000000000000000000000000000');
+    await page
+      .getByLabel('Service-account key')
+      .fill('mcpstack_sk_00000000_00000000000000000000000000000000');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.locator('.error').textContent()).toContain('invalid_api_key');
     await context.close();

@@ -25,5 +25,9 @@ export function ensureConsoleBuilt(): void {
   }
   if (built > 0 && inputs.every((input) => newest(join(packageDir, input)) <= built)) return;
   // vitest sets NODE_ENV=test, which would make Vite build for development.
-  execFileSync('npm', ['run', 'build'], { cwd: packageDir, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
+  execFileSync('npm', ['run', 'build'], {
+    cwd: packageDir,
+    stdio: 'inherit',
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
 }

@@ -9,7 +9,10 @@ import { gzipSync } from 'node:zlib';
 export const firstPageBudgetBytes = 60 * 1024;
 const dist = new URL('../dist/', import.meta.url);
 
-export function measureFirstPage(): { files: { name: string; rawBytes: number; gzipBytes: number }[]; gzipBytes: number } {
+export function measureFirstPage(): {
+  files: { name: string; rawBytes: number; gzipBytes: number }[];
+  gzipBytes: number;
+} {
   const html = readFileSync(new URL('index.html', dist), 'utf8');
   const named = [...html.matchAll(/(?:src|href)="\/console\/([^"]+)"/g)].map((match) => match[1]!);
   const files = ['index.html', ...named].map((name) => {
@@ -23,7 +26,8 @@ const isMain = import.meta.url === `file://${process.argv[1]}`;
 if (isMain) {
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(2)} KB`;
   const { files, gzipBytes } = measureFirstPage();
-  for (const file of files) console.log(`  ${file.name}: ${kb(file.rawBytes)} raw, ${kb(file.gzipBytes)} gzip`);
+  for (const file of files)
+    console.log(`  ${file.name}: ${kb(file.rawBytes)} raw, ${kb(file.gzipBytes)} gzip`);
   const assets = readdirSync(new URL('assets/', dist)).filter((name) => !name.endsWith('.map'));
   const line = `console first page: ${kb(gzipBytes)} gzip in ${files.length} files (budget ${kb(firstPageBudgetBytes)}; ${assets.length} assets built)`;
   if (gzipBytes > firstPageBudgetBytes) {

@@ -1,4 +1,3 @@
-import { h } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -38,13 +37,19 @@ export function TimeChart({
       height: 220,
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      // Half a day of margin each side: a single day would otherwise stretch the axis over years.
+      scales: { x: { time: true, range: (_plot, min, max) => [min - 43_200, max + 43_200] } },
       axes: [
         { stroke: '#333' },
         {
           stroke: '#333',
           size: 70,
-          values: (_plot, ticks) => ticks.map((tick) => (money ? `$${tick.toFixed(tick < 1 ? 4 : 2)}` : String(tick))),
+          values: (_plot, ticks) => {
+            // As many decimals as the tick step needs, so close ticks never read the same.
+            const step = ticks.length > 1 ? Math.abs(ticks[1]! - ticks[0]!) : 1;
+            const decimals = Math.min(6, Math.max(money ? 2 : 0, -Math.floor(Math.log10(step || 1))));
+            return ticks.map((tick) => `${money ? '$' : ''}${tick.toFixed(decimals)}`);
+          },
         },
       ],
       series: [
@@ -60,7 +65,9 @@ export function TimeChart({
       ],
     };
     const plot = new uPlot(options, [times, ...series.map((entry) => entry.values)], element);
-    const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(280, element.clientWidth), height: 220 }));
+    const resize = new ResizeObserver(() =>
+      plot.setSize({ width: Math.max(280, element.clientWidth), height: 220 }),
+    );
     resize.observe(element);
     return () => {
       resize.disconnect();

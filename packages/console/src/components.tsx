@@ -1,4 +1,4 @@
-import { type ComponentChildren, cloneElement, Fragment, h, type VNode } from 'preact';
+import { type ComponentChildren, cloneElement, Fragment, type VNode } from 'preact';
 import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks';
 import { ApiFailure } from './api.ts';
 
@@ -20,9 +20,9 @@ export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): [Load<T>, (
     setResult({ state: 'loading' });
     load().then(
       (data) => mine === generation.current && setResult({ state: 'ready', data }),
-      (error: unknown) => mine === generation.current && setResult({ state: 'error', error: asFailure(error) }),
+      (error: unknown) =>
+        mine === generation.current && setResult({ state: 'error', error: asFailure(error) }),
     );
-    // biome-ignore lint/correctness/useExhaustiveDependencies: the caller names what the load depends on
   }, keys);
   useEffect(run, [run]);
   return [result, run];
@@ -80,7 +80,15 @@ export function Loaded<T>({ load, children }: { load: Load<T>; children: (data: 
   return <Fragment>{children(load.data)}</Fragment>;
 }
 
-export function Section({ title, children, actions }: { title: string; children: ComponentChildren; actions?: ComponentChildren }) {
+export function Section({
+  title,
+  children,
+  actions,
+}: {
+  title: string;
+  children: ComponentChildren;
+  actions?: ComponentChildren;
+}) {
   const id = `section-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
   return (
     <section class="card" aria-labelledby={id}>
@@ -160,5 +168,3 @@ export function AgentPicker({
 export function numberOrNull(text: string): number | null {
   return text.trim() === '' ? null : Number(text);
 }
-
-export { h };

@@ -70,7 +70,8 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-export const embedUsage = () => api<{ totalSpendUsd: number; data: AgentUsageTotals[] }>('GET', org('embed-usage'));
+export const embedUsage = () =>
+  api<{ totalSpendUsd: number; data: AgentUsageTotals[] }>('GET', org('embed-usage'));
 export const agentUsage = (agentId: string) => api<AgentUsage>('GET', org(`agents/${agentId}/usage`));
 export const userUsage = (agentId: string, limit = 10) =>
   api<Page<UserUsage>>('GET', org(`agents/${agentId}/usage/users${query({ limit })}`));

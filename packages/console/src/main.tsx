@@ -1,4 +1,4 @@
-import { h, render } from 'preact';
+import { type JSX, render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiFailure, type Session, setOrganization, signIn, signOut, useSession, whoAmI } from './api.ts';
 import { ErrorNotice, Loading } from './components.tsx';
@@ -17,16 +17,31 @@ interface Page {
   title: string;
   /** The permission the page needs (the role table); the API enforces it again. */
   permission: string | null;
-  render: (session: Session) => h.JSX.Element;
+  render: (session: Session) => JSX.Element;
 }
 
 const can = (session: Session, permission: string) => session.permissions.includes(permission);
 
 const pages: Page[] = [
   { path: '', title: 'Overview', permission: null, render: (session) => <OverviewPage session={session} /> },
-  { path: 'credits', title: 'Credits and ledger', permission: 'billing:read', render: (session) => <CreditsPage canBuy={can(session, 'billing:manage')} /> },
-  { path: 'budgets', title: 'Budgets', permission: 'agents:read', render: (session) => <BudgetsPage canManage={can(session, 'agents:manage')} /> },
-  { path: 'agents', title: 'Agents and embedding', permission: 'agents:read', render: (session) => <AgentsPage canManage={can(session, 'agents:manage')} /> },
+  {
+    path: 'credits',
+    title: 'Credits and ledger',
+    permission: 'billing:read',
+    render: (session) => <CreditsPage canBuy={can(session, 'billing:manage')} />,
+  },
+  {
+    path: 'budgets',
+    title: 'Budgets',
+    permission: 'agents:read',
+    render: (session) => <BudgetsPage canManage={can(session, 'agents:manage')} />,
+  },
+  {
+    path: 'agents',
+    title: 'Agents and embedding',
+    permission: 'agents:read',
+    render: (session) => <AgentsPage canManage={can(session, 'agents:manage')} />,
+  },
   { path: 'llm-calls', title: 'LLM calls', permission: 'usage:read', render: () => <LlmCallsPage /> },
   { path: 'api-keys', title: 'API keys', permission: 'keys:manage', render: () => <ApiKeysPage /> },
 ];
@@ -138,10 +153,18 @@ function App() {
         <h1 tabIndex={-1} ref={heading}>
           {page?.title ?? 'Not found'}
         </h1>
-        {!page && <ErrorNotice error={new ApiFailure('not_found', `No console page at ${base}${path}`, 404)} />}
+        {!page && (
+          <ErrorNotice error={new ApiFailure('not_found', `No console page at ${base}${path}`, 404)} />
+        )}
         {page && !allowed && (
           <ErrorNotice
-            error={new ApiFailure('insufficient_permissions', `The ${session.role} role cannot open this page`, 403)}
+            error={
+              new ApiFailure(
+                'insufficient_permissions',
+                `The ${session.role} role cannot open this page`,
+                403,
+              )
+            }
           />
         )}
         {page && allowed && page.render(session)}

@@ -76,7 +76,9 @@ function rawRequest(
         incoming.on('data', (chunk: string) => {
           text += chunk;
         });
-        incoming.on('end', () => resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, text }));
+        incoming.on('end', () =>
+          resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, text }),
+        );
       },
     );
     outgoing.on('error', reject);
@@ -151,7 +153,11 @@ describe('console sessions', () => {
   });
 
   it('refuses keys that are not service-account keys: the operator token, a publishable key, garbage', async () => {
-    for (const key of [adminToken, `mcpstack_pk_${'a'.repeat(32)}`, 'mcpstack_sk_00000000_' + '0'.repeat(32)]) {
+    for (const key of [
+      adminToken,
+      `mcpstack_pk_${'a'.repeat(32)}`,
+      `mcpstack_sk_00000000_${'0'.repeat(32)}`,
+    ]) {
       const response = await service.call('POST', '/api/v1/console/session', {
         token: null,
         body: { key },
@@ -165,7 +171,10 @@ describe('console sessions', () => {
   it('reads with the cookie alone, and changes only with the CSRF token from the same origin', async () => {
     const agentId = await createAgent();
     const session = await signIn(tenant.keys.developer);
-    const read = await service.call('GET', budgetPath(agentId), { token: null, headers: { cookie: session.cookie } });
+    const read = await service.call('GET', budgetPath(agentId), {
+      token: null,
+      headers: { cookie: session.cookie },
+    });
     expect(read.status, read.text).toBe(200);
 
     const patch = (headers: Record<string, string>) =>
@@ -197,7 +206,11 @@ describe('console sessions', () => {
     const crossed = await patch({ origin, 'x-csrf-token': other.csrfToken });
     expect(crossed.body.error.code).toBe('csrf_token_invalid');
 
-    const allowed = await patch({ origin, 'x-csrf-token': session.csrfToken, 'sec-fetch-site': 'same-origin' });
+    const allowed = await patch({
+      origin,
+      'x-csrf-token': session.csrfToken,
+      'sec-fetch-site': 'same-origin',
+    });
     expect(allowed.status, allowed.text).toBe(200);
     expect(allowed.body.monthlyBudgetUsd).toBe(42);
   });
@@ -221,7 +234,9 @@ describe('console sessions', () => {
     });
     const session = await signIn(created.body.fullKey);
     const summary = `/api/v1/organizations/${tenant.organizationId}/ai-credits/summary`;
-    expect((await service.call('GET', summary, { token: null, headers: { cookie: session.cookie } })).status).toBe(200);
+    expect(
+      (await service.call('GET', summary, { token: null, headers: { cookie: session.cookie } })).status,
+    ).toBe(200);
     const revoked = await service.call(
       'DELETE',
       `/api/v1/organizations/${tenant.organizationId}/api-keys/${created.body.id}`,
@@ -277,7 +292,11 @@ describe('console sessions', () => {
   });
 
   it('ignores a forged or malformed cookie value', async () => {
-    for (const cookie of ['mcpstack_console=' + '0'.repeat(64), 'mcpstack_console=../../etc', '__Host-mcpstack_console=x']) {
+    for (const cookie of [
+      `mcpstack_console=${'0'.repeat(64)}`,
+      'mcpstack_console=../../etc',
+      '__Host-mcpstack_console=x',
+    ]) {
       const response = await service.call('GET', `/api/v1/organizations/${tenant.organizationId}/agents`, {
         token: null,
         headers: { cookie },

@@ -1,7 +1,16 @@
-import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { type ApiFailure, api, org } from '../api.ts';
-import { AgentPicker, CopyButton, Empty, ErrorNotice, Field, Loaded, Section, useAction, useLoad } from '../components.tsx';
+import {
+  AgentPicker,
+  CopyButton,
+  Empty,
+  ErrorNotice,
+  Field,
+  Loaded,
+  Section,
+  useAction,
+  useLoad,
+} from '../components.tsx';
 import { type Agent, listAgents } from '../data.ts';
 import { dateTime } from '../format.ts';
 
@@ -29,14 +38,25 @@ function DnsAnswer({ error }: { error: ApiFailure }) {
       <code>{error.code}</code> {error.message}
       {found && (
         <p>
-          DNS answered: {found.length === 0 ? 'no TXT record' : found.map((value) => <code key={value}>{value}</code>)}
+          DNS answered:{' '}
+          {found.length === 0 ? 'no TXT record' : found.map((value) => <code key={value}>{value}</code>)}
         </p>
       )}
     </div>
   );
 }
 
-function DomainRow({ domain, agentId, canManage, changed }: { domain: Domain; agentId: string; canManage: boolean; changed: () => void }) {
+function DomainRow({
+  domain,
+  agentId,
+  canManage,
+  changed,
+}: {
+  domain: Domain;
+  agentId: string;
+  canManage: boolean;
+  changed: () => void;
+}) {
   const action = useAction();
   const [confirmed, setConfirmed] = useState(false);
   const path = org(`agents/${agentId}/verified-domains/${domain.id}`);
@@ -53,11 +73,16 @@ function DomainRow({ domain, agentId, canManage, changed }: { domain: Domain; ag
           <dd>TXT</dd>
           <dt>Name</dt>
           <dd>
-            <code>{domain.dnsRecord.name}</code> <CopyButton text={domain.dnsRecord.name} label={`Copy the TXT record name of ${domain.domain}`} />
+            <code>{domain.dnsRecord.name}</code>{' '}
+            <CopyButton text={domain.dnsRecord.name} label={`Copy the TXT record name of ${domain.domain}`} />
           </dd>
           <dt>Value</dt>
           <dd>
-            <code>{domain.dnsRecord.value}</code> <CopyButton text={domain.dnsRecord.value} label={`Copy the TXT record value of ${domain.domain}`} />
+            <code>{domain.dnsRecord.value}</code>{' '}
+            <CopyButton
+              text={domain.dnsRecord.value}
+              label={`Copy the TXT record value of ${domain.domain}`}
+            />
           </dd>
         </dl>
       )}
@@ -81,20 +106,36 @@ function DomainRow({ domain, agentId, canManage, changed }: { domain: Domain; ag
             type="button"
             class="danger"
             aria-label={`Remove ${domain.domain}`}
-            onClick={async () => confirm(`Remove ${domain.domain}? Embeds on it stop working.`) && (await action.run(() => api('DELETE', path))) && changed()}
+            onClick={async () =>
+              confirm(`Remove ${domain.domain}? Embeds on it stop working.`) &&
+              (await action.run(() => api('DELETE', path))) &&
+              changed()
+            }
           >
             Remove
           </button>
         </div>
       )}
-      {confirmed && <p class="tone-ok" role="status">DNS answered with the expected record: verified.</p>}
-      {action.error && (action.error.code === 'domain_verification_failed' ? <DnsAnswer error={action.error} /> : <ErrorNotice error={action.error} />)}
+      {confirmed && (
+        <p class="tone-ok" role="status">
+          DNS answered with the expected record: verified.
+        </p>
+      )}
+      {action.error &&
+        (action.error.code === 'domain_verification_failed' ? (
+          <DnsAnswer error={action.error} />
+        ) : (
+          <ErrorNotice error={action.error} />
+        ))}
     </li>
   );
 }
 
 function Domains({ agentId, canManage }: { agentId: string; canManage: boolean }) {
-  const [load, reload] = useLoad(() => api<{ data: Domain[] }>('GET', org(`agents/${agentId}/verified-domains`)), [agentId]);
+  const [load, reload] = useLoad(
+    () => api<{ data: Domain[] }>('GET', org(`agents/${agentId}/verified-domains`)),
+    [agentId],
+  );
   const [domain, setDomain] = useState('');
   const add = useAction();
   return (
@@ -106,7 +147,13 @@ function Domains({ agentId, canManage }: { agentId: string; canManage: boolean }
           ) : (
             <ul class="plain">
               {data.map((entry) => (
-                <DomainRow key={`${entry.id}:${entry.status}`} domain={entry} agentId={agentId} canManage={canManage} changed={reload} />
+                <DomainRow
+                  key={`${entry.id}:${entry.status}`}
+                  domain={entry}
+                  agentId={agentId}
+                  canManage={canManage}
+                  changed={reload}
+                />
               ))}
             </ul>
           )
@@ -118,14 +165,23 @@ function Domains({ agentId, canManage }: { agentId: string; canManage: boolean }
           aria-label="Add a domain"
           onSubmit={async (event) => {
             event.preventDefault();
-            if (await add.run(() => api('POST', org(`agents/${agentId}/verified-domains`), { domain: domain.trim() }))) {
+            if (
+              await add.run(() =>
+                api('POST', org(`agents/${agentId}/verified-domains`), { domain: domain.trim() }),
+              )
+            ) {
               setDomain('');
               reload();
             }
           }}
         >
           <Field label="Domain">
-            <input required placeholder="shop.example.com" value={domain} onInput={(event) => setDomain((event.currentTarget as HTMLInputElement).value)} />
+            <input
+              required
+              placeholder="shop.example.com"
+              value={domain}
+              onInput={(event) => setDomain((event.currentTarget as HTMLInputElement).value)}
+            />
           </Field>
           <button type="submit" disabled={add.pending}>
             Add domain
@@ -138,12 +194,16 @@ function Domains({ agentId, canManage }: { agentId: string; canManage: boolean }
 }
 
 function EmbedKeys({ agentId, canManage }: { agentId: string; canManage: boolean }) {
-  const [load, reload] = useLoad(() => api<{ data: EmbedKey[] }>('GET', org(`agents/${agentId}/embed-keys`)), [agentId]);
+  const [load, reload] = useLoad(
+    () => api<{ data: EmbedKey[] }>('GET', org(`agents/${agentId}/embed-keys`)),
+    [agentId],
+  );
   const [name, setName] = useState('');
   const [origins, setOrigins] = useState('');
   const create = useAction();
   const revoke = useAction();
-  const tag = (key: EmbedKey) => `<script src="${location.origin}/agent-sdk.js" data-public-key="${key.publicKey}" async></script>`;
+  const tag = (key: EmbedKey) =>
+    `<script src="${location.origin}/agent-sdk.js" data-public-key="${key.publicKey}" async></script>`;
   return (
     <Section title="Embed keys">
       <Loaded load={load}>
@@ -159,10 +219,13 @@ function EmbedKeys({ agentId, canManage }: { agentId: string; canManage: boolean
                     <span class="hint">created {dateTime(key.createdAt)}</span>
                   </div>
                   <p>
-                    Allowed origins: {key.allowedOrigins.length === 0 ? 'none' : key.allowedOrigins.map((origin) => <code key={origin}>{origin}</code>)}
+                    Allowed origins:{' '}
+                    {key.allowedOrigins.length === 0
+                      ? 'none'
+                      : key.allowedOrigins.map((origin) => <code key={origin}>{origin}</code>)}
                   </p>
                   <div class="row">
-                    <pre class="snippet" aria-label={`Script tag for ${key.name}`}>{tag(key)}</pre>
+                    <pre class="snippet">{tag(key)}</pre>
                     <CopyButton text={tag(key)} label={`Copy the script tag of ${key.name}`} />
                   </div>
                   {canManage && (
@@ -170,7 +233,13 @@ function EmbedKeys({ agentId, canManage }: { agentId: string; canManage: boolean
                       type="button"
                       class="danger"
                       aria-label={`Revoke ${key.name}`}
-                      onClick={async () => confirm(`Revoke ${key.name}? Pages using it stop chatting at once.`) && (await revoke.run(() => api('DELETE', org(`agents/${agentId}/embed-keys/${key.id}`)))) && reload()}
+                      onClick={async () =>
+                        confirm(`Revoke ${key.name}? Pages using it stop chatting at once.`) &&
+                        (await revoke.run(() =>
+                          api('DELETE', org(`agents/${agentId}/embed-keys/${key.id}`)),
+                        )) &&
+                        reload()
+                      }
                     >
                       Revoke
                     </button>
@@ -189,7 +258,14 @@ function EmbedKeys({ agentId, canManage }: { agentId: string; canManage: boolean
           onSubmit={async (event) => {
             event.preventDefault();
             const allowedOrigins = origins.split(/[\s,]+/).filter(Boolean);
-            if (await create.run(() => api('POST', org(`agents/${agentId}/embed-keys`), { name: name.trim() || undefined, allowedOrigins }))) {
+            if (
+              await create.run(() =>
+                api('POST', org(`agents/${agentId}/embed-keys`), {
+                  name: name.trim() || undefined,
+                  allowedOrigins,
+                }),
+              )
+            ) {
               setName('');
               setOrigins('');
               reload();
@@ -197,10 +273,17 @@ function EmbedKeys({ agentId, canManage }: { agentId: string; canManage: boolean
           }}
         >
           <Field label="Key name">
-            <input value={name} onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)} />
+            <input
+              value={name}
+              onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)}
+            />
           </Field>
           <Field label="Allowed origins" hint="Space or comma separated, e.g. https://shop.example.com">
-            <input required value={origins} onInput={(event) => setOrigins((event.currentTarget as HTMLInputElement).value)} />
+            <input
+              required
+              value={origins}
+              onInput={(event) => setOrigins((event.currentTarget as HTMLInputElement).value)}
+            />
           </Field>
           <button type="submit" disabled={create.pending}>
             Create embed key
@@ -270,7 +353,12 @@ function Settings({ agent, canManage, changed }: { agent: Agent; canManage: bool
             Save settings
           </button>
         )}
-        {saved && <span role="status" class="tone-ok"> Saved.</span>}
+        {saved && (
+          <span role="status" class="tone-ok">
+            {' '}
+            Saved.
+          </span>
+        )}
         <ErrorNotice error={action.error} />
       </form>
     </Section>
@@ -283,7 +371,8 @@ export function AgentsPage({ canManage }: { canManage: boolean }) {
   return (
     <Loaded load={agents}>
       {(page) => {
-        if (page.data.length === 0) return <Empty>No agents yet: create one with the API (POST /agents).</Empty>;
+        if (page.data.length === 0)
+          return <Empty>No agents yet: create one with the API (POST /agents).</Empty>;
         const agent = page.data.find((entry) => entry.id === agentId) ?? page.data[0]!;
         return (
           <div class="stack">

@@ -1,7 +1,15 @@
-import { h } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, org, query } from '../api.ts';
-import { CopyButton, Empty, ErrorNotice, Field, Loaded, Section, useAction, useLoad } from '../components.tsx';
+import {
+  CopyButton,
+  Empty,
+  ErrorNotice,
+  Field,
+  Loaded,
+  Section,
+  useAction,
+  useLoad,
+} from '../components.tsx';
 import type { Page } from '../data.ts';
 import { dateTime } from '../format.ts';
 
@@ -34,7 +42,10 @@ export function ApiKeysPage() {
           onSubmit={async (event) => {
             event.preventDefault();
             await create.run(async () => {
-              const key = await api<ApiKey & { fullKey: string }>('POST', org('api-keys'), { name: name.trim(), role });
+              const key = await api<ApiKey & { fullKey: string }>('POST', org('api-keys'), {
+                name: name.trim(),
+                role,
+              });
               setCreated({ name: key.name, fullKey: key.fullKey });
               setName('');
               reload();
@@ -42,10 +53,17 @@ export function ApiKeysPage() {
           }}
         >
           <Field label="Key name">
-            <input required value={name} onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)} />
+            <input
+              required
+              value={name}
+              onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)}
+            />
           </Field>
           <Field label="Role">
-            <select value={role} onChange={(event) => setRole((event.currentTarget as HTMLSelectElement).value)}>
+            <select
+              value={role}
+              onChange={(event) => setRole((event.currentTarget as HTMLSelectElement).value)}
+            >
               {roles.map((entry) => (
                 <option key={entry} value={entry}>
                   {entry}
@@ -64,7 +82,9 @@ export function ApiKeysPage() {
               <strong>{created.name}</strong>: copy this key now. It is shown this once and never again.
             </p>
             <div class="row">
-              <code class="mono" data-secret>{created.fullKey}</code>
+              <code class="mono" data-secret>
+                {created.fullKey}
+              </code>
               <CopyButton text={created.fullKey} label="Copy the new key" />
               <button type="button" class="secondary" onClick={() => setCreated(null)}>
                 Done
@@ -107,7 +127,11 @@ export function ApiKeysPage() {
                           class="danger"
                           aria-label={`Revoke ${key.name}`}
                           disabled={revoke.pending}
-                          onClick={async () => confirm(`Revoke ${key.name}? It stops working at once.`) && (await revoke.run(() => api('DELETE', org(`api-keys/${key.id}`)))) && reload()}
+                          onClick={async () =>
+                            confirm(`Revoke ${key.name}? It stops working at once.`) &&
+                            (await revoke.run(() => api('DELETE', org(`api-keys/${key.id}`)))) &&
+                            reload()
+                          }
                         >
                           Revoke
                         </button>

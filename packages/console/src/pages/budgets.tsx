@@ -1,7 +1,16 @@
-import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, org, query } from '../api.ts';
-import { AgentPicker, Empty, ErrorNotice, Field, Loaded, numberOrNull, Section, useAction, useLoad } from '../components.tsx';
+import {
+  AgentPicker,
+  Empty,
+  ErrorNotice,
+  Field,
+  Loaded,
+  numberOrNull,
+  Section,
+  useAction,
+  useLoad,
+} from '../components.tsx';
 import { agentBudget, type Budget, listAgents, userUsage } from '../data.ts';
 import { dateTime, usd } from '../format.ts';
 
@@ -72,8 +81,10 @@ function Policy({ agentId, canManage }: { agentId: string; canManage: boolean })
           >
             <p>
               Spent this period: <strong>{usd(budget.currentMonthSpendUsd)}</strong>
-              {budget.remainingBudgetUsd !== null && <span> · remaining {usd(budget.remainingBudgetUsd)}</span>} · resets{' '}
-              {dateTime(budget.resetsAt)} · {budget.trackedUserCount} users seen
+              {budget.remainingBudgetUsd !== null && (
+                <span> · remaining {usd(budget.remainingBudgetUsd)}</span>
+              )}{' '}
+              · resets {dateTime(budget.resetsAt)} · {budget.trackedUserCount} users seen
             </p>
             <label class="check">
               <input
@@ -100,7 +111,12 @@ function Policy({ agentId, canManage }: { agentId: string; canManage: boolean })
                   name="resetDayOfMonthUtc"
                   disabled={!canManage}
                   value={String(draft.resetDayOfMonthUtc ?? '1')}
-                  onInput={(event) => setDraft({ ...draft, resetDayOfMonthUtc: (event.currentTarget as HTMLInputElement).value })}
+                  onInput={(event) =>
+                    setDraft({
+                      ...draft,
+                      resetDayOfMonthUtc: (event.currentTarget as HTMLInputElement).value,
+                    })
+                  }
                 />
               </Field>
             </div>
@@ -109,7 +125,12 @@ function Policy({ agentId, canManage }: { agentId: string; canManage: boolean })
                 Save policy
               </button>
             )}
-            {saved && <span role="status" class="tone-ok"> Saved.</span>}
+            {saved && (
+              <span role="status" class="tone-ok">
+                {' '}
+                Saved.
+              </span>
+            )}
             <ErrorNotice error={action.error} />
           </form>
         )}
@@ -118,7 +139,17 @@ function Policy({ agentId, canManage }: { agentId: string; canManage: boolean })
   );
 }
 
-function OverrideRow({ row, agentId, canManage, changed }: { row: Override; agentId: string; canManage: boolean; changed: () => void }) {
+function OverrideRow({
+  row,
+  agentId,
+  canManage,
+  changed,
+}: {
+  row: Override;
+  agentId: string;
+  canManage: boolean;
+  changed: () => void;
+}) {
   const [editing, setEditing] = useState(false);
   const [cap, setCap] = useState(String(row.monthlyBudgetUsd));
   const action = useAction();
@@ -128,9 +159,16 @@ function OverrideRow({ row, agentId, canManage, changed }: { row: Override; agen
       <th scope="row">{row.externalUserId}</th>
       <td class="number">
         {editing ? (
-          <input type="number" min="0" step="0.01" aria-label={`New cap for ${row.externalUserId} (USD)`} value={cap} onInput={(event) => setCap((event.currentTarget as HTMLInputElement).value)} />
+          <input
+            type="number"
+            min="0"
+            step="0.01"
+            aria-label={`New cap for ${row.externalUserId} (USD)`}
+            value={cap}
+            onInput={(event) => setCap((event.currentTarget as HTMLInputElement).value)}
+          />
         ) : (
-          usd(row.monthlyBudgetUsd)
+          usd(row.monthlyBudgetUsd, true)
         )}
       </td>
       <td class="number">{usd(row.currentMonthSpendUsd, true)}</td>
@@ -140,11 +178,25 @@ function OverrideRow({ row, agentId, canManage, changed }: { row: Override; agen
       {canManage && (
         <td class="actions">
           {editing ? (
-            <button type="button" disabled={action.pending} onClick={async () => (await action.run(() => api('PUT', path, { monthlyBudgetUsd: Number(cap) }))) && (setEditing(false), changed())}>
+            <button
+              type="button"
+              disabled={action.pending}
+              onClick={async () => {
+                if (await action.run(() => api('PUT', path, { monthlyBudgetUsd: Number(cap) }))) {
+                  setEditing(false);
+                  changed();
+                }
+              }}
+            >
               Save
             </button>
           ) : (
-            <button type="button" class="secondary" aria-label={`Change the cap of ${row.externalUserId}`} onClick={() => setEditing(true)}>
+            <button
+              type="button"
+              class="secondary"
+              aria-label={`Change the cap of ${row.externalUserId}`}
+              onClick={() => setEditing(true)}
+            >
               Change
             </button>
           )}
@@ -212,10 +264,21 @@ function Overrides({ agentId, canManage }: { agentId: string; canManage: boolean
           }}
         >
           <Field label="User id">
-            <input required value={newUser} onInput={(event) => setNewUser((event.currentTarget as HTMLInputElement).value)} />
+            <input
+              required
+              value={newUser}
+              onInput={(event) => setNewUser((event.currentTarget as HTMLInputElement).value)}
+            />
           </Field>
           <Field label="Monthly cap (USD)">
-            <input type="number" min="0" step="0.01" required value={newCap} onInput={(event) => setNewCap((event.currentTarget as HTMLInputElement).value)} />
+            <input
+              type="number"
+              min="0"
+              step="0.01"
+              required
+              value={newCap}
+              onInput={(event) => setNewCap((event.currentTarget as HTMLInputElement).value)}
+            />
           </Field>
           <button type="submit" disabled={add.pending}>
             Add override
@@ -226,33 +289,57 @@ function Overrides({ agentId, canManage }: { agentId: string; canManage: boolean
       <Loaded load={load}>
         {(page) =>
           page.data.length === 0 ? (
-            <Empty>{search ? `No override matches "${search}".` : 'No user has an override: the default cap applies to all.'}</Empty>
+            <Empty>
+              {search
+                ? `No override matches "${search}".`
+                : 'No user has an override: the default cap applies to all.'}
+            </Empty>
           ) : (
             <div>
               <table class="overrides">
                 <thead>
                   <tr>
                     <th scope="col">User</th>
-                    <th scope="col" class="number">Cap</th>
-                    <th scope="col" class="number">Spent this period</th>
+                    <th scope="col" class="number">
+                      Cap
+                    </th>
+                    <th scope="col" class="number">
+                      Spent this period
+                    </th>
                     <th scope="col">Status</th>
                     {canManage && <th scope="col">Actions</th>}
                   </tr>
                 </thead>
                 <tbody>
                   {page.data.map((row) => (
-                    <OverrideRow key={`${row.externalUserId}:${row.monthlyBudgetUsd}`} row={row} agentId={agentId} canManage={canManage} changed={reload} />
+                    <OverrideRow
+                      key={`${row.externalUserId}:${row.monthlyBudgetUsd}`}
+                      row={row}
+                      agentId={agentId}
+                      canManage={canManage}
+                      changed={reload}
+                    />
                   ))}
                 </tbody>
               </table>
               <nav class="pager" aria-label="Override pages">
-                <button type="button" class="secondary" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
+                <button
+                  type="button"
+                  class="secondary"
+                  disabled={cursors.length === 1}
+                  onClick={() => setCursors(cursors.slice(0, -1))}
+                >
                   Previous
                 </button>
                 <span>
                   {page.total} override{page.total === 1 ? '' : 's'}
                 </span>
-                <button type="button" class="secondary" disabled={!page.nextCursor} onClick={() => setCursors([...cursors, page.nextCursor!])}>
+                <button
+                  type="button"
+                  class="secondary"
+                  disabled={!page.nextCursor}
+                  onClick={() => setCursors([...cursors, page.nextCursor!])}
+                >
                   Next
                 </button>
               </nav>
@@ -277,8 +364,12 @@ function HeaviestUsers({ agentId }: { agentId: string }) {
               <thead>
                 <tr>
                   <th scope="col">User</th>
-                  <th scope="col" class="number">Spent</th>
-                  <th scope="col" class="number">Cap</th>
+                  <th scope="col" class="number">
+                    Spent
+                  </th>
+                  <th scope="col" class="number">
+                    Cap
+                  </th>
                   <th scope="col">Cap from</th>
                   <th scope="col">Status</th>
                 </tr>
@@ -286,15 +377,24 @@ function HeaviestUsers({ agentId }: { agentId: string }) {
               <tbody>
                 {page.data.map((user) => {
                   const cap = user.monthlyBudgetUsd;
-                  const status = cap === null ? 'ok' : user.spendUsd >= cap ? 'over' : user.spendUsd >= cap * 0.8 ? 'near' : 'ok';
+                  const status =
+                    cap === null
+                      ? 'ok'
+                      : user.spendUsd >= cap
+                        ? 'over'
+                        : user.spendUsd >= cap * 0.8
+                          ? 'near'
+                          : 'ok';
                   return (
                     <tr key={user.externalUserId} class={`status-${status}`}>
                       <th scope="row">{user.externalUserId}</th>
                       <td class="number">{usd(user.spendUsd, true)}</td>
-                      <td class="number">{usd(cap)}</td>
+                      <td class="number">{usd(cap, true)}</td>
                       <td>{user.budgetSource}</td>
                       <td>
-                        <span class={`badge badge-${status}`}>{cap === null ? 'No cap' : statusText[status]}</span>
+                        <span class={`badge badge-${status}`}>
+                          {cap === null ? 'No cap' : statusText[status]}
+                        </span>
                       </td>
                     </tr>
                   );

@@ -1,4 +1,3 @@
-import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiFailure, api, org, query } from '../api.ts';
 import { Empty, ErrorNotice, Field, Loaded, Loading, Section, useAction, useLoad } from '../components.tsx';
@@ -53,7 +52,14 @@ function BuyCredits() {
       }}
     >
       <Field label="Amount (USD)">
-        <input type="number" min="0.5" step="0.01" required value={amount} onInput={(event) => setAmount((event.currentTarget as HTMLInputElement).value)} />
+        <input
+          type="number"
+          min="0.5"
+          step="0.01"
+          required
+          value={amount}
+          onInput={(event) => setAmount((event.currentTarget as HTMLInputElement).value)}
+        />
       </Field>
       <button type="submit" disabled={action.pending}>
         {action.pending ? 'Opening Stripe…' : 'Buy credits'}
@@ -66,12 +72,20 @@ function BuyCredits() {
 function Reconcile() {
   const [load, reload] = useLoad(() => api<ReconcileReport>('GET', org('ai-credits/reconcile')), []);
   return (
-    <Section title="Reconcile status" actions={<button type="button" class="secondary" onClick={reload}>Check again</button>}>
+    <Section
+      title="Reconcile status"
+      actions={
+        <button type="button" class="secondary" onClick={reload}>
+          Check again
+        </button>
+      }
+    >
       <Loaded load={load}>
         {(report) => (
           <div>
             <p class={report.ok ? 'tone-ok' : 'tone-over'} role="status">
-              {report.ok ? 'Balanced' : 'Out of balance'}: balance {usd(report.balanceUsd)}, sum of {report.entryCount} entries {usd(report.ledgerSumUsd)} (checked {dateTime(report.checkedAt)})
+              {report.ok ? 'Balanced' : 'Out of balance'}: balance {usd(report.balanceUsd)}, sum of{' '}
+              {report.entryCount} entries {usd(report.ledgerSumUsd)} (checked {dateTime(report.checkedAt)})
             </p>
             {report.differences.length > 0 && (
               <ul>
@@ -100,7 +114,11 @@ function Ledger() {
   const cursor = cursors.at(-1);
   const [agents] = useLoad(() => agentChoices(false), []);
   const [load] = useLoad(
-    () => api<Page<LedgerEntry>>('GET', org(`ai-credits/ledger${query({ ...ledgerParameters(filters), limit: 50, cursor })}`)),
+    () =>
+      api<Page<LedgerEntry>>(
+        'GET',
+        org(`ai-credits/ledger${query({ ...ledgerParameters(filters), limit: 50, cursor })}`),
+      ),
     [filters, cursor],
   );
   const update = (change: Partial<LedgerFilters>) => {
@@ -111,17 +129,34 @@ function Ledger() {
   const agentName = (id: string | null | undefined) =>
     (agents.state === 'ready' && agents.data.find((agent) => agent.id === id)?.name) || id || '—';
   return (
-    <Section title="Ledger" actions={<a class="button secondary" href={csvHref} download>Download CSV</a>}>
+    <Section
+      title="Ledger"
+      actions={
+        <a class="button secondary" href={csvHref} download>
+          Download CSV
+        </a>
+      }
+    >
       <form class="filters" aria-label="Ledger filters" onSubmit={(event) => event.preventDefault()}>
         <Field label="Category">
-          <select value={filters.category} onChange={(event) => update({ category: (event.currentTarget as HTMLSelectElement).value as LedgerFilters['category'] })}>
+          <select
+            value={filters.category}
+            onChange={(event) =>
+              update({
+                category: (event.currentTarget as HTMLSelectElement).value as LedgerFilters['category'],
+              })
+            }
+          >
             <option value="">All entries</option>
             <option value="purchases">Purchases, grants, refunds, adjustments</option>
             <option value="usage">Usage</option>
           </select>
         </Field>
         <Field label="Agent">
-          <select value={filters.agentId} onChange={(event) => update({ agentId: (event.currentTarget as HTMLSelectElement).value })}>
+          <select
+            value={filters.agentId}
+            onChange={(event) => update({ agentId: (event.currentTarget as HTMLSelectElement).value })}
+          >
             <option value="">All agents</option>
             {agents.state === 'ready' &&
               agents.data.map((agent) => (
@@ -132,10 +167,18 @@ function Ledger() {
           </select>
         </Field>
         <Field label="From (UTC day)">
-          <input type="date" value={filters.from} onChange={(event) => update({ from: (event.currentTarget as HTMLInputElement).value })} />
+          <input
+            type="date"
+            value={filters.from}
+            onChange={(event) => update({ from: (event.currentTarget as HTMLInputElement).value })}
+          />
         </Field>
         <Field label="To (UTC day, included)">
-          <input type="date" value={filters.to} onChange={(event) => update({ to: (event.currentTarget as HTMLInputElement).value })} />
+          <input
+            type="date"
+            value={filters.to}
+            onChange={(event) => update({ to: (event.currentTarget as HTMLInputElement).value })}
+          />
         </Field>
       </form>
       <Loaded load={load}>
@@ -151,8 +194,12 @@ function Ledger() {
                     <tr>
                       <th scope="col">Time</th>
                       <th scope="col">Type</th>
-                      <th scope="col" class="number">Amount</th>
-                      <th scope="col" class="number">Balance after</th>
+                      <th scope="col" class="number">
+                        Amount
+                      </th>
+                      <th scope="col" class="number">
+                        Balance after
+                      </th>
                       <th scope="col">Agent</th>
                       <th scope="col">Reference</th>
                       <th scope="col">By</th>
@@ -165,10 +212,14 @@ function Ledger() {
                         <td>
                           <span class={`tag tag-${entry.type}`}>{entry.type}</span>
                         </td>
-                        <td class={`number ${entry.amountUsd < 0 ? 'debit' : 'credit'}`}>{usd(entry.amountUsd, true)}</td>
+                        <td class={`number ${entry.amountUsd < 0 ? 'debit' : 'credit'}`}>
+                          {usd(entry.amountUsd, true)}
+                        </td>
                         <td class="number">{usd(entry.balanceAfterUsd, true)}</td>
                         <td>{agentName(entry.reference.agentId)}</td>
-                        <td class="mono">{entry.reference.stripeSessionId ?? entry.reference.callId ?? entry.reason ?? '—'}</td>
+                        <td class="mono">
+                          {entry.reference.stripeSessionId ?? entry.reference.callId ?? entry.reason ?? '—'}
+                        </td>
                         <td>{entry.actor}</td>
                       </tr>
                     ))}
@@ -176,11 +227,21 @@ function Ledger() {
                 </table>
               </div>
               <nav class="pager" aria-label="Ledger pages">
-                <button type="button" class="secondary" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
+                <button
+                  type="button"
+                  class="secondary"
+                  disabled={cursors.length === 1}
+                  onClick={() => setCursors(cursors.slice(0, -1))}
+                >
                   Newer
                 </button>
                 <span>Page {cursors.length}</span>
-                <button type="button" class="secondary" disabled={!page.nextCursor} onClick={() => setCursors([...cursors, page.nextCursor!])}>
+                <button
+                  type="button"
+                  class="secondary"
+                  disabled={!page.nextCursor}
+                  onClick={() => setCursors([...cursors, page.nextCursor!])}
+                >
                   Older
                 </button>
               </nav>
@@ -242,16 +303,29 @@ export function CheckoutReturnPage() {
     let attempt = 0;
     const check = async () => {
       try {
-        const synced = await api<SyncResult>('POST', org(`ai-credits/checkout-session/${encodeURIComponent(sessionId)}/sync`));
+        const synced = await api<SyncResult>(
+          'POST',
+          org(`ai-credits/checkout-session/${encodeURIComponent(sessionId)}/sync`),
+        );
         if (stopped) return;
         setResult(synced);
         if (synced.outcome === 'not_paid' && attempt++ < 20) setTimeout(check, 1500);
       } catch (failure) {
-        if (!stopped) setError(failure instanceof ApiFailure ? failure : new ApiFailure('client_error', String(failure), 0));
+        if (!stopped)
+          setError(
+            failure instanceof ApiFailure ? failure : new ApiFailure('client_error', String(failure), 0),
+          );
       }
     };
     if (/^cs_[A-Za-z0-9_]+$/.test(sessionId)) check();
-    else setError(new ApiFailure('validation_failed', 'This page needs the session_id Stripe adds to the return URL', 400));
+    else
+      setError(
+        new ApiFailure(
+          'validation_failed',
+          'This page needs the session_id Stripe adds to the return URL',
+          400,
+        ),
+      );
     return () => {
       stopped = true;
     };
@@ -265,8 +339,14 @@ export function CheckoutReturnPage() {
           {usd(result.creditAmountUsd)} of credits added. New balance: {usd(result.balanceUsd)}.
         </p>
       )}
-      {result?.outcome === 'not_paid' && <p role="status">Stripe has not confirmed the payment yet; this page checks again.</p>}
-      {result?.outcome === 'rejected' && <p class="tone-over" role="alert">Stripe rejected this payment: no credits were added.</p>}
+      {result?.outcome === 'not_paid' && (
+        <p role="status">Stripe has not confirmed the payment yet; this page checks again.</p>
+      )}
+      {result?.outcome === 'rejected' && (
+        <p class="tone-over" role="alert">
+          Stripe rejected this payment: no credits were added.
+        </p>
+      )}
       <p>
         <a href={`${base}credits`} onClick={onLinkClick}>
           Back to credits and the ledger

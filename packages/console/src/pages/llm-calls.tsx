@@ -1,4 +1,3 @@
-import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { type ApiFailure, api, org, query } from '../api.ts';
 import { AgentPicker, Empty, ErrorNotice, Field, Loaded, Loading, useLoad } from '../components.tsx';
@@ -47,7 +46,10 @@ function CallLog({ agentId }: { agentId: string }) {
     setLoading(true);
     setError(null);
     try {
-      const page = await api<Page<LlmCall>>('GET', org(`agents/${agentId}/usage/llm-calls${query({ limit: 100, cursor: from })}`));
+      const page = await api<Page<LlmCall>>(
+        'GET',
+        org(`agents/${agentId}/usage/llm-calls${query({ limit: 100, cursor: from })}`),
+      );
       setCalls((previous) => (reset ? page.data : [...previous, ...page.data]));
       setCursor(page.nextCursor);
     } catch (failure) {
@@ -71,19 +73,43 @@ function CallLog({ agentId }: { agentId: string }) {
     <div class="card">
       <form class="filters" aria-label="LLM-call filters" onSubmit={(event) => event.preventDefault()}>
         <Field label="User or visitor">
-          <input type="search" value={filters.user} onInput={(event) => setFilters({ ...filters, user: (event.currentTarget as HTMLInputElement).value })} />
+          <input
+            type="search"
+            value={filters.user}
+            onInput={(event) =>
+              setFilters({ ...filters, user: (event.currentTarget as HTMLInputElement).value })
+            }
+          />
         </Field>
         <label class="check">
-          <input type="checkbox" checked={filters.estimatedOnly} onChange={(event) => setFilters({ ...filters, estimatedOnly: (event.currentTarget as HTMLInputElement).checked })} />
+          <input
+            type="checkbox"
+            checked={filters.estimatedOnly}
+            onChange={(event) =>
+              setFilters({ ...filters, estimatedOnly: (event.currentTarget as HTMLInputElement).checked })
+            }
+          />
           Estimated usage only
         </label>
         <label class="check">
-          <input type="checkbox" checked={filters.errorsOnly} onChange={(event) => setFilters({ ...filters, errorsOnly: (event.currentTarget as HTMLInputElement).checked })} />
+          <input
+            type="checkbox"
+            checked={filters.errorsOnly}
+            onChange={(event) =>
+              setFilters({ ...filters, errorsOnly: (event.currentTarget as HTMLInputElement).checked })
+            }
+          />
           Errors only
         </label>
       </form>
       <ErrorNotice error={error} />
-      {shown.length === 0 && !loading && !error && <Empty>{calls.length === 0 ? 'No LLM calls recorded for this agent yet.' : 'No loaded call matches these filters.'}</Empty>}
+      {shown.length === 0 && !loading && !error && (
+        <Empty>
+          {calls.length === 0
+            ? 'No LLM calls recorded for this agent yet.'
+            : 'No loaded call matches these filters.'}
+        </Empty>
+      )}
       {shown.length > 0 && (
         <div class="table-scroll">
           <table class="calls">
@@ -93,9 +119,15 @@ function CallLog({ agentId }: { agentId: string }) {
                 <th scope="col">User</th>
                 <th scope="col">Model</th>
                 <th scope="col">Status</th>
-                <th scope="col" class="number">Tokens in / cached / out</th>
-                <th scope="col" class="number">Cost</th>
-                <th scope="col" class="number">Latency (first token)</th>
+                <th scope="col" class="number">
+                  Tokens in / cached / out
+                </th>
+                <th scope="col" class="number">
+                  Cost
+                </th>
+                <th scope="col" class="number">
+                  Latency (first token)
+                </th>
                 <th scope="col">Tool calls</th>
               </tr>
             </thead>
@@ -115,9 +147,14 @@ function CallLog({ agentId }: { agentId: string }) {
                   </td>
                   <td class="number">{usd(call.costUsd, true)}</td>
                   <td class="number">
-                    {count(call.latencyMs)} ms{call.timeToFirstTokenMs !== null && ` (${count(call.timeToFirstTokenMs)} ms)`}
+                    {count(call.latencyMs)} ms
+                    {call.timeToFirstTokenMs !== null && ` (${count(call.timeToFirstTokenMs)} ms)`}
                   </td>
-                  <td>{call.toolCalls.length === 0 ? '—' : call.toolCalls.map((tool) => tool.toolName).join(', ')}</td>
+                  <td>
+                    {call.toolCalls.length === 0
+                      ? '—'
+                      : call.toolCalls.map((tool) => tool.toolName).join(', ')}
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -129,7 +166,12 @@ function CallLog({ agentId }: { agentId: string }) {
         <span>
           {shown.length} of {calls.length} loaded calls shown
         </span>
-        <button type="button" class="secondary" disabled={!cursor || loading} onClick={() => loadPage(cursor, false)}>
+        <button
+          type="button"
+          class="secondary"
+          disabled={!cursor || loading}
+          onClick={() => loadPage(cursor, false)}
+        >
           Load older calls
         </button>
       </nav>

@@ -1,4 +1,3 @@
-import { h } from 'preact';
 import { api, org, query, type Session } from '../api.ts';
 import { type ChartSeries, TimeChart } from '../chart.tsx';
 import { Empty, Loaded, Section, useLoad } from '../components.tsx';
@@ -45,12 +44,18 @@ async function loadUsage(canReadAgents: boolean): Promise<UsageOverview> {
       byDay.set(entry.date, day);
     }
   }
-  const days = [...byDay.keys()].sort();
+  // Every day of the period so far, with zeros where nothing was spent: gaps would read as missing data.
+  const start = Math.min(Date.now(), ...details.map(({ usage }) => Date.parse(usage.periodStart)));
+  const days: string[] = [];
+  for (let time = start; time <= Date.now(); time += 86_400_000)
+    days.push(new Date(time).toISOString().slice(0, 10));
+  for (const date of byDay.keys()) if (!days.includes(date)) days.push(date);
+  days.sort();
   return {
     agents: details.map(({ agent, budget }) => ({ ...agent, budget })),
     days,
-    spend: days.map((date) => Math.round(byDay.get(date)!.spend * 1e6) / 1e6),
-    calls: days.map((date) => byDay.get(date)!.calls),
+    spend: days.map((date) => Math.round((byDay.get(date)?.spend ?? 0) * 1e6) / 1e6),
+    calls: days.map((date) => byDay.get(date)?.calls ?? 0),
     topUsers: details
       .flatMap(({ agent, users }) => users.data.map((user) => ({ ...user, agentName: agent.agentName })))
       .sort((left, right) => right.spendUsd - left.spendUsd)
@@ -66,7 +71,15 @@ function SpendAgainstCap({ spend, cap }: { spend: number; cap: number | null }) 
   const tone = share >= 1 ? 'over' : share >= 0.8 ? 'near' : 'ok';
   return (
     <span class="meter-cell">
-      <meter min={0} max={cap} value={Math.min(spend, cap)} low={cap * 0.8} high={cap * 0.99} optimum={0} aria-label={`${usd(spend)} of ${usd(cap)}`} />
+      <meter
+        min={0}
+        max={cap}
+        value={Math.min(spend, cap)}
+        low={cap * 0.8}
+        high={cap * 0.99}
+        optimum={0}
+        aria-label={`${usd(spend)} of ${usd(cap)}`}
+      />
       <span class={`tone-${tone}`}>
         {usd(spend)} of {usd(cap)} ({Math.round((spend / (cap || 1)) * 100)} %)
       </span>
@@ -80,7 +93,9 @@ function UsageSections({ canReadAgents }: { canReadAgents: boolean }) {
     <Loaded load={load}>
       {(usage) => {
         const times = usage.days.map(toSeconds);
-        const spendSeries: ChartSeries[] = [{ label: 'Spend (USD)', values: usage.spend, color: '#1d4ed8', money: true }];
+        const spendSeries: ChartSeries[] = [
+          { label: 'Spend (USD)', values: usage.spend, color: '#1d4ed8', money: true },
+        ];
         const callSeries: ChartSeries[] = [{ label: 'LLM calls', values: usage.calls, color: '#047857' }];
         return (
           <div class="stack">
@@ -103,7 +118,14 @@ function UsageSections({ canReadAgents }: { canReadAgents: boolean }) {
                       <tr key={agent.agentId}>
                         <th scope="row">{agent.agentName}</th>
                         <td>
-                          <SpendAgainstCap spend={agent.spendUsd} cap={agent.budget?.enabled ? agent.budget.monthlyBudgetUsd : (agent.budget?.monthlyBudgetUsd ?? null)} />
+                          <SpendAgainstCap
+                            spend={agent.spendUsd}
+                            cap={
+                              agent.budget?.enabled
+                                ? agent.budget.monthlyBudgetUsd
+                                : (agent.budget?.monthlyBudgetUsd ?? null)
+                            }
+                          />
                         </td>
                         <td>{count(agent.llmCalls)}</td>
                         <td>{count(agent.conversations)}</td>
@@ -116,17 +138,29 @@ function UsageSections({ canReadAgents }: { canReadAgents: boolean }) {
             </Section>
             <div class="grid-2">
               <Section title="Daily spend">
-                {times.length === 0 ? (
+                {usage.spend.every((value) => value === 0) ? (
                   <Empty>No spend this month yet.</Empty>
                 ) : (
-                  <TimeChart title="Spend per day, all agents" times={times} series={spendSeries} bars summary={`${usd(usage.spend.reduce((a, b) => a + b, 0))} over ${times.length} days`} />
+                  <TimeChart
+                    title="Spend per day, all agents"
+                    times={times}
+                    series={spendSeries}
+                    bars
+                    summary={`${usd(usage.spend.reduce((a, b) => a + b, 0))} over ${times.length} days`}
+                  />
                 )}
               </Section>
               <Section title="Daily calls">
-                {times.length === 0 ? (
+                {usage.calls.every((value) => value === 0) ? (
                   <Empty>No LLM calls this month yet.</Empty>
                 ) : (
-                  <TimeChart title="LLM calls per day, all agents" times={times} series={callSeries} bars summary={`${count(usage.calls.reduce((a, b) => a + b, 0))} calls over ${times.length} days`} />
+                  <TimeChart
+                    title="LLM calls per day, all agents"
+                    times={times}
+                    series={callSeries}
+                    bars
+                    summary={`${count(usage.calls.reduce((a, b) => a + b, 0))} calls over ${times.length} days`}
+                  />
                 )}
               </Section>
             </div>
@@ -149,7 +183,7 @@ function UsageSections({ canReadAgents }: { canReadAgents: boolean }) {
                         <th scope="row">{user.externalUserId}</th>
                         <td>{user.agentName}</td>
                         <td>{usd(user.spendUsd, true)}</td>
-                        <td>{usd(user.monthlyBudgetUsd)}</td>
+                        <td>{usd(user.monthlyBudgetUsd, true)}</td>
                       </tr>
                     ))}
                   </tbody>
@@ -177,14 +211,17 @@ function CreditSections() {
       {([summary, ledger]) => {
         const entries = [...ledger.data].reverse();
         const series: ChartSeries[] = [
-          { label: 'Balance (USD)', values: entries.map((entry) => entry.balanceAfterUsd), color: '#7c3aed', money: true },
+          {
+            label: 'Balance (USD)',
+            values: entries.map((entry) => entry.balanceAfterUsd),
+            color: '#7c3aed',
+            money: true,
+          },
         ];
         return (
           <div class="grid-2">
             <Section title="Credit balance">
-              <p class="big" aria-label={`Balance ${usd(summary.balanceUsd)}`}>
-                {usd(summary.balanceUsd)}
-              </p>
+              <p class="big">{usd(summary.balanceUsd)}</p>
               <dl class="facts">
                 <dt>Available</dt>
                 <dd>{usd(summary.availableUsd)}</dd>

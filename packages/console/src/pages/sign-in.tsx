@@ -1,17 +1,22 @@
-import { h } from 'preact';
 import { useState } from 'preact/hooks';
 import { type ApiFailure, type Session, signIn } from '../api.ts';
 import { ErrorNotice, Field, useAction } from '../components.tsx';
 
-export function SignInPage({ error, onSignedIn }: { error: ApiFailure | null; onSignedIn: (session: Session) => void }) {
+export function SignInPage({
+  error,
+  onSignedIn,
+}: {
+  error: ApiFailure | null;
+  onSignedIn: (session: Session) => void;
+}) {
   const [key, setKey] = useState('');
   const action = useAction();
   return (
     <main id="main" class="sign-in">
       <h1>Sign in to the MCP Stack console</h1>
       <p>
-        Paste a service-account key (<code>mcpstack_sk_…</code>). It is exchanged once for a session cookie and never kept in
-        this browser.
+        Paste a service-account key (<code>mcpstack_sk_…</code>). It is exchanged once for a session cookie
+        and never kept in this browser.
       </p>
       <form
         onSubmit={async (event) => {

@@ -73,13 +73,12 @@ export function consoleAssetRouter(): Router {
       response
         .status(wantsAsset ? 404 : 503)
         .type('text/plain')
-        .send(wantsAsset ? 'Not found' : 'The console is not built on this server: run `npm run build` first');
+        .send(
+          wantsAsset ? 'Not found' : 'The console is not built on this server: run `npm run build` first',
+        );
       return;
     }
-    response.setHeader(
-      'Cache-Control',
-      wantsAsset ? 'public, max-age=31536000, immutable' : 'no-cache',
-    );
+    response.setHeader('Cache-Control', wantsAsset ? 'public, max-age=31536000, immutable' : 'no-cache');
     response.type(types[extname(file)] ?? 'application/octet-stream').send(body);
   });
   return router;

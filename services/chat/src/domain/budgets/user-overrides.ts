@@ -9,9 +9,23 @@ type OverrideDeps = Pick<Deps, 'redis' | 'keys' | 'clock'>;
 
 export const userOverridesQuery = z
   .object({
-    search: z.string().trim().max(200).optional().describe('Only users whose id contains this (case-insensitive).'),
-    limit: z.coerce.number().int().min(1).max(500).default(50).describe('Users per page, 1-500 (default 50).'),
-    cursor: z.string().regex(/^\d{1,9}$/, 'must be the nextCursor of a previous page').optional(),
+    search: z
+      .string()
+      .trim()
+      .max(200)
+      .optional()
+      .describe('Only users whose id contains this (case-insensitive).'),
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(500)
+      .default(50)
+      .describe('Users per page, 1-500 (default 50).'),
+    cursor: z
+      .string()
+      .regex(/^\d{1,9}$/, 'must be the nextCursor of a previous page')
+      .optional(),
   })
   .strict();
 
@@ -45,7 +59,8 @@ export async function listUserOverrides(
   const data = pageIds.map((externalUserId, index) => {
     const capMicros = Number(caps[externalUserId]);
     const spendMicros = Number(spends[index] ?? 0);
-    const share = capMicros === 0 ? (spendMicros > 0 ? Number.POSITIVE_INFINITY : 0) : spendMicros / capMicros;
+    const share =
+      capMicros === 0 ? (spendMicros > 0 ? Number.POSITIVE_INFINITY : 0) : spendMicros / capMicros;
     return {
       externalUserId,
       monthlyBudgetUsd: microsToUsd(capMicros),

@@ -88,7 +88,9 @@ export async function createConsoleSession(
   const now = deps.clock.now();
   const sessionId = randomHex(32);
   let maxSeconds: number = consoleSessionLimits.maxSeconds;
-  const lookup = await deps.redis.get(deps.keys.apiKeyLookup(principal.clientId.slice(secretKeyPrefix.length)));
+  const lookup = await deps.redis.get(
+    deps.keys.apiKeyLookup(principal.clientId.slice(secretKeyPrefix.length)),
+  );
   const keyExpiresAt = lookup === null ? null : apiKeyLookupRecord.parse(JSON.parse(lookup)).expiresAt;
   // A session never outlives its key.
   if (keyExpiresAt !== null) {
@@ -164,6 +166,9 @@ export function csrfTokenMatches(session: ConsoleSessionView, presented: string 
 }
 
 /** Sign-out: the session is gone on every replica at once. */
-export async function deleteConsoleSession(deps: Pick<Deps, 'redis' | 'keys'>, sessionId: string): Promise<void> {
+export async function deleteConsoleSession(
+  deps: Pick<Deps, 'redis' | 'keys'>,
+  sessionId: string,
+): Promise<void> {
   await deps.redis.del(sessionKey(deps, sessionId));
 }

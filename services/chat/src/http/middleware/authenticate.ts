@@ -61,8 +61,11 @@ async function authenticateSession(deps: Deps, request: Request, sessionId: stri
       'The console session expired, was signed out, or its key was revoked: sign in again',
     );
   }
-  if (!safeMethods.has(request.method) && !csrfTokenMatches(resolved.session, readCsrfToken(request.headers))) {
-    throw new ApiError('csrf_token_invalid', 'Send the session\'s CSRF token in the X-CSRF-Token header');
+  if (
+    !safeMethods.has(request.method) &&
+    !csrfTokenMatches(resolved.session, readCsrfToken(request.headers))
+  ) {
+    throw new ApiError('csrf_token_invalid', "Send the session's CSRF token in the X-CSRF-Token header");
   }
   return resolved.principal;
 }

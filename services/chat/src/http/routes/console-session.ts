@@ -7,7 +7,12 @@ import {
   resolveConsoleSession,
 } from '../../domain/console/sessions.ts';
 import { ApiError } from '../../errors.ts';
-import { clearedSessionCookies, readSessionCookie, requireSameOrigin, sessionCookie } from '../console-cookie.ts';
+import {
+  clearedSessionCookies,
+  readSessionCookie,
+  requireSameOrigin,
+  sessionCookie,
+} from '../console-cookie.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, standardErrors } from '../schemas.ts';
 
