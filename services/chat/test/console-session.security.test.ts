@@ -312,7 +312,15 @@ describe('console sessions', () => {
     expect(policy).toContain("frame-ancestors 'none'");
     expect(policy).not.toContain('unsafe-inline');
     expect(policy).not.toContain('unsafe-eval');
-    const traversal = await fetch(`${service.url}/console/assets/..%2f..%2fpackage.json`);
-    expect(traversal.status).not.toBe(200);
+    // Paths that climb out of dist/ answer the app's page (or 404), never a file outside it.
+    for (const path of [
+      'assets/..%2f..%2fpackage.json',
+      'assets/%2e%2e/%2e%2e/package.json',
+      'assets/..%5c..%5cpackage.json',
+    ]) {
+      const traversal = await fetch(`${service.url}/console/${path}`);
+      expect(await traversal.text(), path).not.toContain('"name"');
+    }
+    expect((await fetch(`${service.url}/console/assets/%E0%A4%A`)).status).toBe(404);
   });
 });

@@ -62,8 +62,20 @@ export function consoleAssetRouter(): Router {
   router.get('/console', (_request: Request, response: Response) => {
     response.redirect(301, '/console/');
   });
-  router.get(/^\/console\/(.*)$/, async (request: Request, response: Response) => {
-    const relative = normalize(decodeURIComponent(request.path.slice('/console/'.length)));
+  // A plain prefix check rather than a route pattern: Express would decode a pattern's captures
+  // itself and answer a malformed escape with a 500 before this code could answer 404.
+  router.use(async (request: Request, response: Response, next: () => void) => {
+    if ((request.method !== 'GET' && request.method !== 'HEAD') || !request.path.startsWith('/console/')) {
+      next();
+      return;
+    }
+    let relative: string;
+    try {
+      relative = normalize(decodeURIComponent(request.path.slice('/console/'.length)));
+    } catch {
+      response.status(404).type('text/plain').send('Not found');
+      return;
+    }
     const wantsAsset = relative.startsWith(`assets${sep}`) && !relative.includes('..');
     const file = wantsAsset ? `${distDirectory}${relative}` : `${distDirectory}index.html`;
     const body = await load(file);
