@@ -5,7 +5,11 @@ export default defineProject({
     name: 'e2e',
     include: ['**/*.test.ts'],
     exclude: ['**/node_modules/**'],
-    globalSetup: ['./support/redis-global-setup.ts', './support/widget-global-setup.ts'],
+    globalSetup: [
+      './support/redis-global-setup.ts',
+      './support/widget-global-setup.ts',
+      './support/console-global-setup.ts',
+    ],
     testTimeout: 30_000,
     hookTimeout: 180_000,
   },
