@@ -41,6 +41,9 @@ export function createRedis(options: RedisOptions): RedisClient {
     connectTimeout: 3000,
     commandTimeout: options.commandTimeoutMs ?? 5000,
     lazyConnect: false,
+    // Commands issued in one event-loop turn go out in one socket write: a write is a syscall, and
+    // syscalls were the largest share of a chat turn's CPU (docs/benchmarks.md, Chat overhead).
+    enableAutoPipelining: true,
   };
   if (!options.cluster) return new Redis(options.url, common);
   const nodes = options.url.split(',').map((part) => {

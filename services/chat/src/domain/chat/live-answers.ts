@@ -24,18 +24,20 @@ export interface LiveAnswerKey {
 }
 
 export interface LiveAnswer {
-  /** The sink the answer writes through: to its first watcher and to the buffer for the others. */
-  readonly sink: StreamSink;
+  /** The sink the answer writes through: to `primary` (its first watcher) and to the buffer for the others. */
+  through(primary: StreamSink): StreamSink;
   /** The first watcher (the POST that started the answer) went away. */
   unwatch(): void;
+  /** The answer will not stream after all (its turn was refused): forget it. */
+  cancel(): void;
 }
 
 export interface LiveAnswerHub {
   /**
-   * Registers an answer that streams into `primary`. `abort` is called on an explicit stop, or when
-   * nobody has watched it for the detach grace.
+   * Registers an answer about to stream. `abort` is called on an explicit stop, or when nobody has
+   * watched it for the detach grace.
    */
-  open(key: LiveAnswerKey, primary: StreamSink, abort: (reason: Error) => void): Promise<LiveAnswer>;
+  open(key: LiveAnswerKey, abort: (reason: Error) => void): Promise<LiveAnswer>;
   /**
    * Streams a live answer of the conversation into `sink` from its start, and follows it to its end.
    * Resolves false (writing nothing) when no answer is live. `gone` aborts when the watcher leaves.
@@ -162,8 +164,7 @@ export function createLiveAnswerHub(deps: HubDeps): LiveAnswerHub {
   }
 
   return {
-    async open(key, primary, abort) {
-      await subscribe();
+    async open(key, abort) {
       const id = randomBytes(12).toString('hex');
       const mapKey = `${key.organizationId}\u0000${key.conversationId}`;
       const entry: Entry = {
@@ -175,34 +176,40 @@ export function createLiveAnswerHub(deps: HubDeps): LiveAnswerHub {
         abort,
         graceTimer: null,
       };
-      entries.set(mapKey, entry);
       const marker = `${instance} ${id}`;
       const ttl = deps.env.MCPSTACK_MODEL_TIMEOUT_MS + deps.env.MCPSTACK_RESERVATION_GRACE_MS;
-      void deps.redis.set(liveKey(key), marker, 'PX', ttl).catch(() => undefined);
+      await Promise.all([subscribe(), deps.redis.set(liveKey(key), marker, 'PX', ttl)]);
+      entries.set(mapKey, entry);
+      const forget = () => {
+        entry.ended = true;
+        watchersChanged(entry);
+        if (entries.get(mapKey) === entry) entries.delete(mapKey);
+        void deps.scripts.run('deleteIfEquals', [liveKey(key)], [marker]).catch(() => undefined);
+      };
       const broadcast = (text: string | null) => {
         for (const watcher of entry.watchers) watcher(text);
       };
       return {
-        sink: {
-          write(text) {
-            entry.buffer += text;
-            if (entry.primaryWatching) primary.write(text);
-            if (entry.watchers.size > 0) broadcast(text);
-          },
-          end() {
-            entry.ended = true;
-            watchersChanged(entry);
-            if (entries.get(mapKey) === entry) entries.delete(mapKey);
-            void deps.scripts.run('deleteIfEquals', [liveKey(key)], [marker]).catch(() => undefined);
-            if (entry.primaryWatching) primary.end();
-            broadcast(null);
-            entry.watchers.clear();
-          },
+        through(primary) {
+          return {
+            write(text) {
+              entry.buffer += text;
+              if (entry.primaryWatching) primary.write(text);
+              if (entry.watchers.size > 0) broadcast(text);
+            },
+            end() {
+              forget();
+              if (entry.primaryWatching) primary.end();
+              broadcast(null);
+              entry.watchers.clear();
+            },
+          };
         },
         unwatch() {
           entry.primaryWatching = false;
           watchersChanged(entry);
         },
+        cancel: forget,
       };
     },
 

@@ -19,6 +19,7 @@ import type { CatalogModel } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
 import { type ChatRequest, chatRequest, textPart, visitorIdSchema } from './chat-request.ts';
 import { appendMessages, type StoredMessage } from './conversations.ts';
+import type { LiveAnswer } from './live-answers.ts';
 import { buildLlmCall, costMicros, type LlmCallRecord } from './llm-calls.ts';
 import { type ModelCall, ModelCallError, type ModelClient, type PreparedCall } from './model/model-client.ts';
 import { promptOf } from './prompt.ts';
@@ -169,26 +170,55 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
   const timings = new StageTimings();
   const claimed = (request.body as { visitorId?: unknown } | null)?.visitorId;
   const visitor = visitorIdSchema.safeParse(claimed).success ? (claimed as string) : undefined;
-  const agent = await admitChatRequest(deps, key, request.clientIp, visitor);
-  const body = parseInput(chatRequest, request.body, 'body');
+  const agent = await loadAgent(deps, key.organizationId, key.agentId);
+  const caller = {
+    organizationId: key.organizationId,
+    embedKeyId: key.id,
+    clientIp: request.clientIp,
+    visitorId: visitor,
+  };
+  const parsed = chatRequest.safeParse(request.body);
+  const maxStreams = agent.rateLimits.maxStreamsPerVisitor ?? deps.env.MCPSTACK_MAX_STREAMS_PER_VISITOR;
   const headers: Record<string, string> = {};
-  const owner = await resolveOwner(deps, key, body.visitorId, body.userToken, headers);
-  const model = deps.modelCatalog.get(agent.model);
-  if (!model) {
-    throw new ApiError(
-      'service_unavailable',
-      `The agent's model ${agent.model} is not offered by this service`,
-    );
+  const acquire = (owner: Owner) =>
+    acquireStream(deps, key.organizationId, agent.id, `${owner.kind}:${owner.id}`, maxStreams);
+  let body: ChatRequest;
+  let owner: Owner;
+  let lease: Awaited<ReturnType<typeof acquire>>;
+  if (parsed.success && !parsed.data.userToken) {
+    // An anonymous visitor: the limits and the stream lease in one round trip (the lease is given
+    // back when a limit refuses).
+    body = parsed.data;
+    owner = { kind: 'visitor', id: body.visitorId };
+    const [limited, acquired] = await Promise.allSettled([limitChat(deps, caller, agent), acquire(owner)]);
+    if (limited.status === 'rejected') {
+      if (acquired.status === 'fulfilled') await acquired.value.release();
+      throw limited.reason;
+    }
+    if (acquired.status === 'rejected') throw acquired.reason;
+    lease = acquired.value;
+  } else {
+    // Limits come before validation and before a user token is checked: floods are throttled first.
+    await limitChat(deps, caller, agent);
+    body = parseInput(chatRequest, request.body, 'body');
+    owner = await resolveOwner(deps, key, body.visitorId, body.userToken, headers);
+    lease = await acquire(owner);
   }
+  const model = deps.modelCatalog.get(agent.model);
   const regenerate = body.trigger === 'regenerate-message';
-  const userMessage = regenerate ? null : newUserMessage(deps, body);
-  const lease = await acquireStream(
-    deps,
-    key.organizationId,
-    agent.id,
-    `${owner.kind}:${owner.id}`,
-    agent.rateLimits.maxStreamsPerVisitor ?? deps.env.MCPSTACK_MAX_STREAMS_PER_VISITOR,
-  );
+  let userMessage: StoredMessage | null;
+  try {
+    if (!model) {
+      throw new ApiError(
+        'service_unavailable',
+        `The agent's model ${agent.model} is not offered by this service`,
+      );
+    }
+    userMessage = regenerate ? null : newUserMessage(deps, body);
+  } catch (error) {
+    await lease.release();
+    throw error;
+  }
   timings.mark('limits');
   try {
     const conversation = {
@@ -250,8 +280,16 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       temperature: agent.temperature ?? undefined,
     };
     const first = client.prepare(call);
-    const held = await meter.hold(first.sentBytes, maxOutputTokens);
-    if (!held.ok) throw held.refusal;
+    // The answer is registered for resume in the same round trip as its hold.
+    const abort = new AbortController();
+    const [held, live] = await Promise.all([
+      meter.hold(first.sentBytes, maxOutputTokens),
+      deps.liveAnswers.open(liveKey, (reason) => abort.abort(reason)),
+    ]);
+    if (!held.ok) {
+      live.cancel();
+      throw held.refusal;
+    }
     timings.mark('reserve');
     const answer = new AnswerRun(deps, {
       agent,
@@ -263,6 +301,8 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       tools,
       timings,
       conversation,
+      abort,
+      live,
     });
     return {
       headers,
@@ -288,6 +328,9 @@ interface AnswerSetup {
   tools: AgentTools;
   timings: StageTimings;
   conversation: { organizationId: string; agentId: string; conversationId: string; owner: Owner };
+  /** Ends the model call and any tool call: our time limit, an explicit stop, nobody watching. */
+  abort: AbortController;
+  live: LiveAnswer;
 }
 
 interface StepResult {
@@ -315,12 +358,15 @@ const uiFinishReason = (reason: string): FinishReason =>
 class AnswerRun {
   readonly #deps: Deps;
   readonly #setup: AnswerSetup;
-  readonly #abort = new AbortController();
+  readonly #abort: AbortController;
   #timedOut = false;
+  /** The settle of the last model call, in flight. */
+  #settling: Promise<void> = Promise.resolve();
 
   constructor(deps: Deps, setup: AnswerSetup) {
     this.#deps = deps;
     this.#setup = setup;
+    this.#abort = setup.abort;
   }
 
   async run(sink: TurnSink, visitorGone: AbortSignal): Promise<void> {
@@ -333,17 +379,12 @@ class AnswerRun {
       this.#abort.abort(new Error('The turn took longer than MCPSTACK_MODEL_TIMEOUT_MS'));
     }, deps.env.MCPSTACK_MODEL_TIMEOUT_MS);
     // The visitor leaving does not stop the answer at once: a reload re-attaches to it (live-answers.ts).
-    const { conversation } = this.#setup;
-    const live = await deps.liveAnswers.open(
-      { organizationId: conversation.organizationId, conversationId: conversation.conversationId },
-      sink,
-      (reason) => this.#abort.abort(reason),
-    );
+    const { live } = this.#setup;
     const onGone = () => live.unwatch();
     visitorGone.addEventListener('abort', onGone, { once: true });
     if (visitorGone.aborted) onGone();
 
-    const writer = new UiMessageStream(live.sink, crypto.randomUUID(), {
+    const writer = new UiMessageStream(live.through(sink), crypto.randomUUID(), {
       createdAt: deps.clock.now().toISOString(),
     });
     writer.start();
@@ -353,6 +394,7 @@ class AnswerRun {
     try {
       for (let step = 0; step < agent.maxSteps; step++) {
         if (step > 0) {
+          await this.#settling;
           prepared = client.prepare({ ...this.#setup.call, prompt });
           const held = await meter.hold(prepared.sentBytes, this.#setup.call.maxOutputTokens);
           if (!held.ok) {
@@ -380,8 +422,12 @@ class AnswerRun {
     } finally {
       clearTimeout(timer);
       visitorGone.removeEventListener('abort', onGone);
-      await meter.release().catch(() => undefined);
-      await this.#store(writer.message);
+      // The last settle, an unused hold given back and the answer stored: one round trip.
+      await Promise.all([
+        this.#settling,
+        meter.release().catch(() => undefined),
+        this.#store(writer.message),
+      ]);
       sink.begin();
       writer.close();
     }
@@ -470,7 +516,8 @@ class AnswerRun {
     const aborted = signal.aborted;
     const problem = failure ?? streamError;
     const status: LlmCallRecord['status'] = aborted ? 'aborted' : problem !== null ? 'error' : 'ok';
-    await this.#settle(meter, {
+    // Not awaited here: the step's tools run meanwhile; the next hold, or the answer's end, waits for it.
+    this.#settling = this.#settle(meter, {
       stepNumber,
       status,
       error: problem === null ? (aborted ? describeError(signal.reason) : null) : describeError(problem),
