@@ -222,7 +222,9 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await page.getByLabel('Monthly cap (USD)', { exact: true }).fill('1.5');
     await page.getByRole('button', { name: 'Add override' }).click();
     await expect.poll(() => row('dave').count()).toBe(1);
-    expect((await admin('GET', `agents/${agentId}/external-users/dave/budget`)).monthlyBudgetUsd).toBe(1.5);
+    await expect
+      .poll(async () => (await admin('GET', `agents/${agentId}/external-users/dave/budget`)).monthlyBudgetUsd)
+      .toBe(1.5);
 
     await page.getByLabel('Search users').fill('ALI');
     await expect.poll(() => page.locator('table.overrides tbody tr').count()).toBe(1);
@@ -230,13 +232,18 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await page.getByLabel('New cap for alice (USD)').fill('3');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await expect.poll(() => row('alice').getAttribute('class')).toBe('status-ok');
-    expect((await admin('GET', `agents/${agentId}/external-users/alice/budget`)).monthlyBudgetUsd).toBe(3);
+    // The row's class may already read ok before the save lands: wait for the API to say so.
+    await expect
+      .poll(async () => (await admin('GET', `agents/${agentId}/external-users/alice/budget`)).monthlyBudgetUsd)
+      .toBe(3);
 
     await page.getByLabel('Search users').fill('');
     page.once('dialog', (dialog) => dialog.accept());
     await page.getByRole('button', { name: 'Remove the override of bob' }).click();
     await expect.poll(() => row('bob').count()).toBe(0);
-    expect((await admin('GET', `agents/${agentId}/external-users/bob/budget`)).source).toBe('default');
+    await expect
+      .poll(async () => (await admin('GET', `agents/${agentId}/external-users/bob/budget`)).source)
+      .toBe('default');
 
     // What only the API can refuse (caps enforced without an agent cap) shows its code and message.
     await cap.fill('');
