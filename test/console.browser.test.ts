@@ -234,7 +234,9 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await expect.poll(() => row('alice').getAttribute('class')).toBe('status-ok');
     // The row's class may already read ok before the save lands: wait for the API to say so.
     await expect
-      .poll(async () => (await admin('GET', `agents/${agentId}/external-users/alice/budget`)).monthlyBudgetUsd)
+      .poll(
+        async () => (await admin('GET', `agents/${agentId}/external-users/alice/budget`)).monthlyBudgetUsd,
+      )
       .toBe(3);
 
     await page.getByLabel('Search users').fill('');

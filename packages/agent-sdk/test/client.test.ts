@@ -149,9 +149,10 @@ describe('sending and streaming', () => {
     );
   });
 
-  it('stops an answer: the request is aborted and what arrived stays', async () => {
+  it('stops an answer: the request is aborted, the service told to stop it, and what arrived stays', async () => {
     let signal: AbortSignal | undefined;
-    const { client } = setup((request) => {
+    const { client, requests } = setup((request) => {
+      if (request.method === 'DELETE') return new Response(null, { status: 204 });
       signal = request.signal;
       return hanging(textAnswer('Partial answer that never ends').slice(0, 5), request.signal);
     });
@@ -160,6 +161,15 @@ describe('sending and streaming', () => {
     client.stop();
     await sending;
     expect(signal?.aborted).toBe(true);
+    const conversationId = client.state.conversationId ?? '';
+    await expect
+      .poll(() =>
+        requests.some(
+          (request) =>
+            request.method === 'DELETE' && request.url.pathname === `/api/v1/chat/${conversationId}/stream`,
+        ),
+      )
+      .toBe(true);
     expect(client.state.status).toBe('idle');
     expect(client.state.error).toBeNull();
     expect(messageText(client.state.messages[1] as ChatMessage)).toBe('Partial answer ');

@@ -495,6 +495,9 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       if (!active) return;
       active.abort();
       active = null;
+      // Leaving alone would let the answer run on for a while (a reload may re-attach): stop it there too.
+      const conversationId = saved.conversationId;
+      if (conversationId) void call(streamPath(conversationId), { method: 'DELETE' }).catch(() => undefined);
       inFlight();
       set({ status: 'idle', error: null });
     },
