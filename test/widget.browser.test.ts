@@ -198,6 +198,50 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     await context.close();
   });
 
+  it('re-attaches to the answer in progress after a reload, and the model is called once', async () => {
+    const { agentId, publicKey: storyKey } = await createAgent('Storyteller', [site.origin], {
+      maxOutputTokens: 240,
+    });
+    site.set('/story.html', { body: shopPage({ scriptUrl: scriptUrl(), publicKey: storyKey }) });
+    const { page, context, console } = await openPage('/story.html');
+    await widget.launcher(page).click();
+    await expect.poll(() => widget.panel(page).isVisible()).toBe(true);
+    const before = model.requests.length;
+    await widget.input(page).fill('[long] Tell me a long story, please.');
+    await widget.input(page).press('Enter');
+    // Part of the answer (240 pieces, 25 ms apart) is on the page: reload in its middle.
+    await expect
+      .poll(async () => ((await widget.answers(page).count()) > 0 ? (await lastAnswerText(page)).length : 0))
+      .toBeGreaterThan(20);
+    const partial = await lastAnswerText(page);
+    await page.reload();
+    await widget.launcher(page).click();
+    await expect
+      .poll(() => page.locator('mcpstack-agent .msg.user').allTextContents())
+      .toEqual(['[long] Tell me a long story, please.']);
+    // The same answer, re-attached from its start and followed to its end.
+    await settled(page);
+    await expect
+      .poll(async () => (await lastAnswerText(page)).length, { timeout: 15_000 })
+      .toBeGreaterThan(partial.length);
+    expect((await lastAnswerText(page)).startsWith(partial.trim().slice(0, 20))).toBe(true);
+    expect(await widget.answers(page).count()).toBe(1);
+    expect(model.requests.length - before).toBe(1);
+    const saved = JSON.parse(
+      (await page.evaluate((key) => localStorage.getItem(`mcpstack:${key}`), storyKey)) ?? '{}',
+    ) as { conversationId: string };
+    const calls = await service.call('GET', `${agentsPath()}/${agentId}/usage/llm-calls`, {
+      token: tenant.keys.viewer,
+    });
+    expect(
+      calls.body.data.filter(
+        (call: { conversationId: string }) => call.conversationId === saved.conversationId,
+      ),
+    ).toHaveLength(1);
+    expect(console.filter((line) => line.startsWith('pageerror'))).toEqual([]);
+    await context.close();
+  });
+
   it('shows a visible message when the key is used from an origin it does not allow', async () => {
     // A key for another site, used on this one (which some other key allows: the 403 is readable).
     const elsewhere = await createAgent('Elsewhere', ['https://elsewhere.example']);
