@@ -254,7 +254,9 @@ export function chatOpenApiPaths(): Record<string, Record<string, JsonSchema>> {
             content: { 'text/event-stream': {} },
           },
           ...chatErrors,
-          409: { description: 'conversation_too_long' },
+          409: {
+            description: 'conversation_too_long, or message_already_answered (the same message id again)',
+          },
           413: { description: 'message_too_long or payload_too_large' },
           415: { description: 'unsupported_media_type or unsupported_content_encoding' },
         },
@@ -285,5 +287,34 @@ export function chatOpenApiPaths(): Record<string, Record<string, JsonSchema>> {
         responses: { 200: { description: '{ conversationId, title, messages }' }, ...chatErrors },
       },
     },
+    '/api/v1/chat/{conversationId}/stream': {
+      get: {
+        ...base,
+        operationId: 'chatResume',
+        summary: 'The answer in progress in the conversation, from its start, followed live (stream resume).',
+        parameters: conversationParameters,
+        responses: {
+          200: {
+            description: 'The answer as a UI message stream (SSE), as POST /api/v1/chat sends it',
+            content: { 'text/event-stream': {} },
+          },
+          204: { description: 'No answer is streaming in this conversation' },
+          ...chatErrors,
+        },
+      },
+      delete: {
+        ...base,
+        operationId: 'chatStop',
+        summary:
+          'Stops the answer in progress in the conversation (its model and tool calls), from any instance.',
+        parameters: conversationParameters,
+        responses: { 204: { description: 'Stopped, or nothing was streaming' }, ...chatErrors },
+      },
+    },
   };
 }
+
+const conversationParameters = [
+  { name: 'conversationId', in: 'path', required: true, schema: toSchema(conversationIdSchema, 'input') },
+  { name: 'visitorId', in: 'query', required: true, schema: toSchema(visitorIdSchema, 'input') },
+];
