@@ -30,6 +30,7 @@ import {
   type ServiceProcess,
   startBareRelayProcess,
   startModelProcess,
+  startPrivateRedis,
   startServiceProcess,
   tasksetAvailable,
 } from './support/processes.ts';
@@ -305,8 +306,13 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
   const relayPin = pinning ? { cpu: serviceCpu } : {};
   const loadPin = pinning ? { cpu: loadCpu } : {};
   const unpinSelf = pinning ? pinSelf(loadCpu) : null;
+  // The service's Redis is the benchmark's own, beside it on its CPU: what is measured is the
+  // service, not the machine's shared Redis queueing behind other work.
+  const redis = await startPrivateRedis(relayPin);
+  const sharedRedisUrl = process.env.REDIS_URL;
+  process.env.REDIS_URL = redis.url;
   const pinningNote = pinning
-    ? `The bare relay and the service run pinned to CPU ${serviceCpu} (\`taskset -c ${serviceCpu}\`, one at a time), the model to CPU ${loadCpu}, and the load generator (this benchmark's process) ${unpinSelf ? `to CPU ${loadCpu} too (\`taskset -a -p\`)` : 'unpinned (`taskset -p` on it failed)'}; Redis, shared with other work, is not pinned.`
+    ? `The bare relay and the service run pinned to CPU ${serviceCpu} (\`taskset -c ${serviceCpu}\`, one at a time), with the service's Redis (a \`redis-server\` of the benchmark's own) on the same CPU; the model runs on CPU ${loadCpu}, and the load generator (this benchmark's process) ${unpinSelf ? `on CPU ${loadCpu} too (\`taskset -a -p\`)` : 'unpinned (`taskset -p` on it failed)'}.`
     : `**Not pinned**: ${availableParallelism() < 2 ? 'fewer than 2 CPUs' : '`taskset` (util-linux) is missing'}, so every process shares every CPU.`;
   log(pinningNote.replaceAll('`', '').replaceAll('**', ''));
 
@@ -597,6 +603,9 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
   } finally {
     for (const stop of stops.reverse()) await stop();
     for (const prefix of prefixes) await removeKeysByPrefix(prefix);
+    await redis.stop();
+    if (sharedRedisUrl === undefined) delete process.env.REDIS_URL;
+    else process.env.REDIS_URL = sharedRedisUrl;
     unpinSelf?.();
   }
 }

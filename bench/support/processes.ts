@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
@@ -250,4 +253,56 @@ export async function redisVersionOf(): Promise<string> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * A redis-server of the benchmark's own (no persistence, a free port, a temp directory), pinned to
+ * a CPU when asked: the service's store placed beside it, away from other work on the machine.
+ */
+export async function startPrivateRedis(options: { cpu?: number } = {}): Promise<Running> {
+  const port = await freePort();
+  const directory = mkdtempSync(join(tmpdir(), 'mcpstack-bench-redis-'));
+  const command = [
+    'redis-server',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    directory,
+  ];
+  const full = options.cpu !== undefined ? ['taskset', '-c', String(options.cpu), ...command] : command;
+  const child = spawn(full[0] ?? 'redis-server', full.slice(1), { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await client.connect();
+      await client.ping();
+      client.disconnect();
+      break;
+    } catch {
+      client.disconnect();
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error('the private redis-server did not start');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    url,
+    child,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
 }

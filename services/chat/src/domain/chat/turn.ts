@@ -6,9 +6,9 @@ import type {
 import { APICallError, type FinishReason } from 'ai';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import type { AgentRecord } from '../../storage/records.ts';
+import { type AgentRecord, agentRecord } from '../../storage/records.ts';
 import { parseInput } from '../../validate.ts';
-import { acquireStream, limitChat } from '../abuse/rate-limit.ts';
+import { acquireStream, admitAnonymous, limitChat, type StreamLease } from '../abuse/rate-limit.ts';
 import { AnswerMeter } from '../budgets/answer-meter.ts';
 import { readBudgetSettings } from '../budgets/settings.ts';
 import { lowBalanceHeaders } from '../credits/summary.ts';
@@ -170,7 +170,6 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
   const timings = new StageTimings();
   const claimed = (request.body as { visitorId?: unknown } | null)?.visitorId;
   const visitor = visitorIdSchema.safeParse(claimed).success ? (claimed as string) : undefined;
-  const agent = await loadAgent(deps, key.organizationId, key.agentId);
   const caller = {
     organizationId: key.organizationId,
     embedKeyId: key.id,
@@ -178,31 +177,35 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
     visitorId: visitor,
   };
   const parsed = chatRequest.safeParse(request.body);
-  const maxStreams = agent.rateLimits.maxStreamsPerVisitor ?? deps.env.MCPSTACK_MAX_STREAMS_PER_VISITOR;
   const headers: Record<string, string> = {};
-  const acquire = (owner: Owner) =>
-    acquireStream(deps, key.organizationId, agent.id, `${owner.kind}:${owner.id}`, maxStreams);
+  let agent: AgentRecord;
   let body: ChatRequest;
   let owner: Owner;
-  let lease: Awaited<ReturnType<typeof acquire>>;
+  let lease: StreamLease;
   if (parsed.success && !parsed.data.userToken) {
-    // An anonymous visitor: the limits and the stream lease in one round trip (the lease is given
-    // back when a limit refuses).
+    // An anonymous visitor: the agent, the limits and the stream lease in one round trip.
     body = parsed.data;
     owner = { kind: 'visitor', id: body.visitorId };
-    const [limited, acquired] = await Promise.allSettled([limitChat(deps, caller, agent), acquire(owner)]);
-    if (limited.status === 'rejected') {
-      if (acquired.status === 'fulfilled') await acquired.value.release();
-      throw limited.reason;
-    }
-    if (acquired.status === 'rejected') throw acquired.reason;
-    lease = acquired.value;
+    const admitted = await admitAnonymous(deps, {
+      ...caller,
+      agentId: key.agentId,
+      visitorId: body.visitorId,
+    });
+    agent = agentRecord.parse(JSON.parse(admitted.agentJson));
+    lease = admitted.lease;
   } else {
     // Limits come before validation and before a user token is checked: floods are throttled first.
+    agent = await loadAgent(deps, key.organizationId, key.agentId);
     await limitChat(deps, caller, agent);
     body = parseInput(chatRequest, request.body, 'body');
     owner = await resolveOwner(deps, key, body.visitorId, body.userToken, headers);
-    lease = await acquire(owner);
+    lease = await acquireStream(
+      deps,
+      key.organizationId,
+      agent.id,
+      `${owner.kind}:${owner.id}`,
+      agent.rateLimits.maxStreamsPerVisitor ?? deps.env.MCPSTACK_MAX_STREAMS_PER_VISITOR,
+    );
   }
   const model = deps.modelCatalog.get(agent.model);
   const regenerate = body.trigger === 'regenerate-message';
