@@ -182,7 +182,9 @@ describe('POST /api/v1/chat', () => {
     expect(response.headers.get('x-accel-buffering')).toBe('no');
     const timing = response.headers.get('server-timing') ?? '';
     expect(timing.split(', ').map((entry) => entry.split(';')[0])).toEqual([
+      'routing',
       'auth',
+      'body',
       'limits',
       'history',
       'reserve',

@@ -76,7 +76,7 @@ export function chatRouter(deps: Deps): Router {
   const auth = embedAuth(deps);
   const stageSeconds = new Histogram({
     name: 'mcpstack_chat_stage_seconds',
-    help: "Time a chat turn spent in each stage before its first byte (auth, limits, history, reserve, model's first byte)",
+    help: "Time a chat turn spent in each stage before its first byte (routing, auth, body, limits, history, reserve, model's first byte)",
     labelNames: ['stage'] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [deps.metrics],
@@ -84,13 +84,19 @@ export function chatRouter(deps: Deps): Router {
 
   async function answer(request: Request, response: Response): Promise<void> {
     const { key } = embedContext(response);
+    const bodyMs = performance.now() - Number(response.locals.authedAt ?? performance.now());
     const turn: Turn = await startTurn(deps, { key, clientIp: clientIp(request), body: request.body });
     const gone = new AbortController();
     response.on('close', () => {
       if (!response.writableFinished) gone.abort();
     });
     const sink = responseSink(response, () => {
-      const stages = [{ stage: 'auth', ms: Number(response.locals.authMs ?? 0) }, ...turn.timings.stages];
+      const stages = [
+        { stage: 'routing', ms: Number(response.locals.routedMs ?? 0) },
+        { stage: 'auth', ms: Number(response.locals.authMs ?? 0) },
+        { stage: 'body', ms: bodyMs },
+        ...turn.timings.stages,
+      ];
       for (const { stage, ms } of stages) stageSeconds.observe({ stage }, ms / 1000);
       return { ...turn.headers, 'server-timing': serverTiming(stages) };
     });

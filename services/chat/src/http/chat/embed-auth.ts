@@ -109,7 +109,9 @@ export function embedAuth(deps: Deps): RequestHandler {
       response.locals.embed = { key, origin } satisfies EmbedContext;
       response.locals.organizationId = key.organizationId;
       // The first stage of a chat turn's Server-Timing.
+      response.locals.routedMs = started - Number(response.locals.arrivedAt ?? started);
       response.locals.authMs = performance.now() - started;
+      response.locals.authedAt = performance.now();
       next();
     } catch (error) {
       if (origin) {

@@ -20,6 +20,7 @@
 -- (a hold nobody settled, charged at its bound), ARGV[17] how long the expiry marker is kept (s).
 -- Returns {"ok", balance, charged, overage}, {"duplicate"}, or {"gone"} (an expiry of a hold that was
 -- settled meanwhile: nothing to do).
+--#include lib/holds.lua
 local spend, reserved, reservations, data, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ranking, users, call, calls, ledger, entries, conversations =
   KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
@@ -31,13 +32,9 @@ if redis.call('EXISTS', call) == 1 then return { 'duplicate' } end
 
 local charged = cost
 if hold ~= '' then
-  local held = redis.call('HGET', data, hold)
-  if held then
-    local entry = cjson.decode(held)
+  local entry = drop_hold(reserved, reservations, data, hold)
+  if entry then
     if cost > entry.a then charged = entry.a end
-    for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, 0 - entry.a) end
-    redis.call('HDEL', data, hold)
-    redis.call('ZREM', reservations, hold)
     if settledBy == 'expiry' then redis.call('SET', expiredMarker, ARGV[6], 'EX', tonumber(ARGV[17])) end
   elseif settledBy == 'expiry' then
     return { 'gone' }
