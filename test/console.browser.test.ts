@@ -324,7 +324,7 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     const first = page.locator('table.ledger tbody tr').first();
     await expect.poll(() => first.locator('.tag').textContent()).toBe('purchase');
     expect(await first.locator('td.number').first().textContent()).toBe('$25.00');
-    expect(await page.locator('.tone-ok', { hasText: 'Balanced' }).count()).toBe(1);
+    await expect.poll(() => page.locator('.tone-ok', { hasText: 'Balanced' }).count()).toBe(1);
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -342,7 +342,7 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await page.getByLabel('From (UTC day)').fill(today);
     await page.getByLabel('To (UTC day, included)').fill(today);
     await settledPage(page);
-    expect(await page.locator('table.ledger tbody tr').count()).toBe(4);
+    await expect.poll(() => page.locator('table.ledger tbody tr').count()).toBe(4);
 
     const [download] = await Promise.all([
       page.waitForEvent('download'),
@@ -372,13 +372,13 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await page.getByLabel('From (UTC day)').fill('');
     await page.getByLabel('To (UTC day, included)').fill('');
     await settledPage(page);
-    expect(await page.locator('table.ledger tbody tr').count()).toBe(50);
+    await expect.poll(() => page.locator('table.ledger tbody tr').count()).toBe(50);
     const newest = await page.locator('table.ledger tbody tr').first().getAttribute('data-entry-id');
     await page.getByRole('button', { name: 'Older' }).click();
     await expect.poll(() => page.locator('nav[aria-label="Ledger pages"] span').textContent()).toBe('Page 2');
     await settledPage(page);
-    expect(await page.locator('table.ledger tbody tr').count()).toBeGreaterThan(0);
-    expect(await page.locator(`tr[data-entry-id="${newest}"]`).count()).toBe(0);
+    await expect.poll(() => page.locator('table.ledger tbody tr').count()).toBeGreaterThan(0);
+    await expect.poll(() => page.locator(`tr[data-entry-id="${newest}"]`).count()).toBe(0);
     await context.close();
   }, 90_000);
 
@@ -399,7 +399,7 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
       fullKey,
     );
     await page.getByRole('button', { name: 'Done' }).click();
-    expect(await page.locator('[data-secret]').count()).toBe(0);
+    await expect.poll(() => page.locator('[data-secret]').count()).toBe(0);
     expect(await page.content()).not.toContain(fullKey);
 
     page.once('dialog', (dialog) => dialog.accept());
