@@ -1,4 +1,5 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -12,6 +13,9 @@ import { createMcpPool } from './domain/mcp/pool.ts';
 import { createModelCatalog } from './domain/model-catalog.ts';
 import { type Env, EnvError, readModelCatalogSource } from './env.ts';
 import { createLogger } from './logger.ts';
+import { createDrainer, type Drainer } from './domain/history/drainer.ts';
+import { openDatabase } from './storage/database/database.ts';
+import { createHistoryStore } from './storage/database/history-store.ts';
 import { createKeys } from './storage/keys.ts';
 import { createRedis, loadScripts } from './storage/redis.ts';
 import { createStores } from './storage/stores.ts';
@@ -35,6 +39,7 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
     env,
     redis,
     scripts,
+    history: createHistoryStore(openDatabase({ url: env.DATABASE_URL, dataDirectory: pgliteDirectory(env) })),
     keys,
     stores: createStores(redis, scripts, keys),
     logger,
@@ -56,6 +61,13 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
   };
 }
 
+/** PGlite's files, or `memory://` (MCPSTACK_DATA_DIR=memory://: nothing on disk, for tests). */
+function pgliteDirectory(env: Env): string {
+  return env.MCPSTACK_DATA_DIR.startsWith('memory://')
+    ? 'memory://'
+    : join(env.MCPSTACK_DATA_DIR, 'postgres');
+}
+
 /** A bad catalog is a configuration error: reported like any other bad variable (exit 78). */
 function loadModelCatalog(env: Env) {
   try {
@@ -73,6 +85,8 @@ function loadModelCatalog(env: Env) {
 export interface RunningServer {
   server: Server;
   url: string;
+  /** Moves the history outbox to PostgreSQL (running unless MCPSTACK_HISTORY_DRAIN=false). */
+  drainer: Drainer;
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), then closes Redis. */
   close(): Promise<void>;
 }
@@ -82,6 +96,10 @@ export async function startServer(
   port = deps.env.PORT,
   host = deps.env.HOST,
 ): Promise<RunningServer> {
+  // Migrations run before the first request: a schema the code does not know is never served.
+  await deps.history.ready();
+  const drainer = createDrainer(deps);
+  if (deps.env.MCPSTACK_HISTORY_DRAIN) drainer.start();
   const { app, lifecycle } = createApp(deps);
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;
@@ -100,6 +118,7 @@ export async function startServer(
   });
   return {
     server,
+    drainer,
     url: `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${address.port}`,
     close() {
       closing ??= (async () => {
@@ -114,7 +133,10 @@ export async function startServer(
         await closed;
         clearTimeout(timer);
         await deps.mcpPool.close();
+        // What the last requests settled goes to PostgreSQL before Redis closes.
+        if (deps.env.MCPSTACK_HISTORY_DRAIN) await drainer.stop();
         await deps.redis.quit().catch(() => deps.redis.disconnect());
+        await deps.history.close();
       })();
       return closing;
     },

@@ -70,6 +70,18 @@ export const envSchema = z.object({
       'must be redis://host:port (or rediss://), or a comma-separated list of them with MCPSTACK_REDIS_CLUSTER=true',
     ),
   MCPSTACK_REDIS_CLUSTER: booleanFlag(false),
+  // History (the ledger, the LLM-call log, Stripe's events) lives in PostgreSQL: a server when
+  // DATABASE_URL is set, else an embedded PGlite under MCPSTACK_DATA_DIR.
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .transform((value) => (value === '' ? undefined : value))
+    .refine(
+      (value) => value === undefined || (/^postgres(ql)?:\/\//.test(value) && URL.canParse(value)),
+      'must be postgres://user:password@host:port/database',
+    ),
+  MCPSTACK_DATA_DIR: z.string().min(1).default('./.mcpstack-data'),
+  MCPSTACK_HISTORY_DRAIN: booleanFlag(true),
   MCPSTACK_REDIS_PREFIX: z
     .string()
     .default('mcpstack:')

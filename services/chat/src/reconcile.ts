@@ -1,13 +1,16 @@
 /**
- * `npm run reconcile -- --org <orgId> [--org <orgId> …] [--json]`: proves each organization's AI
- * credits (balance = sum of the ledger, one purchase entry per paid Stripe session) with the
- * service's own environment. Prints the differences; exits 1 when there are any, 78 on a bad
- * environment, 2 on bad arguments.
+ * `npm run reconcile -- [--org <orgId> …] [--json] [--rebuild]`: proves each organization's AI
+ * credits (Redis's balance and counters = Σ of the history in PostgreSQL plus the undrained outbox,
+ * one purchase entry per paid Stripe session) with the service's own environment; every
+ * organization when no --org is given. Prints the differences; exits 1 when there are any, 78 on
+ * a bad environment, 2 on bad arguments. `--rebuild` first restores the balances and the period
+ * counters from the history (after a Redis loss; run it with the service stopped).
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { createDeps } from './bootstrap.ts';
 import { type ReconcileReport, reconcileCredits } from './domain/credits/reconcile.ts';
+import { readBooks, rebuildCounters } from './domain/history/books.ts';
 import { EnvError, parseEnv } from './env.ts';
 import { createLogger } from './logger.ts';
 
@@ -20,17 +23,20 @@ function describe(report: ReconcileReport): string {
   return lines.join('\n');
 }
 
-let options: { org: string[]; json: boolean };
+let options: { org: string[]; json: boolean; rebuild: boolean };
 try {
   const { values } = parseArgs({
-    options: { org: { type: 'string', multiple: true }, json: { type: 'boolean', default: false } },
+    options: {
+      org: { type: 'string', multiple: true },
+      json: { type: 'boolean', default: false },
+      rebuild: { type: 'boolean', default: false },
+    },
     strict: true,
   });
-  if (!values.org || values.org.length === 0) throw new Error('--org <orgId> is required');
-  options = { org: values.org, json: values.json ?? false };
+  options = { org: values.org ?? [], json: values.json ?? false, rebuild: values.rebuild ?? false };
 } catch (error) {
   process.stderr.write(
-    `${error instanceof Error ? error.message : String(error)}\nUsage: npm run reconcile -- --org <orgId> [--org <orgId> …] [--json]\n`,
+    `${error instanceof Error ? error.message : String(error)}\nUsage: npm run reconcile -- [--org <orgId> …] [--json] [--rebuild]\n`,
   );
   process.exit(2);
 }
@@ -49,12 +55,18 @@ try {
 let clean = true;
 try {
   const reports: ReconcileReport[] = [];
-  for (const organizationId of options.org) {
+  const organizations =
+    options.org.length > 0 ? options.org : await deps.redis.zrange(deps.keys.organizationsIndex, '0', '-1');
+  for (const organizationId of organizations) {
     const exists = await deps.redis.exists(deps.keys.organization(organizationId).record);
     if (!exists) {
       process.stderr.write(`No organization ${organizationId}\n`);
       clean = false;
       continue;
+    }
+    if (options.rebuild) {
+      await rebuildCounters(deps, organizationId, await readBooks(deps, organizationId));
+      if (!options.json) process.stdout.write(`Rebuilt ${organizationId}'s balance and counters from the history\n`);
     }
     const report = await reconcileCredits(deps, organizationId);
     reports.push(report);
@@ -65,5 +77,6 @@ try {
 } finally {
   await deps.mcpPool.close();
   await deps.redis.quit().catch(() => deps.redis.disconnect());
+  await deps.history.close();
 }
 process.exit(clean ? 0 : 1);

@@ -5,6 +5,7 @@ import { createDeps, type RunningServer, startServer } from '../../src/bootstrap
 import type { Deps } from '../../src/deps.ts';
 import { parseEnv } from '../../src/env.ts';
 import { createLogger } from '../../src/logger.ts';
+import { createTestDatabase } from './database.ts';
 
 export const adminToken = `test-operator-token-${'x'.repeat(32)}`;
 
@@ -16,6 +17,8 @@ export interface TestService {
   running: RunningServer;
   /** `fetch` against the service, JSON in and out. */
   call(method: string, path: string, options?: CallOptions): Promise<CallResult>;
+  /** Moves the history outbox to PostgreSQL now (after any pass in flight): reads then see every write. */
+  drain(): Promise<number>;
   /** Creates an organization and a key of each role; ready-made tenants for most tests. */
   createTenant(slug?: string): Promise<Tenant>;
   stop(): Promise<void>;
@@ -56,7 +59,10 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     },
   });
   const prefix = `mcpstack-test:${randomBytes(6).toString('hex')}:`;
+  const database = await createTestDatabase();
   const parsed = parseEnv({
+    DATABASE_URL: database.url ?? '',
+    MCPSTACK_DATA_DIR: 'memory://',
     REDIS_URL: inject('redisUrl'),
     MCPSTACK_REDIS_PREFIX: prefix,
     MCPSTACK_ADMIN_TOKEN: adminToken,
@@ -120,6 +126,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     running,
     call,
     createTenant,
+    drain: () => running.drainer.drainOnce({ reclaim: false }),
     async stop() {
       let cursor = '0';
       do {
@@ -128,6 +135,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
         if (found.length > 0) await deps.redis.unlink(...found);
       } while (cursor !== '0');
       await running.close();
+      await database.drop();
     },
   };
 }

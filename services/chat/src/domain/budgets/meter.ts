@@ -1,10 +1,10 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { idFloor, newId } from '../../ids.ts';
+import { newId } from '../../ids.ts';
 import type { ConversationOwner } from '../chat/conversations.ts';
 import type { LlmCallRecord } from '../chat/llm-calls.ts';
 import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
-import { emptyReference, type LedgerEntryRecord } from './credits.ts';
+import { encodeCall } from '../history/outbox.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
 
 type MeterDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
@@ -111,8 +111,9 @@ export async function reserve(
 }
 
 /**
- * Replaces the reservation by the call's actual cost, writing the LLM-call record and the ledger
- * debit in the same script. Without a reservation (the call was never reserved), only records.
+ * Replaces the reservation by the call's actual cost, appending the LLM-call record and the ledger
+ * debit to the history outbox in the same script. Without a reservation (the call was never
+ * reserved), only records.
  */
 export async function settle(
   deps: MeterDeps,
@@ -122,21 +123,6 @@ export async function settle(
 ): Promise<void> {
   const keys = deps.keys.organization(context.organizationId);
   const period = reservation?.period ?? budgetPeriod(deps.clock.now(), context.resetDayOfMonthUtc);
-  const recordDays = deps.env.MCPSTACK_LLM_CALL_RETENTION_DAYS;
-  const ledgerEntry: Omit<LedgerEntryRecord, 'amountMicros' | 'balanceAfterMicros'> = {
-    id: newId('ledgerEntry'),
-    organizationId: context.organizationId,
-    type: 'usage',
-    reference: {
-      ...emptyReference,
-      agentId: context.agentId,
-      conversationId: context.conversationId,
-      callId: call.id,
-    },
-    actor: context.owner.kind === 'user' ? `user:${context.owner.id}` : `visitor:${context.owner.id}`,
-    reason: null,
-    createdAt: call.finishedAt,
-  };
   await deps.scripts.run(
     'budgetSettle',
     [
@@ -147,11 +133,8 @@ export async function settle(
       keys.credits,
       keys.agentUserSpend(context.agentId, period.id),
       keys.agentUsers(context.agentId),
-      keys.llmCall(call.id),
-      keys.agentLlmCalls(context.agentId),
-      keys.ledger,
-      keys.ledgerEntries,
       keys.agentPeriodConversations(context.agentId, period.id),
+      keys.historyOutbox,
     ],
     [
       reservation?.id ?? '',
@@ -160,15 +143,12 @@ export async function settle(
       context.owner.kind === 'user' ? context.owner.id : '',
       dayOf(new Date(call.createdAt)),
       call.id,
-      JSON.stringify(call),
-      ledgerEntry.id,
-      JSON.stringify(ledgerEntry),
+      encodeCall(call),
+      newId('ledgerEntry'),
       call.inputTokens,
       call.outputTokens,
       context.conversationId,
       periodKeyTtlSeconds,
-      recordDays * 86_400,
-      recordDays > 0 ? idFloor('llmCall', deps.clock.now().getTime() - recordDays * 86_400_000) : '',
     ],
   );
 }

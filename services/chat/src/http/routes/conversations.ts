@@ -98,6 +98,8 @@ export const conversationRoutes = [
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage/llm-calls',
     operationId: 'listLlmCalls',
     summary: "Get an agent's LLM-call log, newest first: one record per model call (per step).",
+    description:
+      'Read from PostgreSQL: a call that just ended appears within the drain lag (well under a second). The usage totals (`…/usage`) are always current.',
     tag: 'Usage',
     auth: 'principal',
     permission: 'usage:read',

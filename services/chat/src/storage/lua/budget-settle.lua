@@ -1,39 +1,36 @@
 -- Settles one LLM call: releases its reservation, adds its actual cost to the period's counters
--- and the user ranking, debits the credits with a ledger entry, and writes the LLM-call record,
--- all in one step. Settling the same call twice changes nothing (the record exists).
+-- and the user ranking, debits the credits, and appends the LLM-call record and the ledger debit to
+-- the organization's history outbox (a stream the drainer moves to PostgreSQL), all in one step.
+-- Invariant: balance = Σ ledger entries (PostgreSQL's plus the outbox's undrained tail), and the
+-- period's counters = Σ of its LLM-call records the same way.
+-- Settling a reservation that is no longer open changes nothing: it was settled (a retry) or
+-- released. Redis keeps nothing per call once the drainer has acknowledged the outbox entry.
 -- KEYS[1] the agent's spend counters of the period, KEYS[2] reserved totals, KEYS[3] open
 -- reservations, KEYS[4] reservation data, KEYS[5] credits, KEYS[6] the period's user ranking,
--- KEYS[7] the agent's users, KEYS[8] the LLM-call record, KEYS[9] the agent's LLM-call index,
--- KEYS[10] the ledger index, KEYS[11] the ledger entries, KEYS[12] the period's conversations.
+-- KEYS[7] the agent's users, KEYS[8] the period's conversations, KEYS[9] the history outbox.
 -- ARGV[1] reservation id ("" when none), ARGV[2] cost (micro-USD), ARGV[3] "user" or "anonymous",
--- ARGV[4] external user id, ARGV[5] day (YYYY-MM-DD), ARGV[6] call id, ARGV[7] call JSON,
--- ARGV[8] ledger entry id, ARGV[9] ledger entry JSON (without the balance), ARGV[10] input tokens,
--- ARGV[11] output tokens, ARGV[12] conversation id, ARGV[13] TTL of the period keys (seconds),
--- ARGV[14] how long the LLM-call record is kept (seconds; 0: for ever), ARGV[15] the id below which
--- the agent's call index is trimmed once a period (records past the retention; "" for none).
+-- ARGV[4] external user id, ARGV[5] day (YYYY-MM-DD), ARGV[6] call id, ARGV[7] the call record in
+-- the outbox encoding (domain/history/outbox.ts), ARGV[8] ledger entry id, ARGV[9] input tokens,
+-- ARGV[10] output tokens, ARGV[11] conversation id, ARGV[12] TTL of the period keys (seconds).
 -- Returns {"ok", balance} or {"duplicate"}.
 local spend, reserved, reservations, data, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local ranking, users, call, calls, ledger, entries, conversations =
-  KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local ranking, users, conversations, outbox = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local reservation, cost, kind, userId, day = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local ttl = tonumber(ARGV[13])
-
-if redis.call('EXISTS', call) == 1 then return { 'duplicate' } end
+local ttl = tonumber(ARGV[12])
 
 if reservation ~= '' then
   local held = redis.call('HGET', data, reservation)
-  if held then
-    local entry = cjson.decode(held)
-    for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, 0 - entry.a) end
-    redis.call('HDEL', data, reservation)
-  end
+  if not held then return { 'duplicate' } end
+  local entry = cjson.decode(held)
+  for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, 0 - entry.a) end
+  redis.call('HDEL', data, reservation)
   redis.call('ZREM', reservations, reservation)
 end
 
 redis.call('HINCRBY', spend, 'agent', cost)
 local callCount = redis.call('HINCRBY', spend, 'calls', 1)
-redis.call('HINCRBY', spend, 'inputTokens', tonumber(ARGV[10]))
-redis.call('HINCRBY', spend, 'outputTokens', tonumber(ARGV[11]))
+redis.call('HINCRBY', spend, 'inputTokens', tonumber(ARGV[9]))
+redis.call('HINCRBY', spend, 'outputTokens', tonumber(ARGV[10]))
 redis.call('HINCRBY', spend, 'd:' .. day .. ':spend', cost)
 redis.call('HINCRBY', spend, 'd:' .. day .. ':calls', 1)
 if kind == 'user' then
@@ -44,7 +41,7 @@ if kind == 'user' then
 else
   redis.call('HINCRBY', spend, 'anon', cost)
 end
-redis.call('SADD', conversations, ARGV[12])
+redis.call('SADD', conversations, ARGV[11])
 -- The period's keys get their expiry when the period's first call creates them.
 if callCount == 1 then
   redis.call('EXPIRE', spend, ttl)
@@ -58,16 +55,13 @@ if cost > 0 then
   redis.call('HINCRBY', credits, 'spent', cost)
   -- The calendar month's (UTC) usage, for the credit summary: `spent:YYYY-MM`.
   redis.call('HINCRBY', credits, 'spent:' .. string.sub(day, 1, 7), cost)
-  -- The entry's JSON ends with `}`: append the amount and the balance after it (no decode/encode).
-  local entry = string.sub(ARGV[9], 1, -2) ..
-    ',"amountMicros":' .. string.format('%d', 0 - cost) .. ',"balanceAfterMicros":' .. string.format('%d', balance) .. '}'
-  redis.call('HSET', entries, ARGV[8], entry)
-  redis.call('ZADD', ledger, 0, ARGV[8])
 end
 
-local keep = tonumber(ARGV[14])
-if keep > 0 then redis.call('SET', call, ARGV[7], 'EX', keep) else redis.call('SET', call, ARGV[7]) end
-redis.call('ZADD', calls, 0, ARGV[6])
--- Index entries past the retention go once a period, with the period's first call.
-if callCount == 1 and ARGV[15] ~= '' then redis.call('ZREMRANGEBYLEX', calls, '-', '(' .. ARGV[15]) end
+-- The outbox entry: the call (c1), and for a paid call its ledger entry's id (e) and the balance
+-- after it (b); the drainer derives the rest of the usage entry from the call.
+if cost > 0 then
+  redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'e', ARGV[8], 'b', string.format('%d', balance))
+else
+  redis.call('XADD', outbox, '*', 'c1', ARGV[7])
+end
 return { 'ok', balance }
