@@ -204,7 +204,8 @@ async function invariants(
     deps.redis.hgetall(keys.budgetReserved),
     deps.redis.zcard(keys.budgetReservations),
     deps.redis.hlen(keys.budgetReservationData),
-    deps.redis.zcard(keys.agentLlmCalls(organization.agentId)),
+    // Each settle appends one outbox entry (no drainer runs here: the figure is the Redis step alone).
+    deps.redis.xlen(keys.historyOutbox),
   ]);
   const reservedLeft = Object.values(reserved).filter((value) => Number(value) !== 0).length;
   return [

@@ -10,7 +10,11 @@ import { migrate, readMigrations } from './storage/database/migrate.ts';
 
 let env: ReturnType<typeof parseEnv>;
 try {
-  env = parseEnv({ MCPSTACK_ADMIN_TOKEN: 'x'.repeat(32), MCPSTACK_SECRET_KEY: 'x'.repeat(32), ...process.env });
+  env = parseEnv({
+    MCPSTACK_ADMIN_TOKEN: 'x'.repeat(32),
+    MCPSTACK_SECRET_KEY: 'x'.repeat(32),
+    ...process.env,
+  });
 } catch (error) {
   if (!(error instanceof EnvError)) throw error;
   process.stderr.write(`${error.message}\nSee the README's Configuration section.\n`);
@@ -18,7 +22,9 @@ try {
 }
 const database = openDatabase({
   url: env.DATABASE_URL,
-  dataDirectory: env.MCPSTACK_DATA_DIR.startsWith('memory://') ? 'memory://' : join(env.MCPSTACK_DATA_DIR, 'postgres'),
+  dataDirectory: env.MCPSTACK_DATA_DIR.startsWith('memory://')
+    ? 'memory://'
+    : join(env.MCPSTACK_DATA_DIR, 'postgres'),
 });
 try {
   const applied = await migrate(database);

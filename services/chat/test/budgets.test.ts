@@ -226,9 +226,10 @@ describe('reserve and settle (the Lua scripts)', () => {
     });
     const keys = service.deps.keys.organization(tenant.organizationId);
     expect(Number(await service.deps.redis.hget(keys.credits, 'balance'))).toBe(8_500_000);
-    const entries = Object.values(await service.deps.redis.hgetall(keys.ledgerEntries)).map((json) =>
-      JSON.parse(json),
-    );
+    await service.drain();
+    const entries = (
+      await service.deps.history.listLedger(tenant.organizationId, { types: null }, { limit: 100 })
+    ).data;
     expect(entries.map((entry) => entry.type).sort()).toEqual(['grant', 'usage']);
     expect(entries.find((entry) => entry.type === 'usage')).toMatchObject({
       amountMicros: -1_500_000,
@@ -251,24 +252,33 @@ describe('reserve and settle (the Lua scripts)', () => {
     expect(await service.deps.redis.hget(keys.budgetReserved, 'credits')).toBe('0');
   });
 
-  it('keeps LLM-call records for the retention and trims the index past it', async () => {
+  it('keeps Redis free of per-call keys, and drops LLM-call partitions past the retention', async () => {
     const tenant = await service.createTenant();
     const agentId = await agentOf(tenant);
     const context = contextOf(tenant, agentId);
     const keys = service.deps.keys.organization(tenant.organizationId);
-    // An index entry from 401 days ago (its record long expired).
-    const old = newId('llmCall', Date.now() - 401 * 86_400_000);
-    await service.deps.redis.zadd(keys.agentLlmCalls(agentId), 0, old);
+    // A call from 401 days ago lands in its month's partition, with the month of now.
+    const old = settledCall(context, 0, new Date(Date.now() - 401 * 86_400_000));
+    await settle(service.deps, context, null, old);
     const call = settledCall(context, 10);
     await settle(service.deps, context, await reserve(service.deps, context, 100), call);
-    const ttl = await service.deps.redis.ttl(keys.llmCall(call.id));
-    expect(ttl).toBeGreaterThan(399 * 86_400);
-    expect(ttl).toBeLessThanOrEqual(400 * 86_400);
-    expect(await service.deps.redis.zrange(keys.agentLlmCalls(agentId), '0', '-1')).toEqual([call.id]);
-    // The ledger is finance's: its entries are kept for ever.
-    const entries = await service.deps.redis.hvals(keys.ledgerEntries);
-    expect(entries.length).toBe(2);
-    expect(await service.deps.redis.ttl(keys.ledgerEntries)).toBe(-1);
+    await service.drain();
+    expect(await service.deps.redis.xlen(keys.historyOutbox)).toBe(0);
+    const page = await service.deps.history.listLlmCalls(tenant.organizationId, agentId, { limit: 10 });
+    expect(page.data.map((record) => record.id)).toEqual([call.id, old.id]);
+    const dropped = await service.deps.history.dropLlmCallPartitionsBefore(
+      new Date(Date.now() - 400 * 86_400_000),
+    );
+    expect(dropped.length).toBeGreaterThan(0);
+    const after = await service.deps.history.listLlmCalls(tenant.organizationId, agentId, { limit: 10 });
+    expect(after.data.map((record) => record.id)).toEqual([call.id]);
+    // The ledger is finance's: its entries are kept for ever (the grant and the debit).
+    const entries = await service.deps.history.listLedger(
+      tenant.organizationId,
+      { types: null },
+      { limit: 10 },
+    );
+    expect(entries.data).toHaveLength(2);
   });
 
   it('releases a reservation a crashed process left, once it expired', async () => {
@@ -327,10 +337,9 @@ describe('reserve and settle (the Lua scripts)', () => {
       expect(Number(spend[`u:${user}`] ?? 0)).toBeLessThanOrEqual(5000);
     expect(results.some((result) => result.status === 'rejected')).toBe(true);
     // The counters equal the records.
-    const ids = await service.deps.redis.zrange(keys.agentLlmCalls(agentId), '0', '-1');
-    const records = (await service.deps.redis.mget(...ids.map((id) => keys.llmCall(id)))).map((json) =>
-      JSON.parse(json ?? '{}'),
-    );
+    await service.drain();
+    const records = (await service.deps.history.listLlmCalls(tenant.organizationId, agentId, { limit: 1000 }))
+      .data;
     expect(records.reduce((sum, record) => sum + record.costMicros, 0)).toBe(Number(spend.agent));
     expect(await service.deps.redis.hget(keys.budgetReserved, `agent:${agentId}`)).toBe('0');
   });

@@ -89,7 +89,11 @@ export async function balanceMicros(service: TestService, tenant: Tenant): Promi
 /** Every ledger entry, from PostgreSQL once the outbox is drained, oldest first. */
 export async function ledgerEntries(service: TestService, tenant: Tenant) {
   await service.drain();
-  const page = await service.deps.history.listLedger(tenant.organizationId, { types: null }, { limit: 100_000 });
+  const page = await service.deps.history.listLedger(
+    tenant.organizationId,
+    { types: null },
+    { limit: 100_000 },
+  );
   return page.data.map((entry) => ledgerEntryRecord.parse(entry)).reverse();
 }
 

@@ -3,8 +3,8 @@ import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import type { ConversationOwner } from '../chat/conversations.ts';
 import type { LlmCallRecord } from '../chat/llm-calls.ts';
-import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
 import { encodeCall } from '../history/outbox.ts';
+import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
 
 type MeterDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;

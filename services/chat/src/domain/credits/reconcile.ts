@@ -131,8 +131,12 @@ async function reconcileLedger(
       });
     }
   }
-  const months = Object.fromEntries(Object.entries(books.expectedCredits).filter(([field]) => field.startsWith('spent:')));
-  const actualMonths = Object.fromEntries(Object.entries(credits).filter(([field]) => field.startsWith('spent:')));
+  const months = Object.fromEntries(
+    Object.entries(books.expectedCredits).filter(([field]) => field.startsWith('spent:')),
+  );
+  const actualMonths = Object.fromEntries(
+    Object.entries(credits).filter(([field]) => field.startsWith('spent:')),
+  );
   for (const { field, expected, actual } of counterDifferences(months, actualMonths)) {
     differences.push({
       kind: 'counter_mismatch',

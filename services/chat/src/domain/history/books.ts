@@ -120,9 +120,11 @@ export async function readBooks(deps: BooksDeps, organizationId: string): Promis
   }
   const ledgerSumMicros = [...sumByType.values()].reduce((sum, value) => sum + value, 0);
   const expectedCredits: Record<string, number> = { balance: ledgerSumMicros };
-  for (const { field, type, sign } of creditTotals) expectedCredits[field] = sign * (sumByType.get(type) ?? 0);
+  for (const { field, type, sign } of creditTotals)
+    expectedCredits[field] = sign * (sumByType.get(type) ?? 0);
   for (const call of tail.calls) {
-    if (call.costMicros > 0) months.set(call.createdAt.slice(0, 7), (months.get(call.createdAt.slice(0, 7)) ?? 0) + call.costMicros);
+    if (call.costMicros > 0)
+      months.set(call.createdAt.slice(0, 7), (months.get(call.createdAt.slice(0, 7)) ?? 0) + call.costMicros);
   }
   for (const [month, micros] of months) expectedCredits[`spent:${month}`] = micros;
 
@@ -154,7 +156,10 @@ export async function readBooks(deps: BooksDeps, organizationId: string): Promis
     ledgerSumMicros,
     sumByType,
     entryCount,
-    paymentEntries: [...payments, ...tail.ledger.filter((entry) => entry.type === 'purchase' || entry.type === 'refund')],
+    paymentEntries: [
+      ...payments,
+      ...tail.ledger.filter((entry) => entry.type === 'purchase' || entry.type === 'refund'),
+    ],
     agents: agentBooks,
     tailLength,
   };
@@ -178,14 +183,20 @@ export async function rebuildCounters(deps: BooksDeps, organizationId: string, b
   const users = await deps.history.agentUsers(organizationId);
   const transaction = deps.redis.multi();
   transaction.del(keys.credits);
-  transaction.hset(keys.credits, Object.fromEntries(Object.entries(books.expectedCredits).map(([field, value]) => [field, String(value)])));
+  transaction.hset(
+    keys.credits,
+    Object.fromEntries(Object.entries(books.expectedCredits).map(([field, value]) => [field, String(value)])),
+  );
   for (const agent of books.agents) {
     const spend = keys.agentSpend(agent.agentId, agent.periodId);
     const ranking = keys.agentUserSpend(agent.agentId, agent.periodId);
     const conversations = keys.agentPeriodConversations(agent.agentId, agent.periodId);
     transaction.del(spend, ranking, conversations);
     if (Object.keys(agent.expected).length > 0) {
-      transaction.hset(spend, Object.fromEntries(Object.entries(agent.expected).map(([field, value]) => [field, String(value)])));
+      transaction.hset(
+        spend,
+        Object.fromEntries(Object.entries(agent.expected).map(([field, value]) => [field, String(value)])),
+      );
       transaction.expire(spend, periodKeyTtlSeconds);
     }
     for (const [user, micros] of agent.users) transaction.zadd(ranking, micros, user);

@@ -140,8 +140,11 @@ export function createDrainer(deps: DrainerDeps, options: DrainerOptions = {}): 
     const now = deps.clock.now().getTime();
     if (retentionDays === 0 || now - lastRetention < 3_600_000) return;
     lastRetention = now;
-    const dropped = await deps.history.dropLlmCallPartitionsBefore(new Date(now - retentionDays * 86_400_000));
-    if (dropped.length > 0) deps.logger.info({ partitions: dropped }, 'dropped LLM-call partitions past the retention');
+    const dropped = await deps.history.dropLlmCallPartitionsBefore(
+      new Date(now - retentionDays * 86_400_000),
+    );
+    if (dropped.length > 0)
+      deps.logger.info({ partitions: dropped }, 'dropped LLM-call partitions past the retention');
   }
 
   /** Passes run one at a time: a `drainOnce` waits for the pass in flight, so it sees its writes. */
@@ -199,7 +202,10 @@ export function createDrainer(deps: DrainerDeps, options: DrainerOptions = {}): 
       wake?.();
       await running;
       await drainOnce({ reclaim: false }).catch((error: unknown) =>
-        deps.logger.warn({ reason: String(error) }, 'final history drain failed; another instance will finish it'),
+        deps.logger.warn(
+          { reason: String(error) },
+          'final history drain failed; another instance will finish it',
+        ),
       );
     },
     drainOnce,

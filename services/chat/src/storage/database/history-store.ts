@@ -33,6 +33,8 @@ export interface CallGroup {
  */
 export interface HistoryStore {
   readonly kind: Database['kind'];
+  /** The database itself, for operators' scripts and tests; the service asks only the methods. */
+  readonly database: Database;
   /** Applies pending migrations; every other method waits for it. */
   ready(): Promise<void>;
   /** Writes one drained batch in one transaction; rows already written are skipped. */
@@ -295,6 +297,7 @@ export function createHistoryStore(database: Database): HistoryStore {
 
   return {
     kind: database.kind,
+    database,
     ready,
 
     async write(batch) {
@@ -434,7 +437,8 @@ export function createHistoryStore(database: Database): HistoryStore {
         [organizationId],
       );
       const users = new Map<string, string[]>();
-      for (const row of rows) users.set(row.agent_id, [...(users.get(row.agent_id) ?? []), row.external_user_id]);
+      for (const row of rows)
+        users.set(row.agent_id, [...(users.get(row.agent_id) ?? []), row.external_user_id]);
       return users;
     },
 
