@@ -257,8 +257,8 @@ describe('reserve and settle (the Lua scripts)', () => {
     const agentId = await agentOf(tenant);
     const context = contextOf(tenant, agentId);
     const keys = service.deps.keys.organization(tenant.organizationId);
-    // A call from 401 days ago lands in its month's partition, with the month of now.
-    const old = settledCall(context, 0, new Date(Date.now() - 401 * 86_400_000));
+    // A call from 460 days ago lands in its month's partition, wholly past the 400-day retention.
+    const old = settledCall(context, 0, new Date(Date.now() - 460 * 86_400_000));
     await settle(service.deps, context, null, old);
     const call = settledCall(context, 10);
     await settle(service.deps, context, await reserve(service.deps, context, 100), call);
@@ -389,6 +389,7 @@ describe('budgets in the chat API', () => {
     const publicKey = await embed(tenant, agentId);
     for (const text of ['hello', 'how are you', 'tell me more']) await (await chat(publicKey, text)).text();
     const base = `/api/v1/organizations/${tenant.organizationId}`;
+    await service.drain();
     const calls = await service.call('GET', `${base}/agents/${agentId}/usage/llm-calls`, {
       token: tenant.keys.viewer,
     });
@@ -447,6 +448,7 @@ describe('budgets in the chat API', () => {
     const erin = await send(await sign('erin'));
     expect(erin.status).toBe(200);
     await erin.text();
+    await service.drain();
     const calls = await service.call('GET', `${base}/usage/llm-calls`, { token: tenant.keys.viewer });
     expect(calls.body.data[0]).toMatchObject({ externalUserId: 'erin', visitorId: null });
     const users = await service.call('GET', `${base}/usage/users`, { token: tenant.keys.viewer });
@@ -477,6 +479,7 @@ describe('budgets in the chat API', () => {
     expect(forged.status).toBe(200);
     expect(forged.headers.get('x-mcpstack-user-token-problem')).toBe('invalid_user_token');
     await forged.text();
+    await service.drain();
     const anonymous = await service.call('GET', `${base}/usage/llm-calls?limit=1`, {
       token: tenant.keys.viewer,
     });
@@ -511,6 +514,7 @@ describe('budgets in the chat API', () => {
         }),
       });
       await response.text();
+      await other.drain();
       const calls = await other.call(
         'GET',
         `/api/v1/organizations/${tenant.organizationId}/agents/${agent.body.id}/usage/llm-calls`,

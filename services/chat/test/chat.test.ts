@@ -148,6 +148,7 @@ describe('POST /api/v1/chat', () => {
     const { chatId } = await ask('Look up order B-2002 please');
     const served = model.requests.slice(before);
     expect(served).toHaveLength(2);
+    await service.drain();
     const calls = await service.call('GET', `${agentPath()}/usage/llm-calls?limit=10`, {
       token: tenant.keys.viewer,
     });
@@ -191,6 +192,7 @@ describe('POST /api/v1/chat', () => {
     const { chunks } = await ask('[error] please fail');
     const error = chunks.find((chunk) => chunk.type === 'error');
     expect(error).toMatchObject({ errorText: expect.stringContaining('model is unavailable') });
+    await service.drain();
     const calls = await service.call('GET', `${agentPath()}/usage/llm-calls?limit=2`, {
       token: tenant.keys.viewer,
     });
@@ -314,6 +316,7 @@ describe('POST /api/v1/chat', () => {
     await expect
       .poll(
         async () => {
+          await service.drain();
           const calls = await service.call('GET', `${agentPath()}/usage/llm-calls?limit=1`, {
             token: tenant.keys.viewer,
           });

@@ -56,6 +56,7 @@ async function adjust(tenant: Tenant, amountUsd: number, reason: string) {
 }
 
 async function ledger(tenant: Tenant, query = '', token = tenant.keys.billing) {
+  await world.service.drain();
   const response = await world.service.call('GET', `${creditsPath(tenant, 'ledger')}${query}`, { token });
   expect(response.status, response.text).toBe(200);
   return response.body as {
@@ -215,6 +216,7 @@ describe('the ledger', () => {
       '?from=yesterday',
       '?surprise=1',
     ]) {
+      await world.service.drain();
       const response = await world.service.call('GET', `${creditsPath(tenant, 'ledger')}${bad}`, {
         token: tenant.keys.billing,
       });
@@ -239,6 +241,7 @@ describe('the ledger', () => {
     ];
     for (const reason of reasons) await adjust(tenant, 0.01, reason);
 
+    await world.service.drain();
     const response = await world.service.call('GET', creditsPath(tenant, 'ledger'), {
       token: tenant.keys.billing,
       headers: { accept: 'text/csv' },
@@ -300,6 +303,7 @@ describe('the ledger', () => {
     expect(response.text).toContain(`"'=HYPERLINK(""https://evil.example"",""click"")"`);
     expect(response.text).toContain('"Refund, ""goodwill""\nsecond line"');
 
+    await world.service.drain();
     const usageOnly = await world.service.call(
       'GET',
       `${creditsPath(tenant, 'ledger')}?format=csv&category=usage`,
@@ -312,6 +316,7 @@ describe('the ledger', () => {
         .slice(1)
         .map((row) => row[2]),
     ).toEqual(['usage']);
+    await world.service.drain();
     const json = await world.service.call('GET', `${creditsPath(tenant, 'ledger')}?format=json`, {
       token: tenant.keys.billing,
       headers: { accept: 'text/csv' },

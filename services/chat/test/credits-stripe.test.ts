@@ -176,6 +176,7 @@ describe('the Stripe webhook', () => {
     expect(delivered.body).toEqual({ received: true, eventId: delivered.eventId, outcome: 'credited' });
 
     expect(await balanceMicros(world.service, tenant)).toBe(usd(25));
+    await world.service.drain();
     const ledger = await world.service.call('GET', creditsPath(tenant, 'ledger'), {
       token: tenant.keys.billing,
     });

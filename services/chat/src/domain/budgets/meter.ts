@@ -149,6 +149,7 @@ export async function settle(
       call.outputTokens,
       context.conversationId,
       periodKeyTtlSeconds,
+      period.id,
     ],
   );
 }

@@ -83,9 +83,9 @@ function addCounters(target: Record<string, number>, group: CallGroup) {
   else add('anon', group.costMicros);
 }
 
-function tailGroups(tail: HistoryBatch, since: Date): CallGroup[] {
+function tailGroups(tail: HistoryBatch, agentId: string, period: string): CallGroup[] {
   return tail.calls
-    .filter((call) => Date.parse(call.createdAt) >= since.getTime())
+    .filter((call) => call.agentId === agentId && call.budgetPeriod === period)
     .map((call) => ({
       agentId: call.agentId,
       day: call.createdAt.slice(0, 10),
@@ -134,9 +134,9 @@ export async function readBooks(deps: BooksDeps, organizationId: string): Promis
     const settings = await readBudgetSettings(deps, organizationId, agent.id);
     const period = budgetPeriod(now, settings.resetDayOfMonthUtc);
     const groups = [
-      ...(await deps.history.callGroups(organizationId, period.start, bound)),
-      ...tailGroups(tail, period.start),
-    ].filter((group) => group.agentId === agent.id);
+      ...(await deps.history.callGroups(organizationId, agent.id, period.id, bound)),
+      ...tailGroups(tail, agent.id, period.id),
+    ];
     const expected: Record<string, number> = {};
     const users = new Map<string, number>();
     const conversations = new Set<string>();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type LedgerEntryRecord, ledgerEntryRecord } from '../budgets/credits.ts';
 import { type LlmCallRecord, llmCallRecord } from '../chat/llm-calls.ts';
+import { microsToUsd } from '../model-catalog.ts';
 
 /**
  * The history outbox: one Redis stream per organization (`keys.historyOutbox`). The Lua scripts
@@ -9,7 +10,7 @@ import { type LlmCallRecord, llmCallRecord } from '../chat/llm-calls.ts';
  * the call record travels as a JSON array in a fixed field order (no field names), and a usage
  * debit as its id and balance only, the rest being derived from the call.
  *
- * Stream fields: `c1` a call (this encoding, version 1), `e` + `b` its ledger debit's id and the
+ * Stream fields: `c1` a call (this encoding, version 1) and `p` its budget period, `e` + `b` its ledger debit's id and the
  * balance after it, `l` a whole ledger entry (grants, adjustments, purchases, refunds), `s` a
  * processed Stripe event.
  */
@@ -29,7 +30,7 @@ export function decodeCall(organizationId: string, encoded: string): LlmCallReco
   callFields.forEach((field, index) => {
     record[field] = values[index];
   });
-  record.costUsd = Number(record.costMicros) / 1_000_000;
+  record.costUsd = microsToUsd(Number(record.costMicros));
   return llmCallRecord.parse(record);
 }
 
@@ -56,7 +57,8 @@ export function parseStreamId(id: string): OutboxPosition {
 /** What one batch of outbox entries holds, ready for PostgreSQL. */
 export interface HistoryBatch {
   ledger: Array<LedgerEntryRecord & { position: OutboxPosition }>;
-  calls: Array<LlmCallRecord & { position: OutboxPosition }>;
+  /** Each call with the budget period whose counters it was added to. */
+  calls: Array<LlmCallRecord & { position: OutboxPosition; budgetPeriod: string }>;
   stripeEvents: StripeEventRecord[];
 }
 
@@ -98,7 +100,7 @@ export function addEntry(
   const encodedCall = fields.get('c1');
   if (encodedCall !== undefined) {
     const call = decodeCall(organizationId, encodedCall);
-    batch.calls.push({ ...call, position });
+    batch.calls.push({ ...call, position, budgetPeriod: fields.get('p') ?? '' });
     const entryId = fields.get('e');
     if (entryId) batch.ledger.push({ ...usageEntry(call, entryId, Number(fields.get('b'))), position });
   }

@@ -52,8 +52,13 @@ export interface HistoryStore {
   ): Promise<Array<{ type: LedgerEntryType; sumMicros: number; count: number }>>;
   /** The purchase and refund entries (few: one a payment), for the Stripe checks of the reconcile. */
   paymentEntries(organizationId: string, upTo?: DrainedBound): Promise<LedgerEntryRecord[]>;
-  /** Calls at or after `since`, grouped by agent, day, user and conversation. */
-  callGroups(organizationId: string, since: Date, upTo?: DrainedBound): Promise<CallGroup[]>;
+  /** An agent's calls of one budget period, grouped by day, user and conversation. */
+  callGroups(
+    organizationId: string,
+    agentId: string,
+    period: string,
+    upTo?: DrainedBound,
+  ): Promise<CallGroup[]>;
   /** Σ cost of the calls by calendar month (UTC, `YYYY-MM`), for the credits' `spent:` fields. */
   monthlySpend(organizationId: string, upTo?: DrainedBound): Promise<Map<string, number>>;
   /** Every identified user of each agent, ever. */
@@ -235,19 +240,19 @@ export function createHistoryStore(database: Database): HistoryStore {
       `INSERT INTO llm_calls (id, organization_id, agent_id, conversation_id, visitor_id, external_user_id, model,
          step_number, status, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, usage_estimated,
          cost_micros, latency_ms, time_to_first_token_ms, finish_reason, tool_calls, error, created_at, finished_at,
-         outbox_ms, outbox_seq)
+         budget_period, outbox_ms, outbox_seq)
        SELECT id, organization_id, agent_id, conversation_id, visitor_id, external_user_id, model, step_number,
          status, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, usage_estimated, cost_micros,
          latency_ms, time_to_first_token_ms, finish_reason, tool_calls::jsonb, error, created_at, finished_at,
-         outbox_ms, outbox_seq
+         budget_period, outbox_ms, outbox_seq
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
          $8::integer[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::boolean[],
          $15::bigint[], $16::bigint[], $17::bigint[], $18::text[], $19::text[], $20::text[], $21::timestamptz[],
-         $22::timestamptz[], $23::bigint[], $24::bigint[])
+         $22::timestamptz[], $23::text[], $24::bigint[], $25::bigint[])
          AS t(id, organization_id, agent_id, conversation_id, visitor_id, external_user_id, model, step_number,
          status, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, usage_estimated, cost_micros,
          latency_ms, time_to_first_token_ms, finish_reason, tool_calls, error, created_at, finished_at,
-         outbox_ms, outbox_seq)
+         budget_period, outbox_ms, outbox_seq)
        ON CONFLICT (created_at, id) DO NOTHING`,
       [
         column((row) => row.id),
@@ -272,6 +277,7 @@ export function createHistoryStore(database: Database): HistoryStore {
         column((row) => row.error),
         column((row) => row.createdAt),
         column((row) => row.finishedAt),
+        column((row) => row.budgetPeriod),
         column((row) => row.position.milliseconds),
         column((row) => row.position.sequence),
       ],
@@ -384,9 +390,9 @@ export function createHistoryStore(database: Database): HistoryStore {
       return rows.map(ledgerEntryOf);
     },
 
-    async callGroups(organizationId, since, upTo) {
+    async callGroups(organizationId, agentId, period, upTo) {
       await ready();
-      const params: unknown[] = [organizationId, since.toISOString()];
+      const params: unknown[] = [organizationId, agentId, period];
       const bound = upToClause(upTo, params);
       const rows = await database.query<{
         agent_id: string;
@@ -401,7 +407,7 @@ export function createHistoryStore(database: Database): HistoryStore {
         `SELECT agent_id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, external_user_id,
            conversation_id, sum(cost_micros)::bigint AS cost, count(*)::bigint AS calls,
            sum(input_tokens)::bigint AS input, sum(output_tokens)::bigint AS output
-         FROM llm_calls WHERE organization_id = $1 AND created_at >= $2${bound}
+         FROM llm_calls WHERE organization_id = $1 AND agent_id = $2 AND budget_period = $3${bound}
          GROUP BY 1, 2, 3, 4`,
         params,
       );

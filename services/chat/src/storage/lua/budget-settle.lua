@@ -11,7 +11,8 @@
 -- ARGV[1] reservation id ("" when none), ARGV[2] cost (micro-USD), ARGV[3] "user" or "anonymous",
 -- ARGV[4] external user id, ARGV[5] day (YYYY-MM-DD), ARGV[6] call id, ARGV[7] the call record in
 -- the outbox encoding (domain/history/outbox.ts), ARGV[8] ledger entry id, ARGV[9] input tokens,
--- ARGV[10] output tokens, ARGV[11] conversation id, ARGV[12] TTL of the period keys (seconds).
+-- ARGV[10] output tokens, ARGV[11] conversation id, ARGV[12] TTL of the period keys (seconds),
+-- ARGV[13] the budget period's id (whose counters KEYS[1] holds; kept with the call for rebuilds).
 -- Returns {"ok", balance} or {"duplicate"}.
 local spend, reserved, reservations, data, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ranking, users, conversations, outbox = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -57,11 +58,11 @@ if cost > 0 then
   redis.call('HINCRBY', credits, 'spent:' .. string.sub(day, 1, 7), cost)
 end
 
--- The outbox entry: the call (c1), and for a paid call its ledger entry's id (e) and the balance
--- after it (b); the drainer derives the rest of the usage entry from the call.
+-- The outbox entry: the call (c1) and its budget period (p), and for a paid call its ledger
+-- entry's id (e) and the balance after it (b); the drainer derives the usage entry from the call.
 if cost > 0 then
-  redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'e', ARGV[8], 'b', string.format('%d', balance))
+  redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'p', ARGV[13], 'e', ARGV[8], 'b', string.format('%d', balance))
 else
-  redis.call('XADD', outbox, '*', 'c1', ARGV[7])
+  redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'p', ARGV[13])
 end
 return { 'ok', balance }

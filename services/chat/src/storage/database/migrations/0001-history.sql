@@ -54,6 +54,8 @@ CREATE TABLE llm_calls (
   error text,
   created_at timestamptz NOT NULL,
   finished_at timestamptz NOT NULL,
+  -- The budget period (its id, the day it starts) whose Redis counters the call was added to.
+  budget_period text NOT NULL,
   outbox_ms bigint NOT NULL,
   outbox_seq bigint NOT NULL,
   PRIMARY KEY (created_at, id)
@@ -61,6 +63,7 @@ CREATE TABLE llm_calls (
 CREATE INDEX llm_calls_agent ON llm_calls (organization_id, agent_id, id DESC);
 CREATE INDEX llm_calls_user ON llm_calls (organization_id, agent_id, external_user_id, created_at);
 CREATE INDEX llm_calls_created ON llm_calls (organization_id, created_at);
+CREATE INDEX llm_calls_period ON llm_calls (organization_id, agent_id, budget_period);
 
 CREATE TABLE stripe_events (
   id text PRIMARY KEY,
