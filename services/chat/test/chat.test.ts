@@ -198,7 +198,8 @@ describe('POST /api/v1/chat', () => {
     });
     expect(calls.body.data[0]).toMatchObject({ status: 'error', costUsd: 0, error: expect.any(String) });
     const keys = service.deps.keys.organization(tenant.organizationId);
-    expect(await service.deps.redis.zcard(keys.budgetReservations)).toBe(0);
+    // No hold is left open (a settled hold leaves only its id, swept once it expires).
+    expect(await service.deps.redis.hlen(keys.budgetReservationData)).toBe(0);
   });
 
   it('turns an MCP server that went down into a tool error, and the answer still comes', async () => {

@@ -3,8 +3,8 @@
 -- the organization's history outbox (a stream the drainer moves to PostgreSQL), all in one step.
 -- Invariant: balance = Σ ledger entries (PostgreSQL's plus the outbox's undrained tail), and the
 -- period's counters = Σ of its LLM-call records the same way.
--- Settling a reservation that is no longer open changes nothing: it was settled (a retry) or
--- released. Redis keeps nothing per call once the drainer has acknowledged the outbox entry.
+-- Settling the same reservation twice changes nothing (see the tombstone below). Redis keeps
+-- nothing per call once the drainer has acknowledged the outbox entry and the hold's expiry passed.
 -- KEYS[1] the agent's spend counters of the period, KEYS[2] reserved totals, KEYS[3] open
 -- reservations, KEYS[4] reservation data, KEYS[5] credits, KEYS[6] the period's user ranking,
 -- KEYS[7] the agent's users, KEYS[8] the period's conversations, KEYS[9] the history outbox.
@@ -19,13 +19,18 @@ local ranking, users, conversations, outbox = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local reservation, cost, kind, userId, day = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local ttl = tonumber(ARGV[12])
 
+-- A settled hold leaves its id in the open set (scored by its expiry, swept by the next reserve
+-- after it) without its data: that tombstone makes a retried settle a no-op. A hold released or
+-- swept before its call settles is gone from both: the call is still recorded and charged.
 if reservation ~= '' then
   local held = redis.call('HGET', data, reservation)
-  if not held then return { 'duplicate' } end
-  local entry = cjson.decode(held)
-  for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, 0 - entry.a) end
-  redis.call('HDEL', data, reservation)
-  redis.call('ZREM', reservations, reservation)
+  if held then
+    local entry = cjson.decode(held)
+    for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, 0 - entry.a) end
+    redis.call('HDEL', data, reservation)
+  elseif redis.call('ZSCORE', reservations, reservation) then
+    return { 'duplicate' }
+  end
 end
 
 redis.call('HINCRBY', spend, 'agent', cost)
