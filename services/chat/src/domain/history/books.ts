@@ -62,8 +62,10 @@ async function snapshot(deps: BooksDeps, organizationId: string) {
   const entries = (replies[2]?.[0] ? [] : (replies[2]?.[1] ?? [])) as Array<[string, string[]]>;
   const tail = emptyBatch();
   for (const [id, fields] of entries) addEntry(tail, organizationId, id, fields);
+  // A stream that never held an entry (none yet, or recreated after a Redis loss): every row
+  // PostgreSQL holds was drained before it, and every later entry will sort after them.
   const bound: DrainedBound = {
-    upTo: parseStreamId(last),
+    upTo: last === '0-0' ? { milliseconds: Number.MAX_SAFE_INTEGER, sequence: 0 } : parseStreamId(last),
     exclude: [...tail.ledger.map((entry) => entry.id), ...tail.calls.map((call) => call.id)],
   };
   return { credits, tail, bound, tailLength: entries.length };
@@ -183,10 +185,11 @@ export async function rebuildCounters(deps: BooksDeps, organizationId: string, b
   const users = await deps.history.agentUsers(organizationId);
   const transaction = deps.redis.multi();
   transaction.del(keys.credits);
-  transaction.hset(
-    keys.credits,
-    Object.fromEntries(Object.entries(books.expectedCredits).map(([field, value]) => [field, String(value)])),
+  // Totals no entry moved stay absent, as the scripts leave them (absent reads as 0).
+  const credits = Object.entries(books.expectedCredits).filter(
+    ([field, value]) => field === 'balance' || value !== 0,
   );
+  transaction.hset(keys.credits, Object.fromEntries(credits.map(([field, value]) => [field, String(value)])));
   for (const agent of books.agents) {
     const spend = keys.agentSpend(agent.agentId, agent.periodId);
     const ranking = keys.agentUserSpend(agent.agentId, agent.periodId);
