@@ -57,6 +57,8 @@ export async function startServiceProcess(
     MCPSTACK_SECRET_KEY: randomBytes(32).toString('hex'),
     MCPSTACK_ALLOW_PRIVATE_URLS: 'true',
     MCPSTACK_SHUTDOWN_TIMEOUT_MS: '5000',
+    // Each process has an in-memory PGlite of its own (PGlite's files open in one process only).
+    MCPSTACK_DATA_DIR: 'memory://',
     ...extra,
   };
   const spawned = spawnService(env);
