@@ -388,7 +388,7 @@ export async function runReserveSettle(log: (line: string) => void = () => {}): 
       '',
       measuredOn(machine),
       '',
-      `${workers} concurrent workers each loop \`reserve\` → \`settle\` (services/chat/src/domain/budgets/meter.ts, the functions the chat runtime calls, through the service's one ioredis connection) against one local Redis, in ${windows} windows of ${durationMs / 1000} s (the first after a ${warmUpMs} ms warm-up), each on a fresh organization. Budgets are on with the agent, per-user and anonymous caps and the credit balance far above what a window spends, so nothing is refused and every script does its full work; half the workers meter identified users, half anonymous visitors. Each settle writes its LLM-call record and ledger entry, as in production. The figures are those of the window other processes on this shared machine disturbed least. Latencies are per call as the caller sees them, queueing on the connection included.`,
+      `${workers} concurrent workers each loop \`reserve\` → \`settle\` (services/chat/src/domain/budgets/meter.ts, the functions the chat runtime calls, through the service's one ioredis connection) against one local Redis, in ${windows} windows of ${durationMs / 1000} s (the first after a ${warmUpMs} ms warm-up), each on a fresh organization. Budgets are on with the agent, per-user and anonymous caps and the credit balance far above what a window spends, so nothing is refused and every script does its full work; half the workers meter identified users, half anonymous visitors. Each settle appends its LLM-call record and ledger debit to the history outbox stream, as in production; no drainer runs here (this is the Redis step alone: the \`history\` benchmark measures the drain to PostgreSQL). The figures are those of the window other processes on this shared machine disturbed least. Latencies are per call as the caller sees them, queueing on the connection included.`,
       '',
       windowsTable,
       '',
@@ -403,6 +403,7 @@ export async function runReserveSettle(log: (line: string) => void = () => {}): 
     await removeKeys(deps);
     await deps.mcpPool.close();
     await deps.redis.quit().catch(() => deps.redis.disconnect());
+    await deps.history.close();
   }
 }
 

@@ -72,16 +72,23 @@ function openPostgres(url: string): Database {
 }
 
 function openPglite(dataDirectory: string): Database {
-  if (!dataDirectory.startsWith('memory://')) mkdirSync(dataDirectory, { recursive: true });
-  const database = new PGlite(dataDirectory);
+  // Opened on first use: a command that never asks (a benchmark, a usage error) pays nothing.
+  let opened: PGlite | undefined;
+  const database = () => {
+    if (!opened) {
+      if (!dataDirectory.startsWith('memory://')) mkdirSync(dataDirectory, { recursive: true });
+      opened = new PGlite(dataDirectory);
+    }
+    return opened;
+  };
   let closed: Promise<void> | undefined;
   return {
     kind: 'pglite',
     async query(text, params) {
-      return (await database.query(text, params as unknown[])).rows as never;
+      return (await database().query(text, params as unknown[])).rows as never;
     },
     transaction(work) {
-      return database.transaction((transaction) =>
+      return database().transaction((transaction) =>
         work({
           query: async (text, params) => (await transaction.query(text, params as unknown[])).rows as never,
           exec: async (sql) => {
@@ -91,10 +98,10 @@ function openPglite(dataDirectory: string): Database {
       );
     },
     async exec(sql) {
-      await database.exec(sql);
+      await database().exec(sql);
     },
     close() {
-      closed ??= database.close();
+      closed ??= opened ? opened.close() : Promise.resolve();
       return closed;
     },
   };

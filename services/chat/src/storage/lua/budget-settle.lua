@@ -4,7 +4,7 @@
 -- Invariant: balance = Σ ledger entries (PostgreSQL's plus the outbox's undrained tail), and the
 -- period's counters = Σ of its LLM-call records the same way.
 -- Settling the same reservation twice changes nothing (see the tombstone below). Redis keeps
--- nothing per call once the drainer has acknowledged the outbox entry and the hold's expiry passed.
+-- nothing per call once the drainer has acknowledged the outbox entry and the tombstone is swept.
 -- KEYS[1] the agent's spend counters of the period, KEYS[2] reserved totals, KEYS[3] open
 -- reservations, KEYS[4] reservation data, KEYS[5] credits, KEYS[6] the period's user ranking,
 -- KEYS[7] the agent's users, KEYS[8] the period's conversations, KEYS[9] the history outbox.
@@ -19,15 +19,17 @@ local ranking, users, conversations, outbox = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local reservation, cost, kind, userId, day = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local ttl = tonumber(ARGV[12])
 
--- A settled hold leaves its id in the open set (scored by its expiry, swept by the next reserve
--- after it) without its data: that tombstone makes a retried settle a no-op. A hold released or
--- swept before its call settles is gone from both: the call is still recorded and charged.
+-- A settled hold leaves its id in the open set without its data for 10 s (then the next reserve
+-- sweeps it as expired): that tombstone makes a retried settle a no-op. A hold released or swept
+-- before its call settles is gone from both: the call is still recorded and charged.
 if reservation ~= '' then
   local held = redis.call('HGET', data, reservation)
   if held then
     local entry = cjson.decode(held)
     for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, 0 - entry.a) end
     redis.call('HDEL', data, reservation)
+    local time = redis.call('TIME')
+    redis.call('ZADD', reservations, 'XX', tonumber(time[1]) * 1000 + 10000, reservation)
   elseif redis.call('ZSCORE', reservations, reservation) then
     return { 'duplicate' }
   end
