@@ -143,7 +143,7 @@ export async function startServer(
   };
 }
 
-/** Persistence off means a Redis restart loses budgets and the ledger: say so loudly at start. */
+/** Persistence off means a Redis restart loses budgets, balances and the undrained history: say so loudly at start. */
 export async function warnIfRedisNotPersistent(deps: Deps): Promise<void> {
   try {
     const node = 'nodes' in deps.redis ? deps.redis.nodes('master')[0] : deps.redis;
@@ -155,7 +155,7 @@ export async function warnIfRedisNotPersistent(deps: Deps): Promise<void> {
     if (aof !== 'yes') {
       deps.logger.warn(
         { appendonly: aof, save: rdb },
-        'Redis persistence (AOF) is off: a Redis restart would lose budgets, conversations and the credit ledger. Run Redis with appendonly yes in production.',
+        'Redis persistence (AOF) is off: a Redis restart would lose budgets, balances, conversations and the history not yet drained to PostgreSQL. Run Redis with appendonly yes in production.',
       );
     }
   } catch (error) {
