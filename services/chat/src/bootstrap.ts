@@ -15,7 +15,7 @@ import { createModelCatalog } from './domain/model-catalog.ts';
 import { type Env, EnvError, readModelCatalogSource } from './env.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './storage/database/database.ts';
-import { createHistoryStore } from './storage/database/history-store.ts';
+import { createHistoryStore, type HistoryStore } from './storage/database/history-store.ts';
 import { createKeys } from './storage/keys.ts';
 import { createRedis, loadScripts } from './storage/redis.ts';
 import { createStores } from './storage/stores.ts';
@@ -25,6 +25,8 @@ export interface DepsOverrides {
   clock?: Clock;
   /** Process-wide metrics (event loop, memory); off in tests, which build many worlds. */
   defaultMetrics?: boolean;
+  /** The history store (tests share one PGlite per file); default: from DATABASE_URL. */
+  history?: HistoryStore;
 }
 
 export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
@@ -39,7 +41,9 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
     env,
     redis,
     scripts,
-    history: createHistoryStore(openDatabase({ url: env.DATABASE_URL, dataDirectory: pgliteDirectory(env) })),
+    history:
+      overrides.history ??
+      createHistoryStore(openDatabase({ url: env.DATABASE_URL, dataDirectory: pgliteDirectory(env) })),
     keys,
     stores: createStores(redis, scripts, keys),
     logger,

@@ -5,6 +5,8 @@ import { createDeps, type RunningServer, startServer } from '../../src/bootstrap
 import type { Deps } from '../../src/deps.ts';
 import { parseEnv } from '../../src/env.ts';
 import { createLogger } from '../../src/logger.ts';
+import { openDatabase } from '../../src/storage/database/database.ts';
+import { createHistoryStore, type HistoryStore } from '../../src/storage/database/history-store.ts';
 import { createTestDatabase } from './database.ts';
 
 export const adminToken = `test-operator-token-${'x'.repeat(32)}`;
@@ -49,6 +51,17 @@ export function uniqueSlug(base = 'org'): string {
   return `${base}-${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * Without DATABASE_URL, the services of one test file share one in-memory PGlite (its start is the
+ * slow part; organizations never collide): each file has its own, since vitest isolates files.
+ */
+let filePglite: HistoryStore | undefined;
+function sharedPglite(): HistoryStore {
+  filePglite ??= createHistoryStore(openDatabase({ url: undefined, dataDirectory: 'memory://' }));
+  // A service's shutdown closes its store: this one outlives the service.
+  return { ...filePglite, close: async () => {} };
+}
+
 /** A whole service on port 0 with its own Redis key prefix; `stop` removes every key it wrote. */
 export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
   const logs: string[] = [];
@@ -79,7 +92,10 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE: '100000',
     ...env,
   });
-  const deps = createDeps(parsed, { logger: createLogger('info', sink) });
+  const deps = createDeps(parsed, {
+    logger: createLogger('info', sink),
+    ...(database.url === undefined && { history: sharedPglite() }),
+  });
   const running = await startServer(deps, 0, '127.0.0.1');
 
   const call: TestService['call'] = async (method, path, options = {}) => {

@@ -173,16 +173,21 @@ export function createDrainer(deps: DrainerDeps, options: DrainerOptions = {}): 
   }
 
   async function loop() {
+    let failures = 0;
     while (!stopping) {
       let moved = 0;
       try {
         moved = await drainOnce();
+        failures = 0;
       } catch (error) {
-        deps.logger.warn({ reason: String(error) }, 'history drain failed; retrying');
+        // Redis or PostgreSQL away: say so once a while, and back off (up to 5 s) until it answers.
+        if (failures++ % 20 === 0)
+          deps.logger.warn({ reason: String(error) }, 'history drain failed; retrying');
       }
       if (moved === 0 && !stopping) {
+        const pause = failures === 0 ? idleMs : Math.min(5000, idleMs * 2 ** Math.min(failures, 7));
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, idleMs);
+          const timer = setTimeout(resolve, pause);
           wake = () => {
             clearTimeout(timer);
             resolve();
@@ -200,6 +205,9 @@ export function createDrainer(deps: DrainerDeps, options: DrainerOptions = {}): 
     async stop() {
       stopping = true;
       wake?.();
+      // Redis away: the pass in flight fails on its own, and what was appended waits in Redis for
+      // another instance; waiting for its commands to time out would only slow the shutdown.
+      if (deps.redis.status !== 'ready') return;
       await running;
       await drainOnce({ reclaim: false }).catch((error: unknown) =>
         deps.logger.warn(
