@@ -38,6 +38,26 @@ async function serviceRssBytes(url: string): Promise<number> {
   return match?.[1] ? Number(match[1]) : Number.NaN;
 }
 
+/** Every LLM-call record of the agent, from the service's log (PostgreSQL, drained meanwhile). */
+async function llmCallRecords(serviceUrl: string, organizationId: string, agentId: string, key: string) {
+  const records: { id: string; costUsd: number }[] = [];
+  let cursor: string | null = null;
+  do {
+    const query = `limit=200${cursor ? `&cursor=${cursor}` : ''}`;
+    const response = await fetch(
+      `${serviceUrl}/api/v1/organizations/${organizationId}/agents/${agentId}/usage/llm-calls?${query}`,
+      { headers: { authorization: `Bearer ${key}` } },
+    );
+    const page = (await response.json()) as {
+      data: { id: string; costUsd: number }[];
+      nextCursor: string | null;
+    };
+    records.push(...page.data);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return records;
+}
+
 export async function runChatLoad(log: (line: string) => void = () => {}): Promise<BenchmarkResult> {
   const model = await startModelProcess({ chunkDelayMs: 5 });
   const service = await startServiceProcess(model.url);
@@ -98,18 +118,20 @@ export async function runChatLoad(log: (line: string) => void = () => {}): Promi
     const redis = new Redis(process.env.REDIS_URL || 'redis://127.0.0.1:6379');
     const base = `${service.prefix}{${tenant.organizationId}}`;
     const period = new Date().toISOString().slice(0, 8).concat('01');
-    const [reserved, spend, callIds] = await Promise.all([
+    const [reserved, spend] = await Promise.all([
       redis.hgetall(`${base}:budget:reserved`),
       redis.hgetall(`${base}:agent:${tenant.agentId}:spend:${period}`),
-      redis.zrange(`${base}:agent:${tenant.agentId}:llm-calls`, '0', '-1'),
     ]);
-    let recordsMicros = 0;
-    for (let i = 0; i < callIds.length; i += 500) {
-      const values = await redis.mget(...callIds.slice(i, i + 500).map((id) => `${base}:llm-call:${id}`));
-      for (const value of values)
-        recordsMicros += (JSON.parse(value ?? '{}') as { costMicros?: number }).costMicros ?? 0;
+    // The log is PostgreSQL's: wait (10 s at most) for the drain to bring every settled call.
+    let records = await llmCallRecords(service.url, tenant.organizationId, tenant.agentId, tenant.adminKey);
+    for (let waited = 0; records.length < Number(spend.calls ?? 0) && waited < 10_000; waited += 200) {
+      await sleep(200);
+      records = await llmCallRecords(service.url, tenant.organizationId, tenant.agentId, tenant.adminKey);
     }
-    const openReservations = await redis.zcard(`${base}:budget:reservations`);
+    const callIds = records.map((record) => record.id);
+    const recordsMicros = records.reduce((sum, record) => sum + Math.round(record.costUsd * 1e6), 0);
+    // Open holds (a settled hold leaves only its id for 10 s, without data).
+    const openReservations = await redis.hlen(`${base}:budget:reservation-data`);
     redis.disconnect();
 
     const held = Object.values(reserved).reduce((sum, value) => sum + Number(value), 0);

@@ -13,7 +13,7 @@ import { adjustCredits } from '../services/chat/src/domain/budgets/credits.ts';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
 import { patchBudgetSettings } from '../services/chat/src/domain/budgets/settings.ts';
-import { buildLlmCall, type LlmCallDraft } from '../services/chat/src/domain/chat/llm-calls.ts';
+import { buildLlmCall, type LlmCallDraft } from '../services/chat/src/domain/history/llm-calls.ts';
 import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
 import { type BenchDeps, benchEnv, redisVersion, removeKeys } from './support/service.ts';
@@ -204,7 +204,9 @@ async function invariants(
     deps.redis.hgetall(keys.budgetReserved),
     deps.redis.zcard(keys.budgetReservations),
     deps.redis.hlen(keys.budgetReservationData),
-    deps.redis.zcard(keys.agentLlmCalls(organization.agentId)),
+    // Each settle appends one outbox entry (no drainer runs here: the figure is the Redis step
+    // alone), after the grant's.
+    deps.redis.xlen(keys.historyOutbox).then((length) => length - 1),
   ]);
   const reservedLeft = Object.values(reserved).filter((value) => Number(value) !== 0).length;
   return [
@@ -219,8 +221,8 @@ async function invariants(
     },
     {
       name: 'no reservation left',
-      passed: reservedLeft === 0 && openReservations === 0 && reservationData === 0,
-      detail: `${reservedLeft} reserved fields ≠ 0, ${openReservations} open, ${reservationData} data`,
+      passed: reservedLeft === 0 && reservationData === 0,
+      detail: `${reservedLeft} reserved fields ≠ 0, ${openReservations} settled-hold tombstones (swept at expiry), ${reservationData} data`,
     },
   ];
 }
@@ -387,7 +389,7 @@ export async function runReserveSettle(log: (line: string) => void = () => {}): 
       '',
       measuredOn(machine),
       '',
-      `${workers} concurrent workers each loop \`reserve\` → \`settle\` (services/chat/src/domain/budgets/meter.ts, the functions the chat runtime calls, through the service's one ioredis connection) against one local Redis, in ${windows} windows of ${durationMs / 1000} s (the first after a ${warmUpMs} ms warm-up), each on a fresh organization. Budgets are on with the agent, per-user and anonymous caps and the credit balance far above what a window spends, so nothing is refused and every script does its full work; half the workers meter identified users, half anonymous visitors. Each settle writes its LLM-call record and ledger entry, as in production. The figures are those of the window other processes on this shared machine disturbed least. Latencies are per call as the caller sees them, queueing on the connection included.`,
+      `${workers} concurrent workers each loop \`reserve\` → \`settle\` (services/chat/src/domain/budgets/meter.ts, the functions the chat runtime calls, through the service's one ioredis connection) against one local Redis, in ${windows} windows of ${durationMs / 1000} s (the first after a ${warmUpMs} ms warm-up), each on a fresh organization. Budgets are on with the agent, per-user and anonymous caps and the credit balance far above what a window spends, so nothing is refused and every script does its full work; half the workers meter identified users, half anonymous visitors. Each settle appends its LLM-call record and ledger debit to the history outbox stream, as in production; no drainer runs here (this is the Redis step alone: the \`history\` benchmark measures the drain to PostgreSQL). The figures are those of the window other processes on this shared machine disturbed least. Latencies are per call as the caller sees them, queueing on the connection included.`,
       '',
       windowsTable,
       '',
@@ -402,6 +404,7 @@ export async function runReserveSettle(log: (line: string) => void = () => {}): 
     await removeKeys(deps);
     await deps.mcpPool.close();
     await deps.redis.quit().catch(() => deps.redis.disconnect());
+    await deps.history.close();
   }
 }
 

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { runBudgetRace } from './budget-race.ts';
 import { runChatLoad } from './chat-load.ts';
 import { runChatOverhead } from './chat-overhead.ts';
+import { runHistory } from './history.ts';
 import { runReserveSettle } from './reserve-settle.ts';
 import type { Machine } from './support/machine.ts';
 import { type BenchmarkResult, passed, replaceSections, table } from './support/report.ts';
@@ -17,6 +18,7 @@ import { type BenchmarkResult, passed, replaceSections, table } from './support/
 const benchmarks: { name: string; run: (log: (line: string) => void) => Promise<BenchmarkResult> }[] = [
   { name: 'budget-race', run: runBudgetRace },
   { name: 'reserve-settle', run: runReserveSettle },
+  { name: 'history', run: runHistory },
   { name: 'chat-overhead', run: runChatOverhead },
   { name: 'chat-load', run: runChatLoad },
 ];

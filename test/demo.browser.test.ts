@@ -27,6 +27,7 @@ beforeAll(async () => {
         HOME: process.env.HOME,
         REDIS_URL: inject('redisUrl'),
         DEMO_SITE_PORT: String(sitePort),
+        MCPSTACK_DATA_DIR: 'memory://',
         PORT: String(servicePort),
       },
       stdio: ['ignore', 'pipe', 'pipe'],

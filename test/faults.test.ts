@@ -6,6 +6,7 @@ import {
   chatTurn,
   createChatTenant,
   moneyInvariants,
+  outboxHistory,
   restartableRedis,
   startRedisCluster,
 } from './support/fault-kit.ts';
@@ -27,6 +28,8 @@ const serviceEnv = (modelUrl: string, extra: Record<string, string> = {}) => ({
   MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE: '100000',
   MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE: '100000',
   MCPSTACK_FREE_CREDITS_USD: '100',
+  // The history stays in the outbox (read by moneyInvariants): each instance's PGlite is its own.
+  MCPSTACK_HISTORY_DRAIN: 'false',
   ...extra,
 });
 
@@ -261,16 +264,7 @@ describe('model and MCP failures mid-stream', () => {
       const timedOut = await chatTurn(slow.url, tenant, 'hello slowly');
       expect(timedOut.errorText).toContain('took too long');
 
-      const ids = await client.zrange(
-        `${prefix}{${tenant.organizationId}}:agent:${tenant.agentId}:llm-calls`,
-        '0',
-        '-1',
-      );
-      const records = await Promise.all(
-        ids.map(async (id) =>
-          JSON.parse((await client.get(`${prefix}{${tenant.organizationId}}:llm-call:${id}`)) ?? '{}'),
-        ),
-      );
+      const records = (await outboxHistory(client, prefix, tenant.organizationId)).calls;
       expect(
         records.some((record) => record.status === 'error' && record.error),
         JSON.stringify(records),

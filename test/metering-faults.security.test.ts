@@ -5,6 +5,7 @@ import {
   type ChatTenant,
   createChatTenant,
   moneyInvariants,
+  outboxHistory,
   pageOrigin,
   restartableRedis,
 } from './support/fault-kit.ts';
@@ -35,6 +36,8 @@ const serviceEnv = (extra: Record<string, string> = {}) => ({
   MCPSTACK_REQUIRE_VERIFIED_DOMAINS: 'false',
   MCPSTACK_FREE_CREDITS_USD: '100',
   MCPSTACK_SETTLE_TIMEOUT_MS: '500',
+  // The history stays in the outbox, next to the balance and counters it must agree with.
+  MCPSTACK_HISTORY_DRAIN: 'false',
   ...extra,
 });
 
@@ -79,10 +82,7 @@ async function startAnswer(url: string, tenant: ChatTenant, text: string) {
 }
 
 async function records(client: Redis, prefix: string, tenant: ChatTenant) {
-  const base = `${prefix}{${tenant.organizationId}}`;
-  const ids = await client.zrange(`${base}:agent:${tenant.agentId}:llm-calls`, '0', '-1');
-  const values = await Promise.all(ids.map((id) => client.get(`${base}:llm-call:${id}`)));
-  return values.map((value) => JSON.parse(value ?? '{}') as { settledBy?: string; costMicros: number });
+  return (await outboxHistory(client, prefix, tenant.organizationId)).calls;
 }
 
 describe('an LLM call is recorded exactly once, whatever fails', () => {

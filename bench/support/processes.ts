@@ -132,6 +132,8 @@ export async function startServiceProcess(
       MCPSTACK_ADMIN_TOKEN: operatorToken,
       MCPSTACK_SECRET_KEY: randomBytes(32).toString('hex'),
       MCPSTACK_LOG_LEVEL: 'warn',
+      // An in-memory PGlite for the history, one a process.
+      MCPSTACK_DATA_DIR: 'memory://',
       OPENAI_BASE_URL: `${modelUrl}/v1`,
       // Guards that are not what these benchmarks measure, opened wide (one IP, one key, a made-up origin).
       MCPSTACK_REQUIRE_VERIFIED_DOMAINS: 'false',

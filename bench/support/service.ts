@@ -16,6 +16,8 @@ const unmeasuredGuards = {
   MCPSTACK_RATE_LIMIT_IP_PER_MINUTE: '1000000',
   MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE: '1000000',
   MCPSTACK_MAX_STREAMS_PER_VISITOR: '1000',
+  // History in an in-memory PGlite unless the bench is given a DATABASE_URL.
+  MCPSTACK_DATA_DIR: 'memory://',
 };
 
 /** The service's environment for one benchmark: its own key prefix, so it can remove all it wrote. */

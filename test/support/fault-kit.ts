@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Redis } from 'ioredis';
+import { addEntry, emptyBatch, type HistoryBatch } from '../../services/chat/src/domain/history/outbox.ts';
 import { freePort, spawnRedisServer } from './redis-server.ts';
 import { operatorToken } from './service-process.ts';
 
@@ -219,6 +220,20 @@ export async function chatTurn(
 }
 
 /**
+ * The history an instance appended to its organization's outbox stream. The fault tests run their
+ * instances with MCPSTACK_HISTORY_DRAIN=false (each has an in-memory PGlite of its own), so the
+ * whole history stays in Redis, next to the balance and the counters it must agree with.
+ */
+export async function outboxHistory(redis: Redis | Cluster, prefix: string, organizationId: string) {
+  const batch: HistoryBatch = emptyBatch();
+  const entries = (await redis.xrange(`${prefix}{${organizationId}}:history:outbox`, '-', '+')) as Array<
+    [string, string[]]
+  >;
+  for (const [id, fields] of entries) addEntry(batch, organizationId, id, fields);
+  return batch;
+}
+
+/**
  * The money invariants, read straight from Redis: the credit balance equals the sum of the ledger
  * entries; the agent's spend counter equals the sum of its LLM-call records; no reservation is held.
  */
@@ -230,18 +245,12 @@ export async function moneyInvariants(
 ) {
   const base = `${prefix}{${tenant.organizationId}}`;
   const balance = Number((await redis.hget(`${base}:credits`, 'balance')) ?? 0);
-  const entries = Object.values(await redis.hgetall(`${base}:ledger:entries`)).map(
-    (json) => JSON.parse(json) as { amountMicros: number },
-  );
-  const ledgerSum = entries.reduce((sum, entry) => sum + entry.amountMicros, 0);
-  const callIds = await redis.zrange(`${base}:agent:${tenant.agentId}:llm-calls`, '0', '-1');
-  let recordsSum = 0;
-  for (const id of callIds) {
-    const json = await redis.get(`${base}:llm-call:${id}`);
-    recordsSum += (JSON.parse(json ?? '{}') as { costMicros?: number }).costMicros ?? 0;
-  }
+  const history = await outboxHistory(redis, prefix, tenant.organizationId);
+  const ledgerSum = history.ledger.reduce((sum, entry) => sum + entry.amountMicros, 0);
+  const calls = history.calls.filter((call) => call.agentId === tenant.agentId);
+  const recordsSum = calls.reduce((sum, call) => sum + call.costMicros, 0);
   const spend = Number((await redis.hget(`${base}:agent:${tenant.agentId}:spend:${period}`, 'agent')) ?? 0);
   const reserved = await redis.hgetall(`${base}:budget:reserved`);
   const held = Object.values(reserved).reduce((sum, value) => sum + Number(value), 0);
-  return { balance, ledgerSum, spend, recordsSum, calls: callIds.length, held };
+  return { balance, ledgerSum, spend, recordsSum, calls: calls.length, held };
 }

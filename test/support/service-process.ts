@@ -60,8 +60,10 @@ export async function startServiceProcess(
     MCPSTACK_SECRET_KEY: randomBytes(32).toString('hex'),
     MCPSTACK_ALLOW_PRIVATE_URLS: 'true',
     MCPSTACK_SHUTDOWN_TIMEOUT_MS: '5000',
-    // Its own local files (the settle journal); a test restarting "the same machine" passes its own.
-    MCPSTACK_DATA_DIR: mkdtempSync(join(tmpdir(), 'mcpstack-e2e-data-')),
+    // Each process has an in-memory PGlite of its own (PGlite's files open in one process only) and
+    // its own settle journal; a test restarting "the same machine" passes its own journal directory.
+    MCPSTACK_DATA_DIR: 'memory://',
+    MCPSTACK_JOURNAL_DIR: mkdtempSync(join(tmpdir(), 'mcpstack-e2e-journal-')),
     ...extra,
   };
   const spawned = spawnService(env);
@@ -86,7 +88,7 @@ export async function startServiceProcess(
     async stop() {
       if (spawned.child.exitCode === null && !spawned.child.killed) spawned.child.kill('SIGTERM');
       const code = await spawned.exited;
-      if (!extra.MCPSTACK_DATA_DIR) rmSync(env.MCPSTACK_DATA_DIR, { recursive: true, force: true });
+      if (!extra.MCPSTACK_JOURNAL_DIR) rmSync(env.MCPSTACK_JOURNAL_DIR, { recursive: true, force: true });
       // A cluster (a list of nodes) is thrown away whole by its test: nothing to clean here.
       if (redisUrl.includes(',')) return code;
       const redis = new Redis(redisUrl);

@@ -1,5 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -11,11 +12,14 @@ import { createLiveAnswerHub } from './domain/chat/live-answers.ts';
 import { createModelProvider } from './domain/chat/model/provider.ts';
 import { createStripeClient } from './domain/credits/stripe.ts';
 import { createSecretBox } from './domain/crypto.ts';
+import { createDrainer, type Drainer } from './domain/history/drainer.ts';
 import { createMcpClient } from './domain/mcp/client.ts';
 import { createMcpPool } from './domain/mcp/pool.ts';
 import { createModelCatalog } from './domain/model-catalog.ts';
 import { type Env, EnvError, readModelCatalogSource } from './env.ts';
 import { createLogger } from './logger.ts';
+import { openDatabase } from './storage/database/database.ts';
+import { createHistoryStore, type HistoryStore } from './storage/database/history-store.ts';
 import { createKeys } from './storage/keys.ts';
 import { createRedis, loadScripts } from './storage/redis.ts';
 import { createStores } from './storage/stores.ts';
@@ -25,6 +29,8 @@ export interface DepsOverrides {
   clock?: Clock;
   /** Process-wide metrics (event loop, memory); off in tests, which build many worlds. */
   defaultMetrics?: boolean;
+  /** The history store (tests share one PGlite per file); default: from DATABASE_URL. */
+  history?: HistoryStore;
 }
 
 export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
@@ -40,16 +46,16 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
     env,
     redis,
     scripts,
+    history:
+      overrides.history ??
+      createHistoryStore(openDatabase({ url: env.DATABASE_URL, dataDirectory: pgliteDirectory(env) })),
     keys,
     stores: createStores(redis, scripts, keys),
     logger,
     metrics,
     clock,
     liveAnswers: createLiveAnswerHub({ redis, scripts, keys, env, logger }),
-    settleJournal: createSettleJournal(
-      { env, redis, scripts, keys, clock, logger },
-      join(env.MCPSTACK_DATA_DIR, 'settle-journal'),
-    ),
+    settleJournal: createSettleJournal({ env, redis, scripts, keys, clock, logger }, journalDirectory(env)),
     secretBox: createSecretBox(env.MCPSTACK_SECRET_KEY),
     modelCatalog: loadModelCatalog(env),
     mcp: createMcpClient({
@@ -64,6 +70,24 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
     models: createModelProvider(env),
     stripe: createStripeClient(env),
   };
+}
+
+/**
+ * The settle journal must outlive the process: under MCPSTACK_DATA_DIR, or where
+ * MCPSTACK_JOURNAL_DIR says (tests whose history is in memory keep it in a directory of their own).
+ */
+function journalDirectory(env: Env): string {
+  if (env.MCPSTACK_JOURNAL_DIR) return env.MCPSTACK_JOURNAL_DIR;
+  if (env.MCPSTACK_DATA_DIR.startsWith('memory://'))
+    return join(tmpdir(), `mcpstack-settle-journal-${process.pid}`);
+  return join(env.MCPSTACK_DATA_DIR, 'settle-journal');
+}
+
+/** PGlite's files, or `memory://` (MCPSTACK_DATA_DIR=memory://: nothing on disk, for tests). */
+function pgliteDirectory(env: Env): string {
+  return env.MCPSTACK_DATA_DIR.startsWith('memory://')
+    ? 'memory://'
+    : join(env.MCPSTACK_DATA_DIR, 'postgres');
 }
 
 /** A bad catalog is a configuration error: reported like any other bad variable (exit 78). */
@@ -83,6 +107,8 @@ function loadModelCatalog(env: Env) {
 export interface RunningServer {
   server: Server;
   url: string;
+  /** Moves the history outbox to PostgreSQL (running unless MCPSTACK_HISTORY_DRAIN=false). */
+  drainer: Drainer;
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), then closes Redis. */
   close(): Promise<void>;
 }
@@ -92,6 +118,10 @@ export async function startServer(
   port = deps.env.PORT,
   host = deps.env.HOST,
 ): Promise<RunningServer> {
+  // Migrations run before the first request: a schema the code does not know is never served.
+  await deps.history.ready();
+  const drainer = createDrainer(deps);
+  if (deps.env.MCPSTACK_HISTORY_DRAIN) drainer.start();
   const { app, lifecycle } = createApp(deps);
   const { env } = deps;
   // Settles that waited on disk for Redis go first; then every second while any wait.
@@ -126,6 +156,7 @@ export async function startServer(
   });
   return {
     server,
+    drainer,
     url: `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${address.port}`,
     close() {
       closing ??= (async () => {
@@ -143,14 +174,17 @@ export async function startServer(
         await deps.liveAnswers.close();
         await deps.settleJournal.stop();
         await deps.mcpPool.close();
+        // What the last requests settled goes to PostgreSQL before Redis closes.
+        if (deps.env.MCPSTACK_HISTORY_DRAIN) await drainer.stop();
         await deps.redis.quit().catch(() => deps.redis.disconnect());
+        await deps.history.close();
       })();
       return closing;
     },
   };
 }
 
-/** Persistence off means a Redis restart loses budgets and the ledger: say so loudly at start. */
+/** Persistence off means a Redis restart loses budgets, balances and the undrained history: say so loudly at start. */
 export async function warnIfRedisNotPersistent(deps: Deps): Promise<void> {
   try {
     const node = 'nodes' in deps.redis ? deps.redis.nodes('master')[0] : deps.redis;
@@ -162,7 +196,7 @@ export async function warnIfRedisNotPersistent(deps: Deps): Promise<void> {
     if (aof !== 'yes') {
       deps.logger.warn(
         { appendonly: aof, save: rdb },
-        'Redis persistence (AOF) is off: a Redis restart would lose budgets, conversations and the credit ledger. Run Redis with appendonly yes in production.',
+        'Redis persistence (AOF) is off: a Redis restart would lose budgets, balances, conversations and the history not yet drained to PostgreSQL. Run Redis with appendonly yes in production.',
       );
     }
   } catch (error) {

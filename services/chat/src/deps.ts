@@ -9,6 +9,7 @@ import type { McpClient } from './domain/mcp/client.ts';
 import type { McpPool } from './domain/mcp/pool.ts';
 import type { ModelCatalog } from './domain/model-catalog.ts';
 import type { Env } from './env.ts';
+import type { HistoryStore } from './storage/database/history-store.ts';
 import type { Keys } from './storage/keys.ts';
 import type { RedisClient, Scripts } from './storage/redis.ts';
 import type { Stores } from './storage/stores.ts';
@@ -25,6 +26,8 @@ export interface Deps {
   env: Env;
   redis: RedisClient;
   scripts: Scripts;
+  /** PostgreSQL: the system of record for history (ledger, LLM calls, Stripe events). */
+  history: HistoryStore;
   keys: Keys;
   stores: Stores;
   logger: Logger;

@@ -70,6 +70,18 @@ export const envSchema = z.object({
       'must be redis://host:port (or rediss://), or a comma-separated list of them with MCPSTACK_REDIS_CLUSTER=true',
     ),
   MCPSTACK_REDIS_CLUSTER: booleanFlag(false),
+  // History (the ledger, the LLM-call log, Stripe's events) lives in PostgreSQL: a server when
+  // DATABASE_URL is set, else an embedded PGlite under MCPSTACK_DATA_DIR.
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .transform((value) => (value === '' ? undefined : value))
+    .refine(
+      (value) => value === undefined || (/^postgres(ql)?:\/\//.test(value) && URL.canParse(value)),
+      'must be postgres://user:password@host:port/database',
+    ),
+  MCPSTACK_DATA_DIR: z.string().min(1).default('./.mcpstack-data'),
+  MCPSTACK_HISTORY_DRAIN: booleanFlag(true),
   MCPSTACK_REDIS_PREFIX: z
     .string()
     .default('mcpstack:')
@@ -104,8 +116,8 @@ export const envSchema = z.object({
     .default('chat'),
   MCPSTACK_MODEL_TIMEOUT_MS: integer(120_000, 1000, 3_600_000),
   MCPSTACK_RESERVATION_GRACE_MS: integer(60_000, 100, 3_600_000),
-  /** Where the service keeps local files (the settle journal). */
-  MCPSTACK_DATA_DIR: z.string().min(1).default('./.mcpstack-data'),
+  /** The settle journal's directory; by default `<MCPSTACK_DATA_DIR>/settle-journal`. */
+  MCPSTACK_JOURNAL_DIR: z.string().min(1).optional(),
   MCPSTACK_SETTLE_TIMEOUT_MS: integer(2000, 50, 60_000),
   /** How long an answer goes on with nobody watching (a reload re-attaches within it), then stops. */
   MCPSTACK_CHAT_DETACH_GRACE_MS: integer(10_000, 0, 600_000),

@@ -1,39 +1,17 @@
 /**
- * `npm run reconcile -- --org <orgId> [--org <orgId> …] [--json]`: proves each organization's AI
- * credits (balance = sum of the ledger, one purchase entry per paid Stripe session) with the
- * service's own environment. Prints the differences; exits 1 when there are any, 78 on a bad
- * environment, 2 on bad arguments.
+ * `npm run reconcile -- [--org <orgId> …] [--json] [--rebuild]`: proves each organization's AI
+ * credits (Redis's balance and counters = Σ of the history in PostgreSQL plus the undrained outbox,
+ * one purchase entry per paid Stripe session) with the service's own environment; every
+ * organization when no --org is given. Prints the differences; exits 1 when there are any, 78 on
+ * a bad environment, 2 on bad arguments. `--rebuild` first restores the balances and the period
+ * counters from the history (after a Redis loss; run it with the service stopped). With the
+ * embedded PGlite, stop the service first: one process at a time opens its files.
  */
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { createDeps } from './bootstrap.ts';
-import { type ReconcileReport, reconcileCredits } from './domain/credits/reconcile.ts';
 import { EnvError, parseEnv } from './env.ts';
 import { createLogger } from './logger.ts';
-
-function describe(report: ReconcileReport): string {
-  const lines = [
-    `${report.ok ? 'OK ' : 'FAIL'} ${report.organizationId}: balance ${report.balanceUsd} USD, ledger sum ${report.ledgerSumUsd} USD, ${report.entryCount} entries, ${report.creditedSessionCount}/${report.checkoutSessionCount} checkout sessions credited${report.stripeChecked ? '' : ' (Stripe not checked)'}`,
-  ];
-  for (const difference of report.differences) lines.push(`  - [${difference.kind}] ${difference.message}`);
-  for (const warning of report.warnings) lines.push(`  ! ${warning}`);
-  return lines.join('\n');
-}
-
-let options: { org: string[]; json: boolean };
-try {
-  const { values } = parseArgs({
-    options: { org: { type: 'string', multiple: true }, json: { type: 'boolean', default: false } },
-    strict: true,
-  });
-  if (!values.org || values.org.length === 0) throw new Error('--org <orgId> is required');
-  options = { org: values.org, json: values.json ?? false };
-} catch (error) {
-  process.stderr.write(
-    `${error instanceof Error ? error.message : String(error)}\nUsage: npm run reconcile -- --org <orgId> [--org <orgId> …] [--json]\n`,
-  );
-  process.exit(2);
-}
+import { runReconcile } from './reconcile-command.ts';
 
 let deps: ReturnType<typeof createDeps>;
 try {
@@ -46,24 +24,15 @@ try {
   process.exit(78);
 }
 
-let clean = true;
+let code = 1;
 try {
-  const reports: ReconcileReport[] = [];
-  for (const organizationId of options.org) {
-    const exists = await deps.redis.exists(deps.keys.organization(organizationId).record);
-    if (!exists) {
-      process.stderr.write(`No organization ${organizationId}\n`);
-      clean = false;
-      continue;
-    }
-    const report = await reconcileCredits(deps, organizationId);
-    reports.push(report);
-    clean &&= report.ok;
-    if (!options.json) process.stdout.write(`${describe(report)}\n`);
-  }
-  if (options.json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+  code = await runReconcile(deps, process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  });
 } finally {
   await deps.mcpPool.close();
   await deps.redis.quit().catch(() => deps.redis.disconnect());
+  await deps.history.close();
 }
-process.exit(clean ? 0 : 1);
+process.exit(code);

@@ -6,7 +6,6 @@ import { chargeExpiredHolds } from '../src/domain/budgets/expired-holds.ts';
 import { type MeterContext, type Reservation, reserve, settle } from '../src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../src/domain/budgets/periods.ts';
 import { ApiError } from '../src/errors.ts';
-import { newId } from '../src/ids.ts';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
 import { settledCall } from './support/llm-calls.ts';
 
@@ -227,9 +226,10 @@ describe('reserve and settle (the Lua scripts)', () => {
     });
     const keys = service.deps.keys.organization(tenant.organizationId);
     expect(Number(await service.deps.redis.hget(keys.credits, 'balance'))).toBe(8_500_000);
-    const entries = Object.values(await service.deps.redis.hgetall(keys.ledgerEntries)).map((json) =>
-      JSON.parse(json),
-    );
+    await service.drain();
+    const entries = (
+      await service.deps.history.listLedger(tenant.organizationId, { types: null }, { limit: 100 })
+    ).data;
     expect(entries.map((entry) => entry.type).sort()).toEqual(['grant', 'usage']);
     expect(entries.find((entry) => entry.type === 'usage')).toMatchObject({
       amountMicros: -1_500_000,
@@ -252,24 +252,33 @@ describe('reserve and settle (the Lua scripts)', () => {
     expect(await service.deps.redis.hget(keys.budgetReserved, 'credits')).toBe('0');
   });
 
-  it('keeps LLM-call records for the retention and trims the index past it', async () => {
+  it('keeps Redis free of per-call keys, and drops LLM-call partitions past the retention', async () => {
     const tenant = await service.createTenant();
     const agentId = await agentOf(tenant);
     const context = contextOf(tenant, agentId);
     const keys = service.deps.keys.organization(tenant.organizationId);
-    // An index entry from 401 days ago (its record long expired).
-    const old = newId('llmCall', Date.now() - 401 * 86_400_000);
-    await service.deps.redis.zadd(keys.agentLlmCalls(agentId), 0, old);
+    // A call from 460 days ago lands in its month's partition, wholly past the 400-day retention.
+    const old = settledCall(context, 0, new Date(Date.now() - 460 * 86_400_000));
+    await settle(service.deps, context, null, old);
     const call = settledCall(context, 10);
     await settle(service.deps, context, await reserve(service.deps, context, 100), call);
-    const ttl = await service.deps.redis.ttl(keys.llmCall(call.record.id));
-    expect(ttl).toBeGreaterThan(399 * 86_400);
-    expect(ttl).toBeLessThanOrEqual(400 * 86_400);
-    expect(await service.deps.redis.zrange(keys.agentLlmCalls(agentId), '0', '-1')).toEqual([call.record.id]);
-    // The ledger is finance's: its entries are kept for ever.
-    const entries = await service.deps.redis.hvals(keys.ledgerEntries);
-    expect(entries.length).toBe(2);
-    expect(await service.deps.redis.ttl(keys.ledgerEntries)).toBe(-1);
+    await service.drain();
+    expect(await service.deps.redis.xlen(keys.historyOutbox)).toBe(0);
+    const page = await service.deps.history.listLlmCalls(tenant.organizationId, agentId, { limit: 10 });
+    expect(page.data.map((record) => record.id)).toEqual([call.record.id, old.record.id]);
+    const dropped = await service.deps.history.dropLlmCallPartitionsBefore(
+      new Date(Date.now() - 400 * 86_400_000),
+    );
+    expect(dropped.length).toBeGreaterThan(0);
+    const after = await service.deps.history.listLlmCalls(tenant.organizationId, agentId, { limit: 10 });
+    expect(after.data.map((record) => record.id)).toEqual([call.record.id]);
+    // The ledger is finance's: its entries are kept for ever (the grant and the debit).
+    const entries = await service.deps.history.listLedger(
+      tenant.organizationId,
+      { types: null },
+      { limit: 10 },
+    );
+    expect(entries.data).toHaveLength(2);
   });
 
   it('charges a hold a crashed process left at its bound once it expired, with a flagged record', async () => {
@@ -290,8 +299,9 @@ describe('reserve and settle (the Lua scripts)', () => {
     expect(await service.deps.redis.hget(keys.agentSpend(agentId, period), 'agent')).toBe('1000');
     expect(await service.deps.redis.hget(keys.budgetReserved, `agent:${agentId}`)).toBe('0');
     expect(await service.deps.redis.zcard(keys.budgetReservations)).toBe(0);
-    const [callId] = await service.deps.redis.zrange(keys.agentLlmCalls(agentId), '0', '-1');
-    const record = JSON.parse((await service.deps.redis.get(keys.llmCall(callId ?? ''))) ?? '{}');
+    await service.drain();
+    const [record] = (await service.deps.history.listLlmCalls(tenant.organizationId, agentId, { limit: 10 }))
+      .data;
     expect(record).toMatchObject({
       settledBy: 'expiry',
       costMicros: 1000,
@@ -302,6 +312,10 @@ describe('reserve and settle (the Lua scripts)', () => {
     const late = await settle(service.deps, context, orphan, settledCall(context, 700), 'journal');
     expect(late).toEqual({ status: 'ok', chargedMicros: 0, overageMicros: 700 });
     expect(await service.deps.redis.hget(keys.agentSpend(agentId, period), 'agent')).toBe('1000');
+    // Replaying it again is a duplicate: the late record is there once.
+    expect(await settle(service.deps, context, orphan, settledCall(context, 700), 'journal')).toEqual({
+      status: 'duplicate',
+    });
   });
 
   it('books at most the hold when a model reports more usage than its bound, and keeps the excess on the record', async () => {
@@ -319,8 +333,11 @@ describe('reserve and settle (the Lua scripts)', () => {
     const keys = service.deps.keys.organization(tenant.organizationId);
     const period = budgetPeriod(new Date(), 1).id;
     expect(await service.deps.redis.hget(keys.agentSpend(agentId, period), 'agent')).toBe('5000');
-    const record = JSON.parse((await service.deps.redis.get(keys.llmCall(call.record.id))) ?? '{}');
+    await service.drain();
+    const [record] = (await service.deps.history.listLlmCalls(tenant.organizationId, agentId, { limit: 10 }))
+      .data;
     expect(record).toMatchObject({
+      id: call.record.id,
       costMicros: 5000,
       costUsd: 0.005,
       reportedCostMicros: 2_000_000,
@@ -368,10 +385,9 @@ describe('reserve and settle (the Lua scripts)', () => {
       expect(Number(spend[`u:${user}`] ?? 0)).toBeLessThanOrEqual(5000);
     expect(results.some((result) => result.status === 'rejected')).toBe(true);
     // The counters equal the records.
-    const ids = await service.deps.redis.zrange(keys.agentLlmCalls(agentId), '0', '-1');
-    const records = (await service.deps.redis.mget(...ids.map((id) => keys.llmCall(id)))).map((json) =>
-      JSON.parse(json ?? '{}'),
-    );
+    await service.drain();
+    const records = (await service.deps.history.listLlmCalls(tenant.organizationId, agentId, { limit: 1000 }))
+      .data;
     expect(records.reduce((sum, record) => sum + record.costMicros, 0)).toBe(Number(spend.agent));
     expect(await service.deps.redis.hget(keys.budgetReserved, `agent:${agentId}`)).toBe('0');
   });
@@ -421,6 +437,7 @@ describe('budgets in the chat API', () => {
     const publicKey = await embed(tenant, agentId);
     for (const text of ['hello', 'how are you', 'tell me more']) await (await chat(publicKey, text)).text();
     const base = `/api/v1/organizations/${tenant.organizationId}`;
+    await service.drain();
     const calls = await service.call('GET', `${base}/agents/${agentId}/usage/llm-calls`, {
       token: tenant.keys.viewer,
     });
@@ -479,6 +496,7 @@ describe('budgets in the chat API', () => {
     const erin = await send(await sign('erin'));
     expect(erin.status).toBe(200);
     await erin.text();
+    await service.drain();
     const calls = await service.call('GET', `${base}/usage/llm-calls`, { token: tenant.keys.viewer });
     expect(calls.body.data[0]).toMatchObject({ externalUserId: 'erin', visitorId: null });
     const users = await service.call('GET', `${base}/usage/users`, { token: tenant.keys.viewer });
@@ -509,6 +527,7 @@ describe('budgets in the chat API', () => {
     expect(forged.status).toBe(200);
     expect(forged.headers.get('x-mcpstack-user-token-problem')).toBe('invalid_user_token');
     await forged.text();
+    await service.drain();
     const anonymous = await service.call('GET', `${base}/usage/llm-calls?limit=1`, {
       token: tenant.keys.viewer,
     });
@@ -543,6 +562,7 @@ describe('budgets in the chat API', () => {
         }),
       });
       await response.text();
+      await other.drain();
       const calls = await other.call(
         'GET',
         `/api/v1/organizations/${tenant.organizationId}/agents/${agent.body.id}/usage/llm-calls`,

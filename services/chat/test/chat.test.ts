@@ -212,6 +212,7 @@ describe('POST /api/v1/chat', () => {
     const { chatId } = await ask('Look up order B-2002 please');
     const served = model.requests.slice(before);
     expect(served).toHaveLength(2);
+    await service.drain();
     const calls = await service.call('GET', `${agentPath()}/usage/llm-calls?limit=10`, {
       token: tenant.keys.viewer,
     });
@@ -255,12 +256,14 @@ describe('POST /api/v1/chat', () => {
     const { chunks } = await ask('[error] please fail');
     const error = chunks.find((chunk) => chunk.type === 'error');
     expect(error).toMatchObject({ errorText: expect.stringContaining('model is unavailable') });
+    await service.drain();
     const calls = await service.call('GET', `${agentPath()}/usage/llm-calls?limit=2`, {
       token: tenant.keys.viewer,
     });
     expect(calls.body.data[0]).toMatchObject({ status: 'error', costUsd: 0, error: expect.any(String) });
     const keys = service.deps.keys.organization(tenant.organizationId);
-    expect(await service.deps.redis.zcard(keys.budgetReservations)).toBe(0);
+    // No hold is left open (a settled hold leaves only its id, swept once it expires).
+    expect(await service.deps.redis.hlen(keys.budgetReservationData)).toBe(0);
   });
 
   it('turns an MCP server that went down into a tool error, and the answer still comes', async () => {
@@ -378,6 +381,7 @@ describe('POST /api/v1/chat', () => {
     await expect
       .poll(
         async () => {
+          await service.drain();
           const calls = await service.call('GET', `${agentPath()}/usage/llm-calls?limit=1`, {
             token: tenant.keys.viewer,
           });

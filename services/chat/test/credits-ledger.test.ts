@@ -6,6 +6,7 @@ import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adjustCredits } from '../src/domain/budgets/credits.ts';
 import { newId } from '../src/ids.ts';
+import { runReconcile } from '../src/reconcile-command.ts';
 import {
   type CreditWorld,
   createAgent,
@@ -55,6 +56,7 @@ async function adjust(tenant: Tenant, amountUsd: number, reason: string) {
 }
 
 async function ledger(tenant: Tenant, query = '', token = tenant.keys.billing) {
+  await world.service.drain();
   const response = await world.service.call('GET', `${creditsPath(tenant, 'ledger')}${query}`, { token });
   expect(response.status, response.text).toBe(200);
   return response.body as {
@@ -214,6 +216,7 @@ describe('the ledger', () => {
       '?from=yesterday',
       '?surprise=1',
     ]) {
+      await world.service.drain();
       const response = await world.service.call('GET', `${creditsPath(tenant, 'ledger')}${bad}`, {
         token: tenant.keys.billing,
       });
@@ -238,6 +241,7 @@ describe('the ledger', () => {
     ];
     for (const reason of reasons) await adjust(tenant, 0.01, reason);
 
+    await world.service.drain();
     const response = await world.service.call('GET', creditsPath(tenant, 'ledger'), {
       token: tenant.keys.billing,
       headers: { accept: 'text/csv' },
@@ -299,6 +303,7 @@ describe('the ledger', () => {
     expect(response.text).toContain(`"'=HYPERLINK(""https://evil.example"",""click"")"`);
     expect(response.text).toContain('"Refund, ""goodwill""\nsecond line"');
 
+    await world.service.drain();
     const usageOnly = await world.service.call(
       'GET',
       `${creditsPath(tenant, 'ledger')}?format=csv&category=usage`,
@@ -311,6 +316,7 @@ describe('the ledger', () => {
         .slice(1)
         .map((row) => row[2]),
     ).toEqual(['usage']);
+    await world.service.drain();
     const json = await world.service.call('GET', `${creditsPath(tenant, 'ledger')}?format=json`, {
       token: tenant.keys.billing,
       headers: { accept: 'text/csv' },
@@ -382,23 +388,22 @@ describe('the reconcile command', () => {
     MCPSTACK_SECRET_KEY: 'test-secret-key-0123456789abcdef0123456789abcdef',
     STRIPE_SECRET_KEY: world.stripe.secretKey,
     STRIPE_API_BASE: world.stripe.url,
+    MCPSTACK_DATA_DIR: 'memory://',
   });
-  const reconcile = (...args: string[]) =>
-    run(
-      process.execPath,
-      ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/reconcile.ts', ...args],
-      {
-        cwd: serviceRoot,
-        env: env(),
+  /** The command as `npm run reconcile` runs it, on the test's own world (its database included). */
+  const reconcile = async (...args: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await runReconcile(world.service.deps, args, {
+      stdout: (text) => {
+        stdout += text;
       },
-    ).then(
-      (result) => ({ code: 0, stdout: result.stdout, stderr: result.stderr }),
-      (error: { code: number; stdout: string; stderr: string }) => ({
-        code: error.code,
-        stdout: error.stdout,
-        stderr: error.stderr,
-      }),
-    );
+      stderr: (text) => {
+        stderr += text;
+      },
+    });
+    return { code, stdout, stderr };
+  };
 
   it('agrees with a clean ledger, and prints the differences of a tampered one (exit 1)', async () => {
     const tenant = await world.service.createTenant();
@@ -408,12 +413,7 @@ describe('the reconcile command', () => {
     await deliver(world, 'charge.refunded', world.stripe.refund(sessionId, 1000));
     await expectConsistent(world.service, tenant);
 
-    // Through the root script, as an operator runs it.
-    const viaNpm = await run('npm', ['run', '--silent', 'reconcile', '--', '--org', tenant.organizationId], {
-      cwd: repositoryRoot,
-      env: env(),
-    });
-    expect(viaNpm.stdout).toContain(
+    expect((await reconcile('--org', tenant.organizationId)).stdout).toContain(
       `OK  ${tenant.organizationId}: balance 18 USD, ledger sum 18 USD, 3 entries`,
     );
 
@@ -430,8 +430,11 @@ describe('the reconcile command', () => {
     );
     const forged = { ...purchase!, id: newId('ledgerEntry') };
     await world.service.deps.redis.hincrby(keys.credits, 'balance', usd(5));
-    await world.service.deps.redis.hset(keys.ledgerEntries, forged.id, JSON.stringify(forged));
-    await world.service.deps.redis.zadd(keys.ledger, 0, forged.id);
+    await world.service.deps.history.write({
+      ledger: [{ ...forged, position: { milliseconds: 1, sequence: 0 } }],
+      calls: [],
+      stripeEvents: [],
+    });
     // And a paid session whose webhook never came.
     const missed = await startCheckout(world, tenant, 7);
     world.stripe.pay(missed);
@@ -464,8 +467,7 @@ describe('the reconcile command', () => {
 
     // Undo the tampering and sync the missed session: clean again.
     await world.service.deps.redis.hincrby(keys.credits, 'balance', -usd(5));
-    await world.service.deps.redis.hdel(keys.ledgerEntries, forged.id);
-    await world.service.deps.redis.zrem(keys.ledger, forged.id);
+    await world.service.deps.history.database.query('DELETE FROM ledger_entries WHERE id = $1', [forged.id]);
     await world.service.call('POST', creditsPath(tenant, `checkout-session/${missed}/sync`), {
       token: tenant.keys.billing,
     });
@@ -473,10 +475,16 @@ describe('the reconcile command', () => {
     await expectConsistent(world.service, tenant);
   });
 
-  it('refuses to run without --org, and fails for an unknown organization', async () => {
-    const usage = await reconcile();
+  it('refuses an unknown option through npm (exit 2), and fails for an unknown organization', async () => {
+    const usage = await run('npm', ['run', '--silent', 'reconcile', '--', '--bogus'], {
+      cwd: repositoryRoot,
+      env: env(),
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain('--org <orgId> is required');
+    expect(usage.stderr).toContain("Unknown option '--bogus'");
     const unknown = await reconcile('--org', 'org_doesnotexist');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('No organization org_doesnotexist');

@@ -176,6 +176,7 @@ describe('the Stripe webhook', () => {
     expect(delivered.body).toEqual({ received: true, eventId: delivered.eventId, outcome: 'credited' });
 
     expect(await balanceMicros(world.service, tenant)).toBe(usd(25));
+    await world.service.drain();
     const ledger = await world.service.call('GET', creditsPath(tenant, 'ledger'), {
       token: tenant.keys.billing,
     });
@@ -203,10 +204,8 @@ describe('the Stripe webhook', () => {
       paymentIntentId: session.payment_intent,
       ledgerEntryId: ledger.body.data[0].id,
     });
-    const keys = world.service.deps.keys.organization(tenant.organizationId);
-    const event = JSON.parse(
-      (await world.service.deps.redis.hget(keys.stripeEvents, delivered.eventId)) ?? '{}',
-    );
+    await world.service.drain();
+    const event = await world.service.deps.history.stripeEvent(tenant.organizationId, delivered.eventId);
     expect(event).toMatchObject({ type: 'checkout.session.completed', outcome: 'credited', sessionId });
     const summary = await world.service.call('GET', creditsPath(tenant, 'summary'), {
       token: tenant.keys.billing,

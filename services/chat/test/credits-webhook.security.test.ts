@@ -35,8 +35,11 @@ async function paidCheckout(tenant: Tenant, amountUsd = 10) {
 async function expectNothingApplied(tenant: Tenant, paidSessionId: string | null) {
   expect(await balanceMicros(world.service, tenant)).toBe(0);
   expect(await ledgerEntries(world.service, tenant)).toEqual([]);
-  const keys = world.service.deps.keys.organization(tenant.organizationId);
-  expect(await world.service.deps.redis.hlen(keys.stripeEvents)).toBe(0);
+  const events = await world.service.deps.history.database.query(
+    'SELECT id FROM stripe_events WHERE organization_id = $1',
+    [tenant.organizationId],
+  );
+  expect(events).toEqual([]);
   if (paidSessionId !== null) {
     const report = await world.service.call('POST', creditsPath(tenant, 'reconcile'), {
       token: tenant.keys.admin,

@@ -149,5 +149,6 @@ describe('the store unreachable', () => {
     } finally {
       await broken.running.close();
     }
-  });
+    // The service starts its own PGlite first (seconds on a loaded machine), then meets no Redis.
+  }, 40_000);
 });

@@ -83,6 +83,7 @@ describe('a model server that reports more usage than the call could use', () =>
     expect(response.status).toBe(200);
     expect(await response.text()).toContain('"type":"finish"');
 
+    await service.drain();
     const calls = await service.call(
       'GET',
       `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/usage/llm-calls`,

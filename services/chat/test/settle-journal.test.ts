@@ -65,8 +65,12 @@ describe('the settle journal', () => {
     );
     expect(spend).toBe('700');
     expect(await service.deps.redis.hget(keys.budgetReserved, 'credits')).toBe('0');
-    const record = JSON.parse((await service.deps.redis.get(keys.llmCall(call.record.id))) ?? '{}');
-    expect(record).toMatchObject({ settledBy: 'journal', costMicros: 700 });
+    await service.drain();
+    const records = (
+      await service.deps.history.listLlmCalls(context.organizationId, context.agentId, { limit: 10 })
+    ).data;
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ id: call.record.id, settledBy: 'journal', costMicros: 700 });
     await journal.stop();
   });
 
@@ -79,8 +83,11 @@ describe('the settle journal', () => {
     await journal.append({ context: rest, hold: null, call });
     expect(readdirSync(journalDirectory).filter((name) => name.startsWith('active-'))).toHaveLength(1);
     expect(await journal.replay()).toEqual({ settled: 1, pending: 0 });
-    const keys = service.deps.keys.organization(context.organizationId);
-    expect(await service.deps.redis.exists(keys.llmCall(call.record.id))).toBe(1);
+    await service.drain();
+    const records = (
+      await service.deps.history.listLlmCalls(context.organizationId, context.agentId, { limit: 10 })
+    ).data;
+    expect(records.map((record) => record.id)).toEqual([call.record.id]);
     await journal.stop();
     expect(readdirSync(journalDirectory)).toEqual([]);
   });

@@ -19,10 +19,6 @@ export interface OrganizationKeys {
   conversationMessages(conversationId: string): string;
   /** Sorted set: an agent's conversation ids scored by last activity (ms). */
   agentConversations(agentId: string): string;
-  /** String: one LLM-call record as JSON. */
-  llmCall(callId: string): string;
-  /** Sorted set, all scores 0: an agent's LLM-call ids (time-sortable), paged by lex range. */
-  agentLlmCalls(agentId: string): string;
   /** Hash: how the agent verifies user tokens (sealed HS256 secret, public key or JWKS URL). */
   agentIdentity(agentId: string): string;
   /** Set: an agent's verified domains (normalized), read by the chat API on every request. */
@@ -53,18 +49,18 @@ export interface OrganizationKeys {
   budgetExpiredHold(holdId: string): string;
   /** Hash: the AI-credit balance and its running totals, in micro-USD. */
   credits: string;
-  /** Sorted set, all scores 0: ledger entry ids (time-sortable), paged by lex range. */
-  ledger: string;
-  /** Hash: ledger entry id → entry JSON (append-only: entries are written once, never changed). */
-  ledgerEntries: string;
+  /**
+   * Stream: the history outbox. The scripts that move money append the ledger entries, LLM-call
+   * records and processed Stripe events here in the same step; the drainer moves them to
+   * PostgreSQL (the system of record for history), then acknowledges and deletes them.
+   */
+  historyOutbox: string;
   /** Hash: Stripe Checkout Session id → its record JSON (amount, status, credited, refunded). */
   stripeCheckoutSessions: string;
   /** Hash: service-account key id → when it was last used (ISO), written at most once a minute per key. */
   apiKeyLastUsed: string;
   /** String with a 60 s TTL: set by the first use of a key in a minute, which alone writes apiKeyLastUsed. */
   apiKeyLastUsedGate(keyId: string): string;
-  /** Hash: processed Stripe event id → what it did (an audit trail; exactly-once rests on the sessions). */
-  stripeEvents: string;
 }
 
 export interface Keys {
@@ -105,8 +101,6 @@ export function createKeys(prefix: string): Keys {
         conversation: (conversationId) => `${base}:conversation:${conversationId}`,
         conversationMessages: (conversationId) => `${base}:conversation:${conversationId}:messages`,
         agentConversations: (agentId) => `${base}:agent:${agentId}:conversations`,
-        llmCall: (callId) => `${base}:llm-call:${callId}`,
-        agentLlmCalls: (agentId) => `${base}:agent:${agentId}:llm-calls`,
         agentIdentity: (agentId) => `${base}:agent:${agentId}:identity`,
         agentVerifiedDomains: (agentId) => `${base}:agent:${agentId}:verified-domains`,
         rateBucket: (scope) => `${base}:rate:${scope}`,
@@ -123,10 +117,8 @@ export function createKeys(prefix: string): Keys {
         budgetReservationData: `${base}:budget:reservation-data`,
         budgetExpiredHold: (holdId) => `${base}:budget:expired-hold:${holdId}`,
         credits: `${base}:credits`,
-        ledger: `${base}:ledger`,
-        ledgerEntries: `${base}:ledger:entries`,
+        historyOutbox: `${base}:history:outbox`,
         stripeCheckoutSessions: `${base}:stripe:checkout-sessions`,
-        stripeEvents: `${base}:stripe:events`,
         apiKeyLastUsed: `${base}:api-key:last-used`,
         apiKeyLastUsedGate: (keyId) => `${base}:api-key:${keyId}:last-used-gate`,
       };

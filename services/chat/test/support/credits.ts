@@ -86,15 +86,20 @@ export async function balanceMicros(service: TestService, tenant: Tenant): Promi
   return Number((await service.deps.redis.hget(keys.credits, 'balance')) ?? 0);
 }
 
+/** Every ledger entry, from PostgreSQL once the outbox is drained, oldest first. */
 export async function ledgerEntries(service: TestService, tenant: Tenant) {
-  const keys = service.deps.keys.organization(tenant.organizationId);
-  const raw = await service.deps.redis.hvals(keys.ledgerEntries);
-  return raw.map((value) => ledgerEntryRecord.parse(JSON.parse(value)));
+  await service.drain();
+  const page = await service.deps.history.listLedger(
+    tenant.organizationId,
+    { types: null },
+    { limit: 100_000 },
+  );
+  return page.data.map((entry) => ledgerEntryRecord.parse(entry)).reverse();
 }
 
 /**
- * The invariant after every scenario: balance = sum of the ledger entries (checked here, straight
- * from Redis) and the reconcile endpoint agrees (no differences).
+ * The invariant after every scenario: balance = sum of the ledger entries (checked here, from
+ * PostgreSQL once drained) and the reconcile endpoint agrees (no differences).
  */
 export async function expectConsistent(service: TestService, tenant: Tenant): Promise<number> {
   const entries = await ledgerEntries(service, tenant);

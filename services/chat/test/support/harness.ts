@@ -8,6 +8,9 @@ import { createDeps, type RunningServer, startServer } from '../../src/bootstrap
 import type { Deps } from '../../src/deps.ts';
 import { parseEnv } from '../../src/env.ts';
 import { createLogger } from '../../src/logger.ts';
+import { openDatabase } from '../../src/storage/database/database.ts';
+import { createHistoryStore, type HistoryStore } from '../../src/storage/database/history-store.ts';
+import { createTestDatabase } from './database.ts';
 
 export const adminToken = `test-operator-token-${'x'.repeat(32)}`;
 
@@ -19,6 +22,8 @@ export interface TestService {
   running: RunningServer;
   /** `fetch` against the service, JSON in and out. */
   call(method: string, path: string, options?: CallOptions): Promise<CallResult>;
+  /** Moves the history outbox to PostgreSQL now (after any pass in flight): reads then see every write. */
+  drain(): Promise<number>;
   /** Creates an organization and a key of each role; ready-made tenants for most tests. */
   createTenant(slug?: string): Promise<Tenant>;
   stop(): Promise<void>;
@@ -49,6 +54,17 @@ export function uniqueSlug(base = 'org'): string {
   return `${base}-${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * Without DATABASE_URL, the services of one test file share one in-memory PGlite (its start is the
+ * slow part; organizations never collide): each file has its own, since vitest isolates files.
+ */
+let filePglite: HistoryStore | undefined;
+function sharedPglite(): HistoryStore {
+  filePglite ??= createHistoryStore(openDatabase({ url: undefined, dataDirectory: 'memory://' }));
+  // A service's shutdown closes its store: this one outlives the service.
+  return { ...filePglite, close: async () => {} };
+}
+
 /** A whole service on port 0 with its own Redis key prefix; `stop` removes every key it wrote. */
 export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
   const logs: string[] = [];
@@ -60,7 +76,10 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   });
   const prefix = `mcpstack-test:${randomBytes(6).toString('hex')}:`;
   const dataDirectory = mkdtempSync(join(tmpdir(), 'mcpstack-test-data-'));
+  const database = await createTestDatabase();
   const parsed = parseEnv({
+    DATABASE_URL: database.url ?? '',
+    MCPSTACK_DATA_DIR: 'memory://',
     REDIS_URL: inject('redisUrl'),
     MCPSTACK_REDIS_PREFIX: prefix,
     MCPSTACK_ADMIN_TOKEN: adminToken,
@@ -75,10 +94,13 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE: '100000',
     MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE: '100000',
     MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE: '100000',
-    MCPSTACK_DATA_DIR: dataDirectory,
+    MCPSTACK_JOURNAL_DIR: dataDirectory,
     ...env,
   });
-  const deps = createDeps(parsed, { logger: createLogger('info', sink) });
+  const deps = createDeps(parsed, {
+    logger: createLogger('info', sink),
+    ...(database.url === undefined && { history: sharedPglite() }),
+  });
   const running = await startServer(deps, 0, '127.0.0.1');
 
   const call: TestService['call'] = async (method, path, options = {}) => {
@@ -125,6 +147,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     running,
     call,
     createTenant,
+    drain: () => running.drainer.drainOnce({ reclaim: false }),
     async stop() {
       let cursor = '0';
       do {
@@ -140,6 +163,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
       } while (cursor !== '0');
       await running.close();
       rmSync(dataDirectory, { recursive: true, force: true });
+      await database.drop();
     },
   };
 }

@@ -1,4 +1,4 @@
-import { buildLlmCall, type CallOwnership, type LlmCallDraft } from '../../src/domain/chat/llm-calls.ts';
+import { buildLlmCall, type CallOwnership, type LlmCallDraft } from '../../src/domain/history/llm-calls.ts';
 
 /** The record of one finished call that cost `costMicros`, for tests that drive settle directly. */
 export function settledCall(context: CallOwnership, costMicros: number, at = new Date()): LlmCallDraft {

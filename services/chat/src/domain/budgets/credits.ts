@@ -10,7 +10,7 @@ type CreditDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock'>;
 export const ledgerEntryTypes = ['purchase', 'grant', 'usage', 'refund', 'adjustment'] as const;
 export type LedgerEntryType = (typeof ledgerEntryTypes)[number];
 
-/** One ledger entry as stored: written once, in the same script that moves the balance. */
+/** One ledger entry: appended to the outbox by the script that moves the balance, then kept in PostgreSQL. */
 export const ledgerEntryRecord = z.object({
   id: z.string(),
   organizationId: z.string(),
@@ -87,7 +87,7 @@ export async function adjustCredits(
   };
   const [status, balance] = (await deps.scripts.run(
     'creditsAdjust',
-    [keys.credits, keys.ledger, keys.ledgerEntries],
+    [keys.credits, keys.historyOutbox],
     [
       options.amountMicros,
       totalField[options.type],

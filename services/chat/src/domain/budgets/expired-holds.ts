@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
-import { buildLlmCall } from '../chat/llm-calls.ts';
+import { buildLlmCall } from '../history/llm-calls.ts';
 import { type MeterDeps, settle } from './meter.ts';
 import { meteringMetrics } from './metering-metrics.ts';
 

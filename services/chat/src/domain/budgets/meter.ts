@@ -1,9 +1,10 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { idFloor, newId } from '../../ids.ts';
+import { newId } from '../../ids.ts';
+import type { LlmCallDraft } from '../history/llm-calls.ts';
+import { encodeCall } from '../history/outbox.ts';
 import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
-import { emptyReference, type LedgerEntryRecord } from './credits.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
 
 export type MeterDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
@@ -28,14 +29,10 @@ export interface Reservation {
 }
 
 /**
- * A call to settle: its LLM-call record without the cost fields the settle script decides
- * (`costMicros`, `costUsd`, `reportedCostMicros`, `overageMicros`, `settledBy`), and the cost its
- * usage comes to.
+ * A call to settle: its LLM-call record without the fields the settle script decides (`costMicros`,
+ * `costUsd`, `reportedCostMicros`, `overageMicros`, `settledBy`), and the cost its usage comes to.
  */
-export interface SettledCall {
-  record: { id: string; inputTokens: number; outputTokens: number; createdAt: string; finishedAt: string };
-  costMicros: number;
-}
+export type SettledCall = LlmCallDraft;
 
 /** Who settles a call: the answer itself, the journal after Redis was away, or the expiry of its hold. */
 export type SettledBy = 'stream' | 'journal' | 'expiry';
@@ -166,8 +163,9 @@ export async function reserve(
 }
 
 /**
- * Replaces a hold by the call's cost, at most the hold, writing the LLM-call record and the ledger
- * debit in the same script. Without a hold (the call was never reserved), only books and records.
+ * Replaces a hold by the call's cost, at most the hold, appending the LLM-call record and its
+ * ledger debit to the history outbox in the same script. Without a hold (the call was never
+ * reserved), only books and records.
  */
 export async function settle(
   deps: MeterDeps,
@@ -182,21 +180,6 @@ export async function settle(
   const keys = deps.keys.organization(context.organizationId);
   const record = call.record;
   const period = reservation?.period ?? budgetPeriod(deps.clock.now(), context.resetDayOfMonthUtc);
-  const recordDays = deps.env.MCPSTACK_LLM_CALL_RETENTION_DAYS;
-  const ledgerEntry: Omit<LedgerEntryRecord, 'amountMicros' | 'balanceAfterMicros'> = {
-    id: newId('ledgerEntry'),
-    organizationId: context.organizationId,
-    type: 'usage',
-    reference: {
-      ...emptyReference,
-      agentId: context.agentId,
-      conversationId: context.conversationId,
-      callId: record.id,
-    },
-    actor: context.owner.kind === 'user' ? `user:${context.owner.id}` : `visitor:${context.owner.id}`,
-    reason: null,
-    createdAt: record.finishedAt,
-  };
   const reply = (await deps.scripts.run(
     'budgetSettle',
     [
@@ -207,11 +190,8 @@ export async function settle(
       keys.credits,
       keys.agentUserSpend(context.agentId, period.id),
       keys.agentUsers(context.agentId),
-      keys.llmCall(record.id),
-      keys.agentLlmCalls(context.agentId),
-      keys.ledger,
-      keys.ledgerEntries,
       keys.agentPeriodConversations(context.agentId, period.id),
+      keys.historyOutbox,
       keys.budgetExpiredHold(reservation?.id ?? ''),
     ],
     [
@@ -221,15 +201,13 @@ export async function settle(
       context.owner.kind === 'user' ? context.owner.id : '',
       dayOf(new Date(record.createdAt)),
       record.id,
-      JSON.stringify(record),
-      ledgerEntry.id,
-      JSON.stringify(ledgerEntry),
+      encodeCall(record),
+      newId('ledgerEntry'),
       record.inputTokens,
       record.outputTokens,
       context.conversationId,
       periodKeyTtlSeconds,
-      recordDays * 86_400,
-      recordDays > 0 ? idFloor('llmCall', deps.clock.now().getTime() - recordDays * 86_400_000) : '',
+      period.id,
       settledBy,
       expiredMarkerSeconds,
     ],

@@ -345,7 +345,7 @@ export async function applyCheckoutSession(
   };
   const [outcome, balance, ledgerEntryId] = (await deps.scripts.run(
     'creditsPurchase',
-    [keys.credits, keys.ledger, keys.ledgerEntries, keys.stripeCheckoutSessions, keys.stripeEvents],
+    [keys.credits, keys.historyOutbox, keys.stripeCheckoutSessions],
     [
       session.id,
       amountMicros,

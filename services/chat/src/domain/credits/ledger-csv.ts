@@ -68,7 +68,7 @@ function row(entry: LedgerEntryRecord): string {
  * non-ASCII reasons right), a header row, CRLF line ends, newest entry first.
  */
 export async function ledgerCsv(
-  deps: Pick<Deps, 'redis' | 'keys'>,
+  deps: Pick<Deps, 'history'>,
   organizationId: string,
   filter: LedgerFilter,
   cursor?: string,

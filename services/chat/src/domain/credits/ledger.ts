@@ -1,15 +1,10 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
-import { newId } from '../../ids.ts';
 import type { Page } from '../../storage/collection.ts';
-import {
-  type LedgerEntryRecord,
-  type LedgerEntryType,
-  ledgerEntryRecord,
-  ledgerEntryTypes,
-} from '../budgets/credits.ts';
+import type { LedgerFilter } from '../../storage/database/history-store.ts';
+import { type LedgerEntryRecord, type LedgerEntryType, ledgerEntryTypes } from '../budgets/credits.ts';
 
-type LedgerDeps = Pick<Deps, 'redis' | 'keys'>;
+type LedgerDeps = Pick<Deps, 'history'>;
 
 /** The reference product's two views of the ledger: money in and out, and what usage drew. */
 export const ledgerCategories = {
@@ -68,13 +63,7 @@ export const ledgerQuery = z
   .strict();
 export type LedgerQuery = z.infer<typeof ledgerQuery>;
 
-export interface LedgerFilter {
-  /** null: every type. */
-  types: ReadonlySet<LedgerEntryType> | null;
-  agentId?: string | undefined;
-  from?: Date | undefined;
-  to?: Date | undefined;
-}
+export type { LedgerFilter };
 
 export function ledgerFilterOf(query: LedgerQuery): LedgerFilter {
   let types: Set<LedgerEntryType> | null = null;
@@ -91,30 +80,10 @@ export function ledgerFilterOf(query: LedgerQuery): LedgerFilter {
   };
 }
 
-function matches(entry: LedgerEntryRecord, filter: LedgerFilter): boolean {
-  if (filter.types && !filter.types.has(entry.type)) return false;
-  if (filter.agentId !== undefined && entry.reference.agentId !== filter.agentId) return false;
-  const at = Date.parse(entry.createdAt);
-  if (filter.from && at < filter.from.getTime()) return false;
-  if (filter.to && at >= filter.to.getTime()) return false;
-  return true;
-}
-
 /**
- * Ledger ids start with the time they were minted, so a time range narrows the scan to a range of
- * ids. An entry's `createdAt` can trail its id's time a little (a usage entry is dated when the
- * model call finished), so the id range is widened by this much and `createdAt` decides.
- */
-const idTimeSlackMs = 10 * 60_000;
-const idPrefixAt = (milliseconds: number) => newId('ledgerEntry', Math.max(0, milliseconds)).slice(0, 14);
-
-const scanBatch = 500;
-/** At most this many entries are read for one page; a sparse filter then returns a short page. */
-const scanBudget = 20_000;
-
-/**
- * One page of the ledger, newest first. `nextCursor` is null once nothing older matches; a page
- * may be shorter than `limit` (even empty) with a cursor when the filter is sparse: keep paging.
+ * One page of the ledger, newest first, from PostgreSQL. `nextCursor` is null once nothing older
+ * matches. An entry appended in the last moments shows once the drainer has moved it (its lag,
+ * well under a second).
  */
 export async function listLedger(
   deps: LedgerDeps,
@@ -122,30 +91,5 @@ export async function listLedger(
   filter: LedgerFilter,
   page: { limit: number; cursor?: string | undefined },
 ): Promise<Page<LedgerEntryRecord>> {
-  const keys = deps.keys.organization(organizationId);
-  let max = page.cursor
-    ? `(${page.cursor}`
-    : filter.to
-      ? `(${idPrefixAt(filter.to.getTime() + idTimeSlackMs)}`
-      : '+';
-  const min = filter.from ? `[${idPrefixAt(filter.from.getTime() - idTimeSlackMs)}` : '-';
-  const data: LedgerEntryRecord[] = [];
-  let scanned = 0;
-  for (;;) {
-    const ids = await deps.redis.zrevrangebylex(keys.ledger, max, min, 'LIMIT', 0, scanBatch);
-    if (ids.length === 0) return { data, nextCursor: null };
-    const raws = await deps.redis.hmget(keys.ledgerEntries, ...ids);
-    for (const raw of raws) {
-      scanned += 1;
-      if (raw === null) continue;
-      const entry = ledgerEntryRecord.parse(JSON.parse(raw));
-      if (!matches(entry, filter)) continue;
-      if (data.length === page.limit) return { data, nextCursor: data.at(-1)!.id };
-      data.push(entry);
-    }
-    const last = ids.at(-1)!;
-    if (ids.length < scanBatch) return { data, nextCursor: null };
-    if (scanned >= scanBudget) return { data, nextCursor: last };
-    max = `(${last}`;
-  }
+  return deps.history.listLedger(organizationId, filter, page);
 }

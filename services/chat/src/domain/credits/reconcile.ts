@@ -1,16 +1,15 @@
 import type { Deps } from '../../deps.ts';
-import { type LedgerEntryRecord, type LedgerEntryType, ledgerEntryRecord } from '../budgets/credits.ts';
+import type { LedgerEntryRecord } from '../budgets/credits.ts';
 import { microsToUsd } from '../budgets/money.ts';
+import { type Books, counterDifferences, creditTotals, readBooks } from '../history/books.ts';
 import { type CheckoutSessionRecord, readCheckoutSessions, stripeCheckoutSession } from './checkout.ts';
 
-type ReconcileDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'stripe' | 'logger'>;
+type ReconcileDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'stripe' | 'logger' | 'history' | 'stores'>;
 
 export type DifferenceKind =
   | 'balance_mismatch'
   | 'total_mismatch'
-  | 'unreadable_entry'
-  | 'unindexed_entry'
-  | 'missing_entry'
+  | 'counter_mismatch'
   | 'purchase_without_session'
   | 'credited_session_without_purchase'
   | 'duplicate_purchase'
@@ -36,6 +35,8 @@ export interface ReconcileReport {
   balanceUsd: number;
   ledgerSumUsd: number;
   entryCount: number;
+  /** Outbox entries not drained to PostgreSQL yet (counted from Redis). */
+  undrainedCount: number;
   checkoutSessionCount: number;
   creditedSessionCount: number;
   /** Whether sessions not credited were looked up in Stripe (false when Stripe is not configured). */
@@ -44,47 +45,25 @@ export interface ReconcileReport {
   warnings: string[];
 }
 
-/** The running total each entry type moves, and its sign there (usage counts up in `spent`). */
-const totals: ReadonlyArray<{ field: string; type: LedgerEntryType; sign: 1 | -1 }> = [
-  { field: 'purchased', type: 'purchase', sign: 1 },
-  { field: 'granted', type: 'grant', sign: 1 },
-  { field: 'adjusted', type: 'adjustment', sign: 1 },
-  { field: 'refunded', type: 'refund', sign: 1 },
-  { field: 'spent', type: 'usage', sign: -1 },
-];
-
 const usd = microsToUsd;
 
 /**
- * Proves the organization's credits: balance = sum of the ledger entries (and each running total =
- * the sum of its entry type), the index and the entries hold the same ids, every credited Checkout
- * Session has exactly one purchase entry of its amount (and no purchase entry lacks a session),
- * its refunds add up, and no session Stripe reports paid is left uncredited. Reads only.
+ * Proves the organization's credits: Redis's balance = Σ of the ledger (PostgreSQL's entries plus
+ * the outbox's undrained tail), each running total and month counter = the sum of its entries or
+ * calls, every credited Checkout Session has exactly one purchase entry of its amount (and no
+ * purchase entry lacks a session), its refunds add up, and no session Stripe reports paid is left
+ * uncredited. Reads only.
  */
 export async function reconcileCredits(
   deps: ReconcileDeps,
   organizationId: string,
 ): Promise<ReconcileReport> {
-  const keys = deps.keys.organization(organizationId);
-  // Every ledger write changes the credits hash and the index in the same script, so when neither
-  // changed while the ledger was read, what was read is one consistent state.
-  const snapshot = async () => {
-    const [credits, size] = await Promise.all([
-      deps.redis.hgetall(keys.credits),
-      deps.redis.zcard(keys.ledger),
-    ]);
-    return { credits, fingerprint: JSON.stringify([Object.entries(credits).sort(), size]) };
-  };
+  // The books pair one Redis snapshot with what PostgreSQL held drained of it: consistent as read.
+  // The agents' counters are read after it, so traffic meanwhile may show as a difference: retry.
   for (let attempt = 1; ; attempt++) {
-    const before = await snapshot();
-    const report = await reconcileLedger(deps, organizationId, before.credits);
-    const after = await snapshot();
-    if (before.fingerprint === after.fingerprint || attempt === 5) {
-      if (before.fingerprint !== after.fingerprint) {
-        report.warnings.push(
-          'The ledger kept changing while it was read: a difference may be a write in flight',
-        );
-      }
+    const report = await reconcileLedger(deps, organizationId, await readBooks(deps, organizationId));
+    const countersOnly = report.differences.every((difference) => difference.kind === 'counter_mismatch');
+    if (report.differences.length === 0 || !countersOnly || attempt === 3) {
       const pending = report.pending;
       if (pending.length > 0 && !deps.stripe) {
         report.warnings.push(
@@ -103,80 +82,34 @@ export async function reconcileCredits(
 async function reconcileLedger(
   deps: ReconcileDeps,
   organizationId: string,
-  credits: Record<string, string>,
+  books: Books,
 ): Promise<ReconcileReport & { pending: CheckoutSessionRecord[] }> {
-  const keys = deps.keys.organization(organizationId);
   const differences: ReconcileDifference[] = [];
   const warnings: string[] = [];
 
-  const sumByType = new Map<LedgerEntryType, number>();
   const purchasesBySession = new Map<string, LedgerEntryRecord[]>();
   const refundsBySession = new Map<string, number>();
-  const entryIds = new Set<string>();
-  let sum = 0;
-  let cursor = '0';
-  do {
-    const [next, flat] = await deps.redis.hscan(keys.ledgerEntries, cursor, 'COUNT', 1000);
-    cursor = next;
-    for (let index = 0; index < flat.length; index += 2) {
-      const id = flat[index]!;
-      entryIds.add(id);
-      const parsed = ledgerEntryRecord.safeParse(JSON.parse(flat[index + 1]!));
-      if (!parsed.success) {
+  for (const entry of books.paymentEntries) {
+    const sessionId = entry.reference.stripeSessionId;
+    if (entry.type === 'purchase') {
+      if (sessionId === null) {
         differences.push({
-          kind: 'unreadable_entry',
-          entryId: id,
-          message: `Ledger entry ${id} is unreadable`,
+          kind: 'purchase_without_session',
+          entryId: entry.id,
+          actualUsd: usd(entry.amountMicros),
+          message: `Purchase entry ${entry.id} names no Stripe Checkout Session`,
         });
-        continue;
-      }
-      const entry = parsed.data;
-      sum += entry.amountMicros;
-      sumByType.set(entry.type, (sumByType.get(entry.type) ?? 0) + entry.amountMicros);
-      const sessionId = entry.reference.stripeSessionId;
-      if (entry.type === 'purchase') {
-        if (sessionId === null) {
-          differences.push({
-            kind: 'purchase_without_session',
-            entryId: id,
-            actualUsd: usd(entry.amountMicros),
-            message: `Purchase entry ${id} names no Stripe Checkout Session`,
-          });
-        } else {
-          purchasesBySession.set(sessionId, [...(purchasesBySession.get(sessionId) ?? []), entry]);
-        }
-      }
-      if (entry.type === 'refund' && sessionId !== null) {
-        refundsBySession.set(sessionId, (refundsBySession.get(sessionId) ?? 0) - entry.amountMicros);
+      } else {
+        purchasesBySession.set(sessionId, [...(purchasesBySession.get(sessionId) ?? []), entry]);
       }
     }
-  } while (cursor !== '0');
-
-  let indexed = 0;
-  cursor = '0';
-  do {
-    const [next, flat] = await deps.redis.zscan(keys.ledger, cursor, 'COUNT', 1000);
-    cursor = next;
-    for (let index = 0; index < flat.length; index += 2) {
-      const id = flat[index]!;
-      indexed += 1;
-      if (!entryIds.delete(id)) {
-        differences.push({
-          kind: 'missing_entry',
-          entryId: id,
-          message: `The ledger index names ${id}, which has no entry`,
-        });
-      }
+    if (entry.type === 'refund' && sessionId !== null) {
+      refundsBySession.set(sessionId, (refundsBySession.get(sessionId) ?? 0) - entry.amountMicros);
     }
-  } while (cursor !== '0');
-  for (const id of entryIds) {
-    differences.push({
-      kind: 'unindexed_entry',
-      entryId: id,
-      message: `Ledger entry ${id} is missing from the index`,
-    });
   }
 
+  const credits = books.actualCredits;
+  const sum = books.ledgerSumMicros;
   const balance = Number(credits.balance ?? 0);
   if (balance !== sum) {
     differences.push({
@@ -186,8 +119,8 @@ async function reconcileLedger(
       message: `The balance is ${usd(balance)} USD but the ledger entries add up to ${usd(sum)} USD`,
     });
   }
-  for (const { field, type, sign } of totals) {
-    const expected = sign * (sumByType.get(type) ?? 0);
+  for (const { field, type } of creditTotals) {
+    const expected = books.expectedCredits[field] ?? 0;
     const actual = Number(credits[field] ?? 0);
     if (expected !== actual) {
       differences.push({
@@ -195,6 +128,28 @@ async function reconcileLedger(
         expectedUsd: usd(expected),
         actualUsd: usd(actual),
         message: `The ${field} total is ${usd(actual)} USD but the ${type} entries add up to ${usd(expected)} USD`,
+      });
+    }
+  }
+  const months = Object.fromEntries(
+    Object.entries(books.expectedCredits).filter(([field]) => field.startsWith('spent:')),
+  );
+  const actualMonths = Object.fromEntries(
+    Object.entries(credits).filter(([field]) => field.startsWith('spent:')),
+  );
+  for (const { field, expected, actual } of counterDifferences(months, actualMonths)) {
+    differences.push({
+      kind: 'counter_mismatch',
+      expectedUsd: usd(expected),
+      actualUsd: usd(actual),
+      message: `The credits' ${field} counter is ${actual} but the LLM calls add up to ${expected}`,
+    });
+  }
+  for (const agent of books.agents) {
+    for (const { field, expected, actual } of counterDifferences(agent.expected, agent.actual)) {
+      differences.push({
+        kind: 'counter_mismatch',
+        message: `Agent ${agent.agentId}'s ${field} counter of the period ${agent.periodId} is ${actual} but its LLM calls add up to ${expected}`,
       });
     }
   }
@@ -270,7 +225,8 @@ async function reconcileLedger(
     checkedAt: deps.clock.now().toISOString(),
     balanceUsd: usd(balance),
     ledgerSumUsd: usd(sum),
-    entryCount: indexed,
+    entryCount: books.entryCount,
+    undrainedCount: books.tailLength,
     checkoutSessionCount: sessions.length,
     creditedSessionCount: credited.length,
     stripeChecked: false,

@@ -196,7 +196,7 @@ async function applyChargeRefund(
     };
     return (await deps.scripts.run(
       'creditsRefund',
-      [keys.credits, keys.ledger, keys.ledgerEntries, keys.stripeCheckoutSessions, keys.stripeEvents],
+      [keys.credits, keys.historyOutbox, keys.stripeCheckoutSessions],
       [
         sessionId,
         charge.amount_refunded * microsPerCent,

@@ -68,6 +68,10 @@ export const reconcileResponse = z.object({
   balanceUsd: usd,
   ledgerSumUsd: usd,
   entryCount: z.number().int(),
+  undrainedCount: z
+    .number()
+    .int()
+    .describe('Entries still in the Redis outbox, not yet in PostgreSQL (counted from Redis).'),
   checkoutSessionCount: z.number().int(),
   creditedSessionCount: z.number().int(),
   stripeChecked: z.boolean(),
@@ -121,7 +125,7 @@ export const aiCreditRoutes = [
     operationId: 'getAiCreditLedger',
     summary: 'Get the AI-credit ledger, newest first: JSON pages, or CSV (Accept: text/csv or ?format=csv).',
     description:
-      'Filters combine: `category`, `type`, `agentId`, and the time range `from` (inclusive) to `to` (exclusive). The CSV holds every matching entry (up to 100,000 rows; `X-Next-Cursor` continues past that), with a header row, RFC 4180 quoting and formula-looking cells neutralized.',
+      'Filters combine: `category`, `type`, `agentId`, and the time range `from` (inclusive) to `to` (exclusive). The CSV holds every matching entry (up to 100,000 rows; `X-Next-Cursor` continues past that), with a header row, RFC 4180 quoting and formula-looking cells neutralized. The ledger is read from PostgreSQL: an entry written in the last moments (a call that just ended, a payment just credited) appears within the drain lag, well under a second; the balance in the summary is always current.',
     tag: 'AI credits',
     auth: 'principal',
     permission: 'billing:read',

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { getAgent } from '../../domain/agents.ts';
 import { getConversation, listConversations } from '../../domain/chat/conversations.ts';
-import { type LlmCallRecord, listLlmCalls, llmCallRecord } from '../../domain/chat/llm-calls.ts';
+import { type LlmCallRecord, listLlmCalls, llmCallRecord } from '../../domain/history/llm-calls.ts';
 import { microsToUsd } from '../../domain/model-catalog.ts';
 import { defineRoute } from '../route.ts';
 import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
@@ -137,6 +137,8 @@ export const conversationRoutes = [
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage/llm-calls',
     operationId: 'listLlmCalls',
     summary: "Get an agent's LLM-call log, newest first: one record per model call (per step).",
+    description:
+      'Read from PostgreSQL: a call that just ended appears within the drain lag (well under a second). The usage totals (`…/usage`) are always current.',
     tag: 'Usage',
     auth: 'principal',
     permission: 'usage:read',

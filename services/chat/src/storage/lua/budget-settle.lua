@@ -1,58 +1,57 @@
 -- Settles one LLM call: releases its hold, books its cost in the period's counters and the user
--- ranking, debits the credits with a ledger entry, and writes the LLM-call record, in one step.
--- Invariants: reserved[f] = sum of open holds; spent + reserved <= cap. So the amount booked is never
--- more than the hold (a model that reports more usage than its bound is booked at the bound, and the
--- excess is kept on the record as overageMicros); a hold already charged at its expiry (its process
--- died, or could not reach Redis in time) books nothing more. Counters = sum of the records' costMicros.
--- Settling the same call twice changes nothing (the record exists).
+-- ranking, debits the credits, and appends the call's record (and its ledger debit, when it cost
+-- anything) to the organization's history outbox (a stream the drainer moves to PostgreSQL), all
+-- in one step.
+-- Invariants: reserved[f] = sum of the open holds; spent + reserved <= cap. So the amount booked is
+-- never more than the hold (a model that reports more usage than its bound is booked at the bound,
+-- and the excess is kept on the record as its overage); a hold already charged at its expiry (its
+-- process died, or could not reach Redis in time) books nothing more. Counters = sum of the records'
+-- costMicros; balance = sum of the ledger (PostgreSQL's plus the outbox's undrained tail).
+-- A call settles once: its hold is gone afterwards, so settling it again (a journal replaying a
+-- settle whose first attempt did land) is a duplicate. Redis keeps nothing per call once drained.
 -- KEYS[1] the agent's spend counters of the period, KEYS[2] reserved totals, KEYS[3] open holds
 -- (scored by expiry), KEYS[4] hold data, KEYS[5] credits, KEYS[6] the period's user ranking,
--- KEYS[7] the agent's users, KEYS[8] the LLM-call record, KEYS[9] the agent's LLM-call index,
--- KEYS[10] the ledger index, KEYS[11] the ledger entries, KEYS[12] the period's conversations,
--- KEYS[13] the marker of this hold charged at expiry.
+-- KEYS[7] the agent's users, KEYS[8] the period's conversations, KEYS[9] the history outbox,
+-- KEYS[10] the marker of this hold charged at expiry.
 -- ARGV[1] hold id ("" when none), ARGV[2] the call's cost from its usage (micro-USD), ARGV[3] "user"
 -- or "anonymous", ARGV[4] external user id, ARGV[5] day (YYYY-MM-DD), ARGV[6] call id, ARGV[7] the
--- call's record JSON without its cost fields, ARGV[8] ledger entry id, ARGV[9] ledger entry JSON
--- (without amount and balance), ARGV[10] input tokens, ARGV[11] output tokens, ARGV[12] conversation
--- id, ARGV[13] TTL of the period keys (seconds), ARGV[14] how long the record is kept (seconds; 0: for
--- ever), ARGV[15] the id below which the agent's call index is trimmed once a period ("" for none),
--- ARGV[16] who settles: "stream" (the answer), "journal" (replayed after Redis was away) or "expiry"
--- (a hold nobody settled, charged at its bound), ARGV[17] how long the expiry marker is kept (s).
--- Returns {"ok", balance, charged, overage}, {"duplicate"}, or {"gone"} (an expiry of a hold that was
--- settled meanwhile: nothing to do).
+-- call's record without its settled fields, in the outbox encoding (domain/history/outbox.ts),
+-- ARGV[8] ledger entry id, ARGV[9] input tokens, ARGV[10] output tokens, ARGV[11] conversation id,
+-- ARGV[12] TTL of the period keys (seconds), ARGV[13] the budget period's id, ARGV[14] who settles:
+-- "stream" (the answer), "journal" (replayed after Redis was away) or "expiry" (a hold nobody
+-- settled, charged at its bound), ARGV[15] how long the expiry marker is kept (seconds).
+-- Returns {"ok", balance, charged, overage}, {"duplicate"}, or {"gone"} (an expiry of a hold that
+-- was settled meanwhile: nothing to do).
 --#include lib/holds.lua
 local spend, reserved, reservations, data, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local ranking, users, call, calls, ledger, entries, conversations =
-  KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
-local expiredMarker = KEYS[13]
+local ranking, users, conversations, outbox, expiredMarker = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local hold, cost, kind, userId, day = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local ttl, settledBy = tonumber(ARGV[13]), ARGV[16]
-
-if redis.call('EXISTS', call) == 1 then return { 'duplicate' } end
+local ttl, settledBy = tonumber(ARGV[12]), ARGV[14]
 
 local charged = cost
 if hold ~= '' then
   local entry = drop_hold(reserved, reservations, data, hold)
   if entry then
     if cost > entry.a then charged = entry.a end
-    if settledBy == 'expiry' then redis.call('SET', expiredMarker, ARGV[6], 'EX', tonumber(ARGV[17])) end
+    if settledBy == 'expiry' then redis.call('SET', expiredMarker, ARGV[6], 'EX', tonumber(ARGV[15])) end
   elseif settledBy == 'expiry' then
     return { 'gone' }
   elseif redis.call('EXISTS', expiredMarker) == 1 then
-    -- Charged at its bound when it expired: this late record is kept, booked at nothing more.
+    -- Charged at its bound when it expired: this late record is kept, booked at nothing more, once.
+    if string.sub(redis.call('GET', expiredMarker), 1, 5) == 'late:' then return { 'duplicate' } end
+    redis.call('SET', expiredMarker, 'late:' .. ARGV[6], 'KEEPTTL')
     charged = 0
+  else
+    -- Its hold is gone and was not charged at expiry: this call was settled already.
+    return { 'duplicate' }
   end
 end
 local overage = cost - charged
 
-local function usd(micros)
-  return string.format('%d.%06d', math.floor(micros / 1000000), micros % 1000000)
-end
-
 redis.call('HINCRBY', spend, 'agent', charged)
 local callCount = redis.call('HINCRBY', spend, 'calls', 1)
-redis.call('HINCRBY', spend, 'inputTokens', tonumber(ARGV[10]))
-redis.call('HINCRBY', spend, 'outputTokens', tonumber(ARGV[11]))
+redis.call('HINCRBY', spend, 'inputTokens', tonumber(ARGV[9]))
+redis.call('HINCRBY', spend, 'outputTokens', tonumber(ARGV[10]))
 redis.call('HINCRBY', spend, 'd:' .. day .. ':spend', charged)
 redis.call('HINCRBY', spend, 'd:' .. day .. ':calls', 1)
 if kind == 'user' then
@@ -63,7 +62,7 @@ if kind == 'user' then
 else
   redis.call('HINCRBY', spend, 'anon', charged)
 end
-redis.call('SADD', conversations, ARGV[12])
+redis.call('SADD', conversations, ARGV[11])
 -- The period's keys get their expiry when the period's first call creates them.
 if callCount == 1 then
   redis.call('EXPIRE', spend, ttl)
@@ -77,21 +76,15 @@ if charged > 0 then
   redis.call('HINCRBY', credits, 'spent', charged)
   -- The calendar month's (UTC) usage, for the credit summary: `spent:YYYY-MM`.
   redis.call('HINCRBY', credits, 'spent:' .. string.sub(day, 1, 7), charged)
-  -- The entry's JSON ends with `}`: append the amount and the balance after it (no decode/encode).
-  local entry = string.sub(ARGV[9], 1, -2) ..
-    ',"amountMicros":' .. string.format('%d', 0 - charged) .. ',"balanceAfterMicros":' .. string.format('%d', balance) .. '}'
-  redis.call('HSET', entries, ARGV[8], entry)
-  redis.call('ZADD', ledger, 0, ARGV[8])
 end
 
--- The record's cost fields are decided here: what was booked, what the usage said, the excess.
-local record = string.sub(ARGV[7], 1, -2) ..
-  ',"costMicros":' .. string.format('%d', charged) .. ',"costUsd":' .. usd(charged) ..
-  ',"reportedCostMicros":' .. string.format('%d', cost) .. ',"overageMicros":' .. string.format('%d', overage) ..
-  ',"settledBy":"' .. settledBy .. '"}'
-local keep = tonumber(ARGV[14])
-if keep > 0 then redis.call('SET', call, record, 'EX', keep) else redis.call('SET', call, record) end
-redis.call('ZADD', calls, 0, ARGV[6])
--- Index entries past the retention go once a period, with the period's first call.
-if callCount == 1 and ARGV[15] ~= '' then redis.call('ZREMRANGEBYLEX', calls, '-', '(' .. ARGV[15]) end
+-- The outbox entry: the call (c1), what was decided of its cost here (m: booked, reported, overage,
+-- who settled), its budget period (p), and for a paid call its ledger entry's id (e) and the balance
+-- after it (b); the drainer derives the usage entry from the call.
+local money = string.format('%d %d %d ', charged, cost, overage) .. settledBy
+if charged > 0 then
+  redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'm', money, 'p', ARGV[13], 'e', ARGV[8], 'b', string.format('%d', balance))
+else
+  redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'm', money, 'p', ARGV[13])
+end
 return { 'ok', balance, charged, overage }

@@ -1,10 +1,12 @@
--- Changes the AI-credit balance by a signed amount and appends the ledger entry that says why.
--- KEYS[1] credits, KEYS[2] the ledger index, KEYS[3] the ledger entries.
+-- Changes the AI-credit balance by a signed amount and appends the ledger entry that says why to
+-- the history outbox (drained to PostgreSQL), in one step.
+-- Invariant: balance = Σ ledger entries (PostgreSQL's plus the outbox's undrained tail).
+-- KEYS[1] credits, KEYS[2] the history outbox.
 -- ARGV[1] amount (micro-USD, signed), ARGV[2] running-total field ("granted", "adjusted", …),
 -- ARGV[3] ledger entry id, ARGV[4] ledger entry JSON (without amount and balance),
 -- ARGV[5] "allow-negative" when the balance may go below zero.
 -- Returns {"ok", balance} or {"insufficient", balance}.
-local credits, ledger, entries = KEYS[1], KEYS[2], KEYS[3]
+local credits, outbox = KEYS[1], KEYS[2]
 local amount = tonumber(ARGV[1])
 local current = tonumber(redis.call('HGET', credits, 'balance')) or 0
 if current + amount < 0 and ARGV[5] ~= 'allow-negative' then return { 'insufficient', current } end
@@ -13,6 +15,5 @@ redis.call('HINCRBY', credits, ARGV[2], amount)
 local entry = cjson.decode(ARGV[4])
 entry.amountMicros = amount
 entry.balanceAfterMicros = balance
-redis.call('HSET', entries, ARGV[3], cjson.encode(entry))
-redis.call('ZADD', ledger, 0, ARGV[3])
+redis.call('XADD', outbox, '*', 'l', cjson.encode(entry))
 return { 'ok', balance }

@@ -4,14 +4,15 @@
 -- debited (never more than was bought). The balance may go below zero: the credits were paid for
 -- with money that is now returned, and usage already spent them.
 -- Invariant: balance = sum of the ledger entries; refunds of a session never exceed its purchase.
--- KEYS[1] credits, KEYS[2] the ledger index, KEYS[3] the ledger entries, KEYS[4] the organization's
--- Checkout Sessions, KEYS[5] processed Stripe events.
+-- The ledger entry and the processed event go to the history outbox (drained to PostgreSQL, where
+-- an event id is kept once) in the same step.
+-- KEYS[1] credits, KEYS[2] the history outbox, KEYS[3] the organization's Checkout Sessions.
 -- ARGV[1] session id, ARGV[2] cumulative refunded amount (micro-USD), ARGV[3] ledger entry id,
 -- ARGV[4] ledger entry JSON (without amount and balance), ARGV[5] refund ids (comma-separated),
 -- ARGV[6] PaymentIntent id of the charge, ARGV[7] event id, ARGV[8] event type, ARGV[9] now (ISO).
 -- Returns {outcome, balance, debited}: outcome "refunded", "duplicate", "not_credited" (the
 -- purchase is not credited yet) or "payment_mismatch" (the charge paid another session).
-local credits, ledger, entries, sessions, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local credits, outbox, sessions = KEYS[1], KEYS[2], KEYS[3]
 local sessionId, cumulative, entryId = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local paymentIntent, eventId, now = ARGV[6], ARGV[7], ARGV[9]
 
@@ -36,6 +37,7 @@ local target = math.min(cumulative, tonumber(record.amountMicros))
 local already = tonumber(record.refundedMicros) or 0
 local debited = 0
 local outcome = 'duplicate'
+local fields = {}
 if target > already then
   debited = target - already
   balance = redis.call('HINCRBY', credits, 'balance', -debited)
@@ -43,15 +45,15 @@ if target > already then
   local entry = cjson.decode(ARGV[4])
   entry.amountMicros = -debited
   entry.balanceAfterMicros = balance
-  redis.call('HSET', entries, entryId, cjson.encode(entry))
-  redis.call('ZADD', ledger, 0, entryId)
+  fields = { 'l', cjson.encode(entry) }
   record.refundedMicros = target
   outcome = 'refunded'
 end
 
 redis.call('HSET', sessions, sessionId, cjson.encode(record))
 if eventId ~= '' then
-  redis.call('HSETNX', events, eventId,
-    cjson.encode({ type = ARGV[8], outcome = outcome, sessionId = sessionId, at = now }))
+  table.insert(fields, 's')
+  table.insert(fields, cjson.encode({ id = eventId, type = ARGV[8], outcome = outcome, sessionId = sessionId, at = now }))
 end
+if #fields > 0 then redis.call('XADD', outbox, '*', unpack(fields)) end
 return { outcome, balance, debited }

@@ -3,7 +3,7 @@ import type { Deps } from '../../deps.ts';
 import { newId } from '../../ids.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
 import type { ModelPrice } from '../model-catalog.ts';
-import type { ConversationOwner } from './conversations.ts';
+import type { Owner } from '../owner.ts';
 
 /** One LLM call (one step of an agent's tool loop), as recorded after it ended. */
 export const llmCallRecord = z.object({
@@ -49,7 +49,7 @@ export interface CallOwnership {
   organizationId: string;
   agentId: string;
   conversationId: string;
-  owner: ConversationOwner;
+  owner: Owner;
   model: { id: string };
 }
 
@@ -111,22 +111,17 @@ export function costMicros(price: ModelPrice, usage: TokenUsage): number {
   return Math.ceil(total / 1_000_000);
 }
 
-type CallDeps = Pick<Deps, 'redis' | 'keys'>;
+type CallDeps = Pick<Deps, 'history'>;
 
-/** An agent's LLM calls, newest first (ids sort by time); the cursor is the last id served. */
+/**
+ * An agent's LLM calls, newest first (ids sort by time), from PostgreSQL; the cursor is the last
+ * id served. A call that just ended shows once the drainer has moved it (well under a second).
+ */
 export async function listLlmCalls(
   deps: CallDeps,
   organizationId: string,
   agentId: string,
   page: PageRequest,
 ): Promise<Page<LlmCallRecord>> {
-  const keys = deps.keys.organization(organizationId);
-  const max = page.cursor ? `(${page.cursor}` : '+';
-  const ids = await deps.redis.zrevrangebylex(keys.agentLlmCalls(agentId), max, '-', 'LIMIT', 0, page.limit);
-  if (ids.length === 0) return { data: [], nextCursor: null };
-  const values = await deps.redis.mget(...ids.map((id) => keys.llmCall(id)));
-  const data = values
-    .filter((value): value is string => value !== null)
-    .map((value) => llmCallRecord.parse(JSON.parse(value)));
-  return { data, nextCursor: ids.length === page.limit ? (ids.at(-1) ?? null) : null };
+  return deps.history.listLlmCalls(organizationId, agentId, page);
 }
