@@ -441,7 +441,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get an agent's LLM-call log, newest first: one record per model call (per step). */
+        /**
+         * Get an agent's LLM-call log, newest first: one record per model call (per step).
+         * @description Read from PostgreSQL: a call that just ended appears within the drain lag (well under a second). The usage totals (`…/usage`) are always current.
+         */
         get: operations["listLlmCalls"];
         put?: never;
         post?: never;
@@ -586,7 +589,7 @@ export interface paths {
         };
         /**
          * Get the AI-credit ledger, newest first: JSON pages, or CSV (Accept: text/csv or ?format=csv).
-         * @description Filters combine: `category`, `type`, `agentId`, and the time range `from` (inclusive) to `to` (exclusive). The CSV holds every matching entry (up to 100,000 rows; `X-Next-Cursor` continues past that), with a header row, RFC 4180 quoting and formula-looking cells neutralized.
+         * @description Filters combine: `category`, `type`, `agentId`, and the time range `from` (inclusive) to `to` (exclusive). The CSV holds every matching entry (up to 100,000 rows; `X-Next-Cursor` continues past that), with a header row, RFC 4180 quoting and formula-looking cells neutralized. The ledger is read from PostgreSQL: an entry written in the last moments (a call that just ended, a payment just credited) appears within the drain lag, well under a second; the balance in the summary is always current.
          */
         get: operations["getAiCreditLedger"];
         put?: never;
@@ -6267,6 +6270,8 @@ export interface operations {
                         ok: boolean;
                         organizationId: string;
                         stripeChecked: boolean;
+                        /** @description Entries still in the Redis outbox, not yet in PostgreSQL (counted from Redis). */
+                        undrainedCount: number;
                         warnings: string[];
                     };
                 };
@@ -6388,6 +6393,8 @@ export interface operations {
                         ok: boolean;
                         organizationId: string;
                         stripeChecked: boolean;
+                        /** @description Entries still in the Redis outbox, not yet in PostgreSQL (counted from Redis). */
+                        undrainedCount: number;
                         warnings: string[];
                     };
                 };
