@@ -25,6 +25,7 @@ import {
   createHistoryStore,
   type HistoryStore,
 } from '../services/chat/src/storage/database/history-store.ts';
+import { benchCall } from './support/calls.ts';
 import { describeMachine, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
 import { type BenchDeps, benchEnv, redisVersion, removeKeys } from './support/service.ts';
@@ -42,27 +43,6 @@ const lagTargetMs = 1000;
 /** Rows per batch and batches of the ingest measurement. */
 const ingestBatch = 1000;
 const ingestBatches = 30;
-
-function callRecord(context: MeterContext, costMicros: number): LlmCallDraft {
-  const now = new Date().toISOString();
-  return buildLlmCall(context, {
-    stepNumber: 0,
-    status: 'ok',
-    inputTokens: 120,
-    cachedInputTokens: 0,
-    outputTokens: 80,
-    reasoningTokens: 0,
-    usageEstimated: false,
-    costMicros,
-    latencyMs: 300,
-    timeToFirstTokenMs: 90,
-    finishReason: 'stop',
-    toolCalls: [],
-    error: null,
-    createdAt: now,
-    finishedAt: now,
-  });
-}
 
 /** An organization the drainer sees (in the index), with credits that never run out. */
 async function organization(deps: BenchDeps) {
@@ -99,7 +79,7 @@ async function meter(deps: BenchDeps, contexts: MeterContext[], calls: number) {
       while (next < calls) {
         next++;
         const reservation = await reserve(deps, context, 2000);
-        await settle(deps, context, reservation, callRecord(context, 500 + (next % 1000)));
+        await settle(deps, context, reservation, benchCall(context, 500 + (next % 1000)));
       }
     }),
   );
@@ -173,7 +153,7 @@ async function measureLag(deps: BenchDeps, history: HistoryStore) {
       const context = contexts[issued % contexts.length]!;
       const operation = (async () => {
         const reservation = await reserve(deps, context, 2000);
-        await settle(deps, context, reservation, callRecord(context, 700));
+        await settle(deps, context, reservation, benchCall(context, 700));
       })();
       inFlight.add(operation);
       void operation.finally(() => inFlight.delete(operation));
@@ -200,7 +180,7 @@ async function measureIngest(history: HistoryStore) {
   const batches = Array.from({ length: ingestBatches }, (_, batchIndex) => {
     const batch = emptyBatch();
     for (let index = 0; index < ingestBatch; index++) {
-      const draft = callRecord(context as never, 700);
+      const draft = benchCall(context as never, 700);
       const call: LlmCallRecord = {
         ...draft.record,
         costMicros: draft.costMicros,

@@ -13,7 +13,7 @@ import { adjustCredits } from '../services/chat/src/domain/budgets/credits.ts';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
 import { patchBudgetSettings } from '../services/chat/src/domain/budgets/settings.ts';
-import { buildLlmCall, type LlmCallDraft } from '../services/chat/src/domain/history/llm-calls.ts';
+import { benchCall } from './support/calls.ts';
 import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
 import { type BenchDeps, benchEnv, redisVersion, removeKeys } from './support/service.ts';
@@ -43,27 +43,6 @@ interface Tally {
   settleMs: number[];
 }
 
-function callRecord(context: MeterContext, costMicros: number): LlmCallDraft {
-  const now = new Date().toISOString();
-  return buildLlmCall(context, {
-    stepNumber: 0,
-    status: 'ok',
-    inputTokens: 120,
-    cachedInputTokens: 0,
-    outputTokens: 80,
-    reasoningTokens: 0,
-    usageEstimated: false,
-    costMicros,
-    latencyMs: 300,
-    timeToFirstTokenMs: 90,
-    finishReason: 'stop',
-    toolCalls: [],
-    error: null,
-    createdAt: now,
-    finishedAt: now,
-  });
-}
-
 /** Half the workers meter identified users (agent + user + credits), half anonymous visitors. */
 function contextOf(deps: BenchDeps, organizationId: string, agentId: string, worker: number): MeterContext {
   const model = deps.modelCatalog.get('gpt-4.1-mini');
@@ -90,7 +69,7 @@ async function loop(deps: BenchDeps, contexts: MeterContext[], milliseconds: num
         const started = performance.now();
         const reservation = await reserve(deps, context, reservationMicros);
         const reserved = performance.now();
-        await settle(deps, context, reservation, callRecord(context, cost));
+        await settle(deps, context, reservation, benchCall(context, cost));
         tally.settleMs.push(performance.now() - reserved);
         tally.reserveMs.push(reserved - started);
         tally.operations++;
@@ -152,7 +131,7 @@ async function profileScripts(deps: BenchDeps, contexts: MeterContext[]) {
     held.map(async ({ context, reservations }) => {
       for (const reservation of reservations) {
         costMicros += 700;
-        await settle(deps, context, reservation, callRecord(context, 700));
+        await settle(deps, context, reservation, benchCall(context, 700));
       }
     }),
   );

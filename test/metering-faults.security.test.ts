@@ -85,6 +85,26 @@ async function records(client: Redis, prefix: string, tenant: ChatTenant) {
   return (await outboxHistory(client, prefix, tenant.organizationId)).calls;
 }
 
+/**
+ * Waits until the call's one record is there, settled as `settledBy` says; then the books must be
+ * exact: nothing held, counters = records = ledger, the balance the grant less the spend.
+ */
+async function expectOneCallBooked(client: Redis, prefix: string, tenant: ChatTenant, settledBy: string) {
+  await expect
+    .poll(async () => (await records(client, prefix, tenant)).map((record) => record.settledBy), {
+      timeout: 30_000,
+      interval: 200,
+    })
+    .toEqual([settledBy]);
+  const books = await moneyInvariants(client, prefix, tenant, period);
+  expect(books.held).toBe(0);
+  expect(books.calls).toBe(1);
+  expect(books.spend).toBeGreaterThan(0);
+  expect(books.spend).toBe(books.recordsSum);
+  expect(books.balance).toBe(books.ledgerSum);
+  expect(books.balance).toBe(100_000_000 - books.spend);
+}
+
 describe('an LLM call is recorded exactly once, whatever fails', () => {
   it('Redis killed in the middle of an answer: the answer ends at once, the journal settles the call when Redis is back', async () => {
     const redis = await restartableRedis();
@@ -104,19 +124,7 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
       await redis.start();
       await client.connect();
       // The journal replays once Redis answers: one record, settled by the journal, books exact.
-      await expect
-        .poll(async () => (await records(client, prefix, tenant)).map((record) => record.settledBy), {
-          timeout: 30_000,
-          interval: 200,
-        })
-        .toEqual(['journal']);
-      const books = await moneyInvariants(client, prefix, tenant, period);
-      expect(books.held).toBe(0);
-      expect(books.calls).toBe(1);
-      expect(books.spend).toBeGreaterThan(0);
-      expect(books.spend).toBe(books.recordsSum);
-      expect(books.balance).toBe(books.ledgerSum);
-      expect(books.balance).toBe(100_000_000 - books.spend);
+      await expectOneCallBooked(client, prefix, tenant, 'journal');
     } finally {
       client.disconnect();
       await service.stop();
@@ -146,18 +154,7 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
       await answer.done;
       expect((await moneyInvariants(client, prefix, tenant, period)).held).toBeGreaterThan(0);
       // The survivor's sweeper charges the hold once it expired (the model timeout plus the grace).
-      await expect
-        .poll(async () => (await records(client, prefix, tenant)).map((record) => record.settledBy), {
-          timeout: 30_000,
-          interval: 200,
-        })
-        .toEqual(['expiry']);
-      const books = await moneyInvariants(client, prefix, tenant, period);
-      expect(books.held).toBe(0);
-      expect(books.spend).toBeGreaterThan(0);
-      expect(books.spend).toBe(books.recordsSum);
-      expect(books.balance).toBe(books.ledgerSum);
-      expect(books.balance).toBe(100_000_000 - books.spend);
+      await expectOneCallBooked(client, prefix, tenant, 'expiry');
     } finally {
       client.disconnect();
       await survivor.stop();
