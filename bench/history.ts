@@ -13,11 +13,7 @@ import pg from 'pg';
 import { adjustCredits } from '../services/chat/src/domain/budgets/credits.ts';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
 import { createDrainer } from '../services/chat/src/domain/history/drainer.ts';
-import {
-  buildLlmCall,
-  type LlmCallDraft,
-  type LlmCallRecord,
-} from '../services/chat/src/domain/history/llm-calls.ts';
+import type { LlmCallRecord } from '../services/chat/src/domain/history/llm-calls.ts';
 import { emptyBatch, usageEntry } from '../services/chat/src/domain/history/outbox.ts';
 import { newId } from '../services/chat/src/ids.ts';
 import { openDatabase } from '../services/chat/src/storage/database/database.ts';

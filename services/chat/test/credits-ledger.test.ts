@@ -21,7 +21,6 @@ import {
 import { adminToken, type Tenant } from './support/harness.ts';
 
 const run = promisify(execFile);
-const serviceRoot = fileURLToPath(new URL('..', import.meta.url));
 const repositoryRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const origin = 'https://shop.example';
 
