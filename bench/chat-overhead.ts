@@ -20,6 +20,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { availableServer, serverDatabase } from './support/database.ts';
 import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
 import {
   createTenant,
@@ -311,17 +312,25 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
   const redis = await startPrivateRedis(relayPin);
   const sharedRedisUrl = process.env.REDIS_URL;
   process.env.REDIS_URL = redis.url;
+  // The history drains to a PostgreSQL server, as in production (an embedded PGlite would run its
+  // inserts in the service's own process and CPU).
+  const server = await availableServer();
+  const database = server ? await serverDatabase(server) : null;
+  const historyEnv: Record<string, string> = database ? { DATABASE_URL: database.url } : {};
+  const historyNote = database
+    ? " The service drains its history to a PostgreSQL database of its own on the machine's server."
+    : ' **No PostgreSQL server answered**: the service keeps its history in an embedded PGlite, whose inserts run in its own process (about 2 ms of CPU per answer more).';
   const pinningNote = pinning
     ? `The bare relay and the service run pinned to CPU ${serviceCpu} (\`taskset -c ${serviceCpu}\`, one at a time), with the service's Redis (a \`redis-server\` of the benchmark's own) on the same CPU; the model runs on CPU ${loadCpu}, and the load generator (this benchmark's process) ${unpinSelf ? `on CPU ${loadCpu} too (\`taskset -a -p\`)` : 'unpinned (`taskset -p` on it failed)'}.`
     : `**Not pinned**: ${availableParallelism() < 2 ? 'fewer than 2 CPUs' : '`taskset` (util-linux) is missing'}, so every process shares every CPU.`;
-  log(pinningNote.replaceAll('`', '').replaceAll('**', ''));
+  log((pinningNote + historyNote).replaceAll('`', '').replaceAll('**', ''));
 
   const model = await startModelProcess({ chunkDelayMs, ...loadPin });
   const slowModel = await startModelProcess({ chunkDelayMs: wide.chunkDelayMs, ...loadPin });
   const prefixes: string[] = [];
   const stops: (() => Promise<void>)[] = [model.stop, slowModel.stop];
   const startService = async (modelUrl: string, nodeFlags: string[] = []) => {
-    const service = await startServiceProcess(modelUrl, {}, { ...relayPin, nodeFlags });
+    const service = await startServiceProcess(modelUrl, historyEnv, { ...relayPin, nodeFlags });
     prefixes.push(service.prefix);
     stops.push(service.stop);
     return service;
@@ -552,7 +561,7 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
       'Method (the machine is shared, so the targets are ratios to the bare relay, or differences to the direct model, measured in the same run):',
       '',
       `- The local model streams a ${answerPieces}-piece answer, pieces ${chunkDelayMs} ms apart (it echoes \`${question}\` in ${answerPieces} pieces), read three ways: **direct** (\`POST /v1/chat/completions\`); through a **bare relay** (\`bench/support/bare-relay.ts\`: \`node:http\`, a keep-alive agent to the model, parse its SSE, write one \`text-delta\` event per piece: the floor of a Node relay here); through **the service** (\`POST /api/v1/chat\` with an embed key, a new visitor and conversation each, an agent without tools: one step). Each runs as a process of its own.`,
-      `- ${pinningNote}`,
+      `- ${pinningNote}${historyNote}`,
       `- CPU per answer: utime + stime of the relay's or service's process (all threads) from \`/proc/<pid>/stat\` (${clockTicksPerSecond} ticks/s) over ${cpu.answers} answers, divided by ${cpu.answers}.`,
       "- Time to first token: to the first piece of text. Added = the path's percentile − the direct percentile. Clients are undici with keep-alive connections.",
       '',
@@ -606,6 +615,7 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
     for (const stop of stops.reverse()) await stop();
     for (const prefix of prefixes) await removeKeysByPrefix(prefix);
     await redis.stop();
+    await database?.drop();
     if (sharedRedisUrl === undefined) delete process.env.REDIS_URL;
     else process.env.REDIS_URL = sharedRedisUrl;
     unpinSelf?.();

@@ -22,6 +22,7 @@ import {
   type HistoryStore,
 } from '../services/chat/src/storage/database/history-store.ts';
 import { benchCall } from './support/calls.ts';
+import { serverDatabase } from './support/database.ts';
 import { describeMachine, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
 import { type BenchDeps, benchEnv, redisVersion, removeKeys } from './support/service.ts';
@@ -196,24 +197,6 @@ async function measureIngest(history: HistoryStore) {
   for (const batch of batches.slice(1)) await history.write(batch);
   const seconds = (performance.now() - started) / 1000;
   return ((ingestBatches - 1) * ingestBatch * 2) / seconds;
-}
-
-/** A database of its own on the server at DATABASE_URL, dropped by `drop`. */
-async function serverDatabase(server: string) {
-  const name = `mcpstack_bench_${randomBytes(6).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: server });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 export async function runHistory(log: (line: string) => void = () => {}): Promise<BenchmarkResult> {
