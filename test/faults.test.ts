@@ -1,7 +1,8 @@
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  type ChatOutcome,
   type ChatTenant,
   chatTurn,
   createChatTenant,
@@ -13,7 +14,9 @@ import { type ServiceProcess, startServiceProcess } from './support/service-proc
 
 /**
  * Proof under faults: each test starts its own redis-server(s) and service processes (as
- * `npm start` runs them) and breaks something on purpose.
+ * `npm start` runs them) and breaks something on purpose. No step waits a fixed time: each polls
+ * for the state it needs (traffic flowing, requests failed, Redis back, a reservation expired), and
+ * the per-test ceilings leave room for a loaded 2-core machine where a process takes seconds to start.
  */
 const period = (() => {
   const now = new Date();
@@ -44,29 +47,62 @@ describe('Redis restarts during traffic (AOF on)', () => {
     const service = await startServiceProcess(redis.url, serviceEnv(model.url));
     try {
       const tenant = await createChatTenant(service.url);
-      const outcomes: Awaited<ReturnType<typeof chatTurn>>[] = [];
+      type Phase = 'before' | 'down' | 'after';
+      const outcomes: (ChatOutcome & { visitor: number; sentDuring: Phase })[] = [];
+      let phase: Phase = 'before';
       let running = true;
+      const complete = (outcome: ChatOutcome) =>
+        outcome.status === 200 && outcome.types.at(-1) === 'finish' && !outcome.errorText;
+      const failed = (outcome: ChatOutcome) => outcome.status === 503 || outcome.errorText !== null;
       // Four visitors chatting back to back for the whole window.
       const traffic = Promise.all(
-        Array.from({ length: 4 }, async () => {
-          while (running) outcomes.push(await chatTurn(service.url, tenant, 'hello there'));
+        Array.from({ length: 4 }, async (_, visitor) => {
+          while (running) {
+            const sentDuring = phase;
+            const outcome = await chatTurn(service.url, tenant, 'hello there');
+            outcomes.push({ ...outcome, visitor, sentDuring });
+          }
         }),
       );
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      // Traffic flows: every visitor has had a complete answer before Redis goes.
+      await vi.waitFor(
+        () => {
+          for (let visitor = 0; visitor < 4; visitor++)
+            expect(outcomes.some((outcome) => outcome.visitor === visitor && complete(outcome))).toBe(true);
+        },
+        { timeout: 60_000, interval: 50 },
+      );
       await redis.stop();
-      // Longer than the service's Redis command timeout (5 s), so in-flight requests must fail.
-      await new Promise((resolve) => setTimeout(resolve, 7000));
+      phase = 'down';
+      // Redis stays down until every visitor has seen a request fail: the ones in flight when it went
+      // (which fail once the service's 5 s Redis command timeout passes) or the ones sent after.
+      await vi.waitFor(
+        () => {
+          for (let visitor = 0; visitor < 4; visitor++)
+            expect(
+              outcomes.some(
+                (outcome) => outcome.visitor === visitor && outcome.sentDuring !== 'after' && failed(outcome),
+              ),
+            ).toBe(true);
+        },
+        { timeout: 60_000, interval: 100 },
+      );
       await redis.start();
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      phase = 'after';
+      // Served again: a request sent after the restart was answered in full.
+      await vi.waitFor(
+        () =>
+          expect(outcomes.some((outcome) => outcome.sentDuring === 'after' && complete(outcome))).toBe(true),
+        { timeout: 60_000, interval: 100 },
+      );
       running = false;
       await traffic;
 
       // Every answer was either complete, or a clean failure: 503 or an error part, never a 500.
       for (const outcome of outcomes) {
-        const complete = outcome.status === 200 && outcome.types.at(-1) === 'finish' && !outcome.errorText;
         const refused = outcome.status === 503 && outcome.errorCode === 'service_unavailable';
         const streamFailed = outcome.status === 200 && outcome.errorText !== null;
-        expect(complete || refused || streamFailed, JSON.stringify(outcome)).toBe(true);
+        expect(complete(outcome) || refused || streamFailed, JSON.stringify(outcome)).toBe(true);
       }
       expect(
         outcomes.some((outcome) => outcome.status === 503 || outcome.errorText),
@@ -80,12 +116,16 @@ describe('Redis restarts during traffic (AOF on)', () => {
       const client = new Redis(redis.url);
       try {
         const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
-        // Settles retry: give any still in flight a moment, then check the books.
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        const books = await moneyInvariants(client, prefix, tenant, period);
-        expect(books.balance).toBe(books.ledgerSum);
-        expect(books.spend).toBe(books.recordsSum);
-        expect(books.balance).toBe(100_000_000 - books.spend);
+        // Settlements retried after the restart may still be landing: poll until the books agree.
+        await vi.waitFor(
+          async () => {
+            const books = await moneyInvariants(client, prefix, tenant, period);
+            expect(books.balance).toBe(books.ledgerSum);
+            expect(books.spend).toBe(books.recordsSum);
+            expect(books.balance).toBe(100_000_000 - books.spend);
+          },
+          { timeout: 30_000, interval: 200 },
+        );
       } finally {
         client.disconnect();
       }
@@ -93,7 +133,7 @@ describe('Redis restarts during traffic (AOF on)', () => {
       await service.stop();
       await redis.destroy();
     }
-  }, 60_000);
+  }, 240_000);
 });
 
 describe('the service killed in the middle of streams', () => {
@@ -120,16 +160,34 @@ describe('the service killed in the middle of streams', () => {
         visitorId,
         signal: cut.signal,
       });
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      const prefix = first.env.MCPSTACK_REDIS_PREFIX ?? '';
+      const base = `${prefix}{${tenant.organizationId}}`;
+      // The answer is under way: the model has the request and the turn holds its reservation.
+      await vi.waitFor(
+        async () => {
+          expect(model.requests.some((request) => JSON.stringify(request.body).includes('tell me a story'))).toBe(
+            true,
+          );
+          expect((await moneyInvariants(client, prefix, tenant, period)).held).toBeGreaterThan(0);
+        },
+        { timeout: 30_000, interval: 50 },
+      );
       first.child.kill('SIGKILL');
       await first.exited;
       await inFlight;
-      const prefix = first.env.MCPSTACK_REDIS_PREFIX ?? '';
       const held = await moneyInvariants(client, prefix, tenant, period);
       expect(held.held).toBeGreaterThan(0); // the dead process's reservation is still there
 
-      // After the model timeout and the grace, the next reservation sweeps it.
-      await new Promise((resolve) => setTimeout(resolve, 5600));
+      // After the model timeout and the grace, the next reservation sweeps it: wait until the dead
+      // turn's reservation and its stream lease (both scored by expiry, in ms) have expired.
+      const expiries = await Promise.all(
+        [`${base}:budget:reservations`, `${base}:agent:${tenant.agentId}:streams:${visitorId}`].map(
+          async (key) => Number((await client.zrange(key, -1, -1, 'WITHSCORES'))[1] ?? 0),
+        ),
+      );
+      expect(expiries[0]).toBeGreaterThan(0);
+      const expired = Math.max(...expiries);
+      await expect.poll(() => Date.now(), { timeout: 30_000, interval: 100 }).toBeGreaterThan(expired);
       const resumed = await chatTurn(second.url, tenant, 'are you still there?', {
         conversationId,
         visitorId,
@@ -153,7 +211,7 @@ describe('the service killed in the middle of streams', () => {
       await first.stop();
       await redis.destroy();
     }
-  }, 60_000);
+  }, 180_000);
 });
 
 const refusal = new Set(['budget_exceeded', 'budget_busy']);
@@ -197,7 +255,7 @@ describe('two instances behind one Redis, and a three-node Redis Cluster', () =>
       await a.stop();
       await redis.destroy();
     }
-  }, 60_000);
+  }, 180_000);
 
   it('holds it on a Redis Cluster too (every multi-key script in one slot)', async () => {
     const cluster = await startRedisCluster();
@@ -228,7 +286,7 @@ describe('two instances behind one Redis, and a three-node Redis Cluster', () =>
       await a.stop();
       await cluster.stop();
     }
-  }, 90_000);
+  }, 240_000);
 });
 
 describe('model and MCP failures mid-stream', () => {
@@ -284,5 +342,5 @@ describe('model and MCP failures mid-stream', () => {
       await slowModel.close();
       await redis.destroy();
     }
-  }, 60_000);
+  }, 180_000);
 });

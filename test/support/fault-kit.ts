@@ -16,7 +16,8 @@ export interface RestartableRedis {
   destroy(): Promise<void>;
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+/** Polls `check` every 50 ms; the default ceiling leaves room for a loaded 2-core machine. */
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);

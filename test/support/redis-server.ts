@@ -20,7 +20,7 @@ export async function redisAnswers(url: string): Promise<boolean> {
   const client = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
-    connectTimeout: 1000,
+    connectTimeout: 5000,
     retryStrategy: () => null,
   });
   client.on('error', () => undefined);
@@ -74,7 +74,8 @@ export async function spawnRedisServer(
       reject(new Error(`Could not start redis-server (is it installed?): ${error.message}`)),
     );
   });
-  const deadline = Date.now() + 10_000;
+  // Polls PING; generous, as a loaded machine can be slow to start a process.
+  const deadline = Date.now() + 30_000;
   while (!(await Promise.race([redisAnswers(url), failed]))) {
     if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
