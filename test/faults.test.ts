@@ -165,9 +165,9 @@ describe('the service killed in the middle of streams', () => {
       // The answer is under way: the model has the request and the turn holds its reservation.
       await vi.waitFor(
         async () => {
-          expect(model.requests.some((request) => JSON.stringify(request.body).includes('tell me a story'))).toBe(
-            true,
-          );
+          expect(
+            model.requests.some((request) => JSON.stringify(request.body).includes('tell me a story')),
+          ).toBe(true);
           expect((await moneyInvariants(client, prefix, tenant, period)).held).toBeGreaterThan(0);
         },
         { timeout: 30_000, interval: 50 },
@@ -182,7 +182,7 @@ describe('the service killed in the middle of streams', () => {
       // turn's reservation and its stream lease (both scored by expiry, in ms) have expired.
       const expiries = await Promise.all(
         [`${base}:budget:reservations`, `${base}:agent:${tenant.agentId}:streams:${visitorId}`].map(
-          async (key) => Number((await client.zrange(key, -1, -1, 'WITHSCORES'))[1] ?? 0),
+          async (key) => Number((await client.zrange(key, '-1', '-1', 'WITHSCORES'))[1] ?? 0),
         ),
       );
       expect(expiries[0]).toBeGreaterThan(0);

@@ -155,7 +155,7 @@ describe('sending and streaming', () => {
       return hanging(textAnswer('Partial answer that never ends').slice(0, 5), request.signal);
     });
     const sending = client.send('Tell me everything');
-    await expect.poll(() => client.state.status).toBe('streaming');
+    await expect.poll(() => client.state.status, { timeout: 10_000 }).toBe('streaming');
     client.stop();
     await sending;
     expect(signal?.aborted).toBe(true);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { createDeps, type RunningServer, startServer } from '../../src/bootstrap.ts';
-import type { Deps } from '../../src/deps.ts';
+import type { Clock, Deps } from '../../src/deps.ts';
 import { parseEnv } from '../../src/env.ts';
 import { createLogger } from '../../src/logger.ts';
 
@@ -46,8 +46,14 @@ export function uniqueSlug(base = 'org'): string {
   return `${base}-${randomBytes(4).toString('hex')}`;
 }
 
-/** A whole service on port 0 with its own Redis key prefix; `stop` removes every key it wrote. */
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+/**
+ * A whole service on port 0 with its own Redis key prefix; `stop` removes every key it wrote. A test
+ * that waits on time (an expiry) passes a clock it moves instead of sleeping.
+ */
+export async function startTestService(
+  env: Record<string, string> = {},
+  options: { clock?: Clock } = {},
+): Promise<TestService> {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -73,7 +79,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE: '100000',
     ...env,
   });
-  const deps = createDeps(parsed, { logger: createLogger('info', sink) });
+  const deps = createDeps(parsed, { logger: createLogger('info', sink), clock: options.clock });
   const running = await startServer(deps, 0, '127.0.0.1');
 
   const call: TestService['call'] = async (method, path, options = {}) => {
