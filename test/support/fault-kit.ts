@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Redis } from 'ioredis';
-import { freePort, spawnRedisServer } from './redis-server.ts';
+import { freePort, freePortOutsideEphemeralRange, spawnRedisServer } from './redis-server.ts';
 import { operatorToken } from './service-process.ts';
 
 /** A redis-server that keeps its port and directory across restarts (AOF on: nothing lost). */
@@ -26,7 +26,7 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
 }
 
 export async function restartableRedis(): Promise<RestartableRedis> {
-  const port = await freePort();
+  const port = await freePortOutsideEphemeralRange();
   const directory = mkdtempSync(join(tmpdir(), 'mcpstack-fault-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
