@@ -170,6 +170,10 @@ describe('the service process (as `npm start` runs it)', () => {
         .split('\n')
         .filter(Boolean);
     await expect.poll(() => workers().length, { timeout: 60_000 }).toBe(2);
+    // Two processes are not yet two servers: wait until both workers say they listen (and so handle
+    // SIGTERM), or the slower one may still be starting when the signal comes.
+    const listening = () => service.stdout.join('').split('mcpstack chat service listening').length - 1;
+    await expect.poll(listening, { timeout: 60_000, interval: 50 }).toBe(2);
     const health = await Promise.all(Array.from({ length: 20 }, () => fetch(`${service.url}/readyz`)));
     expect(health.every((response) => response.ok)).toBe(true);
     const result = await requestAcrossSigterm(service, 2);
