@@ -13,7 +13,7 @@ import { adjustCredits } from '../services/chat/src/domain/budgets/credits.ts';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
 import { patchBudgetSettings } from '../services/chat/src/domain/budgets/settings.ts';
-import { buildLlmCall, type LlmCallRecord } from '../services/chat/src/domain/chat/llm-calls.ts';
+import { buildLlmCall, type LlmCallDraft } from '../services/chat/src/domain/chat/llm-calls.ts';
 import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
 import { type BenchDeps, benchEnv, redisVersion, removeKeys } from './support/service.ts';
@@ -43,7 +43,7 @@ interface Tally {
   settleMs: number[];
 }
 
-function callRecord(context: MeterContext, costMicros: number): LlmCallRecord {
+function callRecord(context: MeterContext, costMicros: number): LlmCallDraft {
   const now = new Date().toISOString();
   return buildLlmCall(context, {
     stepNumber: 0,

@@ -6,6 +6,7 @@ import { startTestService, type Tenant, type TestService } from '../services/cha
 import { startTestMcpServer, type TestMcpServer } from '../services/chat/test/support/mcp-server.ts';
 import { artifact, browserTestsRun, launchChromium } from './support/browser.ts';
 import { type PageServer, shopPage, startPageServer } from './support/page-server.ts';
+import { buildReactApp } from './support/react-page.ts';
 
 /**
  * The widget in a real browser (Debian's Chromium through playwright-core) against the real
@@ -181,6 +182,8 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
       conversationId: expect.any(String),
     });
 
+    // Once the answer has finished (a reload in the middle of one re-attaches to it: the service's side).
+    await settled(page);
     await page.reload();
     await widget.launcher(page).click();
     await expect
@@ -192,6 +195,50 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     expect(await page.locator('mcpstack-agent .tool[data-state="done"]').textContent()).toBe('Get order');
     expect(await lastAnswerText(page)).toContain('Order A-1001: shipped');
     expect(console.filter((line) => line.startsWith('error') || line.startsWith('pageerror'))).toEqual([]);
+    await context.close();
+  });
+
+  it('re-attaches to the answer in progress after a reload, and the model is called once', async () => {
+    const { agentId, publicKey: storyKey } = await createAgent('Storyteller', [site.origin], {
+      maxOutputTokens: 240,
+    });
+    site.set('/story.html', { body: shopPage({ scriptUrl: scriptUrl(), publicKey: storyKey }) });
+    const { page, context, console } = await openPage('/story.html');
+    await widget.launcher(page).click();
+    await expect.poll(() => widget.panel(page).isVisible()).toBe(true);
+    const before = model.requests.length;
+    await widget.input(page).fill('[long] Tell me a long story, please.');
+    await widget.input(page).press('Enter');
+    // Part of the answer (240 pieces, 25 ms apart) is on the page: reload in its middle.
+    await expect
+      .poll(async () => ((await widget.answers(page).count()) > 0 ? (await lastAnswerText(page)).length : 0))
+      .toBeGreaterThan(20);
+    const partial = await lastAnswerText(page);
+    await page.reload();
+    await widget.launcher(page).click();
+    await expect
+      .poll(() => page.locator('mcpstack-agent .msg.user').allTextContents())
+      .toEqual(['[long] Tell me a long story, please.']);
+    // The same answer, re-attached from its start and followed to its end.
+    await settled(page);
+    await expect
+      .poll(async () => (await lastAnswerText(page)).length, { timeout: 15_000 })
+      .toBeGreaterThan(partial.length);
+    expect((await lastAnswerText(page)).startsWith(partial.trim().slice(0, 20))).toBe(true);
+    expect(await widget.answers(page).count()).toBe(1);
+    expect(model.requests.length - before).toBe(1);
+    const saved = JSON.parse(
+      (await page.evaluate((key) => localStorage.getItem(`mcpstack:${key}`), storyKey)) ?? '{}',
+    ) as { conversationId: string };
+    const calls = await service.call('GET', `${agentsPath()}/${agentId}/usage/llm-calls`, {
+      token: tenant.keys.viewer,
+    });
+    expect(
+      calls.body.data.filter(
+        (call: { conversationId: string }) => call.conversationId === saved.conversationId,
+      ),
+    ).toHaveLength(1);
+    expect(console.filter((line) => line.startsWith('pageerror'))).toEqual([]);
     await context.close();
   });
 
@@ -241,6 +288,8 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
       .poll(() => widget.alert(page).textContent(), { timeout: 10_000 })
       .toMatch(/^This assistant has reached its monthly limit\. It will be back on \w+ \d+\.$/);
     expect(await page.locator('mcpstack-agent .alert button').count()).toBe(0);
+    // Announced at once (assertive), not after whatever is being read.
+    expect(await widget.alert(page).getAttribute('role')).toBe('alert');
     expect(
       await page.evaluate(() => (window as unknown as { budgetEvents: unknown[] }).budgetEvents),
     ).toEqual(['agent']);
@@ -357,15 +406,32 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     // Focus moves on the next frame: wait for it rather than racing it on a busy machine.
     await expect.poll(() => focused(page)).toBe('textarea.');
     expect(await widget.launcher(page).getAttribute('aria-expanded')).toBe('true');
+    // Every text the polite status region holds, in order (screen readers read each once).
+    await page.evaluate(() => {
+      const root = document.querySelector('mcpstack-agent')?.shadowRoot as ShadowRoot;
+      const region = root.querySelector('[role="status"][aria-live="polite"]') as HTMLElement;
+      const said: string[] = [];
+      (window as unknown as { said: string[] }).said = said;
+      new MutationObserver(() => {
+        if (region.textContent && said.at(-1) !== region.textContent) said.push(region.textContent);
+      }).observe(region, { subtree: true, childList: true, characterData: true });
+    });
     await page.keyboard.type('Hi from the keyboard');
     await page.keyboard.press('Enter');
+    // Poll for the finished answer (the send button is "Send message" for a moment before the send).
+    await expect.poll(() => lastAnswerText(page), { timeout: 15_000 }).toContain('same reply.');
     await settled(page);
-    expect(await lastAnswerText(page)).toContain('same reply.');
     expect(await page.locator('mcpstack-agent .msg.user').textContent()).toBe('Hi from the keyboard');
-    // The finished answer is announced to screen readers.
-    expect(await page.locator('mcpstack-agent [aria-live="polite"]').textContent()).toContain(
-      'Shop assistant: You said: "Hi from the keyboard"',
-    );
+    // The transcript is a log (silent: the status region speaks for it) ...
+    expect(await page.locator('mcpstack-agent .log').getAttribute('role')).toBe('log');
+    // ... and the status region said that an answer began, then the finished answer, once each (not
+    // each token). The finished answer may be announced a frame after the send button is back.
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { said: string[] }).said), { timeout: 10_000 })
+      .toEqual([
+        'Shop assistant is answering…',
+        expect.stringContaining('Shop assistant: You said: "Hi from the keyboard"'),
+      ]);
     await page.keyboard.press('Escape');
     await expect.poll(() => widget.panel(page).isVisible()).toBe(false);
     await expect.poll(() => focused(page)).toBe('button.launcher');
@@ -495,6 +561,226 @@ McpStack('open');`,
     await dark.page.screenshot({ path: artifact('widget-dark.png') });
     await dark.context.close();
   });
+
+  it('loads only the launcher first, and the panel file when the browser is idle after the load', async () => {
+    site.set('/lazy', { body: shopPage({ scriptUrl: scriptUrl(), publicKey }) });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const scripts: string[] = [];
+    page.on('request', (request) => {
+      if (request.resourceType() === 'script') scripts.push(new URL(request.url()).pathname);
+    });
+    await page.goto(`${site.origin}/lazy`);
+    await expect.poll(() => widget.launcher(page).isVisible()).toBe(true);
+    // Nobody opened it: the panel comes once the page has loaded and the browser is idle.
+    await expect
+      .poll(() => scripts, { timeout: 10_000 })
+      .toEqual(['/agent-sdk.js', expect.stringMatching(/^\/agent-sdk-panel\.[\w-]+\.js$/)]);
+    const timing = await page.evaluate(() => {
+      const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+      const panel = performance
+        .getEntriesByType('resource')
+        .find((entry) => entry.name.includes('/agent-sdk-panel.')) as PerformanceResourceTiming;
+      return { loadEnd: navigation.loadEventEnd, panelStart: panel.startTime };
+    });
+    expect(timing.loadEnd).toBeGreaterThan(0);
+    expect(timing.panelStart).toBeGreaterThanOrEqual(timing.loadEnd);
+    // Opening it then needs nothing more.
+    await widget.launcher(page).click();
+    await expect.poll(() => page.locator('mcpstack-agent h2').textContent()).toBe('Shop assistant');
+    expect(scripts).toHaveLength(2);
+    await context.close();
+  });
+
+  it('loads the panel file on the first open when the browser was never idle, and serves it immutable', async () => {
+    site.set('/busy', { body: shopPage({ scriptUrl: scriptUrl(), publicKey }) });
+    const context = await browser.newContext();
+    // A browser that is never idle: only an open brings the panel.
+    await context.addInitScript(() => {
+      window.requestIdleCallback = () => 0;
+    });
+    const page = await context.newPage();
+    const log: string[] = [];
+    const panelResponses: { status: number; cacheControl: string | undefined }[] = [];
+    page.on('request', (request) => {
+      if (request.resourceType() === 'script') log.push(new URL(request.url()).pathname);
+    });
+    page.on('response', (response) => {
+      if (response.url().includes('/agent-sdk-panel.')) {
+        panelResponses.push({ status: response.status(), cacheControl: response.headers()['cache-control'] });
+      }
+    });
+    await page.goto(`${site.origin}/busy`);
+    await expect.poll(() => widget.launcher(page).isVisible()).toBe(true);
+    await expect.poll(() => page.evaluate(() => document.readyState)).toBe('complete');
+    // The launcher works before the panel exists: it is named, and the JS API is there.
+    await expect
+      .poll(() => widget.launcher(page).getAttribute('aria-label'))
+      .toBe('Open chat with Shop assistant');
+    expect(await page.evaluate(() => typeof (window as unknown as { McpStack: unknown }).McpStack)).toBe(
+      'function',
+    );
+    expect(log).toEqual(['/agent-sdk.js']);
+    log.push('click');
+    await widget.launcher(page).click();
+    await expect.poll(() => widget.panel(page).isVisible()).toBe(true);
+    await expect.poll(() => focused(page)).toBe('textarea.');
+    expect(log).toEqual(['/agent-sdk.js', 'click', expect.stringMatching(/^\/agent-sdk-panel\.[\w-]+\.js$/)]);
+    expect(panelResponses).toEqual([{ status: 200, cacheControl: 'public, max-age=31536000, immutable' }]);
+    await context.close();
+  });
+
+  it('keeps the input above the on-screen keyboard on a phone (visualViewport), at 16 px', async () => {
+    site.set('/phone', { body: shopPage({ scriptUrl: scriptUrl(), publicKey }) });
+    const context = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      hasTouch: true,
+      deviceScaleFactor: 3,
+    });
+    // The keyboard, simulated: it shrinks the visual viewport (not the layout one), as on iOS.
+    await context.addInitScript(() => {
+      const viewport = new EventTarget();
+      let height: number | null = null;
+      let offsetTop = 0;
+      Object.defineProperties(viewport, {
+        width: { get: () => window.innerWidth },
+        // No keyboard: the layout viewport's height.
+        height: { get: () => height ?? window.innerHeight },
+        offsetTop: { get: () => offsetTop },
+        offsetLeft: { value: 0 },
+        scale: { value: 1 },
+      });
+      Object.defineProperty(window, 'visualViewport', { configurable: true, get: () => viewport });
+      (window as unknown as { keyboard(visible: number | null, top: number): void }).keyboard = (
+        visible,
+        top,
+      ) => {
+        height = visible;
+        offsetTop = top;
+        viewport.dispatchEvent(new Event('resize'));
+      };
+    });
+    const page = await context.newPage();
+    await page.goto(`${site.origin}/phone`);
+    await widget.launcher(page).tap();
+    await expect.poll(() => page.locator('mcpstack-agent h2').textContent()).toBe('Shop assistant');
+    const box = async (selector: string) => {
+      const found = await page.locator(`mcpstack-agent ${selector}`).boundingBox();
+      return [found?.x, found?.y, found?.width, found?.height].map((value) => Math.round(value ?? -1));
+    };
+    expect(await box('.panel')).toEqual([0, 0, 390, 844]);
+    expect(await widget.input(page).evaluate((element) => getComputedStyle(element).fontSize)).toBe('16px');
+    await widget.input(page).tap();
+
+    // The keyboard takes the bottom 340 px, and the page scrolled the visual viewport down 20 px.
+    await page.evaluate(() =>
+      (window as unknown as { keyboard(visible: number | null, top: number): void }).keyboard(504, 20),
+    );
+    await expect.poll(() => box('.panel')).toEqual([0, 20, 390, 504]);
+    const input = await box('textarea');
+    expect((input[1] ?? 0) + (input[3] ?? 0)).toBeLessThanOrEqual(20 + 504);
+    expect(await page.locator('mcpstack-agent .send').isVisible()).toBe(true);
+    await page.screenshot({ path: artifact('widget-phone-keyboard.png') });
+
+    // The keyboard goes away: full height again.
+    await page.evaluate(() =>
+      (window as unknown as { keyboard(visible: number | null, top: number): void }).keyboard(null, 0),
+    );
+    await expect.poll(() => box('.panel')).toEqual([0, 0, 390, 844]);
+    await context.close();
+  });
+
+  it('works on a page whose CSP allows scripts and styles only by nonce, with no violation', async () => {
+    const nonce = 'bm9uY2UtZm9yLXRlc3Rz';
+    const csp = `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src ${service.url}; img-src 'self' data:`;
+    site.set('/nonce', {
+      body: shopPage({
+        scriptUrl: scriptUrl(),
+        publicKey,
+        nonce,
+        head: `<script src="/watch.js" nonce="${nonce}"></script>`,
+      }),
+      headers: { 'content-security-policy': csp },
+    });
+    // Twice: in today's Chromium (constructable stylesheets), and as a browser without them, where
+    // the widget's styles are `<style>` elements that need the nonce.
+    for (const constructable of [true, false]) {
+      const context = await browser.newContext();
+      if (!constructable) {
+        await context.addInitScript(() => {
+          delete (ShadowRoot.prototype as Partial<ShadowRoot>).adoptedStyleSheets;
+          delete (Document.prototype as Partial<Document>).adoptedStyleSheets;
+        });
+      }
+      const { page, console } = await openPage('/nonce', { context });
+      await widget.launcher(page).click();
+      await expect.poll(() => page.locator('mcpstack-agent h2').textContent()).toBe('Shop assistant');
+      await widget.input(page).fill('What is the status of order A-1001?');
+      await widget.input(page).press('Enter');
+      await expect.poll(() => lastAnswerText(page), { timeout: 15_000 }).toContain('Order A-1001: shipped');
+      const styled = await page.evaluate(() => {
+        const root = document.querySelector('mcpstack-agent')?.shadowRoot as ShadowRoot;
+        const style = (selector: string) => getComputedStyle(root.querySelector(selector) as Element);
+        return {
+          styleElements: root.querySelectorAll('style').length,
+          launcher: [style('.launcher').borderRadius, style('.launcher').backgroundColor],
+          header: style('header').backgroundColor,
+          send: style('.send').borderRadius,
+        };
+      });
+      expect(styled).toEqual({
+        styleElements: constructable ? 0 : 2,
+        launcher: ['50%', 'rgb(15, 118, 110)'],
+        header: 'rgb(15, 118, 110)',
+        send: '50%',
+      });
+      expect(
+        await page.evaluate(() => (window as unknown as { __violations: string[] }).__violations),
+      ).toEqual([]);
+      expect(console.filter((line) => /Content Security Policy|Refused/i.test(line))).toEqual([]);
+      await context.close();
+    }
+  });
+
+  it('renders <McpStackChat> and a useMcpStackChat UI in a React app', async () => {
+    const files = await buildReactApp();
+    for (const [name, code] of files) site.set(`/react/${name}`, { body: code, type: 'text/javascript' });
+    site.set('/react/', {
+      body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>React shop</title></head><body>
+<div id="root"></div>
+<script>window.reactTest = ${JSON.stringify({ publicKey, apiBase: service.url })};</script>
+<script type="module" src="/react/app.js"></script></body></html>`,
+    });
+    const { page, context, console } = await openPage('/react/');
+    // The component, inline in its box (React's StrictMode mounted it twice: one widget is left).
+    await expect.poll(() => widget.panel(page).isVisible()).toBe(true);
+    expect(await page.locator('mcpstack-agent').count()).toBe(1);
+    expect(await widget.launcher(page).count()).toBe(0);
+    const box = await widget.panel(page).boundingBox();
+    expect([box?.width, box?.height]).toEqual([480, 560]);
+    await expect.poll(() => page.locator('mcpstack-agent h2').textContent()).toBe('Shop assistant');
+    await widget.input(page).fill('Hi from the React component');
+    await widget.input(page).press('Enter');
+    await expect
+      .poll(() => lastAnswerText(page), { timeout: 15_000 })
+      .toContain('You said: "Hi from the React component"');
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { reactEvents: string[] }).reactEvents), {
+        timeout: 15_000,
+      })
+      .toEqual(expect.arrayContaining(['ready:Shop assistant', 'message:user', 'message:assistant']));
+
+    // The hook: the app's own UI on the headless client.
+    await page.locator('#own-ask').click();
+    await expect.poll(() => page.locator('#own-status').textContent(), { timeout: 15_000 }).toBe('idle');
+    await expect
+      .poll(() => page.locator('#own-chat li[data-role="assistant"]').textContent(), { timeout: 15_000 })
+      .toContain('You said: "Hello from React"');
+    expect(await page.locator('#own-chat li[data-role="user"]').textContent()).toBe('Hello from React');
+    expect(console.filter((line) => line.startsWith('error') || line.startsWith('pageerror'))).toEqual([]);
+    await context.close();
+  });
 });
 
 describe('the service serves the widget script', () => {
@@ -516,5 +802,25 @@ describe('the service serves the widget script', () => {
     const unknown = await fetch(`${service.url}/agent-sdk@0.0.0-nope.js`);
     expect(unknown.status).toBe(404);
     expect((await unknown.json()).error.code).toBe('not_found');
+  });
+
+  it('serves the panel file the launcher names, immutable, and no other file by that pattern', async () => {
+    const launcher = await (await fetch(`${service.url}/agent-sdk.js`)).text();
+    const name = /agent-sdk-panel\.[\w-]+\.js/.exec(launcher)?.[0];
+    expect(name).toBeDefined();
+    const panel = await fetch(`${service.url}/${name}`);
+    expect(panel.status).toBe(200);
+    expect(panel.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(panel.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(panel.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await panel.text()).toContain('McpStackPanel');
+    for (const path of [
+      '/agent-sdk-panel.AAAAAAAA.js',
+      '/agent-sdk-panel.%2e%2e%2fpackage.json',
+      '/agent-sdk-panel..js',
+    ]) {
+      const refused = await fetch(`${service.url}${path}`);
+      expect(refused.status, path).toBe(404);
+    }
   });
 });

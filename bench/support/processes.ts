@@ -1,6 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
@@ -11,6 +14,7 @@ import { Agent, request } from 'undici';
  */
 const serviceMain = fileURLToPath(new URL('../../services/chat/src/main.ts', import.meta.url));
 const modelMain = fileURLToPath(new URL('../../packages/local-model/src/main.ts', import.meta.url));
+const bareRelayMain = fileURLToPath(new URL('./bare-relay.ts', import.meta.url));
 const stripTypes = ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
 
 export function freePort(): Promise<number> {
@@ -30,8 +34,27 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-async function start(file: string, env: Record<string, string>, ready: string): Promise<Running> {
-  const child = spawn(process.execPath, [...stripTypes, file], {
+/** How a child is started: pinned to one CPU (`taskset -c`, when present) and with extra Node flags. */
+export interface StartOptions {
+  cpu?: number;
+  nodeFlags?: string[];
+}
+
+/** Whether `taskset` (util-linux) can pin processes here. */
+export function tasksetAvailable(): boolean {
+  return spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+async function start(
+  file: string,
+  env: Record<string, string>,
+  ready: string,
+  options: StartOptions = {},
+): Promise<Running> {
+  const node = [process.execPath, ...(options.nodeFlags ?? []), ...stripTypes, file];
+  // taskset execs node in its own process, so the child's pid is node's (for /proc/<pid>/stat).
+  const command = options.cpu !== undefined ? ['taskset', '-c', String(options.cpu), ...node] : node;
+  const child = spawn(command[0] ?? process.execPath, command.slice(1), {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -63,12 +86,26 @@ async function start(file: string, env: Record<string, string>, ready: string): 
   };
 }
 
-export async function startModelProcess(options: { chunkDelayMs?: number } = {}): Promise<Running> {
+export async function startModelProcess(
+  options: { chunkDelayMs?: number } & StartOptions = {},
+): Promise<Running> {
   const port = await freePort();
   return start(
     modelMain,
     { LOCAL_MODEL_PORT: String(port), LOCAL_MODEL_CHUNK_DELAY_MS: String(options.chunkDelayMs ?? 0) },
     `http://127.0.0.1:${port}/v1/models`,
+    options,
+  );
+}
+
+/** The bare `node:http` relay of `bare-relay.ts` in front of the model at `modelUrl`. */
+export async function startBareRelayProcess(modelUrl: string, options: StartOptions = {}): Promise<Running> {
+  const port = await freePort();
+  return start(
+    bareRelayMain,
+    { BARE_RELAY_PORT: String(port), BARE_RELAY_MODEL_URL: modelUrl },
+    `http://127.0.0.1:${port}/readyz`,
+    options,
   );
 }
 
@@ -77,7 +114,11 @@ export interface ServiceProcess extends Running {
   operatorToken: string;
 }
 
-export async function startServiceProcess(modelUrl: string, extra: Record<string, string> = {}) {
+export async function startServiceProcess(
+  modelUrl: string,
+  extra: Record<string, string> = {},
+  options: StartOptions = {},
+) {
   const port = await freePort();
   const prefix = `mcpstack-bench:${randomBytes(6).toString('hex')}:`;
   const operatorToken = randomBytes(32).toString('hex');
@@ -103,6 +144,7 @@ export async function startServiceProcess(modelUrl: string, extra: Record<string
       ...extra,
     },
     `http://127.0.0.1:${port}/readyz`,
+    options,
   );
   return { ...running, prefix, operatorToken } satisfies ServiceProcess;
 }
@@ -211,4 +253,56 @@ export async function redisVersionOf(): Promise<string> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * A redis-server of the benchmark's own (no persistence, a free port, a temp directory), pinned to
+ * a CPU when asked: the service's store placed beside it, away from other work on the machine.
+ */
+export async function startPrivateRedis(options: { cpu?: number } = {}): Promise<Running> {
+  const port = await freePort();
+  const directory = mkdtempSync(join(tmpdir(), 'mcpstack-bench-redis-'));
+  const command = [
+    'redis-server',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    directory,
+  ];
+  const full = options.cpu !== undefined ? ['taskset', '-c', String(options.cpu), ...command] : command;
+  const child = spawn(full[0] ?? 'redis-server', full.slice(1), { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await client.connect();
+      await client.ping();
+      client.disconnect();
+      break;
+    } catch {
+      client.disconnect();
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error('the private redis-server did not start');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    url,
+    child,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
 }

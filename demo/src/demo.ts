@@ -87,9 +87,21 @@ function ensureWidgetBuilt(): void {
   if (built.status !== 0) throw new Error('The widget did not build: see the output above');
 }
 
+/** The console the service serves at /console/; built by `npm run build`, or now if never. */
+function ensureConsoleBuilt(): void {
+  if (existsSync(join(root, 'packages/console/dist/index.html'))) return;
+  say('  building the console (npm run build -w @mcpstack/console)…');
+  const built = spawnSync('npm', ['run', 'build', '-w', '@mcpstack/console'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (built.status !== 0) throw new Error('The console did not build: see the output above');
+}
+
 async function main(): Promise<void> {
   say('\nMCP Stack Agents demo: starting…');
   ensureWidgetBuilt();
+  ensureConsoleBuilt();
   const redisUrl = await ensureRedis();
   const prefix = 'mcpstack-demo:';
   {
@@ -226,6 +238,10 @@ MCP Stack Agents demo is running.
   Website (signed-in user)    ${siteOrigin}/account.html   (?user=bob has a tiny budget)
 
   Service                     ${apiBase}    OpenAPI: ${apiBase}/api/v1/openapi.json
+  Console                     ${apiBase}/console/
+  Console (one-click sign-in) ${apiBase}/console/#key=${key}
+                              (the key rides in the URL fragment, which no server or Referer sees;
+                               the page swaps it for a session cookie and wipes it from the address bar)
   Model                       ${model ? `local model at ${model.url}` : `${env.OPENAI_BASE_URL} (OPENAI_API_KEY set)`}
   MCP server (coffee shop)    ${store.url}
 

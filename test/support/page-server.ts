@@ -61,6 +61,8 @@ export function shopPage(options: {
   attributes?: Record<string, string>;
   head?: string;
   body?: string;
+  /** The script tag's `nonce` (for a page whose CSP allows scripts by nonce). */
+  nonce?: string;
 }): string {
   const attributes = Object.entries(options.attributes ?? {})
     .map(([name, value]) => ` data-${name}="${value}"`)
@@ -77,7 +79,7 @@ ${options.head ?? ''}
 <header><h1>Test shop</h1><button id="page-button" type="button">Page button</button></header>
 <main><p>Espresso beans and kettles.</p></main>
 ${options.body ?? ''}
-<script src="${options.scriptUrl}" data-public-key="${options.publicKey}"${attributes} async></script>
+<script src="${options.scriptUrl}" data-public-key="${options.publicKey}"${attributes}${options.nonce ? ` nonce="${options.nonce}"` : ''} async></script>
 </body>
 </html>`;
 }

@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { freePort } from './redis-server.ts';
@@ -57,6 +60,8 @@ export async function startServiceProcess(
     MCPSTACK_SECRET_KEY: randomBytes(32).toString('hex'),
     MCPSTACK_ALLOW_PRIVATE_URLS: 'true',
     MCPSTACK_SHUTDOWN_TIMEOUT_MS: '5000',
+    // Its own local files (the settle journal); a test restarting "the same machine" passes its own.
+    MCPSTACK_DATA_DIR: mkdtempSync(join(tmpdir(), 'mcpstack-e2e-data-')),
     ...extra,
   };
   const spawned = spawnService(env);
@@ -82,6 +87,7 @@ export async function startServiceProcess(
     async stop() {
       if (spawned.child.exitCode === null && !spawned.child.killed) spawned.child.kill('SIGTERM');
       const code = await spawned.exited;
+      if (!extra.MCPSTACK_DATA_DIR) rmSync(env.MCPSTACK_DATA_DIR, { recursive: true, force: true });
       // A cluster (a list of nodes) is thrown away whole by its test: nothing to clean here.
       if (redisUrl.includes(',')) return code;
       const redis = new Redis(redisUrl);

@@ -4,9 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
-const outputs = ['dist/agent-sdk.iife.js', 'dist/index.js', 'dist/types/index.d.ts'].map((file) =>
-  join(packageDir, file),
-);
+const outputs = [
+  'dist/agent-sdk.iife.js',
+  'dist/index.js',
+  'dist/client.js',
+  'dist/react.js',
+  'dist/types/index.d.ts',
+].map((file) => join(packageDir, file));
 const inputs = ['src', 'vite.config.ts', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
 
 function newestInput(path: string): number {

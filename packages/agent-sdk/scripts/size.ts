@@ -1,10 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
-/** The budget of the script a page loads (SPEC: the widget script ≤ 15 KB gzip, Preact included). */
-export const gzipBudgetBytes = 15 * 1024;
+/** The budgets (SPEC): the script tag's first load (launcher and JS API) and the whole widget. */
+export const launcherBudgetBytes = 5 * 1024;
+export const totalBudgetBytes = 20 * 1024;
 
-export const iifeFile = new URL('../dist/agent-sdk.iife.js', import.meta.url);
+const dist = new URL('../dist/', import.meta.url);
+export const iifeFile = new URL('agent-sdk.iife.js', dist);
+
+/** `dist/agent-sdk-panel.<hash>.js`: the panel file the build made. */
+export function panelFile(): URL {
+  const name = readdirSync(dist).find((file) => /^agent-sdk-panel\.[\w-]+\.js$/.test(file));
+  if (!name) throw new Error('dist/agent-sdk-panel.<hash>.js is missing: run `npm run build` first');
+  return new URL(name, dist);
+}
 
 export interface ScriptSize {
   rawBytes: number;
@@ -15,4 +24,19 @@ export interface ScriptSize {
 export function measureScript(file: URL = iifeFile): ScriptSize {
   const bytes = readFileSync(file);
   return { rawBytes: bytes.length, gzipBytes: gzipSync(bytes, { level: 9 }).length };
+}
+
+/** Both files of the script tag, and what is over budget (empty when nothing is). */
+export function measureWidget() {
+  const launcher = measureScript(iifeFile);
+  const panel = measureScript(panelFile());
+  const totalGzipBytes = launcher.gzipBytes + panel.gzipBytes;
+  const over: string[] = [];
+  if (launcher.gzipBytes > launcherBudgetBytes) {
+    over.push(`the launcher is over its budget by ${launcher.gzipBytes - launcherBudgetBytes} bytes`);
+  }
+  if (totalGzipBytes > totalBudgetBytes) {
+    over.push(`the whole widget is over its budget by ${totalGzipBytes - totalBudgetBytes} bytes`);
+  }
+  return { launcher, panel, panelName: panelFile().pathname.split('/').pop() ?? '', totalGzipBytes, over };
 }

@@ -1,5 +1,5 @@
 import { Emitter } from './client/emitter.ts';
-import { createWidget, type Widget, type WidgetEvents, type WidgetOptions } from './widget/widget.ts';
+import { createWidget, type Widget, type WidgetEvents, type WidgetOptions } from './widget/launcher.ts';
 
 /**
  * The page's widget, behind functions that work at any time: events subscribed with `on` before

@@ -1,9 +1,11 @@
 /**
- * The script tag's entry (`dist/agent-sdk.iife.js`): installs `window.McpStack`, replays the calls
- * queued before the script loaded, and mounts the widget from the tag's `data-*` attributes.
+ * The script tag's entry (`dist/agent-sdk.iife.js`, the launcher: ≤ 5 KB gzip): installs
+ * `window.McpStack`, replays the calls queued before the script loaded, and mounts the widget from
+ * the tag's `data-*` attributes. The panel is a second file it loads later (load-panel.script.ts).
  */
 import { McpStack, type McpStackApi } from './api.ts';
-import type { WidgetOptions } from './widget/widget.ts';
+import type { WidgetOptions } from './widget/launcher.ts';
+import { scriptTag } from './widget/script-tag.ts';
 
 type Method = Exclude<keyof McpStackApi, 'version'>;
 
@@ -22,8 +24,8 @@ declare global {
 
 /**
  * The widget options a tag's `data-*` attributes give (`data-public-key`, `data-api-base`,
- * `data-position`, `data-color-scheme`, `data-primary-color`, `data-font`, `data-target`, and
- * `data-open`). Values are checked by the widget as any option is.
+ * `data-position`, `data-color-scheme`, `data-primary-color`, `data-font`, `data-target`,
+ * `data-nonce` and `data-open`). Values are checked by the widget as any option is.
  */
 function optionsFromScript(script: HTMLScriptElement | null): Partial<WidgetOptions> & { autoInit?: string } {
   const { open, ...data } = script?.dataset ?? {};
@@ -31,13 +33,12 @@ function optionsFromScript(script: HTMLScriptElement | null): Partial<WidgetOpti
   // The service serves this script, so by default it is also the API's origin.
   if (script?.src) options.apiBase ??= new URL(script.src, location.href).origin;
   if (open !== undefined) options.open = open !== 'false';
+  // A page whose CSP asks for a nonce gave this tag one: the panel's script carries it too.
+  if (script?.nonce) options.nonce ??= script.nonce;
   return options;
 }
 
-const script =
-  (document.currentScript as HTMLScriptElement | null) ??
-  document.querySelector<HTMLScriptElement>('script[data-public-key][src*="agent-sdk"]');
-const { autoInit, ...fromScript } = optionsFromScript(script);
+const { autoInit, ...fromScript } = optionsFromScript(scriptTag);
 const queued = Array.from(window.McpStack?.q ?? []);
 
 function call(method: unknown, args: unknown[]): unknown {

@@ -1,10 +1,10 @@
 /**
- * `@mcpstack/agent-sdk`: embed an MCP Stack agent in a website. This file is the package's whole
- * public surface.
+ * `@mcpstack/agent-sdk`: embed an MCP Stack agent in a website. This file is the package's main
+ * public surface (`./client` is the headless client alone, `./react` the React bindings).
  *
  * - The widget: `init` (and `open`, `close`, `toggle`, `identify`, `logout`, `sendMessage`, `on`,
  *   `destroy`), the same API the script tag installs as `window.McpStack`; `createWidget` for more
- *   than one widget on a page.
+ *   than one widget on a page. Its panel is a chunk of its own, imported on first open or when idle.
  * - The headless client, for your own UI: `createChatClient`, `ChatError`, `friendlyMessage`.
  */
 export {
@@ -33,4 +33,4 @@ export {
 export { type BudgetScope, ChatError, type ChatErrorCode, friendlyMessage } from './client/errors.ts';
 export type { ChatMessage, MessagePart, TextPart, ToolCallPart } from './client/messages.ts';
 export type { KeyValueStorage } from './client/storage.ts';
-export { createWidget, type Widget, type WidgetEvents, type WidgetOptions } from './widget/widget.ts';
+export { createWidget, type Widget, type WidgetEvents, type WidgetOptions } from './widget/launcher.ts';

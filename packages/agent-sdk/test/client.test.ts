@@ -1,5 +1,5 @@
 import type { UIMessageChunk } from 'ai';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type ChatClientOptions, type ChatState, createChatClient } from '../src/client/client.ts';
 import { type ChatError, friendlyMessage } from '../src/client/errors.ts';
 import { type ChatMessage, messageText, type ToolCallPart } from '../src/client/messages.ts';
@@ -11,6 +11,7 @@ import {
   hanging,
   json,
   memoryStorage,
+  resumableService,
   type SeenRequest,
   sse,
   textAnswer,
@@ -148,9 +149,10 @@ describe('sending and streaming', () => {
     );
   });
 
-  it('stops an answer: the request is aborted and what arrived stays', async () => {
+  it('stops an answer: the request is aborted, the service told to stop it, and what arrived stays', async () => {
     let signal: AbortSignal | undefined;
-    const { client } = setup((request) => {
+    const { client, requests } = setup((request) => {
+      if (request.method === 'DELETE') return new Response(null, { status: 204 });
       signal = request.signal;
       return hanging(textAnswer('Partial answer that never ends').slice(0, 5), request.signal);
     });
@@ -159,6 +161,15 @@ describe('sending and streaming', () => {
     client.stop();
     await sending;
     expect(signal?.aborted).toBe(true);
+    const conversationId = client.state.conversationId ?? '';
+    await expect
+      .poll(() =>
+        requests.some(
+          (request) =>
+            request.method === 'DELETE' && request.url.pathname === `/api/v1/chat/${conversationId}/stream`,
+        ),
+      )
+      .toBe(true);
     expect(client.state.status).toBe('idle');
     expect(client.state.error).toBeNull();
     expect(messageText(client.state.messages[1] as ChatMessage)).toBe('Partial answer ');
@@ -460,5 +471,188 @@ describe('persistence', () => {
     expect(requests[1]?.body.id).not.toBe(first);
     client.newConversation();
     expect(client.state).toMatchObject({ messages: [], conversationId: null, status: 'idle' });
+  });
+});
+
+describe('resumable answers', () => {
+  const key = `mcpstack:${publicKey}`;
+  const saved = (storage: ReturnType<typeof memoryStorage>) =>
+    JSON.parse(storage.getItem(key) ?? '{}') as Record<string, string | undefined>;
+  const clientOn = (service: { fetch: typeof fetch }, storage: ReturnType<typeof memoryStorage>) =>
+    createChatClient({
+      publicKey,
+      apiBase: 'https://chat.example',
+      fetch: service.fetch,
+      storage,
+      retryDelaysMs: [5, 5],
+    });
+
+  it('marks the answer in flight by the message id it minted before sending, until its finish', async () => {
+    const service = resumableService();
+    const storage = memoryStorage();
+    const client = clientOn(service, storage);
+    const sending = client.send('hello');
+    await vi.waitFor(() => expect(service.requests.filter(isPost)).toHaveLength(1));
+    const id = service.requests[0]?.body.messages.at(-1).id;
+    expect(id).toBe(client.state.messages[0]?.id);
+    expect(saved(storage).answering).toBe(id);
+    const chunks = textAnswer('Hi there');
+    for (const chunk of chunks.slice(0, -1)) service.write(chunk);
+    await vi.waitFor(() => expect(messageText(client.state.messages[1] as ChatMessage)).toBe('Hi there'));
+    expect(saved(storage).answering).toBe(id);
+    service.write(chunks.at(-1) as UIMessageChunk);
+    service.finish();
+    await sending;
+    expect(saved(storage).answering).toBeUndefined();
+    expect(client.state.status).toBe('idle');
+  });
+
+  it('re-attaches after a reload mid-answer: the history, then the answer replayed and live to its end, with one model call', async () => {
+    const service = resumableService();
+    const storage = memoryStorage();
+    const first = clientOn(service, storage);
+    const sending = first.send('hello');
+    await vi.waitFor(() => expect(service.requests.filter(isPost)).toHaveLength(1));
+    const chunks = textAnswer('One answer, streamed once');
+    for (const chunk of chunks.slice(0, 5)) service.write(chunk);
+    await vi.waitFor(() => expect(messageText(first.state.messages[1] as ChatMessage)).toBe('One answer, '));
+    // The page goes away (its request is cut) while the answer goes on at the service.
+    first.destroy();
+    await sending;
+    service.write(chunks[5] as UIMessageChunk);
+
+    const second = clientOn(service, storage);
+    const seen: string[] = [];
+    second.on('message', (message) => seen.push(`${message.role}:${messageText(message)}`));
+    const restoring = second.history();
+    await vi.waitFor(() => expect(second.state.status).toBe('streaming'));
+    // The partial answer in the history gave way to the replay (one assistant message, not two).
+    expect(second.state.messages.map(messageText)).toEqual(['hello', 'One answer, streamed ']);
+    for (const chunk of chunks.slice(6)) service.write(chunk);
+    service.finish();
+    await restoring;
+    expect(second.state.messages.map((message) => [message.role, messageText(message)])).toEqual([
+      ['user', 'hello'],
+      ['assistant', 'One answer, streamed once'],
+    ]);
+    expect(second.state.messages[1]?.id).toBe('answer-1');
+    expect(second.state.status).toBe('idle');
+    expect(seen).toEqual(['assistant:One answer, streamed once']);
+    expect(service.modelCalls()).toBe(1);
+    expect(service.requests.filter(isPost)).toHaveLength(1);
+    const reads = service.requests.slice(1).map((request) => request.url.pathname);
+    expect(reads).toEqual([
+      `/api/v1/chat/conversations/${second.state.conversationId}/messages`,
+      `/api/v1/chat/${second.state.conversationId}/stream`,
+    ]);
+    // The same auth as the history read: the key, and the visitor in the query.
+    expect(service.requests[2]?.headers.authorization).toBe(`Bearer ${publicKey}`);
+    expect(service.requests[2]?.url.searchParams.get('visitorId')).toBe(second.state.visitorId);
+    expect(saved(storage).answering).toBeUndefined();
+  });
+
+  it('shows just the history when the service says no answer streams any more (204)', async () => {
+    const service = resumableService();
+    const storage = memoryStorage();
+    storage.setItem(
+      key,
+      JSON.stringify({
+        visitorId: 'visitor_abcdefghijklmnop',
+        conversationId: 'conv_abcdefghijklmnop',
+        answering: 'msg_abcdefghijklmnop',
+      }),
+    );
+    service.history.push(
+      { id: 'msg_abcdefghijklmnop', role: 'user', parts: [{ type: 'text', text: 'hello' }] },
+      { id: 'answer-1', role: 'assistant', parts: [{ type: 'text', text: 'The whole answer' }] },
+    );
+    const client = clientOn(service, storage);
+    await client.history();
+    expect(client.state.messages.map(messageText)).toEqual(['hello', 'The whole answer']);
+    expect(client.state.status).toBe('idle');
+    expect(client.state.error).toBeNull();
+    expect(service.requests.map((request) => request.url.pathname.split('/').at(-1))).toEqual([
+      'messages',
+      'stream',
+    ]);
+    expect(saved(storage).answering).toBeUndefined();
+  });
+
+  it('does not ask for the stream when no answer was in flight', async () => {
+    const service = resumableService();
+    const storage = memoryStorage();
+    storage.setItem(
+      key,
+      JSON.stringify({ visitorId: 'visitor_abcdefghijklmnop', conversationId: 'conv_abcdefghijklmnop' }),
+    );
+    const client = clientOn(service, storage);
+    await client.history();
+    expect(service.requests.map((request) => request.url.pathname.split('/').at(-1))).toEqual(['messages']);
+  });
+
+  it('after a lost response, attaches to the answer still running rather than asking for a second one', async () => {
+    const service = resumableService();
+    let lost = false;
+    const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const response = await service.fetch(input, init);
+      if (init?.method === 'POST' && !lost) {
+        lost = true;
+        throw new TypeError('Failed to fetch');
+      }
+      return response;
+    }) as typeof globalThis.fetch;
+    const client = clientOn({ fetch }, memoryStorage());
+    const sending = client.send('hello');
+    await vi.waitFor(() =>
+      expect(service.requests.map((request) => request.url.pathname.split('/').at(-1))).toEqual([
+        'chat',
+        'messages',
+        'stream',
+      ]),
+    );
+    for (const chunk of textAnswer('Answered once')) service.write(chunk);
+    service.finish();
+    await sending;
+    expect(client.state.messages.map(messageText)).toEqual(['hello', 'Answered once']);
+    expect(client.state.status).toBe('idle');
+    expect(service.modelCalls()).toBe(1);
+    expect(service.requests.filter(isPost)).toHaveLength(1);
+  });
+
+  it('shows the stored answer when the service says the message was answered already (409)', async () => {
+    const storage = memoryStorage();
+    const { client, requests, errors } = setup(
+      (request) => {
+        if (isPost(request)) {
+          return errorResponse(409, { code: 'message_already_answered', message: 'Already answered' });
+        }
+        const sent = requests[0]?.body.messages[0];
+        return json({
+          conversationId: 'x',
+          title: 'hello',
+          messages: [sent, { id: 'a1', role: 'assistant', parts: [{ type: 'text', text: 'Stored answer' }] }],
+        });
+      },
+      { storage },
+    );
+    await client.send('hello');
+    expect(client.state.messages.map(messageText)).toEqual(['hello', 'Stored answer']);
+    expect(client.state.status).toBe('idle');
+    expect(errors).toEqual([]);
+    expect(requests.filter(isPost)).toHaveLength(1);
+    expect(saved(storage).answering).toBeUndefined();
+  });
+
+  it('forgets the answer in flight when the visitor stops it', async () => {
+    const storage = memoryStorage();
+    const { client } = setup((request) => hanging(textAnswer('Never ending').slice(0, 4), request.signal), {
+      storage,
+    });
+    const sending = client.send('hello');
+    await vi.waitFor(() => expect(client.state.status).toBe('streaming'));
+    expect(saved(storage).answering).toBeDefined();
+    client.stop();
+    await sending;
+    expect(saved(storage).answering).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import type { Deps } from './deps.ts';
 import { chatOpenApiPaths, chatRouter } from './http/chat/chat-routes.ts';
+import { consoleAssetRouter } from './http/console-assets.ts';
 import { errorHandler } from './http/middleware/errors.ts';
 import { observe, securityHeaders } from './http/middleware/observe.ts';
 import { buildOpenApiDocument, type JsonSchema } from './http/openapi.ts';
@@ -11,12 +12,14 @@ import { aiCreditRoutes } from './http/routes/ai-credits.ts';
 import { apiKeyRoutes } from './http/routes/api-keys.ts';
 import { budgetRoutes } from './http/routes/budgets.ts';
 import { cliRoutes } from './http/routes/cli.ts';
+import { consoleSessionRoutes } from './http/routes/console-session.ts';
 import { conversationRoutes } from './http/routes/conversations.ts';
 import { embedKeyRoutes } from './http/routes/embed-keys.ts';
 import { type Lifecycle, mountHealth } from './http/routes/health.ts';
 import { identityRoutes } from './http/routes/identity.ts';
 import { mcpServerRoutes } from './http/routes/mcp-servers.ts';
 import { organizationRoutes } from './http/routes/organizations.ts';
+import { reconcileRoutes } from './http/routes/reconcile.ts';
 import { verifiedDomainRoutes } from './http/routes/verified-domains.ts';
 import { stripeWebhookOpenApiPaths, stripeWebhookRouter } from './http/stripe-webhook.ts';
 import { widgetAssetRouter } from './http/widget-asset.ts';
@@ -32,8 +35,10 @@ export const apiRoutes: readonly RouteDefinition[] = [
   ...conversationRoutes,
   ...budgetRoutes,
   ...aiCreditRoutes,
+  ...reconcileRoutes,
   ...verifiedDomainRoutes,
   ...mcpServerRoutes,
+  ...consoleSessionRoutes,
 ];
 
 /**
@@ -77,6 +82,7 @@ export function createApp(deps: Deps): App {
   // Before every JSON parser: Stripe signs the raw body.
   app.use(stripeWebhookRouter(deps));
   app.use(widgetAssetRouter());
+  app.use(consoleAssetRouter());
   app.use(chatRouter(deps));
   app.use(createRouter(deps, apiRoutes));
   app.use(errorHandler(deps.logger));

@@ -1,9 +1,13 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from './app.ts';
 import { type Clock, type Deps, systemClock } from './deps.ts';
+import { startExpiredHoldSweeper } from './domain/budgets/expired-holds.ts';
+import { createSettleJournal } from './domain/budgets/settle-journal.ts';
+import { createLiveAnswerHub } from './domain/chat/live-answers.ts';
 import { createModelProvider } from './domain/chat/model/provider.ts';
 import { createStripeClient } from './domain/credits/stripe.ts';
 import { createSecretBox } from './domain/crypto.ts';
@@ -31,6 +35,7 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
   const keys = createKeys(env.MCPSTACK_REDIS_PREFIX);
   const metrics = new Registry();
   if (overrides.defaultMetrics) collectDefaultMetrics({ register: metrics, prefix: 'mcpstack_' });
+  const clock = overrides.clock ?? systemClock;
   return {
     env,
     redis,
@@ -39,7 +44,12 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
     stores: createStores(redis, scripts, keys),
     logger,
     metrics,
-    clock: overrides.clock ?? systemClock,
+    clock,
+    liveAnswers: createLiveAnswerHub({ redis, scripts, keys, env, logger }),
+    settleJournal: createSettleJournal(
+      { env, redis, scripts, keys, clock, logger },
+      join(env.MCPSTACK_DATA_DIR, 'settle-journal'),
+    ),
     secretBox: createSecretBox(env.MCPSTACK_SECRET_KEY),
     modelCatalog: loadModelCatalog(env),
     mcp: createMcpClient({
@@ -84,6 +94,9 @@ export async function startServer(
 ): Promise<RunningServer> {
   const { app, lifecycle } = createApp(deps);
   const { env } = deps;
+  // Settles that waited on disk for Redis go first; then every second while any wait.
+  deps.settleJournal.start(1000);
+  const stopSweeper = startExpiredHoldSweeper(deps, env.MCPSTACK_HOLD_SWEEP_MS);
   // requestTimeout bounds receiving the request (headers and body: a slow body no longer holds a
   // socket for Node's default 300 s), never the response, so chat streams run as long as they need.
   // Node checks these timeouts every connectionsCheckingInterval (30 s by default): check often
@@ -126,6 +139,9 @@ export async function startServer(
         }, timeout);
         await closed;
         clearTimeout(timer);
+        stopSweeper();
+        await deps.liveAnswers.close();
+        await deps.settleJournal.stop();
         await deps.mcpPool.close();
         await deps.redis.quit().catch(() => deps.redis.disconnect());
       })();

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { SettleJournal } from './domain/budgets/settle-journal.ts';
+import type { LiveAnswerHub } from './domain/chat/live-answers.ts';
 import type { ModelProvider } from './domain/chat/model/model-client.ts';
 import type { StripeClient } from './domain/credits/stripe.ts';
 import type { SecretBox } from './domain/crypto.ts';
@@ -34,6 +36,10 @@ export interface Deps {
   /** MCP sessions kept across chat requests, for tool calls. */
   mcpPool: McpPool;
   models: ModelProvider;
+  /** Answers being streamed, for a reloaded page to re-attach to (any instance). */
+  liveAnswers: LiveAnswerHub;
+  /** Settles Redis could not take, kept on local disk until it can. */
+  settleJournal: SettleJournal;
   /** The Stripe client for AI-credit purchases; null when STRIPE_SECRET_KEY is unset. */
   stripe: StripeClient | null;
 }

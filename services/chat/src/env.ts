@@ -104,6 +104,12 @@ export const envSchema = z.object({
     .default('chat'),
   MCPSTACK_MODEL_TIMEOUT_MS: integer(120_000, 1000, 3_600_000),
   MCPSTACK_RESERVATION_GRACE_MS: integer(60_000, 100, 3_600_000),
+  /** Where the service keeps local files (the settle journal). */
+  MCPSTACK_DATA_DIR: z.string().min(1).default('./.mcpstack-data'),
+  MCPSTACK_SETTLE_TIMEOUT_MS: integer(2000, 50, 60_000),
+  /** How long an answer goes on with nobody watching (a reload re-attaches within it), then stops. */
+  MCPSTACK_CHAT_DETACH_GRACE_MS: integer(10_000, 0, 600_000),
+  MCPSTACK_HOLD_SWEEP_MS: integer(10_000, 100, 3_600_000),
   MCPSTACK_CHAT_MAX_BODY_BYTES: integer(1_048_576, 1024, 64 * 1024 * 1024),
   MCPSTACK_CHAT_MAX_MESSAGE_CHARS: integer(8000, 1, 1_000_000),
   MCPSTACK_CHAT_MAX_MESSAGES: integer(200, 2, 100_000),

@@ -20,12 +20,15 @@ export const errorStatus = {
   invalid_api_key: 401,
   invalid_public_key: 401,
   secret_key_not_allowed: 401,
+  session_expired: 401,
   // 402
   budget_exceeded: 402,
   // 403
   insufficient_permissions: 403,
   origin_required: 403,
   origin_not_allowed: 403,
+  cross_site_request: 403,
+  csrf_token_invalid: 403,
   // 404
   not_found: 404,
   organization_not_found: 404,
@@ -44,6 +47,7 @@ export const errorStatus = {
   mcp_server_in_use: 409,
   tool_disabled: 409,
   conversation_too_long: 409,
+  message_already_answered: 409,
   insufficient_credits: 409,
   domain_exists: 409,
   domain_verification_failed: 409,

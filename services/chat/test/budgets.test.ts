@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chargeExpiredHolds } from '../src/domain/budgets/expired-holds.ts';
 import { type MeterContext, type Reservation, reserve, settle } from '../src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../src/domain/budgets/periods.ts';
 import { ApiError } from '../src/errors.ts';
@@ -261,17 +262,17 @@ describe('reserve and settle (the Lua scripts)', () => {
     await service.deps.redis.zadd(keys.agentLlmCalls(agentId), 0, old);
     const call = settledCall(context, 10);
     await settle(service.deps, context, await reserve(service.deps, context, 100), call);
-    const ttl = await service.deps.redis.ttl(keys.llmCall(call.id));
+    const ttl = await service.deps.redis.ttl(keys.llmCall(call.record.id));
     expect(ttl).toBeGreaterThan(399 * 86_400);
     expect(ttl).toBeLessThanOrEqual(400 * 86_400);
-    expect(await service.deps.redis.zrange(keys.agentLlmCalls(agentId), '0', '-1')).toEqual([call.id]);
+    expect(await service.deps.redis.zrange(keys.agentLlmCalls(agentId), '0', '-1')).toEqual([call.record.id]);
     // The ledger is finance's: its entries are kept for ever.
     const entries = await service.deps.redis.hvals(keys.ledgerEntries);
     expect(entries.length).toBe(2);
     expect(await service.deps.redis.ttl(keys.ledgerEntries)).toBe(-1);
   });
 
-  it('releases a reservation a crashed process left, once it expired', async () => {
+  it('charges a hold a crashed process left at its bound once it expired, with a flagged record', async () => {
     const tenant = await service.createTenant();
     const agentId = await agentOf(tenant);
     await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 0.001 });
@@ -279,12 +280,52 @@ describe('reserve and settle (the Lua scripts)', () => {
     const orphan: Reservation = await reserve(service.deps, context, 1000);
     expect(orphan.amountMicros).toBe(1000);
     expect((await denial(reserve(service.deps, context, 1))).details?.scope).toBe('agent');
-    // Later than the expiry (the model timeout plus a minute): the next reserve sweeps it.
-    const later = { ...service.deps, clock: { now: () => new Date(Date.now() + 200_000) } };
-    await reserve(later, context, 1000);
     const keys = service.deps.keys.organization(tenant.organizationId);
-    expect(await service.deps.redis.hget(keys.budgetReserved, `agent:${agentId}`)).toBe('1000');
-    expect(await service.deps.redis.zcard(keys.budgetReservations)).toBe(1);
+    // Before its expiry (the model timeout plus the grace) the hold is a live answer's: untouched.
+    expect(await chargeExpiredHolds(service.deps, tenant.organizationId)).toBe(0);
+    const later = { ...service.deps, clock: { now: () => new Date(Date.now() + 200_000) } };
+    expect(await chargeExpiredHolds(later, tenant.organizationId)).toBe(1);
+    expect(await chargeExpiredHolds(later, tenant.organizationId)).toBe(0);
+    const period = budgetPeriod(new Date(), 1).id;
+    expect(await service.deps.redis.hget(keys.agentSpend(agentId, period), 'agent')).toBe('1000');
+    expect(await service.deps.redis.hget(keys.budgetReserved, `agent:${agentId}`)).toBe('0');
+    expect(await service.deps.redis.zcard(keys.budgetReservations)).toBe(0);
+    const [callId] = await service.deps.redis.zrange(keys.agentLlmCalls(agentId), '0', '-1');
+    const record = JSON.parse((await service.deps.redis.get(keys.llmCall(callId ?? ''))) ?? '{}');
+    expect(record).toMatchObject({
+      settledBy: 'expiry',
+      costMicros: 1000,
+      usageEstimated: true,
+      status: 'error',
+    });
+    // The answer's own settle, replayed late from a journal, is recorded and books nothing more.
+    const late = await settle(service.deps, context, orphan, settledCall(context, 700), 'journal');
+    expect(late).toEqual({ status: 'ok', chargedMicros: 0, overageMicros: 700 });
+    expect(await service.deps.redis.hget(keys.agentSpend(agentId, period), 'agent')).toBe('1000');
+  });
+
+  it('books at most the hold when a model reports more usage than its bound, and keeps the excess on the record', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 0.01 });
+    const context = contextOf(tenant, agentId);
+    const hold = await reserve(service.deps, context, 5000);
+    const call = settledCall(context, 2_000_000);
+    expect(await settle(service.deps, context, hold, call)).toEqual({
+      status: 'ok',
+      chargedMicros: 5000,
+      overageMicros: 1_995_000,
+    });
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    const period = budgetPeriod(new Date(), 1).id;
+    expect(await service.deps.redis.hget(keys.agentSpend(agentId, period), 'agent')).toBe('5000');
+    const record = JSON.parse((await service.deps.redis.get(keys.llmCall(call.record.id))) ?? '{}');
+    expect(record).toMatchObject({
+      costMicros: 5000,
+      costUsd: 0.005,
+      reportedCostMicros: 2_000_000,
+      overageMicros: 1_995_000,
+    });
   });
 
   it('starts each month with fresh counters at the reset day, 00:00 UTC', async () => {

@@ -84,7 +84,12 @@ const textOf = (message: UIMessage | undefined) =>
 beforeAll(async () => {
   model = await startLocalModel();
   mcp = await startTestMcpServer({ failingTool: true });
-  service = await startTestService({ OPENAI_BASE_URL: model.url, MCPSTACK_CHAT_MAX_MESSAGE_CHARS: '2000' });
+  service = await startTestService({
+    OPENAI_BASE_URL: model.url,
+    MCPSTACK_CHAT_MAX_MESSAGE_CHARS: '2000',
+    // A visitor who leaves is not waited for long here (resume has its own tests).
+    MCPSTACK_CHAT_DETACH_GRACE_MS: '200',
+  });
   tenant = await service.createTenant();
   const admin = { token: tenant.keys.admin };
   const server = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/mcp-servers`, {
@@ -177,7 +182,9 @@ describe('POST /api/v1/chat', () => {
     expect(response.headers.get('x-accel-buffering')).toBe('no');
     const timing = response.headers.get('server-timing') ?? '';
     expect(timing.split(', ').map((entry) => entry.split(';')[0])).toEqual([
+      'routing',
       'auth',
+      'body',
       'limits',
       'history',
       'reserve',

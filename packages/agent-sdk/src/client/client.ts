@@ -51,6 +51,11 @@ export interface ChatClientOptions {
   fetch?: typeof fetch;
   /** Waits between automatic retries after a network failure; default 1, 2, 4 and 8 seconds. */
   retryDelaysMs?: readonly number[];
+  /**
+   * A `GET /api/v1/chat/config` already made (the widget's launcher makes it at once to theme
+   * itself): its answer serves the first `config()` instead of a second request.
+   */
+  configResponse?: Promise<Response>;
 }
 
 export interface ChatClientEvents {
@@ -77,7 +82,10 @@ export interface ChatClient {
   stop(): void;
   /** Tries the failed action again (an answer: without sending the visitor's message twice). */
   retry(): Promise<void>;
-  /** Loads the saved conversation from the service (after a page reload). */
+  /**
+   * Loads the saved conversation from the service (after a page reload), and re-attaches to its
+   * answer when one was streaming as the page was left (it goes on in `state` as it arrives).
+   */
   history(): Promise<readonly ChatMessage[]>;
   /** Forgets the current conversation; the next message starts a new one. */
   newConversation(): void;
@@ -122,6 +130,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   }
 
   let userToken = options.userToken || null;
+  let preloadedConfig = options.configResponse;
   let tokenProblemReported = false;
   let configPromise: Promise<AgentConfig> | null = null;
   let maxMessageChars: number | undefined;
@@ -184,6 +193,13 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const historyPath = (conversationId: string) =>
     `/api/v1/chat/conversations/${encodeURIComponent(conversationId)}/messages?visitorId=${encodeURIComponent(saved.visitorId ?? '')}`;
 
+  const isStream = (response: Response) =>
+    response.status === 200 && !!response.headers.get('content-type')?.startsWith('text/event-stream');
+
+  /** `GET` it: 200 and the answer streaming in the conversation (replayed from its start), or 204. */
+  const streamPath = (conversationId: string) =>
+    `/api/v1/chat/${encodeURIComponent(conversationId)}/stream?visitorId=${encodeURIComponent(saved.visitorId ?? '')}`;
+
   /** The saved conversation as the service has it; `null` when it has none (404). */
   async function fetchHistory(conversationId: string, signal?: AbortSignal): Promise<ChatMessage[] | null> {
     const response = await call(historyPath(conversationId), { signal });
@@ -193,6 +209,106 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     const body = (await response.json()) as { messages?: unknown };
     const messages = Array.isArray(body?.messages) ? body.messages : [];
     return messages.map(toChatMessage).filter((message): message is ChatMessage => message !== null);
+  }
+
+  /**
+   * Keeps "the answer to message `messageId` is in flight in the saved conversation" in storage
+   * (no id: clears it), so a page reloaded mid-answer re-attaches to it rather than losing it.
+   */
+  const inFlight = (messageId?: string) => {
+    if (saved.answering === messageId) return;
+    saved.answering = messageId;
+    save();
+  };
+
+  /** Shows the conversation as the service has it (an answer was made while we could not see it). */
+  const showStored = (stored: ChatMessage[]) => {
+    inFlight();
+    set({ status: 'idle', messages: stored, error: null });
+    const last = stored.at(-1);
+    if (last) events.emit('message', last);
+  };
+
+  /**
+   * Shows the answer arriving in `response` after the messages `before` (replacing a partial copy
+   * with its id), to its end: `finish` clears the in-flight mark. Throws a ChatError when the
+   * stream was cut; `onChunk` hears each chunk.
+   */
+  async function stream(
+    response: Response,
+    before: readonly ChatMessage[],
+    onChunk: () => void,
+  ): Promise<void> {
+    if (!response.body) throw new ChatError('stream_interrupted');
+    const builder = new MessageBuilder(randomId('msg'));
+    let streamError: ChatError | null = null;
+    const chunks = readChunkStream(response.body);
+    let next = await chunks.next();
+    while (!next.done) {
+      const chunk = next.value;
+      onChunk();
+      if (chunk.type === 'error') {
+        streamError = new ChatError('stream_error', String(chunk.errorText ?? 'The answer failed'), {
+          status: response.status,
+        });
+      }
+      if (chunk.type === 'finish' || chunk.type === 'error') inFlight();
+      const tool = builder.apply(chunk);
+      const { message } = builder;
+      const messages =
+        message.parts.length > 0 ? [...before.filter((kept) => kept.id !== message.id), message] : null;
+      set({ status: 'streaming', error: null, ...(messages ? { messages } : {}) });
+      if (tool && tool.state !== 'input-streaming') events.emit('tool-call', tool);
+      next = await chunks.next();
+    }
+    active = null;
+    if (streamError) {
+      fail(streamError, () => retryLast());
+      return;
+    }
+    if (!next.value) throw new ChatError('stream_interrupted');
+    inFlight();
+    set({ status: 'idle', error: null });
+    events.emit('message', builder.message);
+  }
+
+  /**
+   * Re-attaches to the answer to `messageId` if it is still streaming (`GET …/stream`: 200 replays
+   * it from its start and goes on live; 204 says none is), after the history `stored` is shown.
+   */
+  async function resume(
+    conversationId: string,
+    messageId: string,
+    stored: readonly ChatMessage[],
+  ): Promise<void> {
+    active?.abort();
+    const controller = new AbortController();
+    active = controller;
+    let response: Response;
+    try {
+      response = await call(streamPath(conversationId), { signal: controller.signal });
+    } catch {
+      // Offline: the history stays as it is, and the mark too, for the next load.
+      if (active === controller) active = null;
+      return;
+    }
+    if (!isStream(response)) {
+      // 204 (the history has the whole answer), or nothing to attach to.
+      if (active === controller) active = null;
+      inFlight();
+      return;
+    }
+    noteUserTokenProblem(response);
+    // The answer is replayed from its start: a partial copy in the history gives way to it.
+    const index = stored.findIndex((message) => message.id === messageId);
+    set({ status: 'submitted', error: null, messages: index >= 0 ? stored.slice(0, index + 1) : stored });
+    try {
+      await stream(response, state.messages, () => {});
+    } catch (caught) {
+      if (controller.signal.aborted) return;
+      if (active === controller) active = null;
+      fail(caught instanceof ChatError ? caught : new ChatError('stream_interrupted'), () => retryLast());
+    }
   }
 
   const sleep = (ms: number, signal: AbortSignal) =>
@@ -234,14 +350,26 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
           const index = stored ? stored.findIndex((message) => message.id === userMessage.id) : -1;
           if (stored && index >= 0 && index < stored.length - 1) {
             // The answer was made while we were cut off: show it rather than asking again.
-            set({ status: 'idle', messages: stored, error: null });
-            const last = stored.at(-1);
-            if (last) events.emit('message', last);
+            showStored(stored);
             return;
           }
-          if (index >= 0) trigger = 'regenerate-message';
+          if (index >= 0) {
+            // The service has the message: its answer may still be streaming. Attach to it rather
+            // than asking for a second one (billed twice); regenerate only when none streams.
+            const running = await call(streamPath(saved.conversationId), { signal });
+            if (isStream(running)) {
+              await stream(running, stored?.slice(0, index + 1) ?? [], () => {
+                received = true;
+              });
+              return;
+            }
+            trigger = 'regenerate-message';
+          }
         }
         set({ status: 'submitted', error: null });
+        // The message id is the client's, fixed before the first send: the service answers a
+        // repeated send of it without a second model call.
+        inFlight(userMessage.id);
         const response = await call('/api/v1/chat', {
           method: 'POST',
           signal,
@@ -255,6 +383,12 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
         });
         if (!response.ok) {
           const error = await errorFromResponse(response);
+          inFlight();
+          if (error.code === 'message_already_answered' && saved.conversationId) {
+            // Answered already (a send repeated after its answer finished): show that answer.
+            showStored((await fetchHistory(saved.conversationId, signal)) ?? [...state.messages]);
+            return;
+          }
           if (error.code === 'conversation_not_found' && trigger === 'submit-message' && !restarted) {
             // The conversation is another owner's now (the visitor signed in or out): start afresh.
             restarted = true;
@@ -265,34 +399,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
           throw error;
         }
         noteUserTokenProblem(response);
-        if (!response.body) throw new ChatError('stream_interrupted');
-        const builder = new MessageBuilder(randomId('msg'));
         const base = state.messages.filter((message) => message.id !== userMessage.id);
-        let streamError: ChatError | null = null;
-        const chunks = readChunkStream(response.body);
-        let next = await chunks.next();
-        while (!next.done) {
-          const chunk = next.value;
+        await stream(response, [...base, userMessage], () => {
           received = true;
-          if (chunk.type === 'error') {
-            streamError = new ChatError('stream_error', String(chunk.errorText ?? 'The answer failed'), {
-              status: response.status,
-            });
-          }
-          const tool = builder.apply(chunk);
-          const messages = builder.message.parts.length > 0 ? [...base, userMessage, builder.message] : null;
-          set({ status: 'streaming', error: null, ...(messages ? { messages } : {}) });
-          if (tool && tool.state !== 'input-streaming') events.emit('tool-call', tool);
-          next = await chunks.next();
-        }
-        active = null;
-        if (streamError) {
-          fail(streamError, () => retryLast());
-          return;
-        }
-        if (!next.value) throw new ChatError('stream_interrupted');
-        set({ status: 'idle', error: null });
-        events.emit('message', builder.message);
+        });
         return;
       } catch (caught) {
         if (signal.aborted) return;
@@ -336,7 +446,13 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
 
     config() {
       configPromise ??= (async () => {
-        const response = await call('/api/v1/chat/config');
+        const preloaded = preloadedConfig;
+        preloadedConfig = undefined;
+        const response = preloaded
+          ? await preloaded.catch(() => {
+              throw new ChatError('network_error');
+            })
+          : await call('/api/v1/chat/config');
         if (!response.ok) throw await errorFromResponse(response);
         const config = (await response.json()) as AgentConfig;
         maxMessageChars = config.limits?.maxMessageChars;
@@ -379,6 +495,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       if (!active) return;
       active.abort();
       active = null;
+      // Leaving alone would let the answer run on for a while (a reload may re-attach): stop it there too.
+      const conversationId = saved.conversationId;
+      if (conversationId) void call(streamPath(conversationId), { method: 'DELETE' }).catch(() => undefined);
+      inFlight();
       set({ status: 'idle', error: null });
     },
 
@@ -405,6 +525,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
           save();
         }
         set({ restoring: false, status: 'idle', error: null, messages: messages ?? [] });
+        if (messages && saved.answering) await resume(conversationId, saved.answering, messages);
+        else inFlight();
         return state.messages;
       } catch (caught) {
         fail(toChatError(caught), async () => void (await client.history()));
@@ -418,6 +540,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       retryAction = null;
       generation += 1;
       saved.conversationId = undefined;
+      inFlight();
       save();
       set({ status: 'idle', messages: [], error: null, restoring: false });
     },

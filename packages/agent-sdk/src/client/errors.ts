@@ -11,6 +11,8 @@ export type ChatErrorCode =
   | 'origin_not_allowed'
   | 'conversation_not_found'
   | 'conversation_too_long'
+  /** A message sent again after its answer finished (the client then shows the stored answer). */
+  | 'message_already_answered'
   | 'message_too_long'
   | 'payload_too_large'
   | 'validation_failed'

@@ -4,6 +4,8 @@ export type KeyValueStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'
 export interface Saved {
   visitorId?: string;
   conversationId?: string;
+  /** The id of the user message whose answer is in flight in `conversationId`, until its `finish`. */
+  answering?: string;
 }
 
 /** The service's id rule for visitor and conversation ids. */
@@ -23,9 +25,9 @@ export function randomId(prefix: string): string {
 }
 
 /**
- * The visitor id and current conversation id, kept per publishable key (two agents on one site
- * keep two conversations) under `mcpstack:<publicKey>`. Returns what was saved (checked: storage
- * is the page's, anything could be there) and a function that saves it again.
+ * The visitor id, the current conversation id and the answer in flight, kept per publishable key
+ * (two agents on one site keep two conversations) under `mcpstack:<publicKey>`. Returns what was
+ * saved (checked: storage is the page's, anything could be there) and a function that saves it.
  */
 export function savedState(publicKey: string, given?: KeyValueStorage | null): [Saved, () => void] {
   let storage: KeyValueStorage | null = given ?? null;
@@ -40,7 +42,7 @@ export function savedState(publicKey: string, given?: KeyValueStorage | null): [
   const saved: Saved = {};
   try {
     const value = JSON.parse(storage?.getItem(key) ?? '{}') as Record<string, unknown>;
-    for (const field of ['visitorId', 'conversationId'] as const) {
+    for (const field of ['visitorId', 'conversationId', 'answering'] as const) {
       const id = value?.[field];
       if (typeof id === 'string' && opaqueIdPattern.test(id)) saved[field] = id;
     }

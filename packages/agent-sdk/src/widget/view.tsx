@@ -5,24 +5,16 @@ import { type ChatError, friendlyMessage } from '../client/errors.ts';
 import { type ChatMessage, type ToolCallPart, toolDisplayName } from '../client/messages.ts';
 import { renderMarkdown } from './markdown.ts';
 
-/** Everything the view shows; the widget controller renders it again after every change. */
+/** Everything the panel shows; the panel renders it again after every change. */
 export interface ViewProps {
   state: ChatState;
   config: AgentConfig | null;
   /** The config could not be loaded (a bad key, a refused origin, no network). */
   configError: ChatError | null;
-  open: boolean;
   inline: boolean;
-  left: boolean;
-  /** The resolved scheme (`auto` already turned into the visitor's). */
-  scheme: 'light' | 'dark';
-  primary: string;
-  onPrimary: string;
-  font: string;
-  /** The last thing announced to screen readers (a finished answer). */
+  /** The polite status region's text: an answer began, or the answer that finished. */
   announcement: string;
   actions: {
-    toggle(): void;
     close(): void;
     submit(): void;
     send(text: string): void;
@@ -33,7 +25,6 @@ export interface ViewProps {
     input(event: Event): void;
   };
   refs: {
-    launcher: RefObject<HTMLButtonElement | null>;
     input: RefObject<HTMLTextAreaElement | null>;
     log: RefObject<HTMLDivElement | null>;
   };
@@ -44,7 +35,6 @@ const icon = (path: string) => (
     <path d={path} />
   </svg>
 );
-const chatIcon = 'M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z';
 const closeIcon = 'M6 6l12 12M18 6 6 18';
 const sendIcon = 'M12 19V5M6 11l6-6 6 6';
 const newIcon = 'M12 5v14M5 12h14';
@@ -84,6 +74,7 @@ function Message({ message }: { message: ChatMessage }) {
     <div class="msg assistant">
       {message.parts.map((part, index) =>
         part.type === 'text' ? (
+          // biome-ignore lint/suspicious/noArrayIndexKey: a message's parts only ever grow at the end (never reorder), and text parts have no id
           <Markdown key={index} text={part.text} />
         ) : (
           <ToolCall key={part.toolCallId} part={part} />
@@ -115,118 +106,103 @@ function Alert({ error, props }: { error: ChatError; props: ViewProps }) {
   );
 }
 
+/** The panel: header, transcript, alerts, the message form, and the screen readers' status region. */
 export function View(props: ViewProps): VNode {
-  const { state, config, configError, open, inline, actions, refs } = props;
+  const { state, config, configError, inline, actions, refs } = props;
   const name = config?.name ?? 'Assistant';
   const busy = state.status === 'submitted' || state.status === 'streaming';
   const blocked = configError !== null && !configError.retryable;
   const error = configError ?? state.error;
   const last = state.messages.at(-1);
-  const classes = ['root', props.scheme, props.left ? 'left' : 'right'];
-  if (open) classes.push('open');
-  if (inline) classes.push('inline');
   return (
-    <div
-      class={classes.join(' ')}
-      style={{ '--p': props.primary, '--op': props.onPrimary, '--font': props.font }}
+    <section
+      id="mcpstack-panel"
+      class="panel"
+      role={inline ? 'region' : 'dialog'}
+      aria-label={`Chat with ${name}`}
+      onKeyDown={actions.keydown}
     >
-      {!inline && (
-        <button
-          ref={refs.launcher}
-          type="button"
-          class="launcher"
-          aria-label={open ? `Close chat with ${name}` : `Open chat with ${name}`}
-          aria-expanded={open}
-          aria-controls="mcpstack-panel"
-          onClick={actions.toggle}
-        >
-          {icon(open ? closeIcon : chatIcon)}
-        </button>
-      )}
-      <section
-        id="mcpstack-panel"
-        class="panel"
-        role={inline ? 'region' : 'dialog'}
-        aria-label={`Chat with ${name}`}
-        onKeyDown={actions.keydown}
+      <header>
+        <h2>{name}</h2>
+        {state.messages.length > 0 && (
+          <button type="button" class="icon" aria-label="New conversation" onClick={actions.newConversation}>
+            {icon(newIcon)}
+          </button>
+        )}
+        {!inline && (
+          <button type="button" class="icon" aria-label="Close chat" onClick={actions.close}>
+            {icon(closeIcon)}
+          </button>
+        )}
+      </header>
+      {/* A log, but a silent one: the status region below says once that an answer began and
+            reads it once it finished, where a live log would read every token. */}
+      <div
+        class="log"
+        role="log"
+        aria-live="off"
+        aria-label="Conversation"
+        ref={refs.log}
+        tabIndex={-1}
+        aria-busy={busy || state.restoring}
       >
-        <header>
-          <h2>{name}</h2>
-          {state.messages.length > 0 && (
-            <button
-              type="button"
-              class="icon"
-              aria-label="New conversation"
-              onClick={actions.newConversation}
-            >
-              {icon(newIcon)}
-            </button>
-          )}
-          {!inline && (
-            <button type="button" class="icon" aria-label="Close chat" onClick={actions.close}>
-              {icon(closeIcon)}
-            </button>
-          )}
-        </header>
-        <div class="log" ref={refs.log} tabIndex={-1} aria-busy={busy || state.restoring}>
-          {config?.welcomeMessage && (
-            <div class="msg assistant">
-              <Markdown text={config.welcomeMessage} />
-            </div>
-          )}
-          {state.messages.map((message) => (
-            <Message key={message.id} message={message} />
-          ))}
-          {state.messages.length === 0 && !state.restoring && config && config.starterPrompts.length > 0 && (
-            <div class="prompts">
-              {config.starterPrompts.map((prompt) => (
-                <button key={prompt} type="button" onClick={() => actions.send(prompt)} disabled={blocked}>
-                  {prompt}
-                </button>
-              ))}
-            </div>
-          )}
-          {state.status === 'submitted' && last?.role === 'user' && (
-            <div class="msg" role="img" aria-label={`${name} is typing`}>
-              <span class="spin" />
-            </div>
-          )}
-        </div>
-        {state.notice && (
-          <div class="alert notice" role="status" data-code={state.notice.code}>
-            {friendlyMessage(state.notice)}
+        {config?.welcomeMessage && (
+          <div class="msg assistant">
+            <Markdown text={config.welcomeMessage} />
           </div>
         )}
-        {error && <Alert error={error} props={props} />}
-        <form
-          onSubmit={(event) => {
-            event.preventDefault();
-            if (busy) actions.stop();
-            else actions.submit();
-          }}
-        >
-          <textarea
-            ref={refs.input}
-            rows={1}
-            aria-label={`Message ${name}`}
-            placeholder="Write a message…"
-            maxLength={config?.limits.maxMessageChars}
-            disabled={blocked}
-            onInput={actions.input}
-          />
-          <button
-            type="submit"
-            class="send"
-            aria-label={busy ? 'Stop the answer' : 'Send message'}
-            disabled={blocked}
-          >
-            {icon(busy ? stopIcon : sendIcon)}
-          </button>
-        </form>
-        <div class="sr" role="status" aria-live="polite">
-          {props.announcement}
+        {state.messages.map((message) => (
+          <Message key={message.id} message={message} />
+        ))}
+        {state.messages.length === 0 && !state.restoring && config && config.starterPrompts.length > 0 && (
+          <div class="prompts">
+            {config.starterPrompts.map((prompt) => (
+              <button key={prompt} type="button" onClick={() => actions.send(prompt)} disabled={blocked}>
+                {prompt}
+              </button>
+            ))}
+          </div>
+        )}
+        {state.status === 'submitted' && last?.role === 'user' && (
+          <div class="msg" role="img" aria-label={`${name} is typing`}>
+            <span class="spin" />
+          </div>
+        )}
+      </div>
+      {state.notice && (
+        <div class="alert notice" role="status" data-code={state.notice.code}>
+          {friendlyMessage(state.notice)}
         </div>
-      </section>
-    </div>
+      )}
+      {error && <Alert error={error} props={props} />}
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (busy) actions.stop();
+          else actions.submit();
+        }}
+      >
+        <textarea
+          ref={refs.input}
+          rows={1}
+          aria-label={`Message ${name}`}
+          placeholder="Write a message…"
+          maxLength={config?.limits.maxMessageChars}
+          disabled={blocked}
+          onInput={actions.input}
+        />
+        <button
+          type="submit"
+          class="send"
+          aria-label={busy ? 'Stop the answer' : 'Send message'}
+          disabled={blocked}
+        >
+          {icon(busy ? stopIcon : sendIcon)}
+        </button>
+      </form>
+      <div class="sr" role="status" aria-live="polite">
+        {props.announcement}
+      </div>
+    </section>
   );
 }

@@ -27,12 +27,16 @@ export interface RouteContext<Params, Query, Body> {
   requestId: string;
   /** The request's headers (lower-case names), for content negotiation (`Accept`). */
   headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The origin the client addressed, `protocol://host[:port]` (for same-origin checks and cookies). */
+  serviceOrigin: string;
 }
 
 export interface RouteResult {
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** `Set-Cookie` values (the console session's). */
+  cookies?: string[];
   /** A body sent as is instead of JSON (a CSV export); its Content-Type goes in `headers`. */
   text?: string;
 }

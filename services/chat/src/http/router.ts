@@ -12,7 +12,7 @@ import {
 import { requireOrganization } from '../domain/organizations.ts';
 import { ApiError } from '../errors.ts';
 import { parseInput } from '../validate.ts';
-import { authenticate } from './middleware/authenticate.ts';
+import { authenticate, serviceOrigin } from './middleware/authenticate.ts';
 import { type RouteDefinition, toExpressPath } from './route.ts';
 
 const methodsWithBody = new Set(['post', 'put', 'patch']);
@@ -105,8 +105,10 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
           organization,
           requestId,
           headers: request.headers,
+          serviceOrigin: serviceOrigin(request),
         });
         for (const [name, value] of Object.entries(result.headers ?? {})) response.setHeader(name, value);
+        if (result.cookies) response.setHeader('Set-Cookie', result.cookies);
         const status = result.status ?? 200;
         if (result.text !== undefined) response.status(status).send(result.text);
         else if (result.body === undefined) response.status(status).end();

@@ -49,6 +49,8 @@ export interface OrganizationKeys {
   budgetReservations: string;
   /** Hash: what each open reservation holds, so its release is exact. */
   budgetReservationData: string;
+  /** String: the call that charged this hold at its expiry (a late settle of the hold books nothing more). */
+  budgetExpiredHold(holdId: string): string;
   /** Hash: the AI-credit balance and its running totals, in micro-USD. */
   credits: string;
   /** Sorted set, all scores 0: ledger entry ids (time-sortable), paged by lex range. */
@@ -119,6 +121,7 @@ export function createKeys(prefix: string): Keys {
         budgetReserved: `${base}:budget:reserved`,
         budgetReservations: `${base}:budget:reservations`,
         budgetReservationData: `${base}:budget:reservation-data`,
+        budgetExpiredHold: (holdId) => `${base}:budget:expired-hold:${holdId}`,
         credits: `${base}:credits`,
         ledger: `${base}:ledger`,
         ledgerEntries: `${base}:ledger:entries`,

@@ -11,12 +11,14 @@ const scriptFiles = {
   hashFieldSwap: { file: 'hash-field-swap.lua', keys: 1 },
   conversationAppend: { file: 'conversation-append.lua', keys: 3 },
   budgetReserve: { file: 'budget-reserve.lua', keys: 7 },
-  budgetSettle: { file: 'budget-settle.lua', keys: 12 },
+  budgetSettle: { file: 'budget-settle.lua', keys: 13 },
   creditsAdjust: { file: 'credits-adjust.lua', keys: 3 },
   creditsPurchase: { file: 'credits-purchase.lua', keys: 5 },
   creditsRefund: { file: 'credits-refund.lua', keys: 5 },
   budgetRelease: { file: 'budget-release.lua', keys: 3 },
   streamAcquire: { file: 'stream-acquire.lua', keys: 1 },
+  deleteIfEquals: { file: 'delete-if-equals.lua', keys: 1 },
+  chatAdmit: { file: 'chat-admit.lua', keys: 5 },
   /** Takes as many buckets as the caller names (all of one organization's slot). */
   rateLimit: { file: 'rate-limit.lua', keys: 'any' },
 } as const;
@@ -40,6 +42,9 @@ export function createRedis(options: RedisOptions): RedisClient {
     connectTimeout: 3000,
     commandTimeout: options.commandTimeoutMs ?? 5000,
     lazyConnect: false,
+    // Commands issued in one event-loop turn go out in one socket write: a write is a syscall, and
+    // syscalls were the largest share of a chat turn's CPU (docs/benchmarks.md, Chat overhead).
+    enableAutoPipelining: true,
   };
   if (!options.cluster) return new Redis(options.url, common);
   const nodes = options.url.split(',').map((part) => {
@@ -64,7 +69,7 @@ export function createRedis(options: RedisOptions): RedisClient {
 export function loadScripts(redis: RedisClient): Scripts {
   const directory = new URL('./lua/', import.meta.url);
   for (const [name, { file, keys }] of Object.entries(scriptFiles)) {
-    const lua = readFileSync(new URL(file, directory), 'utf8');
+    const lua = withIncludes(readFileSync(new URL(file, directory), 'utf8'), directory);
     redis.defineCommand(name, keys === 'any' ? { lua } : { numberOfKeys: keys, lua });
   }
   const commands = redis as unknown as Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
@@ -77,6 +82,16 @@ export function loadScripts(redis: RedisClient): Scripts {
       return commands[name](...keys, ...args);
     },
   };
+}
+
+/**
+ * Shared Lua pieces are written once (`lua/lib/`) and pulled in by a `--#include lib/<file>.lua`
+ * line, replaced by the file's text before the script is registered.
+ */
+function withIncludes(lua: string, directory: URL): string {
+  return lua.replace(/^--#include (\S+)$/gm, (_line, path: string) =>
+    readFileSync(new URL(path, directory), 'utf8'),
+  );
 }
 
 /** True for the errors ioredis raises when Redis cannot be reached (as opposed to a script bug). */

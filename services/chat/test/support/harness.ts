@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { createDeps, type RunningServer, startServer } from '../../src/bootstrap.ts';
@@ -62,6 +65,7 @@ export async function startTestService(
     },
   });
   const prefix = `mcpstack-test:${randomBytes(6).toString('hex')}:`;
+  const dataDirectory = mkdtempSync(join(tmpdir(), 'mcpstack-test-data-'));
   const parsed = parseEnv({
     REDIS_URL: inject('redisUrl'),
     MCPSTACK_REDIS_PREFIX: prefix,
@@ -77,6 +81,7 @@ export async function startTestService(
     MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE: '100000',
     MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE: '100000',
     MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE: '100000',
+    MCPSTACK_DATA_DIR: dataDirectory,
     ...env,
   });
   const deps = createDeps(parsed, { logger: createLogger('info', sink), clock: options.clock });
@@ -129,11 +134,18 @@ export async function startTestService(
     async stop() {
       let cursor = '0';
       do {
-        const [next, found] = await deps.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        const [next, found] = await deps.redis.scan(
+          cursor,
+          'MATCH',
+          `${parsed.MCPSTACK_REDIS_PREFIX}*`,
+          'COUNT',
+          1000,
+        );
         cursor = next;
         if (found.length > 0) await deps.redis.unlink(...found);
       } while (cursor !== '0');
       await running.close();
+      rmSync(dataDirectory, { recursive: true, force: true });
     },
   };
 }

@@ -1,7 +1,7 @@
-import { buildLlmCall, type CallOwnership, type LlmCallRecord } from '../../src/domain/chat/llm-calls.ts';
+import { buildLlmCall, type CallOwnership, type LlmCallDraft } from '../../src/domain/chat/llm-calls.ts';
 
 /** The record of one finished call that cost `costMicros`, for tests that drive settle directly. */
-export function settledCall(context: CallOwnership, costMicros: number, at = new Date()): LlmCallRecord {
+export function settledCall(context: CallOwnership, costMicros: number, at = new Date()): LlmCallDraft {
   const time = at.toISOString();
   return buildLlmCall(context, {
     stepNumber: 0,

@@ -34,13 +34,24 @@ export async function takeTokens(deps: LimitDeps, organizationId: string, bucket
   )) as [number, number?, number?];
   if (taken === 1) return;
   const bucket = buckets[(index ?? 1) - 1] ?? buckets[0];
+  throw rateLimited(bucket?.scope ?? 'ip', retryMs);
+}
+
+function rateLimited(scope: RateScope, retryMs: number | undefined): ApiError {
   const retryAfterSeconds = Math.max(1, Math.ceil((retryMs ?? 1000) / 1000));
-  throw new ApiError(
-    'rate_limited',
-    `${scopeMessages[bucket?.scope ?? 'ip']} Try again in ${retryAfterSeconds} s.`,
+  return new ApiError('rate_limited', `${scopeMessages[scope]} Try again in ${retryAfterSeconds} s.`, {
+    scope,
+    retryAfterSeconds,
+  });
+}
+
+function tooManyStreams(maxStreams: number): ApiError {
+  return new ApiError(
+    'too_many_streams',
+    `You already have ${maxStreams} answers in progress: wait for one to finish.`,
     {
-      scope: bucket?.scope,
-      retryAfterSeconds,
+      maxStreams,
+      retryAfterSeconds: 2,
     },
   );
 }
@@ -64,13 +75,15 @@ export async function acquireStream(
     [key],
     [now, now + deps.env.MCPSTACK_MODEL_TIMEOUT_MS + deps.env.MCPSTACK_RESERVATION_GRACE_MS, id, maxStreams],
   );
-  if (leased !== 1) {
-    throw new ApiError(
-      'too_many_streams',
-      `You already have ${maxStreams} answers in progress: wait for one to finish.`,
-      { maxStreams, retryAfterSeconds: 2 },
-    );
-  }
+  if (leased !== 1) throw tooManyStreams(maxStreams);
+  return streamLease(deps, key, id);
+}
+
+export interface StreamLease {
+  release(): Promise<void>;
+}
+
+function streamLease(deps: Pick<Deps, 'redis'>, key: string, id: string): StreamLease {
   return {
     async release() {
       await deps.redis.zrem(key, id).catch(() => undefined);
@@ -114,4 +127,49 @@ export async function limitChat(deps: LimitDeps, caller: ChatCaller, agent: Agen
     });
   }
   await takeTokens(deps, caller.organizationId, buckets);
+}
+
+/**
+ * An anonymous chat request's agent, abuse limits and stream lease in one round trip (chat-admit.lua):
+ * the agent's own limits apply, else the service's defaults. Throws 404 `agent_not_found`, 429
+ * `rate_limited` or 429 `too_many_streams` as the separate steps would.
+ */
+export async function admitAnonymous(
+  deps: LimitDeps & Pick<Deps, 'redis'>,
+  caller: ChatCaller & { agentId: string; visitorId: string },
+): Promise<{ agentJson: string; lease: StreamLease }> {
+  const keys = deps.keys.organization(caller.organizationId);
+  const now = deps.clock.now().getTime();
+  const streams = keys.visitorStreams(caller.agentId, `visitor:${caller.visitorId}`);
+  const id = crypto.randomUUID();
+  const { env } = deps;
+  const reply = (await deps.scripts.run(
+    'chatAdmit',
+    [
+      keys.entity('agent', caller.agentId),
+      streams,
+      keys.rateBucket(`embed-key:${caller.embedKeyId}`),
+      keys.rateBucket(`ip:${caller.agentId}:${caller.clientIp}`),
+      keys.rateBucket(`visitor:${caller.agentId}:${caller.visitorId}`),
+    ],
+    [
+      now,
+      now + env.MCPSTACK_MODEL_TIMEOUT_MS + env.MCPSTACK_RESERVATION_GRACE_MS,
+      id,
+      env.MCPSTACK_MAX_STREAMS_PER_VISITOR,
+      env.MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE,
+      env.MCPSTACK_RATE_LIMIT_IP_PER_MINUTE,
+      env.MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE,
+    ],
+  )) as [string, string?, number?, number?];
+  switch (reply[0]) {
+    case 'ok':
+      return { agentJson: reply[1] ?? '', lease: streamLease(deps, streams, id) };
+    case 'limited':
+      throw rateLimited((['embed_key', 'ip', 'visitor'] as const)[(reply[3] ?? 1) - 1] ?? 'ip', reply[2]);
+    case 'streams':
+      throw tooManyStreams(Number(reply[2]));
+    default:
+      throw new ApiError('agent_not_found', 'The agent of this embed key no longer exists');
+  }
 }

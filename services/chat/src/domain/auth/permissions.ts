@@ -68,6 +68,8 @@ export type Principal =
       clientId: string;
       name: string;
       roleKey: RoleKey;
+      /** Set when the key came through a console session cookie (domain/console/sessions.ts). */
+      sessionId?: string;
     };
 
 /** A principal that presented a valid credential. */

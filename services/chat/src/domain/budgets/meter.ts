@@ -6,7 +6,7 @@ import type { Owner } from '../owner.ts';
 import { emptyReference, type LedgerEntryRecord } from './credits.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
 
-type MeterDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
+export type MeterDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
 
 export type BudgetScope = 'agent' | 'user' | 'anonymous' | 'credits';
 
@@ -27,14 +27,55 @@ export interface Reservation {
   period: BudgetPeriod;
 }
 
-/** What settling records of a call: its LLM-call record (any JSON object with these fields). */
+/**
+ * A call to settle: its LLM-call record without the cost fields the settle script decides
+ * (`costMicros`, `costUsd`, `reportedCostMicros`, `overageMicros`, `settledBy`), and the cost its
+ * usage comes to.
+ */
 export interface SettledCall {
-  id: string;
+  record: { id: string; inputTokens: number; outputTokens: number; createdAt: string; finishedAt: string };
   costMicros: number;
-  inputTokens: number;
-  outputTokens: number;
-  createdAt: string;
-  finishedAt: string;
+}
+
+/** Who settles a call: the answer itself, the journal after Redis was away, or the expiry of its hold. */
+export type SettledBy = 'stream' | 'journal' | 'expiry';
+
+export type SettleOutcome =
+  | { status: 'ok'; chargedMicros: number; overageMicros: number }
+  | { status: 'duplicate' }
+  | { status: 'gone' };
+
+/** How long a hold charged at its expiry is remembered, so a late settle of its call books nothing more. */
+const expiredMarkerSeconds = 35 * 86_400;
+
+/** What a hold keeps of its call, so that the expired-holds sweeper can charge and record it. */
+export interface HoldContext {
+  agentId: string;
+  conversationId: string;
+  owner: Owner;
+  modelId: string;
+  resetDayOfMonthUtc: number;
+  periodId: string;
+  amountMicros: number;
+  heldAt: string;
+}
+
+function holdContext(
+  context: MeterContext,
+  period: BudgetPeriod,
+  amountMicros: number,
+  now: Date,
+): HoldContext {
+  return {
+    agentId: context.agentId,
+    conversationId: context.conversationId,
+    owner: context.owner,
+    modelId: context.model.id,
+    resetDayOfMonthUtc: context.resetDayOfMonthUtc,
+    periodId: period.id,
+    amountMicros,
+    heldAt: now.toISOString(),
+  };
 }
 
 /** Slack for the few tokens a chat template adds around messages and tool definitions. */
@@ -106,6 +147,7 @@ export async function reserve(
       context.owner.kind === 'user' ? 'user' : 'anonymous',
       context.owner.kind === 'user' ? context.owner.id : '',
       context.agentId,
+      JSON.stringify(holdContext(context, period, amountMicros, now)),
     ],
   )) as [string, string?, number?, number?, number?];
   if (result[0] === 'denied') {
@@ -124,16 +166,21 @@ export async function reserve(
 }
 
 /**
- * Replaces the reservation by the call's actual cost, writing the LLM-call record and the ledger
- * debit in the same script. Without a reservation (the call was never reserved), only records.
+ * Replaces a hold by the call's cost, at most the hold, writing the LLM-call record and the ledger
+ * debit in the same script. Without a hold (the call was never reserved), only books and records.
  */
 export async function settle(
   deps: MeterDeps,
-  context: MeterContext,
-  reservation: Reservation | null,
+  context: Pick<
+    MeterContext,
+    'organizationId' | 'agentId' | 'conversationId' | 'owner' | 'resetDayOfMonthUtc'
+  >,
+  reservation: { id: string; period: Pick<BudgetPeriod, 'id'> } | null,
   call: SettledCall,
-): Promise<void> {
+  settledBy: SettledBy = 'stream',
+): Promise<SettleOutcome> {
   const keys = deps.keys.organization(context.organizationId);
+  const record = call.record;
   const period = reservation?.period ?? budgetPeriod(deps.clock.now(), context.resetDayOfMonthUtc);
   const recordDays = deps.env.MCPSTACK_LLM_CALL_RETENTION_DAYS;
   const ledgerEntry: Omit<LedgerEntryRecord, 'amountMicros' | 'balanceAfterMicros'> = {
@@ -144,13 +191,13 @@ export async function settle(
       ...emptyReference,
       agentId: context.agentId,
       conversationId: context.conversationId,
-      callId: call.id,
+      callId: record.id,
     },
     actor: context.owner.kind === 'user' ? `user:${context.owner.id}` : `visitor:${context.owner.id}`,
     reason: null,
-    createdAt: call.finishedAt,
+    createdAt: record.finishedAt,
   };
-  await deps.scripts.run(
+  const reply = (await deps.scripts.run(
     'budgetSettle',
     [
       keys.agentSpend(context.agentId, period.id),
@@ -160,30 +207,35 @@ export async function settle(
       keys.credits,
       keys.agentUserSpend(context.agentId, period.id),
       keys.agentUsers(context.agentId),
-      keys.llmCall(call.id),
+      keys.llmCall(record.id),
       keys.agentLlmCalls(context.agentId),
       keys.ledger,
       keys.ledgerEntries,
       keys.agentPeriodConversations(context.agentId, period.id),
+      keys.budgetExpiredHold(reservation?.id ?? ''),
     ],
     [
       reservation?.id ?? '',
       call.costMicros,
       context.owner.kind === 'user' ? 'user' : 'anonymous',
       context.owner.kind === 'user' ? context.owner.id : '',
-      dayOf(new Date(call.createdAt)),
-      call.id,
-      JSON.stringify(call),
+      dayOf(new Date(record.createdAt)),
+      record.id,
+      JSON.stringify(record),
       ledgerEntry.id,
       JSON.stringify(ledgerEntry),
-      call.inputTokens,
-      call.outputTokens,
+      record.inputTokens,
+      record.outputTokens,
       context.conversationId,
       periodKeyTtlSeconds,
       recordDays * 86_400,
       recordDays > 0 ? idFloor('llmCall', deps.clock.now().getTime() - recordDays * 86_400_000) : '',
+      settledBy,
+      expiredMarkerSeconds,
     ],
-  );
+  )) as [string, number?, number?, number?];
+  if (reply[0] === 'duplicate' || reply[0] === 'gone') return { status: reply[0] };
+  return { status: 'ok', chargedMicros: Number(reply[2]), overageMicros: Number(reply[3]) };
 }
 
 /** Gives a reservation back unused (the call was not made). */
@@ -198,59 +250,4 @@ export async function release(
     [keys.budgetReserved, keys.budgetReservations, keys.budgetReservationData],
     [reservation.id],
   );
-}
-
-export type HoldResult = { ok: true; amountMicros: number } | { ok: false; refusal: ApiError };
-
-/**
- * The budget of one chat turn, the one owner of its reservation from reserve to settle or release.
- * Before each model call, `hold` reserves the call's cost bound (or keeps an unused hold that
- * already covers it); after the call, `settle` replaces the hold by the actual cost with the call's
- * record; `release` gives back a hold no call used. A refusal is data, for the turn to answer with.
- */
-export class Meter {
-  readonly context: MeterContext;
-  readonly #deps: MeterDeps;
-  #hold: Reservation | null = null;
-
-  constructor(deps: MeterDeps, context: MeterContext) {
-    this.#deps = deps;
-    this.context = context;
-  }
-
-  /** The hold of the call under way (or the next), for its record. */
-  get held(): Reservation | null {
-    return this.#hold;
-  }
-
-  async hold(sentBytes: number, maxOutputTokens: number): Promise<HoldResult> {
-    const bound = costBoundMicros(this.context.model, sentBytes, maxOutputTokens);
-    if (this.#hold && this.#hold.amountMicros >= bound)
-      return { ok: true, amountMicros: this.#hold.amountMicros };
-    await this.release();
-    try {
-      this.#hold = await reserve(this.#deps, this.context, bound);
-      return { ok: true, amountMicros: bound };
-    } catch (error) {
-      if (error instanceof ApiError && (error.code === 'budget_exceeded' || error.code === 'budget_busy')) {
-        return { ok: false, refusal: error };
-      }
-      throw error;
-    }
-  }
-
-  /** Books a finished call against the hold (or without one) and clears it. */
-  async settle(call: SettledCall): Promise<void> {
-    const hold = this.#hold;
-    this.#hold = null;
-    await settle(this.#deps, this.context, hold, call);
-  }
-
-  /** Gives back an unused hold; a no-op without one. */
-  async release(): Promise<void> {
-    const hold = this.#hold;
-    if (!hold) return;
-    this.#hold = null;
-    await release(this.#deps, this.context, hold);
-  }
 }

@@ -87,7 +87,7 @@ interface AppendOptions {
 export async function appendMessages(
   deps: ConversationDeps,
   options: AppendOptions,
-): Promise<StoredMessage[]> {
+): Promise<{ messages: StoredMessage[]; repeated: boolean }> {
   const keys = deps.keys.organization(options.organizationId);
   const now = deps.clock.now();
   const first = options.messages.find((message) => message.role === 'user');
@@ -128,7 +128,13 @@ export async function appendMessages(
       { maxMessages: deps.env.MCPSTACK_CHAT_MAX_MESSAGES },
     );
   }
-  return parseMessages(rest);
+  if (status === 'answered') {
+    throw new ApiError(
+      'message_already_answered',
+      'This message was already answered: reload the conversation instead of sending it again.',
+    );
+  }
+  return { messages: parseMessages(rest), repeated: status === 'repeat' };
 }
 
 async function readConversation(deps: ConversationDeps, organizationId: string, conversationId: string) {
@@ -138,6 +144,25 @@ async function readConversation(deps: ConversationDeps, organizationId: string, 
     deps.redis.lrange(keys.conversationMessages(conversationId), 0, -1),
   ]);
   return { hash, messages };
+}
+
+/** 404 unless the conversation is this owner's, with this agent (nothing else is read). */
+export async function assertConversationOwner(
+  deps: ConversationDeps,
+  organizationId: string,
+  agentId: string,
+  conversationId: string,
+  owner: ConversationOwner,
+): Promise<void> {
+  const keys = deps.keys.organization(organizationId);
+  const [storedAgent, storedOwner] = await deps.redis.hmget(
+    keys.conversation(conversationId),
+    'agentId',
+    'owner',
+  );
+  if (storedAgent !== agentId || storedOwner !== ownerTag(owner)) {
+    throw new ApiError('conversation_not_found', `No conversation ${conversationId} for this visitor`);
+  }
 }
 
 /** The owner's own history (the chat API): 404 for anyone else. */

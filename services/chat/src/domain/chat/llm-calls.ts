@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { newId } from '../../ids.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
-import { type ModelPrice, microsToUsd } from '../model-catalog.ts';
+import type { ModelPrice } from '../model-catalog.ts';
 import type { ConversationOwner } from './conversations.ts';
 
 /** One LLM call (one step of an agent's tool loop), as recorded after it ended. */
@@ -22,8 +22,18 @@ export const llmCallRecord = z.object({
   reasoningTokens: z.number().int(),
   /** True when the model server reported no usage and the tokens were estimated (conservatively). */
   usageEstimated: z.boolean(),
+  /** What was booked against the caps and credits: the cost of the usage, at most the call's hold. */
   costMicros: z.number().int(),
   costUsd: z.number(),
+  /** The cost of the usage the model server reported (or, without a report, of the estimate). */
+  reportedCostMicros: z.number().int().optional(),
+  /** How much the reported cost exceeded the hold, so was not booked (a model ignoring its limit). */
+  overageMicros: z.number().int().optional(),
+  /**
+   * Who settled the call: the answer (`stream`), the journal replayed after Redis was unreachable
+   * (`journal`), or the expiry of a hold nobody settled, charged at its bound (`expiry`).
+   */
+  settledBy: z.enum(['stream', 'journal', 'expiry']).optional(),
   latencyMs: z.number().int(),
   timeToFirstTokenMs: z.number().int().nullable(),
   finishReason: z.string().nullable(),
@@ -43,6 +53,9 @@ export interface CallOwnership {
   model: { id: string };
 }
 
+/** The fields of a record the settle script decides (what is booked of the cost, and by whom). */
+type SettledFields = 'costMicros' | 'costUsd' | 'reportedCostMicros' | 'overageMicros' | 'settledBy';
+
 /** What was measured of one call; the rest of its record comes from whom it is metered against. */
 export type CallMeasurement = Omit<
   LlmCallRecord,
@@ -53,20 +66,29 @@ export type CallMeasurement = Omit<
   | 'visitorId'
   | 'externalUserId'
   | 'model'
-  | 'costUsd'
->;
+  | SettledFields
+> & { costMicros: number };
 
-export function buildLlmCall(context: CallOwnership, measured: CallMeasurement): LlmCallRecord {
+/** A call ready to settle: its record without the settled fields, and the cost of its usage. */
+export interface LlmCallDraft {
+  record: Omit<LlmCallRecord, SettledFields>;
+  costMicros: number;
+}
+
+export function buildLlmCall(context: CallOwnership, measured: CallMeasurement): LlmCallDraft {
+  const { costMicros, ...rest } = measured;
   return {
-    id: newId('llmCall'),
-    organizationId: context.organizationId,
-    agentId: context.agentId,
-    conversationId: context.conversationId,
-    visitorId: context.owner.kind === 'visitor' ? context.owner.id : null,
-    externalUserId: context.owner.kind === 'user' ? context.owner.id : null,
-    model: context.model.id,
-    ...measured,
-    costUsd: microsToUsd(measured.costMicros),
+    record: {
+      id: newId('llmCall'),
+      organizationId: context.organizationId,
+      agentId: context.agentId,
+      conversationId: context.conversationId,
+      visitorId: context.owner.kind === 'visitor' ? context.owner.id : null,
+      externalUserId: context.owner.kind === 'user' ? context.owner.id : null,
+      model: context.model.id,
+      ...rest,
+    },
+    costMicros,
   };
 }
 

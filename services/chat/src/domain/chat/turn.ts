@@ -6,10 +6,10 @@ import type {
 import { APICallError, type FinishReason } from 'ai';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import type { AgentRecord } from '../../storage/records.ts';
+import { type AgentRecord, agentRecord } from '../../storage/records.ts';
 import { parseInput } from '../../validate.ts';
-import { acquireStream, limitChat } from '../abuse/rate-limit.ts';
-import { Meter } from '../budgets/meter.ts';
+import { acquireStream, admitAnonymous, limitChat, type StreamLease } from '../abuse/rate-limit.ts';
+import { AnswerMeter } from '../budgets/answer-meter.ts';
 import { readBudgetSettings } from '../budgets/settings.ts';
 import { lowBalanceHeaders } from '../credits/summary.ts';
 import type { EmbedKeyLookup } from '../embed-keys.ts';
@@ -19,6 +19,7 @@ import type { CatalogModel } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
 import { type ChatRequest, chatRequest, textPart, visitorIdSchema } from './chat-request.ts';
 import { appendMessages, type StoredMessage } from './conversations.ts';
+import type { LiveAnswer } from './live-answers.ts';
 import { buildLlmCall, costMicros, type LlmCallRecord } from './llm-calls.ts';
 import { type ModelCall, ModelCallError, type ModelClient, type PreparedCall } from './model/model-client.ts';
 import { promptOf } from './prompt.ts';
@@ -169,26 +170,58 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
   const timings = new StageTimings();
   const claimed = (request.body as { visitorId?: unknown } | null)?.visitorId;
   const visitor = visitorIdSchema.safeParse(claimed).success ? (claimed as string) : undefined;
-  const agent = await admitChatRequest(deps, key, request.clientIp, visitor);
-  const body = parseInput(chatRequest, request.body, 'body');
+  const caller = {
+    organizationId: key.organizationId,
+    embedKeyId: key.id,
+    clientIp: request.clientIp,
+    visitorId: visitor,
+  };
+  const parsed = chatRequest.safeParse(request.body);
   const headers: Record<string, string> = {};
-  const owner = await resolveOwner(deps, key, body.visitorId, body.userToken, headers);
-  const model = deps.modelCatalog.get(agent.model);
-  if (!model) {
-    throw new ApiError(
-      'service_unavailable',
-      `The agent's model ${agent.model} is not offered by this service`,
+  let agent: AgentRecord;
+  let body: ChatRequest;
+  let owner: Owner;
+  let lease: StreamLease;
+  if (parsed.success && !parsed.data.userToken) {
+    // An anonymous visitor: the agent, the limits and the stream lease in one round trip.
+    body = parsed.data;
+    owner = { kind: 'visitor', id: body.visitorId };
+    const admitted = await admitAnonymous(deps, {
+      ...caller,
+      agentId: key.agentId,
+      visitorId: body.visitorId,
+    });
+    agent = agentRecord.parse(JSON.parse(admitted.agentJson));
+    lease = admitted.lease;
+  } else {
+    // Limits come before validation and before a user token is checked: floods are throttled first.
+    agent = await loadAgent(deps, key.organizationId, key.agentId);
+    await limitChat(deps, caller, agent);
+    body = parseInput(chatRequest, request.body, 'body');
+    owner = await resolveOwner(deps, key, body.visitorId, body.userToken, headers);
+    lease = await acquireStream(
+      deps,
+      key.organizationId,
+      agent.id,
+      `${owner.kind}:${owner.id}`,
+      agent.rateLimits.maxStreamsPerVisitor ?? deps.env.MCPSTACK_MAX_STREAMS_PER_VISITOR,
     );
   }
+  const model = deps.modelCatalog.get(agent.model);
   const regenerate = body.trigger === 'regenerate-message';
-  const userMessage = regenerate ? null : newUserMessage(deps, body);
-  const lease = await acquireStream(
-    deps,
-    key.organizationId,
-    agent.id,
-    `${owner.kind}:${owner.id}`,
-    agent.rateLimits.maxStreamsPerVisitor ?? deps.env.MCPSTACK_MAX_STREAMS_PER_VISITOR,
-  );
+  let userMessage: StoredMessage | null;
+  try {
+    if (!model) {
+      throw new ApiError(
+        'service_unavailable',
+        `The agent's model ${agent.model} is not offered by this service`,
+      );
+    }
+    userMessage = regenerate ? null : newUserMessage(deps, body);
+  } catch (error) {
+    await lease.release();
+    throw error;
+  }
   timings.mark('limits');
   try {
     const conversation = {
@@ -198,7 +231,7 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       owner,
     };
     // The history write and the reads the turn needs go out together (one pipelined round trip).
-    const [history, servers, budget, creditHeaders] = await Promise.all([
+    const [appended, servers, budget, creditHeaders] = await Promise.all([
       appendMessages(deps, {
         ...conversation,
         messages: userMessage ? [userMessage] : [],
@@ -211,13 +244,35 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       readBudgetSettings(deps, key.organizationId, agent.id),
       lowBalanceHeaders(deps, key.organizationId),
     ]);
+    Object.assign(headers, creditHeaders);
+    timings.mark('history');
+    const liveKey = { organizationId: key.organizationId, conversationId: body.id };
+    // The same message again while its answer streams (a lost response, a retry): follow that answer.
+    if (appended.repeated && (await deps.liveAnswers.isLive(liveKey))) {
+      await lease.release();
+      return {
+        headers,
+        timings,
+        async stream(sink, signal) {
+          sink.begin();
+          if (!(await deps.liveAnswers.attach(liveKey, sink, signal))) {
+            const writer = new UiMessageStream(sink, crypto.randomUUID(), {});
+            writer.error('The answer to this message has just finished: reload the conversation.');
+            writer.close();
+          }
+        },
+      };
+    }
+    const history = appended.messages;
     if (history.at(-1)?.role !== 'user') {
       throw new ApiError('validation_failed', 'body.trigger: there is no user message to answer');
     }
-    Object.assign(headers, creditHeaders);
-    timings.mark('history');
 
-    const meter = new Meter(deps, { ...conversation, model, resetDayOfMonthUtc: budget.resetDayOfMonthUtc });
+    const meter = new AnswerMeter(deps, {
+      ...conversation,
+      model,
+      resetDayOfMonthUtc: budget.resetDayOfMonthUtc,
+    });
     const tools = agentTools(servers);
     const client = deps.models.client(model.id);
     const maxOutputTokens = Math.min(agent.maxOutputTokens, model.maxOutputTokens);
@@ -228,8 +283,16 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       temperature: agent.temperature ?? undefined,
     };
     const first = client.prepare(call);
-    const held = await meter.hold(first.sentBytes, maxOutputTokens);
-    if (!held.ok) throw held.refusal;
+    // The answer is registered for resume in the same round trip as its hold.
+    const abort = new AbortController();
+    const [held, live] = await Promise.all([
+      meter.hold(first.sentBytes, maxOutputTokens),
+      deps.liveAnswers.open(liveKey, (reason) => abort.abort(reason)),
+    ]);
+    if (!held.ok) {
+      live.cancel();
+      throw held.refusal;
+    }
     timings.mark('reserve');
     const answer = new AnswerRun(deps, {
       agent,
@@ -241,6 +304,8 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       tools,
       timings,
       conversation,
+      abort,
+      live,
     });
     return {
       headers,
@@ -262,10 +327,13 @@ interface AnswerSetup {
   client: ModelClient;
   call: ModelCall;
   first: PreparedCall;
-  meter: Meter;
+  meter: AnswerMeter;
   tools: AgentTools;
   timings: StageTimings;
   conversation: { organizationId: string; agentId: string; conversationId: string; owner: Owner };
+  /** Ends the model call and any tool call: our time limit, an explicit stop, nobody watching. */
+  abort: AbortController;
+  live: LiveAnswer;
 }
 
 interface StepResult {
@@ -293,12 +361,15 @@ const uiFinishReason = (reason: string): FinishReason =>
 class AnswerRun {
   readonly #deps: Deps;
   readonly #setup: AnswerSetup;
-  readonly #abort = new AbortController();
+  readonly #abort: AbortController;
   #timedOut = false;
+  /** The settle of the last model call, in flight. */
+  #settling: Promise<void> = Promise.resolve();
 
   constructor(deps: Deps, setup: AnswerSetup) {
     this.#deps = deps;
     this.#setup = setup;
+    this.#abort = setup.abort;
   }
 
   async run(sink: TurnSink, visitorGone: AbortSignal): Promise<void> {
@@ -310,11 +381,13 @@ class AnswerRun {
       this.#timedOut = true;
       this.#abort.abort(new Error('The turn took longer than MCPSTACK_MODEL_TIMEOUT_MS'));
     }, deps.env.MCPSTACK_MODEL_TIMEOUT_MS);
-    const onGone = () => this.#abort.abort(new Error('The visitor disconnected'));
+    // The visitor leaving does not stop the answer at once: a reload re-attaches to it (live-answers.ts).
+    const { live } = this.#setup;
+    const onGone = () => live.unwatch();
     visitorGone.addEventListener('abort', onGone, { once: true });
     if (visitorGone.aborted) onGone();
 
-    const writer = new UiMessageStream(sink, crypto.randomUUID(), {
+    const writer = new UiMessageStream(live.through(sink), crypto.randomUUID(), {
       createdAt: deps.clock.now().toISOString(),
     });
     writer.start();
@@ -324,6 +397,7 @@ class AnswerRun {
     try {
       for (let step = 0; step < agent.maxSteps; step++) {
         if (step > 0) {
+          await this.#settling;
           prepared = client.prepare({ ...this.#setup.call, prompt });
           const held = await meter.hold(prepared.sentBytes, this.#setup.call.maxOutputTokens);
           if (!held.ok) {
@@ -351,17 +425,19 @@ class AnswerRun {
     } finally {
       clearTimeout(timer);
       visitorGone.removeEventListener('abort', onGone);
-      if (visitorGone.aborted) writer.detach();
-      await meter.release().catch(() => undefined);
-      await this.#store(writer.message);
+      // The last settle, an unused hold given back and the answer stored: one round trip.
+      await Promise.all([
+        this.#settling,
+        meter.release().catch(() => undefined),
+        this.#store(writer.message),
+      ]);
       sink.begin();
       writer.close();
     }
   }
 
   #explainAbort(writer: UiMessageStream): void {
-    if (!this.#timedOut) return;
-    writer.error('The assistant took too long to answer. Please try again.');
+    if (this.#timedOut) writer.error('The assistant took too long to answer. Please try again.');
     writer.abort();
   }
 
@@ -443,7 +519,8 @@ class AnswerRun {
     const aborted = signal.aborted;
     const problem = failure ?? streamError;
     const status: LlmCallRecord['status'] = aborted ? 'aborted' : problem !== null ? 'error' : 'ok';
-    await this.#settle(meter, {
+    // Not awaited here: the step's tools run meanwhile; the next hold, or the answer's end, waits for it.
+    this.#settling = this.#settle(meter, {
       stepNumber,
       status,
       error: problem === null ? (aborted ? describeError(signal.reason) : null) : describeError(problem),
@@ -470,7 +547,7 @@ class AnswerRun {
   }
 
   async #settle(
-    meter: Meter,
+    meter: AnswerMeter,
     measured: {
       stepNumber: number;
       status: LlmCallRecord['status'];
@@ -514,17 +591,11 @@ class AnswerRun {
       createdAt: measured.started.toISOString(),
       finishedAt: deps.clock.now().toISOString(),
     });
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await meter.settle(call);
-        return;
-      } catch (error) {
-        if (attempt >= 3) {
-          deps.logger.error({ err: error, call }, 'could not settle an LLM call');
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-      }
+    try {
+      await meter.settle(call);
+    } catch (error) {
+      // Neither Redis nor the local journal took it (a full disk?): say so loudly, with the record.
+      deps.logger.error({ err: error, call }, 'could not settle or journal an LLM call');
     }
   }
 

@@ -149,11 +149,6 @@ export class UiMessageStream {
     this.#sink.end();
   }
 
-  /** The visitor left: nothing more is written, the message keeps what was said. */
-  detach(): void {
-    this.#closed = true;
-  }
-
   #tool(
     toolCallId: string,
     toolName: string,

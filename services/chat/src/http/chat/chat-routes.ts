@@ -3,7 +3,7 @@ import { Histogram } from 'prom-client';
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { chatRequest, conversationIdSchema, visitorIdSchema } from '../../domain/chat/chat-request.ts';
-import { ownerMessages } from '../../domain/chat/conversations.ts';
+import { assertConversationOwner, ownerMessages } from '../../domain/chat/conversations.ts';
 import {
   admitChatRequest,
   resolveOwner,
@@ -76,7 +76,7 @@ export function chatRouter(deps: Deps): Router {
   const auth = embedAuth(deps);
   const stageSeconds = new Histogram({
     name: 'mcpstack_chat_stage_seconds',
-    help: "Time a chat turn spent in each stage before its first byte (auth, limits, history, reserve, model's first byte)",
+    help: "Time a chat turn spent in each stage before its first byte (routing, auth, body, limits, history, reserve, model's first byte)",
     labelNames: ['stage'] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [deps.metrics],
@@ -84,13 +84,19 @@ export function chatRouter(deps: Deps): Router {
 
   async function answer(request: Request, response: Response): Promise<void> {
     const { key } = embedContext(response);
+    const bodyMs = performance.now() - Number(response.locals.authedAt ?? performance.now());
     const turn: Turn = await startTurn(deps, { key, clientIp: clientIp(request), body: request.body });
     const gone = new AbortController();
     response.on('close', () => {
       if (!response.writableFinished) gone.abort();
     });
     const sink = responseSink(response, () => {
-      const stages = [{ stage: 'auth', ms: Number(response.locals.authMs ?? 0) }, ...turn.timings.stages];
+      const stages = [
+        { stage: 'routing', ms: Number(response.locals.routedMs ?? 0) },
+        { stage: 'auth', ms: Number(response.locals.authMs ?? 0) },
+        { stage: 'body', ms: bodyMs },
+        ...turn.timings.stages,
+      ];
       for (const { stage, ms } of stages) stageSeconds.observe({ stage }, ms / 1000);
       return { ...turn.headers, 'server-timing': serverTiming(stages) };
     });
@@ -150,10 +156,60 @@ export function chatRouter(deps: Deps): Router {
     }
   });
 
+  /** The live answer of one of the visitor's (or user's) conversations, after the usual checks. */
+  async function liveAnswerOf(request: Request, response: Response) {
+    const { key } = embedContext(response);
+    await admitChatRequest(deps, key, clientIp(request));
+    const conversationId = parseInput(conversationIdSchema, request.params.conversationId, 'params');
+    const query = parseInput(z.object({ visitorId: visitorIdSchema }).loose(), request.query, 'query');
+    const headers: Record<string, string> = {};
+    const owner = await resolveOwner(deps, key, query.visitorId, request.get(userTokenHeader), headers);
+    for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+    await assertConversationOwner(deps, key.organizationId, key.agentId, conversationId, owner);
+    return { organizationId: key.organizationId, conversationId };
+  }
+
+  // Resume (the AI SDK's `reconnectToStream`): the conversation's answer in progress from its start,
+  // followed live, or 204 when none is streaming.
+  router.get('/api/v1/chat/:conversationId/stream', auth, async (request, response, next) => {
+    try {
+      const live = await liveAnswerOf(request, response);
+      const gone = new AbortController();
+      response.on('close', () => {
+        if (!response.writableFinished) gone.abort();
+      });
+      const sink = responseSink(response, () => ({}));
+      const attached = await deps.liveAnswers.attach(
+        live,
+        {
+          write(text) {
+            sink.begin();
+            sink.write(text);
+          },
+          end: () => sink.end(),
+        },
+        gone.signal,
+      );
+      if (!attached && !response.headersSent) response.status(204).end();
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  // Stop: the answer in progress ends now (the model and tool calls stop), from any instance.
+  router.delete('/api/v1/chat/:conversationId/stream', auth, async (request, response, next) => {
+    try {
+      await deps.liveAnswers.stop(await liveAnswerOf(request, response));
+      response.status(204).end();
+    } catch (error) {
+      next(error);
+    }
+  });
+
   // A chat path under a method it does not serve is a 405 with Allow (preflights were answered above).
-  for (const [path, method] of chatMethods) {
+  for (const [path, methods] of chatMethods) {
     router.all(path, (request, _response, next) => {
-      const allow = [method, 'OPTIONS'];
+      const allow = [...methods, 'OPTIONS'];
       next(
         new ApiError('method_not_allowed', `${request.method} is not allowed here; use ${allow.join(', ')}`, {
           allow,
@@ -166,9 +222,10 @@ export function chatRouter(deps: Deps): Router {
 }
 
 const chatMethods = [
-  ['/api/v1/chat', 'POST'],
-  ['/api/v1/chat/config', 'GET'],
-  ['/api/v1/chat/conversations/:conversationId/messages', 'GET'],
+  ['/api/v1/chat', ['POST']],
+  ['/api/v1/chat/config', ['GET']],
+  ['/api/v1/chat/conversations/:conversationId/messages', ['GET']],
+  ['/api/v1/chat/:conversationId/stream', ['GET', 'DELETE']],
 ] as const;
 
 const chatErrors = {
@@ -203,7 +260,9 @@ export function chatOpenApiPaths(): Record<string, Record<string, JsonSchema>> {
             content: { 'text/event-stream': {} },
           },
           ...chatErrors,
-          409: { description: 'conversation_too_long' },
+          409: {
+            description: 'conversation_too_long, or message_already_answered (the same message id again)',
+          },
           413: { description: 'message_too_long or payload_too_large' },
           415: { description: 'unsupported_media_type or unsupported_content_encoding' },
         },
@@ -234,5 +293,34 @@ export function chatOpenApiPaths(): Record<string, Record<string, JsonSchema>> {
         responses: { 200: { description: '{ conversationId, title, messages }' }, ...chatErrors },
       },
     },
+    '/api/v1/chat/{conversationId}/stream': {
+      get: {
+        ...base,
+        operationId: 'chatResume',
+        summary: 'The answer in progress in the conversation, from its start, followed live (stream resume).',
+        parameters: conversationParameters,
+        responses: {
+          200: {
+            description: 'The answer as a UI message stream (SSE), as POST /api/v1/chat sends it',
+            content: { 'text/event-stream': {} },
+          },
+          204: { description: 'No answer is streaming in this conversation' },
+          ...chatErrors,
+        },
+      },
+      delete: {
+        ...base,
+        operationId: 'chatStop',
+        summary:
+          'Stops the answer in progress in the conversation (its model and tool calls), from any instance.',
+        parameters: conversationParameters,
+        responses: { 204: { description: 'Stopped, or nothing was streaming' }, ...chatErrors },
+      },
+    },
   };
 }
+
+const conversationParameters = [
+  { name: 'conversationId', in: 'path', required: true, schema: toSchema(conversationIdSchema, 'input') },
+  { name: 'visitorId', in: 'query', required: true, schema: toSchema(visitorIdSchema, 'input') },
+];

@@ -48,7 +48,7 @@ export function chatCors(deps: Deps): RequestHandler {
         throw new ApiError('origin_not_allowed', 'This origin may not call the chat API');
       }
       response.setHeader('Access-Control-Allow-Origin', origin);
-      response.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+      response.setHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
       response.setHeader('Access-Control-Allow-Headers', allowedHeaders);
       response.setHeader('Access-Control-Max-Age', '600');
       response.status(204).end();
@@ -109,7 +109,9 @@ export function embedAuth(deps: Deps): RequestHandler {
       response.locals.embed = { key, origin } satisfies EmbedContext;
       response.locals.organizationId = key.organizationId;
       // The first stage of a chat turn's Server-Timing.
+      response.locals.routedMs = started - Number(response.locals.arrivedAt ?? started);
       response.locals.authMs = performance.now() - started;
+      response.locals.authedAt = performance.now();
       next();
     } catch (error) {
       if (origin) {

@@ -25,6 +25,8 @@ export function observe(logger: Logger, registry: Registry): RequestHandler {
   });
   return (request, response, next) => {
     const started = process.hrtime.bigint();
+    // Where a chat turn's Server-Timing starts.
+    response.locals.arrivedAt = performance.now();
     const incoming = request.get('x-request-id');
     const requestId = incoming && requestIdPattern.test(incoming) ? incoming : newId('request');
     response.locals.requestId = requestId;

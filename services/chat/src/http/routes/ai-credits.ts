@@ -61,7 +61,7 @@ const ledgerEntryView = z.object({
   createdAt: z.string(),
 });
 
-const reconcileResponse = z.object({
+export const reconcileResponse = z.object({
   organizationId: z.string(),
   ok: z.boolean(),
   checkedAt: z.string(),

@@ -12,6 +12,7 @@ import {
   userBudgetView,
 } from '../../domain/budgets/settings.ts';
 import { agentUsage, agentUserUsage, embedUsage } from '../../domain/budgets/usage.ts';
+import { listUserOverrides, userOverridesQuery } from '../../domain/budgets/user-overrides.ts';
 import { ApiError } from '../../errors.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, idParam, orgParams, pageQuery, standardErrors } from '../schemas.ts';
@@ -97,6 +98,43 @@ export const budgetRoutes = [
       await getAgent(deps, params.orgId, params.agentId);
       await patchBudgetSettings(deps, params.orgId, params.agentId, body);
       return { body: await budgetView(deps, params.orgId, params.agentId) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/agents/{agentId}/external-users/budgets',
+    operationId: 'listUserBudgetOverrides',
+    summary: 'List the per-user cap overrides of an agent with their spend this month, by user id.',
+    description:
+      '`status` is `near` from 80 % of the cap and `over` at or past it. `search` keeps users whose id contains it.',
+    tag: 'Budgets',
+    auth: 'principal',
+    permission: 'agents:read',
+    params: agentParams,
+    query: userOverridesQuery,
+    responses: {
+      200: {
+        description: 'A page of overrides',
+        schema: z.object({
+          periodStart: z.string(),
+          total: z.number().int().describe('Overrides matching the search.'),
+          data: z.array(
+            z.object({
+              externalUserId: z.string(),
+              monthlyBudgetUsd: usd,
+              currentMonthSpendUsd: usd,
+              remainingBudgetUsd: usd,
+              status: z.enum(['ok', 'near', 'over']),
+            }),
+          ),
+          nextCursor: z.string().nullable(),
+        }),
+      },
+      ...standardErrors,
+    },
+    async handle({ deps, params, query }) {
+      await getAgent(deps, params.orgId, params.agentId);
+      return { body: await listUserOverrides(deps, params.orgId, params.agentId, query) };
     },
   }),
   defineRoute({

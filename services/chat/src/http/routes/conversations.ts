@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { getAgent } from '../../domain/agents.ts';
 import { getConversation, listConversations } from '../../domain/chat/conversations.ts';
-import { listLlmCalls, llmCallRecord } from '../../domain/chat/llm-calls.ts';
+import { type LlmCallRecord, listLlmCalls, llmCallRecord } from '../../domain/chat/llm-calls.ts';
+import { microsToUsd } from '../../domain/model-catalog.ts';
 import { defineRoute } from '../route.ts';
 import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
@@ -28,7 +29,45 @@ const messageView = z
   })
   .describe('An AI SDK UI message: text, tool-call and step parts.');
 
-const llmCallView = llmCallRecord.omit({ organizationId: true, costMicros: true });
+const llmCallView = llmCallRecord
+  .omit({
+    organizationId: true,
+    costMicros: true,
+    reportedCostMicros: true,
+    overageMicros: true,
+    settledBy: true,
+  })
+  .extend({
+    reportedCostUsd: z
+      .number()
+      .describe('The cost of the usage the model server reported (costUsd is what was booked).'),
+    overageUsd: z
+      .number()
+      .describe(
+        'Reported cost above the call’s hold, not booked: a model server that ignored its output limit. Flag for review.',
+      ),
+    settledBy: z
+      .enum(['stream', 'journal', 'expiry'])
+      .describe(
+        'stream: by the answer; journal: replayed after Redis was away; expiry: its instance died, charged at its hold.',
+      ),
+  });
+
+function llmCallViewOf({
+  organizationId: _o,
+  costMicros,
+  reportedCostMicros,
+  overageMicros,
+  settledBy,
+  ...call
+}: LlmCallRecord) {
+  return {
+    ...call,
+    reportedCostUsd: microsToUsd(reportedCostMicros ?? costMicros),
+    overageUsd: microsToUsd(overageMicros ?? 0),
+    settledBy: settledBy ?? 'stream',
+  };
+}
 
 export const conversationRoutes = [
   defineRoute({
@@ -109,7 +148,7 @@ export const conversationRoutes = [
       const result = await listLlmCalls(deps, params.orgId, params.agentId, query);
       return {
         body: {
-          data: result.data.map(({ organizationId: _o, costMicros: _c, ...call }) => call),
+          data: result.data.map(llmCallViewOf),
           nextCursor: result.nextCursor,
         },
       };

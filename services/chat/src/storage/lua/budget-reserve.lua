@@ -1,27 +1,20 @@
--- Reserves an upper bound of one LLM call's cost in every scope that applies, all or nothing.
+-- Holds an upper bound of one LLM call's cost in every scope that applies, all or nothing.
+-- Invariants: reserved[f] = sum of the open holds on f; spent + reserved <= cap in every scope (the
+-- check below and the settle script, which books at most the hold, keep it). A hold nobody settles
+-- is charged at its bound when it expires (by the expired-holds sweeper, through the settle script),
+-- never silently released: the model may have run.
 -- KEYS[1] agent budget settings, KEYS[2] the agent's spend counters of the current period,
--- KEYS[3] the agent's per-user cap overrides, KEYS[4] reserved totals, KEYS[5] open reservations
--- (scored by expiry), KEYS[6] reservation data, KEYS[7] the organization's credits.
--- ARGV[1] reservation id, ARGV[2] amount (micro-USD), ARGV[3] now (ms), ARGV[4] expiry (ms),
--- ARGV[5] "user" or "anonymous", ARGV[6] external user id ("" when anonymous), ARGV[7] agent id.
+-- KEYS[3] the agent's per-user cap overrides, KEYS[4] reserved totals, KEYS[5] open holds
+-- (scored by expiry), KEYS[6] hold data, KEYS[7] the organization's credits.
+-- ARGV[1] hold id, ARGV[2] amount (micro-USD), ARGV[3] now (ms), ARGV[4] expiry (ms),
+-- ARGV[5] "user" or "anonymous", ARGV[6] external user id ("" when anonymous), ARGV[7] agent id,
+-- ARGV[8] the hold's context as JSON (whose call it is, for a charge at expiry).
 -- Returns {"ok"} or {"denied", scope, cap, used, spent} (used = spent + reserved, micro-USD; for
 -- credits, cap is the balance and spent 0).
 local settings, spend, userCaps, reserved, reservations, data, credits =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local id, amount, now, expiry = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local id, amount, expiry = ARGV[1], tonumber(ARGV[2]), ARGV[4]
 local kind, userId, agentId = ARGV[5], ARGV[6], ARGV[7]
-
--- Release what crashed processes left behind: reservations past their expiry.
-local expired = redis.call('ZRANGEBYSCORE', reservations, '-inf', now, 'LIMIT', 0, 200)
-for _, old in ipairs(expired) do
-  local held = redis.call('HGET', data, old)
-  if held then
-    local entry = cjson.decode(held)
-    for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, 0 - entry.a) end
-    redis.call('HDEL', data, old)
-  end
-  redis.call('ZREM', reservations, old)
-end
 
 local function number(value) return tonumber(value) or 0 end
 
@@ -55,6 +48,6 @@ if balance - held - amount < 0 then return { 'denied', 'credits', balance, held,
 table.insert(fields, 'credits')
 
 for _, field in ipairs(fields) do redis.call('HINCRBY', reserved, field, amount) end
-redis.call('HSET', data, id, cjson.encode({ a = amount, f = fields }))
+redis.call('HSET', data, id, '{"a":' .. string.format('%d', amount) .. ',"f":' .. cjson.encode(fields) .. ',"c":' .. ARGV[8] .. '}')
 redis.call('ZADD', reservations, expiry, id)
 return { 'ok' }

@@ -1,48 +1,67 @@
--- Settles one LLM call: releases its reservation, adds its actual cost to the period's counters
--- and the user ranking, debits the credits with a ledger entry, and writes the LLM-call record,
--- all in one step. Settling the same call twice changes nothing (the record exists).
--- KEYS[1] the agent's spend counters of the period, KEYS[2] reserved totals, KEYS[3] open
--- reservations, KEYS[4] reservation data, KEYS[5] credits, KEYS[6] the period's user ranking,
+-- Settles one LLM call: releases its hold, books its cost in the period's counters and the user
+-- ranking, debits the credits with a ledger entry, and writes the LLM-call record, in one step.
+-- Invariants: reserved[f] = sum of open holds; spent + reserved <= cap. So the amount booked is never
+-- more than the hold (a model that reports more usage than its bound is booked at the bound, and the
+-- excess is kept on the record as overageMicros); a hold already charged at its expiry (its process
+-- died, or could not reach Redis in time) books nothing more. Counters = sum of the records' costMicros.
+-- Settling the same call twice changes nothing (the record exists).
+-- KEYS[1] the agent's spend counters of the period, KEYS[2] reserved totals, KEYS[3] open holds
+-- (scored by expiry), KEYS[4] hold data, KEYS[5] credits, KEYS[6] the period's user ranking,
 -- KEYS[7] the agent's users, KEYS[8] the LLM-call record, KEYS[9] the agent's LLM-call index,
--- KEYS[10] the ledger index, KEYS[11] the ledger entries, KEYS[12] the period's conversations.
--- ARGV[1] reservation id ("" when none), ARGV[2] cost (micro-USD), ARGV[3] "user" or "anonymous",
--- ARGV[4] external user id, ARGV[5] day (YYYY-MM-DD), ARGV[6] call id, ARGV[7] call JSON,
--- ARGV[8] ledger entry id, ARGV[9] ledger entry JSON (without the balance), ARGV[10] input tokens,
--- ARGV[11] output tokens, ARGV[12] conversation id, ARGV[13] TTL of the period keys (seconds),
--- ARGV[14] how long the LLM-call record is kept (seconds; 0: for ever), ARGV[15] the id below which
--- the agent's call index is trimmed once a period (records past the retention; "" for none).
--- Returns {"ok", balance} or {"duplicate"}.
+-- KEYS[10] the ledger index, KEYS[11] the ledger entries, KEYS[12] the period's conversations,
+-- KEYS[13] the marker of this hold charged at expiry.
+-- ARGV[1] hold id ("" when none), ARGV[2] the call's cost from its usage (micro-USD), ARGV[3] "user"
+-- or "anonymous", ARGV[4] external user id, ARGV[5] day (YYYY-MM-DD), ARGV[6] call id, ARGV[7] the
+-- call's record JSON without its cost fields, ARGV[8] ledger entry id, ARGV[9] ledger entry JSON
+-- (without amount and balance), ARGV[10] input tokens, ARGV[11] output tokens, ARGV[12] conversation
+-- id, ARGV[13] TTL of the period keys (seconds), ARGV[14] how long the record is kept (seconds; 0: for
+-- ever), ARGV[15] the id below which the agent's call index is trimmed once a period ("" for none),
+-- ARGV[16] who settles: "stream" (the answer), "journal" (replayed after Redis was away) or "expiry"
+-- (a hold nobody settled, charged at its bound), ARGV[17] how long the expiry marker is kept (s).
+-- Returns {"ok", balance, charged, overage}, {"duplicate"}, or {"gone"} (an expiry of a hold that was
+-- settled meanwhile: nothing to do).
+--#include lib/holds.lua
 local spend, reserved, reservations, data, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ranking, users, call, calls, ledger, entries, conversations =
   KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
-local reservation, cost, kind, userId, day = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local ttl = tonumber(ARGV[13])
+local expiredMarker = KEYS[13]
+local hold, cost, kind, userId, day = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local ttl, settledBy = tonumber(ARGV[13]), ARGV[16]
 
 if redis.call('EXISTS', call) == 1 then return { 'duplicate' } end
 
-if reservation ~= '' then
-  local held = redis.call('HGET', data, reservation)
-  if held then
-    local entry = cjson.decode(held)
-    for _, field in ipairs(entry.f) do redis.call('HINCRBY', reserved, field, 0 - entry.a) end
-    redis.call('HDEL', data, reservation)
+local charged = cost
+if hold ~= '' then
+  local entry = drop_hold(reserved, reservations, data, hold)
+  if entry then
+    if cost > entry.a then charged = entry.a end
+    if settledBy == 'expiry' then redis.call('SET', expiredMarker, ARGV[6], 'EX', tonumber(ARGV[17])) end
+  elseif settledBy == 'expiry' then
+    return { 'gone' }
+  elseif redis.call('EXISTS', expiredMarker) == 1 then
+    -- Charged at its bound when it expired: this late record is kept, booked at nothing more.
+    charged = 0
   end
-  redis.call('ZREM', reservations, reservation)
+end
+local overage = cost - charged
+
+local function usd(micros)
+  return string.format('%d.%06d', math.floor(micros / 1000000), micros % 1000000)
 end
 
-redis.call('HINCRBY', spend, 'agent', cost)
+redis.call('HINCRBY', spend, 'agent', charged)
 local callCount = redis.call('HINCRBY', spend, 'calls', 1)
 redis.call('HINCRBY', spend, 'inputTokens', tonumber(ARGV[10]))
 redis.call('HINCRBY', spend, 'outputTokens', tonumber(ARGV[11]))
-redis.call('HINCRBY', spend, 'd:' .. day .. ':spend', cost)
+redis.call('HINCRBY', spend, 'd:' .. day .. ':spend', charged)
 redis.call('HINCRBY', spend, 'd:' .. day .. ':calls', 1)
 if kind == 'user' then
-  redis.call('HINCRBY', spend, 'u:' .. userId, cost)
-  redis.call('ZINCRBY', ranking, cost, userId)
+  redis.call('HINCRBY', spend, 'u:' .. userId, charged)
+  redis.call('ZINCRBY', ranking, charged, userId)
   redis.call('SADD', users, userId)
   if redis.call('TTL', ranking) < 0 then redis.call('EXPIRE', ranking, ttl) end
 else
-  redis.call('HINCRBY', spend, 'anon', cost)
+  redis.call('HINCRBY', spend, 'anon', charged)
 end
 redis.call('SADD', conversations, ARGV[12])
 -- The period's keys get their expiry when the period's first call creates them.
@@ -53,21 +72,26 @@ end
 
 -- (Lua prints -0 as "-0", which HINCRBY refuses: a free call only reads the balance.)
 local balance = tonumber(redis.call('HGET', credits, 'balance')) or 0
-if cost > 0 then
-  balance = redis.call('HINCRBY', credits, 'balance', 0 - cost)
-  redis.call('HINCRBY', credits, 'spent', cost)
+if charged > 0 then
+  balance = redis.call('HINCRBY', credits, 'balance', 0 - charged)
+  redis.call('HINCRBY', credits, 'spent', charged)
   -- The calendar month's (UTC) usage, for the credit summary: `spent:YYYY-MM`.
-  redis.call('HINCRBY', credits, 'spent:' .. string.sub(day, 1, 7), cost)
+  redis.call('HINCRBY', credits, 'spent:' .. string.sub(day, 1, 7), charged)
   -- The entry's JSON ends with `}`: append the amount and the balance after it (no decode/encode).
   local entry = string.sub(ARGV[9], 1, -2) ..
-    ',"amountMicros":' .. string.format('%d', 0 - cost) .. ',"balanceAfterMicros":' .. string.format('%d', balance) .. '}'
+    ',"amountMicros":' .. string.format('%d', 0 - charged) .. ',"balanceAfterMicros":' .. string.format('%d', balance) .. '}'
   redis.call('HSET', entries, ARGV[8], entry)
   redis.call('ZADD', ledger, 0, ARGV[8])
 end
 
+-- The record's cost fields are decided here: what was booked, what the usage said, the excess.
+local record = string.sub(ARGV[7], 1, -2) ..
+  ',"costMicros":' .. string.format('%d', charged) .. ',"costUsd":' .. usd(charged) ..
+  ',"reportedCostMicros":' .. string.format('%d', cost) .. ',"overageMicros":' .. string.format('%d', overage) ..
+  ',"settledBy":"' .. settledBy .. '"}'
 local keep = tonumber(ARGV[14])
-if keep > 0 then redis.call('SET', call, ARGV[7], 'EX', keep) else redis.call('SET', call, ARGV[7]) end
+if keep > 0 then redis.call('SET', call, record, 'EX', keep) else redis.call('SET', call, record) end
 redis.call('ZADD', calls, 0, ARGV[6])
 -- Index entries past the retention go once a period, with the period's first call.
 if callCount == 1 and ARGV[15] ~= '' then redis.call('ZREMRANGEBYLEX', calls, '-', '(' .. ARGV[15]) end
-return { 'ok', balance }
+return { 'ok', balance, charged, overage }

@@ -7,6 +7,9 @@
 -- ARGV[10] "drop-trailing-assistant" to remove a last assistant message first (regenerate),
 -- ARGV[11] how many messages the caller will still append later (room to keep for the answer),
 -- ARGV[12..] the messages (JSON) to append.
+-- A user message sent again (a retry after a lost response, a reload: the client fixes its id before
+-- sending) is never stored twice: {"repeat", <messages…>} when it is the last message (not answered
+-- yet), {"answered"} when the message after it is its answer.
 -- Returns {"ok", <messages…>} with the whole history after the append (with "history"), or {"not_found"} when the
 -- conversation belongs to another agent or owner (or is missing and may not be created), or
 -- {"full", count} when the conversation has no room left.
@@ -28,8 +31,26 @@ if ARGV[10] == 'drop-trailing-assistant' then
   if last and cjson.decode(last)['role'] == 'assistant' then redis.call('RPOP', messages) end
 end
 
-local count = redis.call('LLEN', messages)
 local adding = #ARGV - 11
+local function history(status)
+  local all = redis.call('LRANGE', messages, 0, -1)
+  table.insert(all, 1, status)
+  return all
+end
+
+if existing[1] and adding == 1 and ARGV[10] ~= 'drop-trailing-assistant' then
+  local new = cjson.decode(ARGV[12])
+  if new.role == 'user' and type(new.id) == 'string' then
+    -- Stored messages are written by the service with `id` then `role` first: a prefix says who it is.
+    local prefix = '{"id":' .. cjson.encode(new.id) .. ',"role":"user"'
+    local last = redis.call('LINDEX', messages, -1)
+    if last and string.sub(last, 1, #prefix) == prefix then return history('repeat') end
+    local before = redis.call('LINDEX', messages, -2)
+    if before and string.sub(before, 1, #prefix) == prefix then return { 'answered' } end
+  end
+end
+
+local count = redis.call('LLEN', messages)
 if count + adding + reserve > maxMessages then
   if not existing[1] then redis.call('DEL', conversation) end
   return { 'full', count }
@@ -46,6 +67,4 @@ if ttl > 0 then
 end
 
 if not string.find(ARGV[8], 'history', 1, true) then return { 'ok' } end
-local history = redis.call('LRANGE', messages, 0, -1)
-table.insert(history, 1, 'ok')
-return history
+return history('ok')

@@ -1,0 +1,5 @@
+/**
+ * Loads the panel for the package's ESM build: a dynamic import, which the application's bundler
+ * splits into a chunk of its own. The script tag's build uses load-panel.script.ts instead.
+ */
+export const loadPanel = (_nonce?: string): Promise<typeof import('./panel.ts')> => import('./panel.ts');

@@ -1,0 +1,199 @@
+import { useEffect, useState } from 'preact/hooks';
+import { type ApiFailure, api, org, query } from '../api.ts';
+import { AgentPicker, Empty, ErrorNotice, Field, Loaded, Loading, useLoad } from '../components.tsx';
+import { agentChoices, type Page } from '../data.ts';
+import { count, dateTime, usd } from '../format.ts';
+
+interface LlmCall {
+  id: string;
+  conversationId: string;
+  externalUserId: string | null;
+  visitorId: string | null;
+  model: string;
+  status: 'ok' | 'error' | 'aborted';
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  usageEstimated: boolean;
+  costUsd: number;
+  latencyMs: number;
+  timeToFirstTokenMs: number | null;
+  finishReason: string | null;
+  toolCalls: { toolCallId: string; toolName: string }[];
+  error: string | null;
+  createdAt: string;
+}
+
+interface Filters {
+  user: string;
+  estimatedOnly: boolean;
+  errorsOnly: boolean;
+}
+
+/**
+ * The log pages through the API (newest first, 100 a page); the user, estimated and error filters
+ * apply to the pages loaded so far (the LLM-call endpoint filters by agent only), and "Load more"
+ * reads further back.
+ */
+function CallLog({ agentId }: { agentId: string }) {
+  const [calls, setCalls] = useState<LlmCall[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<ApiFailure | null>(null);
+  const [filters, setFilters] = useState<Filters>({ user: '', estimatedOnly: false, errorsOnly: false });
+  const loadPage = async (from: string | null, reset: boolean) => {
+    setLoading(true);
+    setError(null);
+    try {
+      const page = await api<Page<LlmCall>>(
+        'GET',
+        org(`agents/${agentId}/usage/llm-calls${query({ limit: 100, cursor: from })}`),
+      );
+      setCalls((previous) => (reset ? page.data : [...previous, ...page.data]));
+      setCursor(page.nextCursor);
+    } catch (failure) {
+      setError(failure as ApiFailure);
+    } finally {
+      setLoading(false);
+    }
+  };
+  useEffect(() => {
+    setCalls([]);
+    loadPage(null, true);
+  }, [agentId]);
+  const needle = filters.user.trim().toLowerCase();
+  const shown = calls.filter(
+    (call) =>
+      (!needle || (call.externalUserId ?? call.visitorId ?? '').toLowerCase().includes(needle)) &&
+      (!filters.estimatedOnly || call.usageEstimated) &&
+      (!filters.errorsOnly || call.status !== 'ok'),
+  );
+  return (
+    <div class="card">
+      <form class="filters" aria-label="LLM-call filters" onSubmit={(event) => event.preventDefault()}>
+        <Field label="User or visitor">
+          <input
+            type="search"
+            value={filters.user}
+            onInput={(event) =>
+              setFilters({ ...filters, user: (event.currentTarget as HTMLInputElement).value })
+            }
+          />
+        </Field>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={filters.estimatedOnly}
+            onChange={(event) =>
+              setFilters({ ...filters, estimatedOnly: (event.currentTarget as HTMLInputElement).checked })
+            }
+          />
+          Estimated usage only
+        </label>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={filters.errorsOnly}
+            onChange={(event) =>
+              setFilters({ ...filters, errorsOnly: (event.currentTarget as HTMLInputElement).checked })
+            }
+          />
+          Errors only
+        </label>
+      </form>
+      <ErrorNotice error={error} />
+      {shown.length === 0 && !loading && !error && (
+        <Empty>
+          {calls.length === 0
+            ? 'No LLM calls recorded for this agent yet.'
+            : 'No loaded call matches these filters.'}
+        </Empty>
+      )}
+      {shown.length > 0 && (
+        <div class="table-scroll">
+          <table class="calls">
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">User</th>
+                <th scope="col">Model</th>
+                <th scope="col">Status</th>
+                <th scope="col" class="number">
+                  Tokens in / cached / out
+                </th>
+                <th scope="col" class="number">
+                  Cost
+                </th>
+                <th scope="col" class="number">
+                  Latency (first token)
+                </th>
+                <th scope="col">Tool calls</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((call) => (
+                <tr key={call.id} class={call.status === 'ok' ? '' : 'status-over'}>
+                  <td>{dateTime(call.createdAt)}</td>
+                  <td>{call.externalUserId ?? <span class="hint">anonymous</span>}</td>
+                  <td>{call.model}</td>
+                  <td>
+                    {call.status}
+                    {call.usageEstimated && <span class="badge badge-near">estimated</span>}
+                    {call.error && <div class="hint">{call.error}</div>}
+                  </td>
+                  <td class="number">
+                    {count(call.inputTokens)} / {count(call.cachedInputTokens)} / {count(call.outputTokens)}
+                  </td>
+                  <td class="number">{usd(call.costUsd, true)}</td>
+                  <td class="number">
+                    {count(call.latencyMs)} ms
+                    {call.timeToFirstTokenMs !== null && ` (${count(call.timeToFirstTokenMs)} ms)`}
+                  </td>
+                  <td>
+                    {call.toolCalls.length === 0
+                      ? '—'
+                      : call.toolCalls.map((tool) => tool.toolName).join(', ')}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {loading && <Loading label="Loading LLM calls" />}
+      <nav class="pager" aria-label="LLM-call pages">
+        <span>
+          {shown.length} of {calls.length} loaded calls shown
+        </span>
+        <button
+          type="button"
+          class="secondary"
+          disabled={!cursor || loading}
+          onClick={() => loadPage(cursor, false)}
+        >
+          Load older calls
+        </button>
+      </nav>
+    </div>
+  );
+}
+
+export function LlmCallsPage() {
+  const [agents] = useLoad(() => agentChoices(false), []);
+  const [agentId, setAgentId] = useState('');
+  return (
+    <Loaded load={agents}>
+      {(list) => {
+        if (list.length === 0) return <Empty>No agents yet: LLM calls belong to an agent.</Empty>;
+        const selected = agentId || list[0]!.id;
+        return (
+          <div class="stack">
+            <AgentPicker agents={list} value={selected} onChange={setAgentId} />
+            <CallLog agentId={selected} />
+          </div>
+        );
+      }}
+    </Loaded>
+  );
+}

@@ -1,0 +1,29 @@
+-- Admits an anonymous chat request in one step: reads its agent, takes a token from each of its rate
+-- limits (the agent's own limits, else the service's defaults), and leases one of the visitor's
+-- concurrent streams. Nothing is taken when anything refuses.
+-- KEYS[1] the agent record, KEYS[2] the visitor's open streams, KEYS[3] the embed key's bucket,
+-- KEYS[4] the client IP's bucket, KEYS[5] the visitor's bucket.
+-- ARGV[1] now (ms), ARGV[2] lease expiry (ms), ARGV[3] lease id, ARGV[4..7] the defaults: streams at
+-- once, then per minute for the embed key, the IP and the visitor.
+-- Returns {"ok", agent}, {"no_agent"}, {"limited", agent, retry after (ms), bucket index (1..3)} or
+-- {"streams", agent, most streams}.
+--#include lib/token-buckets.lua
+--#include lib/stream-lease.lua
+local raw = redis.call('GET', KEYS[1])
+if not raw then return { 'no_agent' } end
+local limits = cjson.decode(raw).rateLimits
+local function limit(name, default)
+  local value = type(limits) == 'table' and limits[name] or nil
+  if value == nil or value == cjson.null then return tonumber(default) end
+  return tonumber(value)
+end
+local now = tonumber(ARGV[1])
+local taken = take_tokens({ KEYS[3], KEYS[4], KEYS[5] }, {
+  limit('embedKeyPerMinute', ARGV[5]),
+  limit('ipPerMinute', ARGV[6]),
+  limit('visitorPerMinute', ARGV[7]),
+}, now)
+if taken[1] == 0 then return { 'limited', raw, taken[2], taken[3] } end
+local most = limit('maxStreamsPerVisitor', ARGV[4])
+if acquire_stream(KEYS[2], now, ARGV[2], ARGV[3], most) == 0 then return { 'streams', raw, most } end
+return { 'ok', raw }

@@ -1,0 +1,168 @@
+import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ChatTenant,
+  createChatTenant,
+  moneyInvariants,
+  pageOrigin,
+  restartableRedis,
+} from './support/fault-kit.ts';
+import { startServiceProcess } from './support/service-process.ts';
+
+/**
+ * Every model call that ran is recorded exactly once, whatever fails: Redis going away in the
+ * middle of an answer (the settle waits in the local journal, the answer still ends at once), or the
+ * instance answering killed outright (its hold is charged at its bound when it expires, flagged).
+ * After each, counters = records = ledger, and nothing stays held.
+ */
+const period = (() => {
+  const now = new Date();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString().slice(0, 10);
+})();
+
+let model: LocalModel;
+beforeAll(async () => {
+  // 30 ms between pieces: an answer of a few seconds, long enough to break something in its middle.
+  model = await startLocalModel({ chunkDelayMs: 30 });
+});
+afterAll(async () => {
+  await model?.close();
+});
+
+const serviceEnv = (extra: Record<string, string> = {}) => ({
+  OPENAI_BASE_URL: model.url,
+  MCPSTACK_REQUIRE_VERIFIED_DOMAINS: 'false',
+  MCPSTACK_FREE_CREDITS_USD: '100',
+  MCPSTACK_SETTLE_TIMEOUT_MS: '500',
+  ...extra,
+});
+
+/** Starts an answer and resolves once its first text arrived; `done` ends with the whole answer. */
+async function startAnswer(url: string, tenant: ChatTenant, text: string) {
+  const response = await fetch(`${url}/api/v1/chat`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${tenant.publicKey}`,
+      origin: pageOrigin,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      id: `conv-${Math.random().toString(36).slice(2, 14)}`,
+      messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text }] }],
+      visitorId: `visitor-${Math.random().toString(36).slice(2, 12)}`,
+    }),
+  });
+  expect(response.status).toBe(200);
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text_ = '';
+  while (!text_.includes('"type":"text-delta"')) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the answer ended before any text: ${text_}`);
+    text_ += decoder.decode(value, { stream: true });
+  }
+  const done = (async () => {
+    let body = text_;
+    try {
+      for (;;) {
+        const { value, done: ended } = await reader.read();
+        if (ended) break;
+        body += decoder.decode(value, { stream: true });
+      }
+    } catch {
+      // the connection was cut
+    }
+    return body;
+  })();
+  return { done };
+}
+
+async function records(client: Redis, prefix: string, tenant: ChatTenant) {
+  const base = `${prefix}{${tenant.organizationId}}`;
+  const ids = await client.zrange(`${base}:agent:${tenant.agentId}:llm-calls`, '0', '-1');
+  const values = await Promise.all(ids.map((id) => client.get(`${base}:llm-call:${id}`)));
+  return values.map((value) => JSON.parse(value ?? '{}') as { settledBy?: string; costMicros: number });
+}
+
+describe('an LLM call is recorded exactly once, whatever fails', () => {
+  it('Redis killed in the middle of an answer: the answer ends at once, the journal settles the call when Redis is back', async () => {
+    const redis = await restartableRedis();
+    const service = await startServiceProcess(redis.url, serviceEnv());
+    const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      const tenant = await createChatTenant(service.url, { enabled: true, monthlyBudgetUsd: 5 });
+      const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
+      const answer = await startAnswer(service.url, tenant, '[long] tell me a story');
+      await redis.stop();
+      const stoppedAt = Date.now();
+      const body = await answer.done;
+      // The model's stream went on without Redis; the answer ended with it, not after settle retries.
+      expect(body).toContain('"type":"finish"');
+      expect(body.trim().endsWith('data: [DONE]')).toBe(true);
+      expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+      await redis.start();
+      await client.connect();
+      // The journal replays once Redis answers: one record, settled by the journal, books exact.
+      await expect
+        .poll(async () => (await records(client, prefix, tenant)).map((record) => record.settledBy), {
+          timeout: 30_000,
+          interval: 200,
+        })
+        .toEqual(['journal']);
+      const books = await moneyInvariants(client, prefix, tenant, period);
+      expect(books.held).toBe(0);
+      expect(books.calls).toBe(1);
+      expect(books.spend).toBeGreaterThan(0);
+      expect(books.spend).toBe(books.recordsSum);
+      expect(books.balance).toBe(books.ledgerSum);
+      expect(books.balance).toBe(100_000_000 - books.spend);
+    } finally {
+      client.disconnect();
+      await service.stop();
+      await redis.destroy();
+    }
+  }, 90_000);
+
+  it('the instance killed in the middle of an answer: its hold is charged at its bound at expiry, flagged for finance', async () => {
+    const redis = await restartableRedis();
+    const env = serviceEnv({
+      MCPSTACK_MODEL_TIMEOUT_MS: '2000',
+      MCPSTACK_RESERVATION_GRACE_MS: '200',
+      MCPSTACK_HOLD_SWEEP_MS: '200',
+    });
+    const dying = await startServiceProcess(redis.url, env);
+    const survivor = await startServiceProcess(redis.url, {
+      ...env,
+      MCPSTACK_REDIS_PREFIX: dying.env.MCPSTACK_REDIS_PREFIX ?? '',
+    });
+    const client = new Redis(redis.url);
+    try {
+      const tenant = await createChatTenant(dying.url, { enabled: true, monthlyBudgetUsd: 5 });
+      const prefix = dying.env.MCPSTACK_REDIS_PREFIX ?? '';
+      const answer = await startAnswer(dying.url, tenant, '[long] tell me a story');
+      dying.child.kill('SIGKILL');
+      await dying.exited;
+      await answer.done;
+      expect((await moneyInvariants(client, prefix, tenant, period)).held).toBeGreaterThan(0);
+      // The survivor's sweeper charges the hold once it expired (the model timeout plus the grace).
+      await expect
+        .poll(async () => (await records(client, prefix, tenant)).map((record) => record.settledBy), {
+          timeout: 30_000,
+          interval: 200,
+        })
+        .toEqual(['expiry']);
+      const books = await moneyInvariants(client, prefix, tenant, period);
+      expect(books.held).toBe(0);
+      expect(books.spend).toBeGreaterThan(0);
+      expect(books.spend).toBe(books.recordsSum);
+      expect(books.balance).toBe(books.ledgerSum);
+      expect(books.balance).toBe(100_000_000 - books.spend);
+    } finally {
+      client.disconnect();
+      await survivor.stop();
+      await dying.stop();
+      await redis.destroy();
+    }
+  }, 90_000);
+});
