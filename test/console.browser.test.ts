@@ -113,7 +113,11 @@ async function signedIn(key: string): Promise<Opened> {
   return { page, context, problems };
 }
 
-/** Waits until the page shows no loading state, and returns the error notices it shows. */
+/**
+ * Waits until the page shows no loading state, and returns the error notices it shows. Only after a
+ * page opens: after a change (a filter, a click) the new load starts a render later, so "no loading"
+ * can still describe the old data; there a test polls for what the change must show.
+ */
 async function settledPage(page: Page): Promise<string[]> {
   await expect.poll(() => page.locator('.loading').count(), { timeout: 15_000 }).toBe(0);
   return page.locator('.error').allTextContents();
@@ -267,9 +271,11 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
       value: await page.locator('.dns dd code').nth(1).textContent(),
     };
     expect(record.name).toBe('_mcpstack-verify.shop.example.com');
-    expect(
-      await page.getByRole('button', { name: 'Copy the TXT record value of shop.example.com' }).isVisible(),
-    ).toBe(true);
+    await expect
+      .poll(() =>
+        page.getByRole('button', { name: 'Copy the TXT record value of shop.example.com' }).isVisible(),
+      )
+      .toBe(true);
     expect(await page.locator('pre.snippet').textContent()).toMatch(
       new RegExp(
         `^<script src="${service.url}/agent-sdk.js" data-public-key="mcpstack_pk_[0-9a-f]{32}" async></script>$`,
@@ -341,6 +347,17 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     const today = new Date().toISOString().slice(0, 10);
     await page.getByLabel('From (UTC day)').fill(today);
     await page.getByLabel('To (UTC day, included)').fill(today);
+    const tomorrow = new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString();
+    const filter = new URLSearchParams({
+      category: 'usage',
+      agentId,
+      from: `${today}T00:00:00Z`,
+      to: tomorrow,
+    });
+    // The download link carries every filter once the page has taken them all in.
+    await expect
+      .poll(() => page.getByRole('link', { name: 'Download CSV' }).getAttribute('href'))
+      .toContain(`?${filter}&format=csv`);
     await settledPage(page);
     await expect.poll(() => page.locator('table.ledger tbody tr').count()).toBe(4);
 
@@ -349,13 +366,6 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
       page.getByRole('link', { name: 'Download CSV' }).click(),
     ]);
     const downloaded = readFileSync((await download.path())!);
-    const tomorrow = new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString();
-    const filter = new URLSearchParams({
-      category: 'usage',
-      agentId,
-      from: `${today}T00:00:00Z`,
-      to: tomorrow,
-    });
     const fromApi = await fetch(`${service.url}${orgPath(`ai-credits/ledger?${filter}&format=csv`)}`, {
       headers: { authorization: `Bearer ${tenant.keys.billing}` },
     });
@@ -371,14 +381,23 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await page.getByLabel('Agent', { exact: true }).selectOption('');
     await page.getByLabel('From (UTC day)').fill('');
     await page.getByLabel('To (UTC day, included)').fill('');
-    await settledPage(page);
     await expect.poll(() => page.locator('table.ledger tbody tr').count()).toBe(50);
-    const newest = await page.locator('table.ledger tbody tr').first().getAttribute('data-entry-id');
+    await settledPage(page);
+    const entryIds = () =>
+      page
+        .locator('table.ledger tbody tr')
+        .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-entry-id')));
+    const newest = (await entryIds())[0];
+    expect(newest).toBeTruthy();
     await page.getByRole('button', { name: 'Older' }).click();
     await expect.poll(() => page.locator('nav[aria-label="Ledger pages"] span').textContent()).toBe('Page 2');
-    await settledPage(page);
-    await expect.poll(() => page.locator('table.ledger tbody tr').count()).toBeGreaterThan(0);
-    await expect.poll(() => page.locator(`tr[data-entry-id="${newest}"]`).count()).toBe(0);
+    // The second page is there: rows, and not the first page's newest.
+    await expect
+      .poll(async () => {
+        const ids = await entryIds();
+        return ids.length > 0 && !ids.includes(newest ?? null);
+      })
+      .toBe(true);
     await context.close();
   }, 90_000);
 
@@ -417,7 +436,7 @@ describe.runIf(browserTestsRun)('the console in Chromium', () => {
     await expect
       .poll(() => page.locator('nav[aria-label="Console"]').isVisible(), { timeout: 15_000 })
       .toBe(true);
-    expect(page.url()).toBe(`${service.url}/console/`);
+    await expect.poll(() => page.url()).toBe(`${service.url}/console/`);
     expect(await page.evaluate(() => location.hash)).toBe('');
     const cookie = (await context.cookies()).find((entry) => entry.name === 'mcpstack_console')!;
 

@@ -39,7 +39,8 @@ beforeAll(async () => {
   demo.stderr?.on('data', (chunk) => {
     output += String(chunk);
   });
-  const deadline = Date.now() + 60_000;
+  // Polls the demo's output for its ready line; starting the service and the site is slow under load.
+  const deadline = Date.now() + 150_000;
   while (!output.includes('Ctrl-C stops everything')) {
     if (demo.exitCode !== null) throw new Error(`the demo exited early:\n${output}`);
     if (Date.now() > deadline) throw new Error(`the demo did not start:\n${output}`);
@@ -47,7 +48,7 @@ beforeAll(async () => {
   }
   siteUrl = `http://localhost:${sitePort}`;
   if (browserTestsRun) browser = await launchChromium();
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -67,14 +68,14 @@ describe('npm run demo', () => {
       const page = await browser.newPage();
       await page.goto(`${siteUrl}/`);
       const launcher = page.locator('mcpstack-agent .launcher');
-      await expect.poll(() => launcher.isVisible(), { timeout: 15_000 }).toBe(true);
+      await expect.poll(() => launcher.isVisible(), { timeout: 30_000 }).toBe(true);
       await page.screenshot({ path: artifact('demo-closed.png') });
       await launcher.click();
       await page.locator('mcpstack-agent .prompts button').first().click();
       const answer = page.locator('mcpstack-agent .msg.assistant').last();
-      await expect.poll(() => answer.textContent(), { timeout: 20_000 }).toContain('Order A-1001 is shipped');
+      await expect.poll(() => answer.textContent(), { timeout: 30_000 }).toContain('Order A-1001 is shipped');
       await expect
-        .poll(() => page.locator('mcpstack-agent .tool').first().textContent())
+        .poll(() => page.locator('mcpstack-agent .tool').first().textContent(), { timeout: 20_000 })
         .toContain('Look up order');
       // The visitor's own message sits on the agent's color (#b45309), its text readable on it.
       const bubble = page.locator('mcpstack-agent .msg.user').last();
@@ -84,7 +85,7 @@ describe('npm run demo', () => {
       await page.screenshot({ path: artifact('demo-open.png') });
       await page.close();
     },
-    60_000,
+    120_000,
   );
 
   it.runIf(browserTestsRun)(
@@ -93,18 +94,18 @@ describe('npm run demo', () => {
       const page = await browser.newPage();
       await page.goto(`${siteUrl}/account.html?user=bob`);
       const launcher = page.locator('mcpstack-agent .launcher');
-      await expect.poll(() => launcher.isVisible(), { timeout: 15_000 }).toBe(true);
+      await expect.poll(() => launcher.isVisible(), { timeout: 30_000 }).toBe(true);
       await launcher.click();
       await page.locator('mcpstack-agent textarea').fill('Hello');
       await page.locator('mcpstack-agent textarea').press('Enter');
       await expect
         .poll(() => page.locator('mcpstack-agent').evaluate((host) => host.shadowRoot?.textContent ?? ''), {
-          timeout: 15_000,
+          timeout: 30_000,
         })
         .toContain('You have reached your monthly limit');
       await page.close();
     },
-    60_000,
+    120_000,
   );
 
   it('stops everything on Ctrl-C', async () => {
@@ -112,5 +113,5 @@ describe('npm run demo', () => {
     demo.kill('SIGINT');
     expect(await exited).toBe(0);
     await expect(fetch(siteUrl)).rejects.toThrow();
-  }, 30_000);
+  }, 60_000);
 });

@@ -1,7 +1,8 @@
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  type ChatOutcome,
   type ChatTenant,
   chatTurn,
   createChatTenant,
@@ -14,7 +15,9 @@ import { type ServiceProcess, startServiceProcess } from './support/service-proc
 
 /**
  * Proof under faults: each test starts its own redis-server(s) and service processes (as
- * `npm start` runs them) and breaks something on purpose.
+ * `npm start` runs them) and breaks something on purpose. No step waits a fixed time: each polls
+ * for the state it needs (traffic flowing, requests failed, Redis back, a reservation expired), and
+ * the per-test ceilings leave room for a loaded 2-core machine where a process takes seconds to start.
  */
 const period = (() => {
   const now = new Date();
@@ -45,31 +48,82 @@ describe('Redis restarts during traffic (AOF on)', () => {
   it('fails in-flight requests cleanly, serves new ones after, loses and doubles nothing', async () => {
     const redis = await restartableRedis();
     const service = await startServiceProcess(redis.url, serviceEnv(model.url));
+    type Phase = 'before' | 'down' | 'after';
+    let phase: Phase = 'before';
+    let running = true;
     try {
       const tenant = await createChatTenant(service.url);
-      const outcomes: Awaited<ReturnType<typeof chatTurn>>[] = [];
-      let running = true;
+      const outcomes: (ChatOutcome & { visitor: number; sentDuring: Phase })[] = [];
+      const summary = () =>
+        JSON.stringify(
+          outcomes.map((outcome) => [
+            outcome.visitor,
+            outcome.sentDuring,
+            outcome.status,
+            outcome.types.length,
+            outcome.errorText,
+          ]),
+        );
+      const complete = (outcome: ChatOutcome) =>
+        outcome.status === 200 && outcome.types.at(-1) === 'finish' && !outcome.errorText;
+      const failed = (outcome: ChatOutcome) => outcome.status === 503 || outcome.errorText !== null;
       // Four visitors chatting back to back for the whole window.
       const traffic = Promise.all(
-        Array.from({ length: 4 }, async () => {
-          while (running) outcomes.push(await chatTurn(service.url, tenant, 'hello there'));
+        Array.from({ length: 4 }, async (_, visitor) => {
+          while (running) {
+            const sentDuring = phase;
+            const outcome = await chatTurn(service.url, tenant, 'hello there');
+            outcomes.push({ ...outcome, visitor, sentDuring });
+          }
         }),
       );
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      // Traffic flows: every visitor has had a complete answer before Redis goes.
+      await vi.waitFor(
+        () => {
+          for (let visitor = 0; visitor < 4; visitor++)
+            expect(
+              outcomes.some((outcome) => outcome.visitor === visitor && complete(outcome)),
+              summary(),
+            ).toBe(true);
+        },
+        { timeout: 60_000, interval: 50 },
+      );
       await redis.stop();
-      // Longer than the service's Redis command timeout (5 s), so in-flight requests must fail.
-      await new Promise((resolve) => setTimeout(resolve, 7000));
+      phase = 'down';
+      // Redis stays down until every visitor has had a request refused that was sent after it went:
+      // so each request in flight at that moment has ended (failed once the service's 5 s Redis
+      // command timeout passed, or finished), and the service refuses new ones while the store is gone.
+      await vi.waitFor(
+        () => {
+          for (let visitor = 0; visitor < 4; visitor++)
+            expect(
+              outcomes.some(
+                (outcome) => outcome.visitor === visitor && outcome.sentDuring === 'down' && failed(outcome),
+              ),
+              summary(),
+            ).toBe(true);
+        },
+        { timeout: 90_000, interval: 100 },
+      );
       await redis.start();
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      phase = 'after';
+      // Served again: a request sent after the restart was answered in full.
+      await vi.waitFor(
+        () =>
+          expect(
+            outcomes.some((outcome) => outcome.sentDuring === 'after' && complete(outcome)),
+            summary(),
+          ).toBe(true),
+        { timeout: 60_000, interval: 100 },
+      );
       running = false;
       await traffic;
 
       // Every answer was either complete, or a clean failure: 503 or an error part, never a 500.
       for (const outcome of outcomes) {
-        const complete = outcome.status === 200 && outcome.types.at(-1) === 'finish' && !outcome.errorText;
         const refused = outcome.status === 503 && outcome.errorCode === 'service_unavailable';
         const streamFailed = outcome.status === 200 && outcome.errorText !== null;
-        expect(complete || refused || streamFailed, JSON.stringify(outcome)).toBe(true);
+        expect(complete(outcome) || refused || streamFailed, JSON.stringify(outcome)).toBe(true);
       }
       expect(
         outcomes.some((outcome) => outcome.status === 503 || outcome.errorText),
@@ -83,20 +137,27 @@ describe('Redis restarts during traffic (AOF on)', () => {
       const client = new Redis(redis.url);
       try {
         const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
-        // Settles retry: give any still in flight a moment, then check the books.
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        const books = await moneyInvariants(client, prefix, tenant, period);
-        expect(books.balance).toBe(books.ledgerSum);
-        expect(books.spend).toBe(books.recordsSum);
-        expect(books.balance).toBe(100_000_000 - books.spend);
+        // Settlements retried after the restart may still be landing: poll until the books agree.
+        await vi.waitFor(
+          async () => {
+            const books = await moneyInvariants(client, prefix, tenant, period);
+            expect(books.balance).toBe(books.ledgerSum);
+            expect(books.spend).toBe(books.recordsSum);
+            expect(books.balance).toBe(100_000_000 - books.spend);
+          },
+          { timeout: 30_000, interval: 200 },
+        );
       } finally {
         client.disconnect();
       }
     } finally {
+      running = false;
+      // A failure while Redis was down: bring it back so the cleanup can run and the error shows.
+      if (phase === 'down') await redis.start();
       await service.stop();
       await redis.destroy();
     }
-  }, 60_000);
+  }, 240_000);
 });
 
 describe('the service killed in the middle of streams', () => {
@@ -124,11 +185,20 @@ describe('the service killed in the middle of streams', () => {
         visitorId,
         signal: cut.signal,
       });
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      const prefix = first.env.MCPSTACK_REDIS_PREFIX ?? '';
+      // The answer is under way: the model has the request and the turn holds its reservation.
+      await vi.waitFor(
+        async () => {
+          expect(
+            model.requests.some((request) => JSON.stringify(request.body).includes('tell me a story')),
+          ).toBe(true);
+          expect((await moneyInvariants(client, prefix, tenant, period)).held).toBeGreaterThan(0);
+        },
+        { timeout: 30_000, interval: 50 },
+      );
       first.child.kill('SIGKILL');
       await first.exited;
       await inFlight;
-      const prefix = first.env.MCPSTACK_REDIS_PREFIX ?? '';
       const held = await moneyInvariants(client, prefix, tenant, period);
       expect(held.held).toBeGreaterThan(0); // the dead process's reservation is still there
 
@@ -162,7 +232,7 @@ describe('the service killed in the middle of streams', () => {
       await first.stop();
       await redis.destroy();
     }
-  }, 60_000);
+  }, 180_000);
 });
 
 const refusal = new Set(['budget_exceeded', 'budget_busy']);
@@ -206,7 +276,7 @@ describe('two instances behind one Redis, and a three-node Redis Cluster', () =>
       await a.stop();
       await redis.destroy();
     }
-  }, 60_000);
+  }, 180_000);
 
   it('holds it on a Redis Cluster too (every multi-key script in one slot)', async () => {
     const cluster = await startRedisCluster();
@@ -237,7 +307,7 @@ describe('two instances behind one Redis, and a three-node Redis Cluster', () =>
       await a.stop();
       await cluster.stop();
     }
-  }, 90_000);
+  }, 240_000);
 });
 
 describe('model and MCP failures mid-stream', () => {
@@ -284,5 +354,5 @@ describe('model and MCP failures mid-stream', () => {
       await slowModel.close();
       await redis.destroy();
     }
-  }, 60_000);
+  }, 180_000);
 });

@@ -130,7 +130,7 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
       await service.stop();
       await redis.destroy();
     }
-  }, 90_000);
+  }, 180_000);
 
   it('the instance killed in the middle of an answer: its hold is charged at its bound at expiry, flagged for finance', async () => {
     const redis = await restartableRedis();
@@ -161,5 +161,5 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
       await dying.stop();
       await redis.destroy();
     }
-  }, 90_000);
+  }, 180_000);
 });

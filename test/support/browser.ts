@@ -20,6 +20,8 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath,
     headless: true,
+    // Playwright's 30 s default is short when six engineers share two cores.
+    timeout: 120_000,
     args: [
       '--headless',
       '--no-sandbox',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Redis } from 'ioredis';
 import { addEntry, emptyBatch, type HistoryBatch } from '../../services/chat/src/domain/history/outbox.ts';
-import { freePort, spawnRedisServer } from './redis-server.ts';
+import { freePort, freePortOutsideEphemeralRange, spawnRedisServer } from './redis-server.ts';
 import { operatorToken } from './service-process.ts';
 
 /** A redis-server that keeps its port and directory across restarts (AOF on: nothing lost). */
@@ -17,7 +17,8 @@ export interface RestartableRedis {
   destroy(): Promise<void>;
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+/** Polls `check` every 50 ms; the default ceiling leaves room for a loaded 2-core machine. */
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
@@ -26,7 +27,7 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
 }
 
 export async function restartableRedis(): Promise<RestartableRedis> {
-  const port = await freePort();
+  const port = await freePortOutsideEphemeralRange();
   const directory = mkdtempSync(join(tmpdir(), 'mcpstack-fault-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;

@@ -68,7 +68,8 @@ export async function startServiceProcess(
   };
   const spawned = spawnService(env);
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  // Polls /readyz; node's start with type stripping takes seconds on a loaded 2-core machine.
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (spawned.child.exitCode !== null)
       throw new Error(`service exited early: ${spawned.stderr.join('')}${spawned.stdout.join('')}`);

@@ -157,7 +157,7 @@ describe('sending and streaming', () => {
       return hanging(textAnswer('Partial answer that never ends').slice(0, 5), request.signal);
     });
     const sending = client.send('Tell me everything');
-    await expect.poll(() => client.state.status).toBe('streaming');
+    await expect.poll(() => client.state.status, { timeout: 10_000 }).toBe('streaming');
     client.stop();
     await sending;
     expect(signal?.aborted).toBe(true);
@@ -492,13 +492,15 @@ describe('resumable answers', () => {
     const storage = memoryStorage();
     const client = clientOn(service, storage);
     const sending = client.send('hello');
-    await vi.waitFor(() => expect(service.requests.filter(isPost)).toHaveLength(1));
+    await vi.waitFor(() => expect(service.requests.filter(isPost)).toHaveLength(1), { timeout: 10_000 });
     const id = service.requests[0]?.body.messages.at(-1).id;
     expect(id).toBe(client.state.messages[0]?.id);
     expect(saved(storage).answering).toBe(id);
     const chunks = textAnswer('Hi there');
     for (const chunk of chunks.slice(0, -1)) service.write(chunk);
-    await vi.waitFor(() => expect(messageText(client.state.messages[1] as ChatMessage)).toBe('Hi there'));
+    await vi.waitFor(() => expect(messageText(client.state.messages[1] as ChatMessage)).toBe('Hi there'), {
+      timeout: 10_000,
+    });
     expect(saved(storage).answering).toBe(id);
     service.write(chunks.at(-1) as UIMessageChunk);
     service.finish();
@@ -512,10 +514,12 @@ describe('resumable answers', () => {
     const storage = memoryStorage();
     const first = clientOn(service, storage);
     const sending = first.send('hello');
-    await vi.waitFor(() => expect(service.requests.filter(isPost)).toHaveLength(1));
+    await vi.waitFor(() => expect(service.requests.filter(isPost)).toHaveLength(1), { timeout: 10_000 });
     const chunks = textAnswer('One answer, streamed once');
     for (const chunk of chunks.slice(0, 5)) service.write(chunk);
-    await vi.waitFor(() => expect(messageText(first.state.messages[1] as ChatMessage)).toBe('One answer, '));
+    await vi.waitFor(() => expect(messageText(first.state.messages[1] as ChatMessage)).toBe('One answer, '), {
+      timeout: 10_000,
+    });
     // The page goes away (its request is cut) while the answer goes on at the service.
     first.destroy();
     await sending;
@@ -525,7 +529,7 @@ describe('resumable answers', () => {
     const seen: string[] = [];
     second.on('message', (message) => seen.push(`${message.role}:${messageText(message)}`));
     const restoring = second.history();
-    await vi.waitFor(() => expect(second.state.status).toBe('streaming'));
+    await vi.waitFor(() => expect(second.state.status).toBe('streaming'), { timeout: 10_000 });
     // The partial answer in the history gave way to the replay (one assistant message, not two).
     expect(second.state.messages.map(messageText)).toEqual(['hello', 'One answer, streamed ']);
     for (const chunk of chunks.slice(6)) service.write(chunk);
@@ -603,12 +607,14 @@ describe('resumable answers', () => {
     }) as typeof globalThis.fetch;
     const client = clientOn({ fetch }, memoryStorage());
     const sending = client.send('hello');
-    await vi.waitFor(() =>
-      expect(service.requests.map((request) => request.url.pathname.split('/').at(-1))).toEqual([
-        'chat',
-        'messages',
-        'stream',
-      ]),
+    await vi.waitFor(
+      () =>
+        expect(service.requests.map((request) => request.url.pathname.split('/').at(-1))).toEqual([
+          'chat',
+          'messages',
+          'stream',
+        ]),
+      { timeout: 10_000 },
     );
     for (const chunk of textAnswer('Answered once')) service.write(chunk);
     service.finish();
@@ -649,7 +655,7 @@ describe('resumable answers', () => {
       storage,
     });
     const sending = client.send('hello');
-    await vi.waitFor(() => expect(client.state.status).toBe('streaming'));
+    await vi.waitFor(() => expect(client.state.status).toBe('streaming'), { timeout: 10_000 });
     expect(saved(storage).answering).toBeDefined();
     client.stop();
     await sending;

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   adminToken,
   startTestService,
@@ -9,6 +9,10 @@ import {
 } from '../../../services/chat/test/support/harness.ts';
 import { startTestMcpServer } from '../../../services/chat/test/support/mcp-server.ts';
 import { createCli } from './support/cli.ts';
+
+// Every command is a node process of its own, and a test runs up to 16 of them: seconds each on a
+// loaded 2-core machine. A generous ceiling; nothing here waits on a fixed time.
+vi.setConfig({ testTimeout: 180_000 });
 
 let service: TestService;
 let cli: ReturnType<typeof createCli>;

@@ -451,7 +451,7 @@ describe('cut streams', () => {
     const reader = response.body!.getReader();
     await reader.read();
     controller.abort();
-    await vi.waitFor(() => expect(model.requests[0]!.aborted).toBe(true));
+    await vi.waitFor(() => expect(model.requests[0]!.aborted).toBe(true), { timeout: 10_000 });
     expect(model.requests[0]).toMatchObject({ finishReason: undefined, usage: undefined });
   });
 

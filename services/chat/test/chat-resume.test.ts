@@ -20,12 +20,15 @@ const conversation = () => `conv-${randomBytes(8).toString('hex')}`;
 const visitor = () => `visitor-${randomBytes(6).toString('hex')}`;
 
 beforeAll(async () => {
-  model = await startLocalModel({ chunkDelayMs: 25 });
+  // An answer of 60 pieces lasts 6 s, and the grace is 5 s: a visitor who left comes back (or sends
+  // the message again) while the answer still runs, however loaded the machine. At 25 ms a piece the
+  // answer could end before the next request arrived, and that request then found nothing to follow.
+  model = await startLocalModel({ chunkDelayMs: 100 });
   const prefix = `mcpstack-test:${randomBytes(6).toString('hex')}:`;
   const env = {
     OPENAI_BASE_URL: model.url,
     MCPSTACK_REDIS_PREFIX: prefix,
-    MCPSTACK_CHAT_DETACH_GRACE_MS: '3000',
+    MCPSTACK_CHAT_DETACH_GRACE_MS: '5000',
   };
   first = await startTestService(env);
   // Another replica of the same service: the same Redis and key prefix.
@@ -95,7 +98,7 @@ async function llmCalls() {
   return calls.body.data as { conversationId: string; status: string }[];
 }
 
-describe('resumable answers', () => {
+describe('resumable answers', { timeout: 60_000 }, () => {
   it('re-attaches a reload to the answer in progress, from its start, on another instance, with one model call', async () => {
     const chatId = conversation();
     const visitorId = visitor();
@@ -117,7 +120,7 @@ describe('resumable answers', () => {
     expect(model.requests.length - before).toBe(1);
     await expect
       .poll(async () => (await llmCalls()).filter((call) => call.conversationId === chatId).length, {
-        timeout: 10_000,
+        timeout: 20_000,
       })
       .toBe(1);
     // Nothing streams any more: 204, and the history holds the one answer.
@@ -173,7 +176,7 @@ describe('resumable answers', () => {
   });
 
   it('stops the answer on DELETE from any instance, and after the grace when nobody came back', async () => {
-    // Answers of 400 pieces (10 s), longer than the 3 s grace.
+    // Answers of 400 pieces (40 s), longer than the 5 s grace.
     const updated = await first.call(
       'PATCH',
       `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}`,
@@ -193,7 +196,7 @@ describe('resumable answers', () => {
     expect(stop.status).toBe(204);
     await expect
       .poll(async () => (await llmCalls()).find((call) => call.conversationId === stopped)?.status, {
-        timeout: 10_000,
+        timeout: 20_000,
       })
       .toBe('aborted');
 
@@ -201,14 +204,14 @@ describe('resumable answers', () => {
     await startThenLeave(first, left, visitorId, 'msg-left-1');
     await expect
       .poll(async () => (await llmCalls()).find((call) => call.conversationId === left)?.status, {
-        timeout: 20_000,
+        timeout: 30_000,
       })
       .toBe('aborted');
     await first.call('PATCH', `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}`, {
       token: tenant.keys.admin,
       body: { maxOutputTokens: 60 },
     });
-  }, 40_000);
+  }, 90_000);
 
   it("does not let another visitor follow or stop someone's answer", async () => {
     const chatId = conversation();

@@ -377,7 +377,7 @@ describe('POST /api/v1/chat', () => {
     await reader?.read();
     await reader?.cancel();
     abort.abort();
-    await expect.poll(() => model.requests[before]?.aborted, { timeout: 5000 }).toBe(true);
+    await expect.poll(() => model.requests[before]?.aborted, { timeout: 20_000 }).toBe(true);
     await expect
       .poll(
         async () => {
@@ -387,7 +387,7 @@ describe('POST /api/v1/chat', () => {
           });
           return calls.body.data[0]?.status;
         },
-        { timeout: 5000 },
+        { timeout: 20_000 },
       )
       .toBe('aborted');
   });

@@ -59,7 +59,13 @@ async function ledger(tenant: Tenant, query = '', token = tenant.keys.billing) {
   const response = await world.service.call('GET', `${creditsPath(tenant, 'ledger')}${query}`, { token });
   expect(response.status, response.text).toBe(200);
   return response.body as {
-    data: { id: string; type: string; amountUsd: number; reference: Record<string, string | null> }[];
+    data: {
+      id: string;
+      type: string;
+      amountUsd: number;
+      createdAt: string;
+      reference: Record<string, string | null>;
+    }[];
     nextCursor: string | null;
   };
 }
@@ -146,9 +152,14 @@ describe('the ledger', () => {
       await createAgent(world.service, tenant),
     ];
     await buy(tenant, 10);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // The time filters work to the millisecond: `middle` must fall after the purchase and before the
+    // spends. Poll the clock past each rather than sleep and hope it moved.
+    const purchase = (await ledger(tenant)).data.find((entry) => entry.type === 'purchase');
+    await expect
+      .poll(() => Date.now(), { timeout: 10_000, interval: 1 })
+      .toBeGreaterThan(Date.parse(purchase!.createdAt));
     const middle = new Date();
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await expect.poll(() => Date.now(), { timeout: 10_000, interval: 1 }).toBeGreaterThan(middle.getTime());
     for (const [agentId, cost] of [
       [alpha, 0.1],
       [beta, 0.2],
@@ -378,7 +389,9 @@ describe('low balance', () => {
   });
 });
 
-describe('the reconcile command', () => {
+// Each test spawns node (and npm) processes: seconds each on a loaded 2-core machine, so the
+// ceiling is generous; nothing here waits on a fixed time.
+describe('the reconcile command', { timeout: 180_000 }, () => {
   const env = () => ({
     PATH: process.env.PATH ?? '',
     REDIS_URL: world.service.deps.env.REDIS_URL,

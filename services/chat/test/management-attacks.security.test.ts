@@ -184,7 +184,7 @@ describe('API keys: last used', () => {
     const organization = `/api/v1/organizations/${tenant.organizationId}`;
     const before = Date.now();
     expect((await service.call('GET', organization, { token: created.body.fullKey })).status).toBe(200);
-    await expect.poll(() => lastUsedOf(keyId), { timeout: 10_000 }).not.toBeNull();
+    await expect.poll(() => lastUsedOf(keyId), { timeout: 20_000 }).not.toBeNull();
     const first = (await lastUsedOf(keyId)) as string;
     expect(Date.parse(first)).toBeGreaterThanOrEqual(before - 1000);
 
@@ -205,7 +205,7 @@ describe('API keys: last used', () => {
     await service.deps.redis.del(keys.apiKeyLastUsedGate(keyId));
     await service.deps.redis.hset(keys.apiKeyLastUsed, keyId, '2020-01-01T00:00:00.000Z');
     await service.call('GET', organization, { token: created.body.fullKey });
-    await expect.poll(() => lastUsedOf(keyId), { timeout: 10_000 }).not.toBe('2020-01-01T00:00:00.000Z');
+    await expect.poll(() => lastUsedOf(keyId), { timeout: 20_000 }).not.toBe('2020-01-01T00:00:00.000Z');
   });
 
   it('publishes lastUsedAt in the OpenAPI document of the key list', async () => {

@@ -561,7 +561,9 @@ describe('MCP server failure modes', () => {
   let webPage: Awaited<ReturnType<typeof startPlainServer>>;
 
   beforeAll(async () => {
-    service = await startTestService({ MCPSTACK_MCP_TIMEOUT_MS: '500' });
+    // Short enough for the silent server's test, long enough that the web page answers in time on
+    // a loaded machine.
+    service = await startTestService({ MCPSTACK_MCP_TIMEOUT_MS: '3000' });
     tenant = await service.createTenant();
     silent = await startPlainServer(() => undefined);
     webPage = await startPlainServer((_request, response) => {
@@ -592,7 +594,7 @@ describe('MCP server failure modes', () => {
     const result = await smokeList(`${silent.url}/mcp`);
     expect(result.status).toBe(502);
     expect(result.body.error.code).toBe('mcp_server_unreachable');
-    expect(result.body.error.message).toContain('timeout after 500 ms');
+    expect(result.body.error.message).toContain('timeout after 3000 ms');
   });
 
   it('reports a web page as not an MCP server', async () => {

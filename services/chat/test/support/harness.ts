@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { createDeps, type RunningServer, startServer } from '../../src/bootstrap.ts';
-import type { Deps } from '../../src/deps.ts';
+import type { Clock, Deps } from '../../src/deps.ts';
 import { parseEnv } from '../../src/env.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openDatabase } from '../../src/storage/database/database.ts';
@@ -65,8 +65,14 @@ function sharedPglite(): HistoryStore {
   return { ...filePglite, close: async () => {} };
 }
 
-/** A whole service on port 0 with its own Redis key prefix; `stop` removes every key it wrote. */
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+/**
+ * A whole service on port 0 with its own Redis key prefix; `stop` removes every key it wrote. A test
+ * that waits on time (an expiry) passes a clock it moves instead of sleeping.
+ */
+export async function startTestService(
+  env: Record<string, string> = {},
+  options: { clock?: Clock } = {},
+): Promise<TestService> {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -99,6 +105,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   });
   const deps = createDeps(parsed, {
     logger: createLogger('info', sink),
+    clock: options.clock,
     ...(database.url === undefined && { history: sharedPglite() }),
   });
   const running = await startServer(deps, 0, '127.0.0.1');
