@@ -9,7 +9,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createDeps } from '@mcpstack/chat/bootstrap';
-import pg from 'pg';
 import { adjustCredits } from '../services/chat/src/domain/budgets/credits.ts';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
 import { createDrainer } from '../services/chat/src/domain/history/drainer.ts';
