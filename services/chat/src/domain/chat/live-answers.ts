@@ -95,7 +95,13 @@ export function createLiveAnswerHub(deps: HubDeps): LiveAnswerHub {
         else replies.get(from)?.(message);
       });
       await connection.subscribe(channel(instance));
-    })();
+    })().catch((error: unknown) => {
+      // Redis was away: the next answer tries again with a fresh connection.
+      subscriber?.disconnect();
+      subscriber = null;
+      subscribed = null;
+      throw error;
+    });
     return subscribed;
   }
 
