@@ -4,6 +4,7 @@ import { idFloor, newId } from '../../ids.ts';
 import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
 import { emptyReference, type LedgerEntryRecord } from './credits.ts';
+import { usdToMicros } from './money.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
 
 export type MeterDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
@@ -138,6 +139,9 @@ export async function reserve(
       keys.budgetReservations,
       keys.budgetReservationData,
       keys.credits,
+      keys.agentAlertMarkers(context.agentId, period.id),
+      keys.webhookOutbox,
+      keys.index('webhook-endpoint'),
     ],
     [
       id,
@@ -148,6 +152,10 @@ export async function reserve(
       context.owner.kind === 'user' ? context.owner.id : '',
       context.agentId,
       JSON.stringify(holdContext(context, period, amountMicros, now)),
+      period.end.toISOString(),
+      `${newId('webhookEvent')}.`,
+      now.toISOString(),
+      period.id,
     ],
   )) as [string, string?, number?, number?, number?];
   if (result[0] === 'denied') {
@@ -213,6 +221,11 @@ export async function settle(
       keys.ledgerEntries,
       keys.agentPeriodConversations(context.agentId, period.id),
       keys.budgetExpiredHold(reservation?.id ?? ''),
+      keys.agentBudget(context.agentId),
+      keys.agentUserCaps(context.agentId),
+      keys.agentAlertMarkers(context.agentId, period.id),
+      keys.webhookOutbox,
+      keys.index('webhook-endpoint'),
     ],
     [
       reservation?.id ?? '',
@@ -232,10 +245,21 @@ export async function settle(
       recordDays > 0 ? idFloor('llmCall', deps.clock.now().getTime() - recordDays * 86_400_000) : '',
       settledBy,
       expiredMarkerSeconds,
+      periodEnd(period.id, context.resetDayOfMonthUtc).toISOString(),
+      usdToMicros(deps.env.MCPSTACK_LOW_BALANCE_USD),
+      `${newId('webhookEvent')}.`,
+      deps.clock.now().toISOString(),
+      context.agentId,
+      period.id,
     ],
   )) as [string, number?, number?, number?];
   if (reply[0] === 'duplicate' || reply[0] === 'gone') return { status: reply[0] };
   return { status: 'ok', chargedMicros: Number(reply[2]), overageMicros: Number(reply[3]) };
+}
+
+/** When the period that started on `periodId` (YYYY-MM-DD) ends. */
+function periodEnd(periodId: string, resetDayOfMonthUtc: number): Date {
+  return budgetPeriod(new Date(`${periodId}T00:00:00Z`), resetDayOfMonthUtc).end;
 }
 
 /** Gives a reservation back unused (the call was not made). */

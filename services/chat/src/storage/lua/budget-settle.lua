@@ -18,6 +18,11 @@
 -- ever), ARGV[15] the id below which the agent's call index is trimmed once a period ("" for none),
 -- ARGV[16] who settles: "stream" (the answer), "journal" (replayed after Redis was away) or "expiry"
 -- (a hold nobody settled, charged at its bound), ARGV[17] how long the expiry marker is kept (s).
+-- Alerts (the block at the end; KEYS[14..18], ARGV[18..23]): KEYS[14] the agent's budget settings,
+-- KEYS[15] its per-user cap overrides, KEYS[16] the agent's alert markers of the period, KEYS[17]
+-- the organization's event outbox (a stream), KEYS[18] its webhook endpoint index. ARGV[18] when the
+-- period ends (ISO), ARGV[19] the low-balance threshold (micro-USD), ARGV[20] an event id prefix,
+-- ARGV[21] now (ISO), ARGV[22] agent id, ARGV[23] period id.
 -- Returns {"ok", balance, charged, overage}, {"duplicate"}, or {"gone"} (an expiry of a hold that was
 -- settled meanwhile: nothing to do).
 local spend, reserved, reservations, data, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -97,4 +102,61 @@ if keep > 0 then redis.call('SET', call, record, 'EX', keep) else redis.call('SE
 redis.call('ZADD', calls, 0, ARGV[6])
 -- Index entries past the retention go once a period, with the period's first call.
 if callCount == 1 and ARGV[15] ~= '' then redis.call('ZREMRANGEBYLEX', calls, '-', '(' .. ARGV[15]) end
+-- ===== Alerts =====================================================================================
+-- Invariant: each threshold of each scope fires once per period and cap (HSETNX of a marker keyed by
+-- scope, user, threshold and cap: a new period or another cap re-arms it), decided here in the step
+-- that moves the counter, so answers settling at once cannot both fire it. Credits fire when this
+-- call moves the balance across the org's low threshold or to zero. Events go to the organization's
+-- outbox stream (read by the webhook delivery worker) only when it has an endpoint.
+do
+  local settings, userCaps, markers, outbox, endpoints = KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18]
+  local periodEnd, lowBalance, eventPrefix, now, agentId, periodId =
+    ARGV[18], tonumber(ARGV[19]), ARGV[20], ARGV[21], ARGV[22], ARGV[23]
+  local subscribed = redis.call('ZCARD', endpoints) > 0
+  local emitted = 0
+  local function emit(eventType, data)
+    if not subscribed then return end
+    emitted = emitted + 1
+    data.agentId = agentId
+    redis.call('XADD', outbox, 'MAXLEN', '~', 10000, '*', 'id', eventPrefix .. string.format('%02d', emitted),
+      'type', eventType, 'occurredAt', now, 'data', cjson.encode(data))
+  end
+  local config = redis.call('HMGET', settings, 'enabled', 'monthlyMicros', 'defaultUserMicros', 'anonymousMicros',
+    'alertThresholds')
+  if config[1] == '1' and charged > 0 then
+    local thresholds = config[5] or '50,80,100'
+    local function check(scope, cap, counterField, subject)
+      cap = tonumber(cap)
+      if not cap or cap <= 0 then return end
+      local spentNow = tonumber(redis.call('HGET', spend, counterField)) or 0
+      for threshold in string.gmatch(thresholds, '%d+') do
+        local percent = tonumber(threshold)
+        if spentNow * 100 >= percent * cap and
+          redis.call('HSETNX', markers, scope .. ':' .. subject .. ':' .. threshold .. ':' .. cap, now) == 1 then
+          emit('budget.threshold_reached', { scope = scope, externalUserId = subject ~= '' and subject or nil,
+            thresholdPercent = percent, limitUsd = cap / 1000000, spentUsd = spentNow / 1000000,
+            periodId = periodId, resetsAt = periodEnd })
+        end
+      end
+    end
+    check('agent', config[2], 'agent', '')
+    if kind == 'user' then
+      check('user', redis.call('HGET', userCaps, userId) or config[3], 'u:' .. userId, userId)
+    else
+      check('anonymous', config[4], 'anon', '')
+    end
+    if redis.call('TTL', markers) < 0 then redis.call('EXPIRE', markers, ttl) end
+  end
+  local before = balance + charged
+  if lowBalance > 0 and before >= lowBalance and balance < lowBalance and balance > 0 then
+    emit('credits.low_balance', { balanceUsd = balance / 1000000, thresholdUsd = lowBalance / 1000000 })
+  end
+  if before > 0 and balance <= 0 then emit('credits.depleted', { balanceUsd = balance / 1000000 }) end
+  if overage > 0 then
+    emit('usage.overage_flagged', { callId = ARGV[6], conversationId = ARGV[12], reportedCostUsd = cost / 1000000,
+      chargedUsd = charged / 1000000, overageUsd = overage / 1000000 })
+  end
+end
+-- ===== End of alerts ==============================================================================
+
 return { 'ok', balance, charged, overage }
