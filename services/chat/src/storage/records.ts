@@ -97,6 +97,12 @@ export const agentRecord = z.object({
       ipPerMinute: null,
       maxStreamsPerVisitor: null,
     }),
+  /** The widget shows the visitor's budget meter. Absent in agents stored before: false. */
+  showUsageToUsers: z.boolean().default(false),
+  /** Percentages of each cap at which `budget.threshold_reached` fires (and the widget warns). */
+  budgetAlertThresholds: z.array(z.number().int()).default([50, 80, 100]),
+  /** A tool failing this many times in a row stops the answer. */
+  maxConsecutiveToolFailures: z.number().int().default(3),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

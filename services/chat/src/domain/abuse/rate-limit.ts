@@ -1,6 +1,7 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { AgentRecord } from '../../storage/records.ts';
+import { type RefusalDetails, remedies } from '../refusals.ts';
 
 type LimitDeps = Pick<Deps, 'scripts' | 'keys' | 'clock' | 'env'>;
 
@@ -40,8 +41,11 @@ export async function takeTokens(deps: LimitDeps, organizationId: string, bucket
     `${scopeMessages[bucket?.scope ?? 'ip']} Try again in ${retryAfterSeconds} s.`,
     {
       scope: bucket?.scope,
+      limitSource: 'rate',
+      retryable: true,
       retryAfterSeconds,
-    },
+      remedy: remedies.rate,
+    } satisfies RefusalDetails & { scope: RateScope | undefined },
   );
 }
 
@@ -68,7 +72,13 @@ export async function acquireStream(
     throw new ApiError(
       'too_many_streams',
       `You already have ${maxStreams} answers in progress: wait for one to finish.`,
-      { maxStreams, retryAfterSeconds: 2 },
+      {
+        maxStreams,
+        limitSource: 'in_flight',
+        retryable: true,
+        retryAfterSeconds: 2,
+        remedy: remedies.streams,
+      } satisfies RefusalDetails & { maxStreams: number },
     );
   }
   return {

@@ -4,6 +4,7 @@ import { idFloor, newId } from '../../ids.ts';
 import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
 import { emptyReference, type LedgerEntryRecord } from './credits.ts';
+import { type RefusalDetails, remedies, secondsUntil } from '../refusals.ts';
 import { usdToMicros } from './money.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
 
@@ -102,19 +103,36 @@ const scopeMessages: Record<BudgetScope, (resetsOn: string) => string> = {
   credits: () => 'This assistant has run out of AI credits.',
 };
 
+/**
+ * 402 `budget_exceeded`: the scope's cap (or the balance) cannot pay for this call. `reason` tells
+ * a spent cap (`cap_reached`: come back at `resetsAt`) from a call whose bound alone is above the
+ * whole cap (`message_larger_than_cap`: no wait helps).
+ */
 export function budgetExceeded(
   scope: BudgetScope,
   capMicros: number,
   usedMicros: number,
   period: BudgetPeriod,
+  now: Date,
+  amountMicros = 0,
 ) {
+  const larger = scope !== 'credits' && amountMicros > capMicros;
   const resetsAt = scope === 'credits' ? null : period.end.toISOString();
-  return new ApiError('budget_exceeded', scopeMessages[scope](period.end.toISOString().slice(0, 10)), {
+  const message = larger
+    ? 'This message needs more than the whole monthly limit of this assistant allows. Try a shorter message or start a new conversation.'
+    : scopeMessages[scope](period.end.toISOString().slice(0, 10));
+  const details: RefusalDetails & Record<string, unknown> = {
     scope,
+    reason: larger ? 'message_larger_than_cap' : 'cap_reached',
     capUsd: microsToUsd(capMicros),
     usedUsd: microsToUsd(usedMicros),
+    limitSource: scope,
+    retryable: !larger && scope !== 'credits',
+    ...(!larger && scope !== 'credits' && { retryAfterSeconds: secondsUntil(now, period.end) }),
     resetsAt,
-  });
+    remedy: larger ? remedies.messageLargerThanCap : remedies[scope],
+  };
+  return new ApiError('budget_exceeded', message, details);
 }
 
 /** Reserves `amountMicros` in every scope that applies, or throws 402 `budget_exceeded` naming the scope. */
@@ -165,10 +183,17 @@ export async function reserve(
       throw new ApiError(
         'budget_busy',
         'Many answers are in progress right now; please try again in a moment.',
-        { scope, retryAfterSeconds: 2 },
+        {
+          scope,
+          reason: 'answers_in_flight',
+          limitSource: 'in_flight',
+          retryable: true,
+          retryAfterSeconds: 2,
+          remedy: remedies.busy,
+        } satisfies RefusalDetails & Record<string, unknown>,
       );
     }
-    throw budgetExceeded(scope as BudgetScope, Number(cap), Number(used), period);
+    throw budgetExceeded(scope as BudgetScope, Number(cap), Number(used), period, now, amountMicros);
   }
   return { id, amountMicros, period };
 }
