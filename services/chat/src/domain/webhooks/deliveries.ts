@@ -323,7 +323,14 @@ export function startWebhookWorker(deps: WebhookDeps): WebhookWorker {
   }
 
   async function pass(): Promise<void> {
-    const organizations = await deps.redis.smembers(deps.keys.webhookOrganizations);
+    let organizations: string[];
+    try {
+      organizations = await deps.redis.smembers(deps.keys.webhookOrganizations);
+    } catch (error) {
+      // Redis away: the next pass tries again; nothing is lost (the outbox and schedule are there).
+      deps.logger.warn({ reason: String(error) }, 'webhook delivery pass could not read Redis');
+      return;
+    }
     for (const organizationId of organizations) {
       if (stopped) return;
       try {
