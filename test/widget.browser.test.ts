@@ -301,8 +301,16 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     // A service of its own, on a model priced on output only: a hold is what an answer costs, so
     // the user's cap is spent answer by answer (at list prices the holds refuse long before).
     const meterModel = await startLocalModel({ chunkDelayMs: 5 });
-    const priced = { id: 'meter-output-priced', inputUsdPerMillionTokens: 0.01, cachedInputUsdPerMillionTokens: 0.01, outputUsdPerMillionTokens: 1000 };
-    const meterService = await startTestService({ OPENAI_BASE_URL: meterModel.url, MCPSTACK_MODEL_CATALOG: JSON.stringify([priced]) });
+    const priced = {
+      id: 'meter-output-priced',
+      inputUsdPerMillionTokens: 0.01,
+      cachedInputUsdPerMillionTokens: 0.01,
+      outputUsdPerMillionTokens: 1000,
+    };
+    const meterService = await startTestService({
+      OPENAI_BASE_URL: meterModel.url,
+      MCPSTACK_MODEL_CATALOG: JSON.stringify([priced]),
+    });
     try {
       const owner = await meterService.createTenant();
       const admin = { token: owner.keys.admin };
@@ -310,11 +318,20 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
       // 50 output tokens at 1000 USD per million: every answer costs 0.05 USD.
       const agent = await meterService.call('POST', base, {
         ...admin,
-        body: { name: 'Metered', model: priced.id, maxOutputTokens: 50, showUsageToUsers: true, budgetAlertThresholds: [50, 80] },
+        body: {
+          name: 'Metered',
+          model: priced.id,
+          maxOutputTokens: 50,
+          showUsageToUsers: true,
+          budgetAlertThresholds: [50, 80],
+        },
       });
       expect(agent.status, agent.text).toBe(201);
       const agentPath = `${base}/${agent.body.id}`;
-      const key = await meterService.call('POST', `${agentPath}/embed-keys`, { ...admin, body: { name: 'site', allowedOrigins: [site.origin] } });
+      const key = await meterService.call('POST', `${agentPath}/embed-keys`, {
+        ...admin,
+        body: { name: 'site', allowedOrigins: [site.origin] },
+      });
       const secret = await meterService.call('POST', `${agentPath}/identity-secret`, admin);
       expect(secret.status, secret.text).toBe(201);
       const budget = await meterService.call('PATCH', `${agentPath}/budget`, {
@@ -330,7 +347,11 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
         .setExpirationTime('10m')
         .sign(new TextEncoder().encode(secret.body.secret));
       site.set('/metered', {
-        body: shopPage({ scriptUrl: `${meterService.url}/agent-sdk.js`, publicKey: key.body.publicKey, attributes: { 'user-token': token } }),
+        body: shopPage({
+          scriptUrl: `${meterService.url}/agent-sdk.js`,
+          publicKey: key.body.publicKey,
+          attributes: { 'user-token': token },
+        }),
       });
       const { page, context, console } = await openPage('/metered');
       await widget.launcher(page).click();
@@ -359,7 +380,9 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
       await widget.input(page).press('Enter');
       await expect.poll(() => meter.getAttribute('data-state')).toBe('spent');
       expect(await meter.textContent()).toMatch(/^Monthly limit reached\. It resets on \w+ \d+\.$/);
-      expect(await widget.alert(page).textContent()).toMatch(/^You have reached your monthly limit for this assistant\. It resets on \w+ \d+\.$/);
+      expect(await widget.alert(page).textContent()).toMatch(
+        /^You have reached your monthly limit for this assistant\. It resets on \w+ \d+\.$/,
+      );
       await page.screenshot({ path: artifact('widget-meter-spent.png') });
       // The browser logs the refusal's status itself; nothing else went wrong.
       const problems = console.filter((line) => line.startsWith('error') || line.startsWith('pageerror'));

@@ -21,7 +21,10 @@ interface Agent {
 async function agentWith(body: Record<string, unknown>): Promise<Agent> {
   const admin = { token: tenant.keys.admin };
   const base = `/api/v1/organizations/${tenant.organizationId}/agents`;
-  const agent = await service.call('POST', base, { ...admin, body: { name: 'Limits', model: 'gpt-4.1-mini', ...body } });
+  const agent = await service.call('POST', base, {
+    ...admin,
+    body: { name: 'Limits', model: 'gpt-4.1-mini', ...body },
+  });
   expect(agent.status, agent.text).toBe(201);
   const key = await service.call('POST', `${base}/${agent.body.id}/embed-keys`, {
     ...admin,
@@ -188,7 +191,12 @@ describe('the budget meter', () => {
       budgetAlertThresholds: [50, 80],
       maxConsecutiveToolFailures: 3,
     });
-    await setBudget(agent, { enabled: true, monthlyBudgetUsd: 5, defaultUserBudgetUsd: 1, anonymousMonthlyBudgetUsd: 2 });
+    await setBudget(agent, {
+      enabled: true,
+      monthlyBudgetUsd: 5,
+      defaultUserBudgetUsd: 1,
+      anonymousMonthlyBudgetUsd: 2,
+    });
     const sign = await signer(agent);
     const token = await sign('erin');
     const answered = await chat(agent, 'Hello', { userToken: token });
@@ -200,14 +208,17 @@ describe('the budget meter', () => {
     expect(budget).toMatchObject({ scope: 'user', limitUsd: 1, warnAtPercent: [50, 80] });
     expect(budget.spentUsd).toBeGreaterThan(0);
     expect(Number(budget.remainingUsd) + Number(budget.spentUsd)).toBeCloseTo(1, 6);
-    const spend = await service.call('GET', `${agent.path}/external-users/erin/budget`, { token: tenant.keys.admin });
+    const spend = await service.call('GET', `${agent.path}/external-users/erin/budget`, {
+      token: tenant.keys.admin,
+    });
     expect(budget.spentUsd).toBe(spend.body.currentMonthSpendUsd);
     expect(budget.resetsAt).toBe(spend.body.resetsAt);
 
     const read = (headers: Record<string, string>, visitorId = 'visitor-meter') =>
       fetch(`${service.url}/api/v1/chat/budget?visitorId=${visitorId}`, {
         headers: { authorization: `Bearer ${agent.publicKey}`, origin, ...headers },
-      }).then((response) => response.json());
+        // biome-ignore lint/suspicious/noExplicitAny: the test asserts the fields it reads
+      }).then((response) => response.json() as Promise<any>);
     expect((await read({ 'x-mcpstack-user-token': token })).budget).toEqual(budget);
     // A guest: the guest pool's share left, and no USD figure of anyone.
     const guest = (await read({})).budget;
@@ -224,14 +235,22 @@ describe('answers that stop early', () => {
       body: { name: 'Shop', slug: `shop-${randomBytes(3).toString('hex')}`, url: mcp.url },
     });
     expect(server.status, server.text).toBe(201);
-    const agent = await agentWith({ mcpServerIds: [server.body.id], maxSteps: 10, maxConsecutiveToolFailures: 2 });
+    const agent = await agentWith({
+      mcpServerIds: [server.body.id],
+      maxSteps: 10,
+      maxConsecutiveToolFailures: 2,
+    });
     const before = model.requests.length;
     const answer = await chat(agent, '[retry-tools] Please cancel order C-3003');
     expect(answer.status).toBe(200);
     const types = answer.chunks.map((chunk) => chunk.type);
     expect(types.filter((type) => type === 'tool-output-error')).toHaveLength(2);
     expect(answer.chunks.find((chunk) => chunk.type === 'data-tool-failures')).toMatchObject({
-      data: { toolName: 'cancel_order', failures: 2, message: expect.stringContaining('failed 2 times in a row') },
+      data: {
+        toolName: 'cancel_order',
+        failures: 2,
+        message: expect.stringContaining('failed 2 times in a row'),
+      },
     });
     expect(types.at(-1)).toBe('finish');
     expect(answer.chunks.at(-1)).toMatchObject({ finishReason: 'other' });
@@ -259,7 +278,9 @@ describe('answers that stop early', () => {
     await setBudget(agent, { enabled: true, monthlyBudgetUsd: (spent + hold + 40) / 1_000_000 });
     const cut = await chat(agent, 'What is the status of order A-1001?');
     expect(cut.status, JSON.stringify(cut.chunks)).toBe(200);
-    const part = cut.chunks.find((chunk) => chunk.type === 'data-budget') as { data: Record<string, unknown> } | undefined;
+    const part = cut.chunks.find((chunk) => chunk.type === 'data-budget') as
+      | { data: Record<string, unknown> }
+      | undefined;
     expect(part?.data).toMatchObject({ code: 'budget_exceeded', limitSource: 'agent' });
     expect(cut.chunks.some((chunk) => chunk.type === 'tool-output-available')).toBe(true);
     expect(cut.chunks.at(-1)).toMatchObject({ type: 'finish', finishReason: 'other' });

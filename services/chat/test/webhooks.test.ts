@@ -32,7 +32,11 @@ interface World {
   receiver: WebhookReceiver;
 }
 
-async function chat(target: TestService, publicKey: string, visitorId = `visitor-${randomBytes(6).toString('hex')}`) {
+async function chat(
+  target: TestService,
+  publicKey: string,
+  visitorId = `visitor-${randomBytes(6).toString('hex')}`,
+) {
   const response = await request(`${target.url}/api/v1/chat`, {
     method: 'POST',
     dispatcher: http,
@@ -70,7 +74,13 @@ async function world(target: TestService, eventTypes = ['budget.threshold_reache
   expect(endpoint.status, endpoint.text).toBe(201);
   expect(endpoint.body.secret).toMatch(/^whsec_/);
   receiver.secret = endpoint.body.secret;
-  return { tenant, agentId: agent.body.id, publicKey: key.body.publicKey, endpointId: endpoint.body.id, receiver };
+  return {
+    tenant,
+    agentId: agent.body.id,
+    publicKey: key.body.publicKey,
+    endpointId: endpoint.body.id,
+    receiver,
+  };
 }
 
 /** What one answer costs: one answer on the agent before its budget is on. */
@@ -128,7 +138,10 @@ describe('webhook endpoints', () => {
       body: { eventTypes: ['credits.depleted', 'usage.overage_flagged'], description: 'ops' },
     });
     expect(updated.status, updated.text).toBe(200);
-    expect(updated.body).toMatchObject({ eventTypes: ['credits.depleted', 'usage.overage_flagged'], description: 'ops' });
+    expect(updated.body).toMatchObject({
+      eventTypes: ['credits.depleted', 'usage.overage_flagged'],
+      description: 'ops',
+    });
     const bad = await service.call('PATCH', path, { ...admin, body: { eventTypes: ['budget.nope'] } });
     expect(bad.status).toBe(400);
     const rotated = await service.call('POST', `${path}/rotate-secret`, admin);
@@ -141,7 +154,11 @@ describe('webhook endpoints', () => {
     expect(test.status, test.text).toBe(202);
     await expect.poll(() => w.receiver.accepted.map((event) => event.type)).toEqual(['webhook.test']);
     expect(w.receiver.accepted[0]?.webhookId).toBe(test.body.eventId);
-    const listed = await service.call('GET', `/api/v1/organizations/${w.tenant.organizationId}/webhook-endpoints`, admin);
+    const listed = await service.call(
+      'GET',
+      `/api/v1/organizations/${w.tenant.organizationId}/webhook-endpoints`,
+      admin,
+    );
     expect(listed.body.data.map((endpoint: { id: string }) => endpoint.id)).toEqual([w.endpointId]);
     expect((await service.call('DELETE', path, admin)).status).toBe(204);
     expect((await service.call('GET', path, admin)).body.error.code).toBe('webhook_endpoint_not_found');
@@ -182,14 +199,18 @@ describe('budget threshold alerts', () => {
         scope: 'agent',
         limitUsd: (cost * 101) / 1_000_000,
       });
-      expect(event.data.spentUsd * 100).toBeGreaterThanOrEqual((event.data.thresholdPercent - 1) * event.data.limitUsd);
+      expect(event.data.spentUsd * 100).toBeGreaterThanOrEqual(
+        (event.data.thresholdPercent - 1) * event.data.limitUsd,
+      );
     }
     // A raised cap re-arms the thresholds: the next answer past 50 % of the new cap fires 50 again.
     await setCap(service, w, cost * 160);
     const again = await chat(service, w.publicKey);
     expect(again.status, again.text).toBe(200);
     await expect
-      .poll(() => w.receiver.accepted.filter((event) => event.data.limitUsd === (cost * 160) / 1_000_000).length)
+      .poll(
+        () => w.receiver.accepted.filter((event) => event.data.limitUsd === (cost * 160) / 1_000_000).length,
+      )
       .toBe(1);
     expect(w.receiver.accepted.at(-1)?.data.thresholdPercent).toBe(50);
     await w.receiver.close();
@@ -213,10 +234,14 @@ describe('budget threshold alerts', () => {
     );
     expect(attempts.filter((status: number) => status === 500)).toHaveLength(3);
     expect(attempts.filter((status: number) => status === 200)).toHaveLength(2);
-    expect(deliveries.body.data.every((delivery: { status: string }) => delivery.status === 'succeeded')).toBe(true);
+    expect(
+      deliveries.body.data.every((delivery: { status: string }) => delivery.status === 'succeeded'),
+    ).toBe(true);
     // Each event got through once; the failed requests carried the same webhook-id.
     expect(w.receiver.accepted).toHaveLength(2);
-    const failedIds = new Set(w.receiver.requests.filter((entry) => entry.status === 500).map((entry) => entry.webhookId));
+    const failedIds = new Set(
+      w.receiver.requests.filter((entry) => entry.status === 500).map((entry) => entry.webhookId),
+    );
     for (const id of failedIds) expect(w.receiver.accepted.map((event) => event.webhookId)).toContain(id);
     // A redeliver sends the same event again, on request.
     const first = deliveries.body.data[0];
@@ -233,7 +258,11 @@ describe('budget threshold alerts', () => {
 
   it('loses nothing when the service stops between attempts: another instance on the same Redis delivers it once', async () => {
     const prefix = `mcpstack-test:${randomBytes(6).toString('hex')}:`;
-    const first = await startTestService({ OPENAI_BASE_URL: model.url, MCPSTACK_REDIS_PREFIX: prefix, ...webhookEnv });
+    const first = await startTestService({
+      OPENAI_BASE_URL: model.url,
+      MCPSTACK_REDIS_PREFIX: prefix,
+      ...webhookEnv,
+    });
     const w = await world(first);
     const cost = await answerCostMicros(first, w);
     w.receiver.failAll(true);
@@ -244,7 +273,11 @@ describe('budget threshold alerts', () => {
     await first.running.close();
     const triedBefore = w.receiver.requests.length;
     w.receiver.failAll(false);
-    const second = await startTestService({ OPENAI_BASE_URL: model.url, MCPSTACK_REDIS_PREFIX: prefix, ...webhookEnv });
+    const second = await startTestService({
+      OPENAI_BASE_URL: model.url,
+      MCPSTACK_REDIS_PREFIX: prefix,
+      ...webhookEnv,
+    });
     try {
       await expect.poll(() => w.receiver.accepted.length, { timeout: 30_000 }).toBe(1);
       expect(w.receiver.accepted[0]?.data.thresholdPercent).toBe(50);

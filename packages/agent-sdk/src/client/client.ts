@@ -281,11 +281,12 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       // The answer stopped early, saying why in a typed part: a spent budget, a failing tool.
       const data = chunk.data as Record<string, unknown> | undefined;
       if (chunk.type === 'data-budget' || chunk.type === 'data-tool-failures') {
-        stopped = new ChatError(
-          String(data?.code ?? 'tool_failures'),
-          String(data?.message ?? ''),
-          { status: 200, scope: data?.scope as never, resetsAt: data?.resetsAt as never, details: data ?? {} },
-        );
+        stopped = new ChatError(String(data?.code ?? 'tool_failures'), String(data?.message ?? ''), {
+          status: 200,
+          scope: data?.scope as never,
+          resetsAt: data?.resetsAt as never,
+          details: data ?? {},
+        });
       }
       const tool = builder.apply(chunk);
       const { message } = builder;

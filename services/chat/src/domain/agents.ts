@@ -210,7 +210,9 @@ export async function updateAgent(
   const merge = (agent: AgentRecord): AgentRecord => ({
     ...agent,
     ...rest,
-    ...(budgetAlertThresholds !== undefined && { budgetAlertThresholds: sortedThresholds(budgetAlertThresholds) }),
+    ...(budgetAlertThresholds !== undefined && {
+      budgetAlertThresholds: sortedThresholds(budgetAlertThresholds),
+    }),
     theme: { ...agent.theme, ...theme },
     rateLimits: { ...agent.rateLimits, ...rateLimits },
     updatedAt: deps.clock.now().toISOString(),

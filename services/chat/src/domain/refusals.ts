@@ -17,11 +17,12 @@ export type RefusalDetails = {
 export const remedies = {
   agent: "Raise the agent's monthlyBudgetUsd (PATCH …/agents/{agentId}/budget), or wait for the reset.",
   user: "Raise this user's cap (PUT …/external-users/{externalUserId}/budget) or defaultUserBudgetUsd, or wait for the reset.",
-  anonymous: 'Raise anonymousMonthlyBudgetUsd, or ask visitors to sign in (a user token) so their own caps apply.',
+  anonymous:
+    'Raise anonymousMonthlyBudgetUsd, or ask visitors to sign in (a user token) so their own caps apply.',
   credits: 'Buy AI credits (POST …/ai-credits/checkout-session); chat resumes at once.',
   messageLargerThanCap:
     "One answer's cost bound (the request's size plus maxOutputTokens) is above the whole cap: raise the cap, lower the agent's maxOutputTokens, or shorten the conversation.",
-  busy: "Answers in progress hold the rest of the cap and settle within seconds. A cap that fits more answers at once, or a lower maxOutputTokens (a smaller hold per answer), avoids this.",
+  busy: 'Answers in progress hold the rest of the cap and settle within seconds. A cap that fits more answers at once, or a lower maxOutputTokens (a smaller hold per answer), avoids this.',
   rate: "Raise the agent's rateLimits (embedKeyPerMinute, visitorPerMinute, ipPerMinute) or the MCPSTACK_RATE_LIMIT_* defaults.",
   streams: "Raise the agent's rateLimits.maxStreamsPerVisitor (default MCPSTACK_MAX_STREAMS_PER_VISITOR).",
   origin:

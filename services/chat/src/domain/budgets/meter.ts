@@ -3,8 +3,8 @@ import { ApiError } from '../../errors.ts';
 import { idFloor, newId } from '../../ids.ts';
 import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
-import { emptyReference, type LedgerEntryRecord } from './credits.ts';
 import { type RefusalDetails, remedies, secondsUntil } from '../refusals.ts';
+import { emptyReference, type LedgerEntryRecord } from './credits.ts';
 import { usdToMicros } from './money.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
 

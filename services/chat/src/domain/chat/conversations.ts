@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
-import type { Owner } from '../owner.ts';
 import type { VisitorBudget } from '../budgets/visitor-budget.ts';
+import type { Owner } from '../owner.ts';
 
 type ConversationDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
 

@@ -462,7 +462,12 @@ class AnswerRun {
     await this.#settling;
     const { conversation } = this.#setup;
     try {
-      return await visitorBudget(this.#deps, conversation.organizationId, conversation.agentId, conversation.owner);
+      return await visitorBudget(
+        this.#deps,
+        conversation.organizationId,
+        conversation.agentId,
+        conversation.owner,
+      );
     } catch (error) {
       this.#deps.logger.warn({ reason: describeError(error) }, 'could not read the budget meter');
       return null;

@@ -28,7 +28,10 @@ import { endpointSecret, requireEndpoint } from './endpoints.ts';
  *    Redis: a restart between attempts loses nothing.
  */
 
-type WebhookDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'stores' | 'clock' | 'env' | 'secretBox' | 'logger'>;
+type WebhookDeps = Pick<
+  Deps,
+  'redis' | 'scripts' | 'keys' | 'stores' | 'clock' | 'env' | 'secretBox' | 'logger'
+>;
 
 const consumerGroup = 'webhook-delivery';
 /** Retries stop this long after the event. */
@@ -150,10 +153,17 @@ async function fanOut(
   } catch {
     deps.logger.warn({ organizationId, entry: entry[0] }, 'webhook outbox entry with unreadable data');
   }
-  const payload = eventPayload(organizationId, type, fields.occurredAt ?? deps.clock.now().toISOString(), data);
+  const payload = eventPayload(
+    organizationId,
+    type,
+    fields.occurredAt ?? deps.clock.now().toISOString(),
+    data,
+  );
   const subscribed = endpoints.filter((endpoint) => endpoint.enabled && endpoint.eventTypes.includes(type));
   await Promise.all(
-    subscribed.map((endpoint) => createDelivery(deps, organizationId, endpoint.id, { id: fields.id as string, type, payload })),
+    subscribed.map((endpoint) =>
+      createDelivery(deps, organizationId, endpoint.id, { id: fields.id as string, type, payload }),
+    ),
   );
 }
 
@@ -216,26 +226,31 @@ async function attempt(
 ): Promise<void> {
   const keys = deps.keys.organization(organizationId);
   const delivery = await loadDelivery(deps, organizationId, deliveryId);
-  if (!delivery || delivery.status !== 'pending') {
+  if (delivery?.status !== 'pending') {
     await deps.redis.zrem(keys.webhookSchedule, deliveryId);
     return;
   }
   const endpoint = await deps.stores.webhookEndpoints.get(organizationId, delivery.endpointId);
   const attemptedAt = deps.clock.now().toISOString();
-  const result: AttemptResult =
-    !endpoint || !endpoint.enabled
-      ? {
-          ok: false,
-          responseStatus: null,
-          error: endpoint ? 'The endpoint is disabled' : 'The endpoint was deleted',
-          durationMs: 0,
-        }
-      : await send(deps, fetcher, endpoint, delivery);
+  const result: AttemptResult = !endpoint?.enabled
+    ? {
+        ok: false,
+        responseStatus: null,
+        error: endpoint ? 'The endpoint is disabled' : 'The endpoint was deleted',
+        durationMs: 0,
+      }
+    : await send(deps, fetcher, endpoint, delivery);
   const attempts = [
     ...delivery.attempts,
-    { attemptedAt, responseStatus: result.responseStatus, durationMs: result.durationMs, error: result.error },
+    {
+      attemptedAt,
+      responseStatus: result.responseStatus,
+      durationMs: result.durationMs,
+      error: result.error,
+    },
   ];
-  const kept = attempts.length > maxAttemptsKept ? [attempts[0], ...attempts.slice(-(maxAttemptsKept - 1))] : attempts;
+  const kept =
+    attempts.length > maxAttemptsKept ? [attempts[0], ...attempts.slice(-(maxAttemptsKept - 1))] : attempts;
   const now = deps.clock.now().getTime();
   const nextAt = now + retryDelayMs(deps.env.MCPSTACK_WEBHOOK_RETRY_BASE_MS, attempts.length);
   const retry = !result.ok && endpoint?.enabled === true && nextAt <= Date.parse(delivery.giveUpAt);
@@ -250,7 +265,14 @@ async function attempt(
   else await deps.redis.zrem(keys.webhookSchedule, deliveryId);
   if (!result.ok) {
     deps.logger.info(
-      { organizationId, deliveryId, endpointId: delivery.endpointId, attempt: attempts.length, reason: result.error, retry },
+      {
+        organizationId,
+        deliveryId,
+        endpointId: delivery.endpointId,
+        attempt: attempts.length,
+        reason: result.error,
+        retry,
+      },
       'webhook attempt failed',
     );
   }
@@ -287,10 +309,15 @@ export function startWebhookWorker(deps: WebhookDeps): WebhookWorker {
       }
       groupsMade.add(organizationId);
     }
-    const claimed = (await deps.redis.xautoclaim(outbox, consumerGroup, consumer, leaseMs, '0-0', 'COUNT', 100)) as [
-      string,
-      StreamEntry[],
-    ];
+    const claimed = (await deps.redis.xautoclaim(
+      outbox,
+      consumerGroup,
+      consumer,
+      leaseMs,
+      '0-0',
+      'COUNT',
+      100,
+    )) as [string, StreamEntry[]];
     const read = (await deps.redis.xreadgroup(
       'GROUP',
       consumerGroup,
@@ -396,7 +423,8 @@ export async function listDeliveries(
     ids = at === -1 ? [] : ids.slice(at + 1);
   }
   const pageIds = ids.slice(0, page.limit);
-  const raw = pageIds.length === 0 ? [] : await deps.redis.mget(...pageIds.map((id) => keys.webhookDelivery(id)));
+  const raw =
+    pageIds.length === 0 ? [] : await deps.redis.mget(...pageIds.map((id) => keys.webhookDelivery(id)));
   const data = raw
     .filter((value): value is string => value !== null)
     .map((value) => toDeliveryView(webhookDeliveryRecord.parse(JSON.parse(value))));

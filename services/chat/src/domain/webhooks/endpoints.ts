@@ -86,7 +86,10 @@ export async function requireEndpoint(
 ): Promise<WebhookEndpointRecord> {
   const endpoint = await deps.stores.webhookEndpoints.get(organizationId, endpointId);
   if (!endpoint) {
-    throw new ApiError('webhook_endpoint_not_found', `No webhook endpoint ${endpointId} in this organization`);
+    throw new ApiError(
+      'webhook_endpoint_not_found',
+      `No webhook endpoint ${endpointId} in this organization`,
+    );
   }
   return endpoint;
 }
@@ -151,7 +154,10 @@ export async function updateWebhookEndpoint(
     updatedAt: deps.clock.now().toISOString(),
   }));
   if (result.status !== 'updated') {
-    throw new ApiError('webhook_endpoint_not_found', `No webhook endpoint ${endpointId} in this organization`);
+    throw new ApiError(
+      'webhook_endpoint_not_found',
+      `No webhook endpoint ${endpointId} in this organization`,
+    );
   }
   return toEndpointView(result.value);
 }
@@ -163,7 +169,10 @@ export async function deleteWebhookEndpoint(
 ): Promise<void> {
   const removed = await deps.stores.webhookEndpoints.remove(organizationId, endpointId);
   if (!removed) {
-    throw new ApiError('webhook_endpoint_not_found', `No webhook endpoint ${endpointId} in this organization`);
+    throw new ApiError(
+      'webhook_endpoint_not_found',
+      `No webhook endpoint ${endpointId} in this organization`,
+    );
   }
   deps.logger.info({ organizationId, webhookEndpointId: endpointId }, 'webhook endpoint deleted');
 }
@@ -182,7 +191,10 @@ export async function rotateWebhookSecret(
     updatedAt: deps.clock.now().toISOString(),
   }));
   if (result.status !== 'updated') {
-    throw new ApiError('webhook_endpoint_not_found', `No webhook endpoint ${endpointId} in this organization`);
+    throw new ApiError(
+      'webhook_endpoint_not_found',
+      `No webhook endpoint ${endpointId} in this organization`,
+    );
   }
   deps.logger.info({ organizationId, webhookEndpointId: endpointId }, 'webhook secret rotated');
   return { ...toEndpointView(result.value), secret };

@@ -8,8 +8,8 @@ import {
   normalizeOrigin,
   publicKeyPattern,
 } from '../../domain/embed-keys.ts';
-import { originProblem, verifiedDomainsOf } from '../../domain/verified-domains.ts';
 import { type RefusalDetails, remedies } from '../../domain/refusals.ts';
+import { originProblem, verifiedDomainsOf } from '../../domain/verified-domains.ts';
 import { ApiError } from '../../errors.ts';
 
 /** What an authenticated chat request carries: the embed key and the (allowed) origin it came from. */

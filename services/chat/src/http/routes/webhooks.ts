@@ -70,7 +70,10 @@ export const webhookRoutes: RouteDefinition[] = [
     permission: 'organization:read',
     params: orgParams,
     query: pageQuery,
-    responses: { 200: { description: 'A page of endpoints', schema: page(webhookEndpointView) }, ...standardErrors },
+    responses: {
+      200: { description: 'A page of endpoints', schema: page(webhookEndpointView) },
+      ...standardErrors,
+    },
     async handle({ deps, params, query }) {
       return { body: await listWebhookEndpoints(deps, params.orgId, query) };
     },
@@ -145,7 +148,10 @@ export const webhookRoutes: RouteDefinition[] = [
     auth: 'principal',
     permission: 'organization:manage',
     params: endpointParams,
-    responses: { 200: { description: 'The endpoint and its new secret', schema: endpointWithSecret }, ...standardErrors },
+    responses: {
+      200: { description: 'The endpoint and its new secret', schema: endpointWithSecret },
+      ...standardErrors,
+    },
     async handle({ deps, params }) {
       return { body: await rotateWebhookSecret(deps, params.orgId, params.endpointId) };
     },
@@ -168,13 +174,17 @@ export const webhookRoutes: RouteDefinition[] = [
     method: 'get',
     path: `${base}/{endpointId}/deliveries`,
     operationId: 'listWebhookDeliveries',
-    summary: 'The endpoint’s deliveries (newest first, last 1000, kept MCPSTACK_WEBHOOK_RETENTION_DAYS), with their attempts.',
+    summary:
+      'The endpoint’s deliveries (newest first, last 1000, kept MCPSTACK_WEBHOOK_RETENTION_DAYS), with their attempts.',
     tag,
     auth: 'principal',
     permission: 'organization:read',
     params: endpointParams,
     query: pageQuery,
-    responses: { 200: { description: 'A page of deliveries', schema: page(deliveryView) }, ...standardErrors },
+    responses: {
+      200: { description: 'A page of deliveries', schema: page(deliveryView) },
+      ...standardErrors,
+    },
     async handle({ deps, params, query }) {
       return { body: await listDeliveries(deps, params.orgId, params.endpointId, query) };
     },
