@@ -461,16 +461,25 @@ class AnswerRun {
   async #budgetMeter() {
     await this.#settling;
     const { conversation } = this.#setup;
+    // Redis away (the settle went to the journal): the answer ends without its meter, never later.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), this.#deps.env.MCPSTACK_SETTLE_TIMEOUT_MS);
+    });
+    const read = visitorBudget(
+      this.#deps,
+      conversation.organizationId,
+      conversation.agentId,
+      conversation.owner,
+    );
+    read.catch(() => undefined);
     try {
-      return await visitorBudget(
-        this.#deps,
-        conversation.organizationId,
-        conversation.agentId,
-        conversation.owner,
-      );
+      return await Promise.race([read, deadline]);
     } catch (error) {
       this.#deps.logger.warn({ reason: describeError(error) }, 'could not read the budget meter');
       return null;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -384,7 +384,16 @@ export function startWebhookWorker(deps: WebhookDeps): WebhookWorker {
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await running;
+      // A pass waiting on an unreachable Redis must not hold shutdown: its work is redone by the
+      // next instance (claims expire, outbox entries are re-claimed).
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([
+        running?.catch(() => undefined),
+        new Promise((resolve) => {
+          timeout = setTimeout(resolve, 1000);
+        }),
+      ]);
+      clearTimeout(timeout);
     },
   };
 }
