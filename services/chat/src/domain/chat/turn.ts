@@ -459,9 +459,11 @@ class AnswerRun {
 
   /** The visitor's budget meter after this answer's settles; a failure to read it never fails the answer. */
   async #budgetMeter() {
+    // Redis away (the settle goes to the journal): the answer ends without its meter, at once.
+    if (this.#deps.redis.status !== 'ready') return null;
     await this.#settling;
     const { conversation } = this.#setup;
-    // Redis away (the settle went to the journal): the answer ends without its meter, never later.
+    // A slow Redis never holds the finish back longer than a settle may take.
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), this.#deps.env.MCPSTACK_SETTLE_TIMEOUT_MS);

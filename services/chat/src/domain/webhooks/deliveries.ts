@@ -350,6 +350,8 @@ export function startWebhookWorker(deps: WebhookDeps): WebhookWorker {
   }
 
   async function pass(): Promise<void> {
+    // Redis away: queue nothing behind the answers' own commands; the next pass goes on from Redis.
+    if (deps.redis.status !== 'ready') return;
     let organizations: string[];
     try {
       organizations = await deps.redis.smembers(deps.keys.webhookOrganizations);
