@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { SignJWT } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type Tenant, type TestService } from '../services/chat/test/support/harness.ts';
@@ -294,6 +295,104 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
       await page.evaluate(() => (window as unknown as { budgetEvents: unknown[] }).budgetEvents),
     ).toEqual(['agent']);
     await context.close();
+  });
+
+  it('shows a signed user their budget meter falling, the warning at the agent’s thresholds, and the reset date once spent', async () => {
+    // A service of its own, on a model priced on output only: a hold is what an answer costs, so
+    // the user's cap is spent answer by answer (at list prices the holds refuse long before).
+    const meterModel = await startLocalModel({ chunkDelayMs: 5 });
+    const priced = {
+      id: 'meter-output-priced',
+      inputUsdPerMillionTokens: 0.01,
+      cachedInputUsdPerMillionTokens: 0.01,
+      outputUsdPerMillionTokens: 1000,
+    };
+    const meterService = await startTestService({
+      OPENAI_BASE_URL: meterModel.url,
+      MCPSTACK_MODEL_CATALOG: JSON.stringify([priced]),
+    });
+    try {
+      const owner = await meterService.createTenant();
+      const admin = { token: owner.keys.admin };
+      const base = `/api/v1/organizations/${owner.organizationId}/agents`;
+      // 50 output tokens at 1000 USD per million: every answer costs 0.05 USD.
+      const agent = await meterService.call('POST', base, {
+        ...admin,
+        body: {
+          name: 'Metered',
+          model: priced.id,
+          maxOutputTokens: 50,
+          showUsageToUsers: true,
+          budgetAlertThresholds: [50, 80],
+        },
+      });
+      expect(agent.status, agent.text).toBe(201);
+      const agentPath = `${base}/${agent.body.id}`;
+      const key = await meterService.call('POST', `${agentPath}/embed-keys`, {
+        ...admin,
+        body: { name: 'site', allowedOrigins: [site.origin] },
+      });
+      const secret = await meterService.call('POST', `${agentPath}/identity-secret`, admin);
+      expect(secret.status, secret.text).toBe(201);
+      const budget = await meterService.call('PATCH', `${agentPath}/budget`, {
+        ...admin,
+        body: { enabled: true, monthlyBudgetUsd: 100, defaultUserBudgetUsd: 0.21 },
+      });
+      expect(budget.status, budget.text).toBe(200);
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('meter-user')
+        .setAudience(agent.body.id)
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(new TextEncoder().encode(secret.body.secret));
+      site.set('/metered', {
+        body: shopPage({
+          scriptUrl: `${meterService.url}/agent-sdk.js`,
+          publicKey: key.body.publicKey,
+          attributes: { 'user-token': token },
+        }),
+      });
+      const { page, context, console } = await openPage('/metered');
+      await widget.launcher(page).click();
+      const meter = page.locator('mcpstack-agent .meter');
+      // Before any answer: the whole cap, read from GET /api/v1/chat/budget.
+      await expect.poll(() => meter.textContent()).toBe('$0.21 of $0.21 left this month');
+      expect(await meter.getAttribute('data-state')).toBe('ok');
+      // The meter falls with each answer (0.05 USD), and warns past 50 and 80 % of the user's cap.
+      const expected = [
+        'ok|$0.16 of $0.21 left this month',
+        'ok|$0.11 of $0.21 left this month',
+        'warning|$0.06 of $0.21 left this month (71% used)',
+        'warning|$0.01 of $0.21 left this month (95% used)',
+      ];
+      for (const [index, shown] of expected.entries()) {
+        await widget.input(page).fill(`[long] Question ${index + 1}: tell me everything.`);
+        await widget.input(page).press('Enter');
+        await expect.poll(() => page.locator('mcpstack-agent .msg.user').count()).toBe(index + 1);
+        await expect
+          .poll(async () => `${await meter.getAttribute('data-state')}|${await meter.textContent()}`)
+          .toBe(shown);
+        await settled(page);
+      }
+      await page.screenshot({ path: artifact('widget-meter-warning.png') });
+      // The next answer cannot be paid for: refused (402, the user's cap), and the meter gives the reset date.
+      await widget.input(page).fill('[long] One more?');
+      await widget.input(page).press('Enter');
+      await expect.poll(() => meter.getAttribute('data-state')).toBe('spent');
+      expect(await meter.textContent()).toMatch(/^Monthly limit reached\. It resets on \w+ \d+\.$/);
+      expect(await widget.alert(page).textContent()).toMatch(
+        /^You have reached your monthly limit for this assistant\. It resets on \w+ \d+\.$/,
+      );
+      await page.screenshot({ path: artifact('widget-meter-spent.png') });
+      // The browser logs the refusal's status itself; nothing else went wrong.
+      const problems = console.filter((line) => line.startsWith('error') || line.startsWith('pageerror'));
+      expect(problems.filter((line) => !line.includes('status of 402'))).toEqual([]);
+      await context.close();
+    } finally {
+      await meterService.stop();
+      await meterModel.close();
+    }
   });
 
   it("tells the visitor when to try again after the service's rate limit (429, Retry-After)", async () => {

@@ -19,6 +19,8 @@ export interface MagicPhrases {
   slow: boolean;
   /** `[stream-error]`: a few chunks, then the socket is destroyed. */
   streamError: boolean;
+  /** `[retry-tools]`: after a tool's result, call the same tool again (never answers on its own). */
+  retryTools: boolean;
 }
 
 /** How much of a tool's result the answer quotes. */
@@ -40,6 +42,7 @@ export function readMagicPhrases(request: ChatCompletionRequest): MagicPhrases {
     error: text.includes('[error]'),
     slow: text.includes('[slow]'),
     streamError: text.includes('[stream-error]'),
+    retryTools: text.includes('[retry-tools]'),
   };
 }
 
@@ -183,7 +186,13 @@ export function decideReply(request: ChatCompletionRequest): Reply {
     if (tool) return callTool(tool, user.text);
   }
 
-  // 1. Tool results came back: answer from them.
+  // 1. Tool results came back: answer from them (or, asked to with `[retry-tools]`, call the last tool again,
+  // as a model insisting on a failing tool does).
+  const last = messages.at(-1);
+  if (last?.role === 'tool' && readMagicPhrases(request).retryTools) {
+    const again = tools.find((tool) => tool.function.name === names.get(last.tool_call_id ?? ''));
+    if (again) return callTool(again, user.text);
+  }
   if (messages.at(-1)?.role === 'tool') {
     const firstResult = messages.findLastIndex((message) => message.role !== 'tool') + 1;
     return { kind: 'text', text: describeResults(messages.slice(firstResult), names) };

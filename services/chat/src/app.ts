@@ -21,6 +21,7 @@ import { mcpServerRoutes } from './http/routes/mcp-servers.ts';
 import { organizationRoutes } from './http/routes/organizations.ts';
 import { reconcileRoutes } from './http/routes/reconcile.ts';
 import { verifiedDomainRoutes } from './http/routes/verified-domains.ts';
+import { webhookRoutes } from './http/routes/webhooks.ts';
 import { stripeWebhookOpenApiPaths, stripeWebhookRouter } from './http/stripe-webhook.ts';
 import { widgetAssetRouter } from './http/widget-asset.ts';
 
@@ -38,6 +39,7 @@ export const apiRoutes: readonly RouteDefinition[] = [
   ...reconcileRoutes,
   ...verifiedDomainRoutes,
   ...mcpServerRoutes,
+  ...webhookRoutes,
   ...consoleSessionRoutes,
 ];
 

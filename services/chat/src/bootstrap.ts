@@ -16,6 +16,7 @@ import { createDrainer, type Drainer } from './domain/history/drainer.ts';
 import { createMcpClient } from './domain/mcp/client.ts';
 import { createMcpPool } from './domain/mcp/pool.ts';
 import { createModelCatalog } from './domain/model-catalog.ts';
+import { startWebhookWorker, type WebhookWorker } from './domain/webhooks/deliveries.ts';
 import { type Env, EnvError, readModelCatalogSource } from './env.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './storage/database/database.ts';
@@ -109,6 +110,8 @@ export interface RunningServer {
   url: string;
   /** Moves the history outbox to PostgreSQL (running unless MCPSTACK_HISTORY_DRAIN=false). */
   drainer: Drainer;
+  /** This instance's webhook delivery worker. */
+  webhooks: WebhookWorker;
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), then closes Redis. */
   close(): Promise<void>;
 }
@@ -127,6 +130,7 @@ export async function startServer(
   // Settles that waited on disk for Redis go first; then every second while any wait.
   deps.settleJournal.start(1000);
   const stopSweeper = startExpiredHoldSweeper(deps, env.MCPSTACK_HOLD_SWEEP_MS);
+  const webhooks = startWebhookWorker(deps);
   // requestTimeout bounds receiving the request (headers and body: a slow body no longer holds a
   // socket for Node's default 300 s), never the response, so chat streams run as long as they need.
   // Node checks these timeouts every connectionsCheckingInterval (30 s by default): check often
@@ -157,6 +161,7 @@ export async function startServer(
   return {
     server,
     drainer,
+    webhooks,
     url: `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${address.port}`,
     close() {
       closing ??= (async () => {
@@ -171,6 +176,7 @@ export async function startServer(
         await closed;
         clearTimeout(timer);
         stopSweeper();
+        await webhooks.stop();
         await deps.liveAnswers.close();
         await deps.settleJournal.stop();
         await deps.mcpPool.close();

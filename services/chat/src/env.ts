@@ -122,6 +122,14 @@ export const envSchema = z.object({
   /** How long an answer goes on with nobody watching (a reload re-attaches within it), then stops. */
   MCPSTACK_CHAT_DETACH_GRACE_MS: integer(10_000, 0, 600_000),
   MCPSTACK_HOLD_SWEEP_MS: integer(10_000, 100, 3_600_000),
+  /** Webhooks: how often each instance reads the event outbox and the due deliveries. */
+  MCPSTACK_WEBHOOK_POLL_MS: integer(1000, 10, 600_000),
+  /** The first retry's delay; each next one doubles (at most 6 hours), for 24 hours. */
+  MCPSTACK_WEBHOOK_RETRY_BASE_MS: integer(5000, 1, 3_600_000),
+  /** How long a receiver may take to answer one attempt. */
+  MCPSTACK_WEBHOOK_TIMEOUT_MS: integer(10_000, 100, 120_000),
+  /** How long deliveries and their attempts stay readable. */
+  MCPSTACK_WEBHOOK_RETENTION_DAYS: integer(7, 1, 90),
   MCPSTACK_CHAT_MAX_BODY_BYTES: integer(1_048_576, 1024, 64 * 1024 * 1024),
   MCPSTACK_CHAT_MAX_MESSAGE_CHARS: integer(8000, 1, 1_000_000),
   MCPSTACK_CHAT_MAX_MESSAGES: integer(200, 2, 100_000),

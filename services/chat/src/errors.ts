@@ -40,6 +40,8 @@ export const errorStatus = {
   conversation_not_found: 404,
   domain_not_found: 404,
   checkout_session_not_found: 404,
+  webhook_endpoint_not_found: 404,
+  webhook_delivery_not_found: 404,
   // 405
   method_not_allowed: 405,
   // 409

@@ -13,6 +13,9 @@ export const idPrefixes = {
   llmCall: 'call',
   ledgerEntry: 'led',
   request: 'req',
+  webhookEndpoint: 'whep',
+  webhookEvent: 'evt',
+  webhookDelivery: 'whdl',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -16,6 +16,23 @@ export interface AgentConfig {
     colorScheme?: 'light' | 'dark' | 'auto';
   };
   limits: { maxMessageChars?: number };
+  /** The agent shows visitors their budget meter (`state.budget`). */
+  showUsageToUsers?: boolean;
+  budgetAlertThresholds?: number[];
+}
+
+/**
+ * The visitor's budget meter (`GET /api/v1/chat/budget`, and each answer's finish): a signed-in
+ * user's own cap (else the agent's) in USD; for a guest only the share left (USD fields null).
+ */
+export interface VisitorBudget {
+  scope: 'user' | 'agent' | 'anonymous';
+  limitUsd: number | null;
+  spentUsd: number | null;
+  remainingUsd: number | null;
+  remainingPercent: number;
+  resetsAt: string;
+  warnAtPercent: number[];
 }
 
 /**
@@ -36,6 +53,8 @@ export interface ChatState {
   visitorId: string;
   /** Not fatal: the user token was refused and the visitor goes on as a guest. */
   notice: ChatError | null;
+  /** The budget meter, once read (`budget()`) or carried by an answer's finish; null when no cap applies. */
+  budget: VisitorBudget | null;
 }
 
 export interface ChatClientOptions {
@@ -76,6 +95,8 @@ export interface ChatClient {
   readonly state: ChatState;
   /** The agent's settings (fetched once, then cached). */
   config(): Promise<AgentConfig>;
+  /** Reads the visitor's budget meter into `state.budget`. */
+  budget(): Promise<void>;
   /** Sends the visitor's message; resolves when the answer has ended (failures land in `state.error`). */
   send(text: string): Promise<void>;
   /** Stops the answer being streamed; what arrived stays. */
@@ -146,6 +167,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     conversationId: saved.conversationId ?? null,
     visitorId: saved.visitorId,
     notice: null,
+    budget: null,
   };
 
   const set = (patch: Partial<ChatState>) => {
@@ -242,6 +264,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     if (!response.body) throw new ChatError('stream_interrupted');
     const builder = new MessageBuilder(randomId('msg'));
     let streamError: ChatError | null = null;
+    let stopped: ChatError | null = null;
     const chunks = readChunkStream(response.body);
     let next = await chunks.next();
     while (!next.done) {
@@ -253,6 +276,18 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
         });
       }
       if (chunk.type === 'finish' || chunk.type === 'error') inFlight();
+      const budget = (chunk.messageMetadata as { budget?: VisitorBudget } | undefined)?.budget;
+      if (budget) set({ budget });
+      // The answer stopped early, saying why in a typed part: a spent budget, a failing tool.
+      const data = chunk.data as Record<string, unknown> | undefined;
+      if (chunk.type === 'data-budget' || chunk.type === 'data-tool-failures') {
+        stopped = new ChatError(String(data?.code ?? 'tool_failures'), String(data?.message ?? ''), {
+          status: 200,
+          scope: data?.scope as never,
+          resetsAt: data?.resetsAt as never,
+          details: data ?? {},
+        });
+      }
       const tool = builder.apply(chunk);
       const { message } = builder;
       const messages =
@@ -268,8 +303,9 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     }
     if (!next.value) throw new ChatError('stream_interrupted');
     inFlight();
-    set({ status: 'idle', error: null });
+    set({ status: 'idle', error: stopped });
     events.emit('message', builder.message);
+    if (stopped) events.emit(stopped.code === 'budget_exceeded' ? 'budget-exceeded' : 'error', stopped);
   }
 
   /**
@@ -463,6 +499,13 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
         configPromise = null;
       });
       return configPromise;
+    },
+
+    async budget() {
+      const response = await call(
+        `/api/v1/chat/budget?visitorId=${encodeURIComponent(saved.visitorId ?? '')}`,
+      ).catch(() => null);
+      if (response?.ok) set({ budget: ((await response.json()) as { budget: VisitorBudget | null }).budget });
     },
 
     async send(text) {

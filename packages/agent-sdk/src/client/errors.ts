@@ -65,7 +65,7 @@ export class ChatError extends Error {
 
   /** Whether sending again can help (a budget or a bad key will not change by retrying). */
   get retryable(): boolean {
-    return !/^(budget|invalid_p|secret|origin|message_too|conversation_too|invalid_u|expired)/.test(
+    return !/^(budget_e|invalid_p|secret|origin|message_too|conversation_too|invalid_u|expired)/.test(
       this.code,
     );
   }
@@ -113,7 +113,7 @@ export async function errorFromResponse(response: Response): Promise<ChatError> 
   );
 }
 
-function day(iso: string | undefined): string | undefined {
+export function day(iso: string | undefined): string | undefined {
   if (!iso) return undefined;
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return undefined;
@@ -149,6 +149,9 @@ export function friendlyMessage(error: ChatError): string {
         default:
           return `This assistant has reached its monthly limit.${resets ? ` It will be back on ${resets}.` : ''}`;
       }
+    case 'budget_busy':
+    case 'too_many_streams':
+      return 'Many answers are in progress right now. Try again in a moment.';
     case 'rate_limited':
       return error.retryAfterSeconds !== undefined
         ? `You are sending messages too quickly. Try again in ${waitText(error.retryAfterSeconds)}.`

@@ -20,6 +20,7 @@ export {
   type ChatState,
   type ChatStatus,
   createChatClient,
+  type VisitorBudget,
 } from './client.ts';
 export { type BudgetScope, ChatError, type ChatErrorCode, friendlyMessage } from './errors.ts';
 export type { ChatMessage, MessagePart, TextPart, ToolCallPart } from './messages.ts';

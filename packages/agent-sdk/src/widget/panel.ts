@@ -134,6 +134,7 @@ export function mountPanel(host: PanelHost): Panel {
     client.config().then(
       (loaded) => {
         config = loaded;
+        if (loaded.showUsageToUsers) void client.budget();
         schedule();
         emit('ready', loaded);
       },
@@ -183,7 +184,10 @@ export function mountPanel(host: PanelHost): Panel {
   return {
     paint,
     focus: () => refs.input.current?.focus(),
-    identify: (token) => client.identify(token),
+    identify(token) {
+      client.identify(token);
+      if (config?.showUsageToUsers) void client.budget();
+    },
     async sendMessage(text) {
       stickToBottom = true;
       await client.send(text);

@@ -1,7 +1,7 @@
 // biome-ignore lint/correctness/noUnusedImports: JSX compiles to h() calls (the classic runtime, see vite.config.ts)
 import { Component, h, type RefObject, type VNode } from 'preact';
-import type { AgentConfig, ChatState } from '../client/client.ts';
-import { type ChatError, friendlyMessage } from '../client/errors.ts';
+import type { AgentConfig, ChatState, VisitorBudget } from '../client/client.ts';
+import { type ChatError, day, friendlyMessage } from '../client/errors.ts';
 import { type ChatMessage, type ToolCallPart, toolDisplayName } from '../client/messages.ts';
 import { renderMarkdown } from './markdown.ts';
 
@@ -106,6 +106,26 @@ function Alert({ error, props }: { error: ChatError; props: ViewProps }) {
   );
 }
 
+/**
+ * The visitor's budget meter, quiet near the input: what is left (a guest sees only the share), a
+ * warning once a threshold of the agent is passed, and the reset date once it is spent.
+ */
+function Meter({ budget, spent }: { budget: VisitorBudget; spent: boolean }) {
+  const used = 100 - budget.remainingPercent;
+  const over = spent || budget.remainingPercent <= 0;
+  const warning = budget.warnAtPercent.filter((at) => used >= at).pop();
+  const usd = (value: number | null) => `$${(value ?? 0).toFixed(2)}`;
+  const text = over
+    ? `Monthly limit reached. It resets on ${day(budget.resetsAt)}.`
+    : `${budget.limitUsd === null ? `${Math.floor(budget.remainingPercent)}%` : `${usd(budget.remainingUsd)} of ${usd(budget.limitUsd)}`} left this month${warning ? ` (${Math.floor(used)}% used)` : ''}`;
+  return (
+    <div class="meter" data-state={over ? 'spent' : warning ? 'warning' : 'ok'} role="status">
+      <meter min={0} max={100} value={over ? 100 : used} high={budget.warnAtPercent[0] ?? 80} optimum={0} />
+      <span>{text}</span>
+    </div>
+  );
+}
+
 /** The panel: header, transcript, alerts, the message form, and the screen readers' status region. */
 export function View(props: ViewProps): VNode {
   const { state, config, configError, inline, actions, refs } = props;
@@ -175,6 +195,9 @@ export function View(props: ViewProps): VNode {
         </div>
       )}
       {error && <Alert error={error} props={props} />}
+      {config?.showUsageToUsers && state.budget && (
+        <Meter budget={state.budget} spent={error?.code === 'budget_exceeded' && error.scope !== 'credits'} />
+      )}
       <form
         onSubmit={(event) => {
           event.preventDefault();

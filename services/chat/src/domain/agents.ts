@@ -59,6 +59,23 @@ const agentFields = {
   starterPrompts: z.array(z.string().trim().min(1).max(200)).max(6),
   theme: themeInput,
   rateLimits: rateLimitsInput,
+  showUsageToUsers: z
+    .boolean()
+    .describe("The widget shows the visitor's budget meter (their share left, the reset date)."),
+  budgetAlertThresholds: z
+    .array(z.number().int().min(1).max(100))
+    .min(1)
+    .max(5)
+    .refine((values) => new Set(values).size === values.length, 'must not repeat a threshold')
+    .describe(
+      'Percentages of each cap (agent, anonymous pool, each user) at which budget.threshold_reached fires once per period, and the widget warns.',
+    ),
+  maxConsecutiveToolFailures: z
+    .number()
+    .int()
+    .min(1)
+    .max(25)
+    .describe('A tool failing this many times in a row in one answer stops the answer.'),
 };
 
 export const createAgentInput = z.object(agentFields).partial().required({ name: true }).strict();
@@ -77,7 +94,23 @@ export const noRateLimits: AgentRecord['rateLimits'] = {
   maxStreamsPerVisitor: null,
 };
 
-type AgentDeps = Pick<Deps, 'stores' | 'clock' | 'modelCatalog'>;
+type AgentDeps = Pick<Deps, 'stores' | 'clock' | 'modelCatalog' | 'redis' | 'keys'>;
+
+export const defaultAlertThresholds = [50, 80, 100];
+const sortedThresholds = (values: readonly number[]) => [...values].sort((a, b) => a - b);
+
+/**
+ * The thresholds are kept with the budget settings too, where the reserve and settle scripts read
+ * the caps: the scripts decide the alerts, and every settle (the journal's, the expiry sweeper's)
+ * sees the same thresholds.
+ */
+async function storeAlertThresholds(deps: AgentDeps, agent: AgentRecord): Promise<void> {
+  await deps.redis.hset(
+    deps.keys.organization(agent.organizationId).agentBudget(agent.id),
+    'alertThresholds',
+    agent.budgetAlertThresholds.join(','),
+  );
+}
 
 async function checkReferences(
   deps: AgentDeps,
@@ -136,11 +169,15 @@ export async function createAgent(
     starterPrompts: input.starterPrompts ?? [],
     theme: { ...defaultTheme, ...input.theme },
     rateLimits: { ...noRateLimits, ...input.rateLimits },
+    showUsageToUsers: input.showUsageToUsers ?? false,
+    budgetAlertThresholds: sortedThresholds(input.budgetAlertThresholds ?? defaultAlertThresholds),
+    maxConsecutiveToolFailures: input.maxConsecutiveToolFailures ?? 3,
     createdAt: now,
     updatedAt: now,
   };
   await checkReferences(deps, organizationId, agent);
   await deps.stores.agents.create(organizationId, agent);
+  await storeAlertThresholds(deps, agent);
   return agent;
 }
 
@@ -169,10 +206,13 @@ export async function updateAgent(
   input: z.infer<typeof updateAgentInput>,
 ): Promise<AgentRecord> {
   const current = await getAgent(deps, organizationId, agentId);
-  const { theme, rateLimits, ...rest } = input;
+  const { theme, rateLimits, budgetAlertThresholds, ...rest } = input;
   const merge = (agent: AgentRecord): AgentRecord => ({
     ...agent,
     ...rest,
+    ...(budgetAlertThresholds !== undefined && {
+      budgetAlertThresholds: sortedThresholds(budgetAlertThresholds),
+    }),
     theme: { ...agent.theme, ...theme },
     rateLimits: { ...agent.rateLimits, ...rateLimits },
     updatedAt: deps.clock.now().toISOString(),
@@ -181,6 +221,7 @@ export async function updateAgent(
   const result = await deps.stores.agents.update(organizationId, agentId, merge);
   if (result.status !== 'updated')
     throw new ApiError('agent_not_found', `No agent ${agentId} in this organization`);
+  if (budgetAlertThresholds !== undefined) await storeAlertThresholds(deps, result.value);
   return result.value;
 }
 

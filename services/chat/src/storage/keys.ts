@@ -5,7 +5,13 @@
  * organization touches one slot and the service runs unchanged on Redis Cluster. The few global
  * keys (slug and key-lookup indexes, embed-origin sets) are only ever touched by single-key commands.
  */
-export type Collection = 'api-key' | 'agent' | 'mcp-server' | 'embed-key' | 'verified-domain';
+export type Collection =
+  | 'api-key'
+  | 'agent'
+  | 'mcp-server'
+  | 'embed-key'
+  | 'verified-domain'
+  | 'webhook-endpoint';
 
 export interface OrganizationKeys {
   record: string;
@@ -61,6 +67,18 @@ export interface OrganizationKeys {
   apiKeyLastUsed: string;
   /** String with a 60 s TTL: set by the first use of a key in a minute, which alone writes apiKeyLastUsed. */
   apiKeyLastUsedGate(keyId: string): string;
+  /** Hash: the budget alerts an agent fired in one period, `scope:user:threshold:cap` → when (HSETNX: once). */
+  agentAlertMarkers(agentId: string, period: string): string;
+  /** Stream: the organization's events (budget alerts, credits, overage), the webhook outbox. */
+  webhookOutbox: string;
+  /** String with a TTL: one webhook delivery's record JSON (status, attempts). */
+  webhookDelivery(deliveryId: string): string;
+  /** String with a TTL: the delivery of an event to an endpoint, so a re-read outbox entry fans out once. */
+  webhookFanout(eventId: string, endpointId: string): string;
+  /** Sorted set: an endpoint's delivery ids scored by creation (ms), newest kept, bounded. */
+  webhookEndpointDeliveries(endpointId: string): string;
+  /** Sorted set: delivery ids due for an attempt, scored by the attempt's time (ms). */
+  webhookSchedule: string;
 }
 
 export interface Keys {
@@ -76,6 +94,8 @@ export interface Keys {
   stripePaymentIntent(paymentIntentId: string): string;
   /** String: the organization that started a Stripe Checkout Session (global: an event names no trusted organization). */
   stripeCheckoutSession(sessionId: string): string;
+  /** Set: organizations with webhook endpoints, which the delivery worker polls (global). */
+  webhookOrganizations: string;
   organization(organizationId: string): OrganizationKeys;
 }
 
@@ -90,6 +110,7 @@ export function createKeys(prefix: string): Keys {
     embedOrigin: (origin) => `${prefix}embed-origin:${origin}`,
     stripePaymentIntent: (paymentIntentId) => `${prefix}stripe-payment-intent:${paymentIntentId}`,
     stripeCheckoutSession: (sessionId) => `${prefix}stripe-checkout-session:${sessionId}`,
+    webhookOrganizations: `${prefix}webhook-organizations`,
     organization(organizationId) {
       const base = `${prefix}{${organizationId}}`;
       return {
@@ -121,6 +142,12 @@ export function createKeys(prefix: string): Keys {
         stripeCheckoutSessions: `${base}:stripe:checkout-sessions`,
         apiKeyLastUsed: `${base}:api-key:last-used`,
         apiKeyLastUsedGate: (keyId) => `${base}:api-key:${keyId}:last-used-gate`,
+        agentAlertMarkers: (agentId, period) => `${base}:agent:${agentId}:alerts:${period}`,
+        webhookOutbox: `${base}:webhook:outbox`,
+        webhookDelivery: (deliveryId) => `${base}:webhook:delivery:${deliveryId}`,
+        webhookFanout: (eventId, endpointId) => `${base}:webhook:fanout:${eventId}:${endpointId}`,
+        webhookEndpointDeliveries: (endpointId) => `${base}:webhook-endpoint:${endpointId}:deliveries`,
+        webhookSchedule: `${base}:webhook:schedule`,
       };
     },
   };

@@ -97,6 +97,12 @@ export const agentRecord = z.object({
       ipPerMinute: null,
       maxStreamsPerVisitor: null,
     }),
+  /** The widget shows the visitor's budget meter. Absent in agents stored before: false. */
+  showUsageToUsers: z.boolean().default(false),
+  /** Percentages of each cap at which `budget.threshold_reached` fires (and the widget warns). */
+  budgetAlertThresholds: z.array(z.number().int()).default([50, 80, 100]),
+  /** A tool failing this many times in a row stops the answer. */
+  maxConsecutiveToolFailures: z.number().int().default(3),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -146,3 +152,53 @@ export const verifiedDomainRecord = z.object({
   createdAt: z.string(),
 });
 export type VerifiedDomainRecord = z.infer<typeof verifiedDomainRecord>;
+
+export const webhookEventTypes = [
+  'budget.threshold_reached',
+  'credits.low_balance',
+  'credits.depleted',
+  'usage.overage_flagged',
+  'webhook.test',
+] as const;
+export type WebhookEventType = (typeof webhookEventTypes)[number];
+
+/** A receiver of the organization's events, signed per Standard Webhooks with its own secret. */
+export const webhookEndpointRecord = z.object({
+  id: z.string(),
+  organizationId: z.string(),
+  url: z.string(),
+  description: z.string().nullable(),
+  eventTypes: z.array(z.enum(webhookEventTypes)),
+  enabled: z.boolean(),
+  /** The `whsec_…` signing secret, sealed with MCPSTACK_SECRET_KEY (bound to the endpoint id). */
+  sealedSecret: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type WebhookEndpointRecord = z.infer<typeof webhookEndpointRecord>;
+
+/** One attempt to deliver an event to an endpoint. */
+export const webhookAttemptRecord = z.object({
+  attemptedAt: z.string(),
+  /** The receiver's HTTP status; null when no response came (refused, timed out). */
+  responseStatus: z.number().int().nullable(),
+  durationMs: z.number().int(),
+  error: z.string().nullable(),
+});
+
+/** An event to deliver to one endpoint, and how it went. */
+export const webhookDeliveryRecord = z.object({
+  id: z.string(),
+  endpointId: z.string(),
+  eventId: z.string(),
+  eventType: z.enum(webhookEventTypes),
+  /** The exact JSON body sent (signed as is on every attempt). */
+  payload: z.string(),
+  status: z.enum(['pending', 'succeeded', 'failed']),
+  attempts: z.array(webhookAttemptRecord),
+  nextAttemptAt: z.string().nullable(),
+  createdAt: z.string(),
+  /** Retries stop after this (24 hours after the event). */
+  giveUpAt: z.string(),
+});
+export type WebhookDeliveryRecord = z.infer<typeof webhookDeliveryRecord>;

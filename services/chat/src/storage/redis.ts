@@ -10,8 +10,8 @@ const scriptFiles = {
   entityDelete: { file: 'entity-delete.lua', keys: 4 },
   hashFieldSwap: { file: 'hash-field-swap.lua', keys: 1 },
   conversationAppend: { file: 'conversation-append.lua', keys: 3 },
-  budgetReserve: { file: 'budget-reserve.lua', keys: 7 },
-  budgetSettle: { file: 'budget-settle.lua', keys: 10 },
+  budgetReserve: { file: 'budget-reserve.lua', keys: 10 },
+  budgetSettle: { file: 'budget-settle.lua', keys: 15 },
   creditsAdjust: { file: 'credits-adjust.lua', keys: 2 },
   creditsPurchase: { file: 'credits-purchase.lua', keys: 3 },
   creditsRefund: { file: 'credits-refund.lua', keys: 3 },
@@ -19,6 +19,7 @@ const scriptFiles = {
   streamAcquire: { file: 'stream-acquire.lua', keys: 1 },
   deleteIfEquals: { file: 'delete-if-equals.lua', keys: 1 },
   chatAdmit: { file: 'chat-admit.lua', keys: 5 },
+  webhookClaim: { file: 'webhook-claim.lua', keys: 1 },
   /** Takes as many buckets as the caller names (all of one organization's slot). */
   rateLimit: { file: 'rate-limit.lua', keys: 'any' },
 } as const;

@@ -11,6 +11,8 @@ import {
   mcpServerRecord,
   type VerifiedDomainRecord,
   verifiedDomainRecord,
+  type WebhookEndpointRecord,
+  webhookEndpointRecord,
 } from './records.ts';
 import type { RedisClient, Scripts } from './redis.ts';
 
@@ -20,6 +22,7 @@ export interface Stores {
   mcpServers: CollectionStore<McpServerRecord>;
   embedKeys: CollectionStore<EmbedKeyRecord>;
   verifiedDomains: CollectionStore<VerifiedDomainRecord>;
+  webhookEndpoints: CollectionStore<WebhookEndpointRecord>;
 }
 
 export function createStores(redis: RedisClient, scripts: Scripts, keys: Keys): Stores {
@@ -47,6 +50,13 @@ export function createStores(redis: RedisClient, scripts: Scripts, keys: Keys): 
       keys,
       collection: 'verified-domain',
       schema: verifiedDomainRecord,
+    }),
+    webhookEndpoints: createCollectionStore({
+      redis,
+      scripts,
+      keys,
+      collection: 'webhook-endpoint',
+      schema: webhookEndpointRecord,
     }),
   };
 }

@@ -1,6 +1,7 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { AgentRecord } from '../../storage/records.ts';
+import { type RefusalDetails, remedies } from '../refusals.ts';
 
 type LimitDeps = Pick<Deps, 'scripts' | 'keys' | 'clock' | 'env'>;
 
@@ -41,8 +42,11 @@ function rateLimited(scope: RateScope, retryMs: number | undefined): ApiError {
   const retryAfterSeconds = Math.max(1, Math.ceil((retryMs ?? 1000) / 1000));
   return new ApiError('rate_limited', `${scopeMessages[scope]} Try again in ${retryAfterSeconds} s.`, {
     scope,
+    limitSource: 'rate',
+    retryable: true,
     retryAfterSeconds,
-  });
+    remedy: remedies.rate,
+  } satisfies RefusalDetails & { scope: RateScope });
 }
 
 function tooManyStreams(maxStreams: number): ApiError {
@@ -51,8 +55,11 @@ function tooManyStreams(maxStreams: number): ApiError {
     `You already have ${maxStreams} answers in progress: wait for one to finish.`,
     {
       maxStreams,
+      limitSource: 'in_flight',
+      retryable: true,
       retryAfterSeconds: 2,
-    },
+      remedy: remedies.streams,
+    } satisfies RefusalDetails & { maxStreams: number },
   );
 }
 

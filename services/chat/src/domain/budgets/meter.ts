@@ -5,6 +5,8 @@ import type { LlmCallDraft } from '../history/llm-calls.ts';
 import { encodeCall } from '../history/outbox.ts';
 import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
+import { type RefusalDetails, remedies, secondsUntil } from '../refusals.ts';
+import { usdToMicros } from './money.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
 
 export type MeterDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
@@ -98,19 +100,36 @@ const scopeMessages: Record<BudgetScope, (resetsOn: string) => string> = {
   credits: () => 'This assistant has run out of AI credits.',
 };
 
+/**
+ * 402 `budget_exceeded`: the scope's cap (or the balance) cannot pay for this call. `reason` tells
+ * a spent cap (`cap_reached`: come back at `resetsAt`) from a call whose bound alone is above the
+ * whole cap (`message_larger_than_cap`: no wait helps).
+ */
 export function budgetExceeded(
   scope: BudgetScope,
   capMicros: number,
   usedMicros: number,
   period: BudgetPeriod,
+  now: Date,
+  amountMicros = 0,
 ) {
+  const larger = scope !== 'credits' && amountMicros > capMicros;
   const resetsAt = scope === 'credits' ? null : period.end.toISOString();
-  return new ApiError('budget_exceeded', scopeMessages[scope](period.end.toISOString().slice(0, 10)), {
+  const message = larger
+    ? 'This message needs more than the whole monthly limit of this assistant allows. Try a shorter message or start a new conversation.'
+    : scopeMessages[scope](period.end.toISOString().slice(0, 10));
+  const details: RefusalDetails & Record<string, unknown> = {
     scope,
+    reason: larger ? 'message_larger_than_cap' : 'cap_reached',
     capUsd: microsToUsd(capMicros),
     usedUsd: microsToUsd(usedMicros),
+    limitSource: scope,
+    retryable: !larger && scope !== 'credits',
+    ...(!larger && scope !== 'credits' && { retryAfterSeconds: secondsUntil(now, period.end) }),
     resetsAt,
-  });
+    remedy: larger ? remedies.messageLargerThanCap : remedies[scope],
+  };
+  return new ApiError('budget_exceeded', message, details);
 }
 
 /** Reserves `amountMicros` in every scope that applies, or throws 402 `budget_exceeded` naming the scope. */
@@ -135,6 +154,9 @@ export async function reserve(
       keys.budgetReservations,
       keys.budgetReservationData,
       keys.credits,
+      keys.agentAlertMarkers(context.agentId, period.id),
+      keys.webhookOutbox,
+      keys.index('webhook-endpoint'),
     ],
     [
       id,
@@ -145,6 +167,10 @@ export async function reserve(
       context.owner.kind === 'user' ? context.owner.id : '',
       context.agentId,
       JSON.stringify(holdContext(context, period, amountMicros, now)),
+      period.end.toISOString(),
+      `${newId('webhookEvent')}.`,
+      now.toISOString(),
+      period.id,
     ],
   )) as [string, string?, number?, number?, number?];
   if (result[0] === 'denied') {
@@ -154,10 +180,17 @@ export async function reserve(
       throw new ApiError(
         'budget_busy',
         'Many answers are in progress right now; please try again in a moment.',
-        { scope, retryAfterSeconds: 2 },
+        {
+          scope,
+          reason: 'answers_in_flight',
+          limitSource: 'in_flight',
+          retryable: true,
+          retryAfterSeconds: 2,
+          remedy: remedies.busy,
+        } satisfies RefusalDetails & Record<string, unknown>,
       );
     }
-    throw budgetExceeded(scope as BudgetScope, Number(cap), Number(used), period);
+    throw budgetExceeded(scope as BudgetScope, Number(cap), Number(used), period, now, amountMicros);
   }
   return { id, amountMicros, period };
 }
@@ -193,6 +226,11 @@ export async function settle(
       keys.agentPeriodConversations(context.agentId, period.id),
       keys.historyOutbox,
       keys.budgetExpiredHold(reservation?.id ?? ''),
+      keys.agentBudget(context.agentId),
+      keys.agentUserCaps(context.agentId),
+      keys.agentAlertMarkers(context.agentId, period.id),
+      keys.webhookOutbox,
+      keys.index('webhook-endpoint'),
     ],
     [
       reservation?.id ?? '',
@@ -210,10 +248,21 @@ export async function settle(
       period.id,
       settledBy,
       expiredMarkerSeconds,
+      periodEnd(period.id, context.resetDayOfMonthUtc).toISOString(),
+      usdToMicros(deps.env.MCPSTACK_LOW_BALANCE_USD),
+      `${newId('webhookEvent')}.`,
+      deps.clock.now().toISOString(),
+      context.agentId,
+      period.id,
     ],
   )) as [string, number?, number?, number?];
   if (reply[0] === 'duplicate' || reply[0] === 'gone') return { status: reply[0] };
   return { status: 'ok', chargedMicros: Number(reply[2]), overageMicros: Number(reply[3]) };
+}
+
+/** When the period that started on `periodId` (YYYY-MM-DD) ends. */
+function periodEnd(periodId: string, resetDayOfMonthUtc: number): Date {
+  return budgetPeriod(new Date(`${periodId}T00:00:00Z`), resetDayOfMonthUtc).end;
 }
 
 /** Gives a reservation back unused (the call was not made). */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
+import type { VisitorBudget } from '../budgets/visitor-budget.ts';
 import type { Owner } from '../owner.ts';
 
 type ConversationDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
@@ -22,7 +23,8 @@ export interface ConversationView {
 }
 
 /** A stored message: the AI SDK's UI message, so history is served exactly as `useChat` reads it. */
-export type StoredMessage = UIMessage<{ createdAt?: string }>;
+/** `budget`: the visitor's budget meter when the answer finished (see visitor-budget.ts). */
+export type StoredMessage = UIMessage<{ createdAt?: string; budget?: VisitorBudget }>;
 
 const storedMessage = z.looseObject({
   id: z.string(),

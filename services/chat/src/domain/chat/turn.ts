@@ -11,6 +11,7 @@ import { parseInput } from '../../validate.ts';
 import { acquireStream, admitAnonymous, limitChat, type StreamLease } from '../abuse/rate-limit.ts';
 import { AnswerMeter } from '../budgets/answer-meter.ts';
 import { readBudgetSettings } from '../budgets/settings.ts';
+import { visitorBudget } from '../budgets/visitor-budget.ts';
 import { lowBalanceHeaders } from '../credits/summary.ts';
 import type { EmbedKeyLookup } from '../embed-keys.ts';
 import { buildLlmCall, costMicros, type LlmCallRecord } from '../history/llm-calls.ts';
@@ -306,6 +307,7 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       conversation,
       abort,
       live,
+      budgetEnabled: budget.enabled,
     });
     return {
       headers,
@@ -322,6 +324,8 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
 }
 
 interface AnswerSetup {
+  /** The agent's caps apply: the answer's finish carries the visitor's budget meter. */
+  budgetEnabled: boolean;
   agent: AgentRecord;
   model: CatalogModel;
   client: ModelClient;
@@ -392,6 +396,7 @@ class AnswerRun {
     });
     writer.start();
     const prompt = [...this.#setup.call.prompt];
+    const failures = new ToolFailureStreaks(agent.maxConsecutiveToolFailures);
     let prepared = this.#setup.first;
     let finishReason: FinishReason | null = null;
     try {
@@ -401,9 +406,13 @@ class AnswerRun {
           prepared = client.prepare({ ...this.#setup.call, prompt });
           const held = await meter.hold(prepared.sentBytes, this.#setup.call.maxOutputTokens);
           if (!held.ok) {
-            // Money ran out mid-answer: say why, keep what was said.
-            writer.error(held.refusal.message);
-            finishReason = null;
+            // Money ran out mid-answer: say why in a typed part the widget reads, keep what was said.
+            writer.data('budget', {
+              code: held.refusal.code,
+              message: held.refusal.message,
+              ...held.refusal.details,
+            });
+            finishReason = 'other';
             break;
           }
         }
@@ -418,8 +427,23 @@ class AnswerRun {
           this.#explainAbort(writer);
           break;
         }
+        const failing = failures.record(result.toolCalls, outcomes);
+        if (failing) {
+          // A tool that keeps failing would have the model retry it until maxSteps: stop before that burns the budget.
+          writer.data('tool-failures', {
+            toolName: failing.toolName,
+            failures: failing.failures,
+            message: `The tool ${failing.toolName} failed ${failing.failures} times in a row, so the assistant stopped. Please try again later.`,
+          });
+          finishReason = 'other';
+          break;
+        }
       }
-      if (finishReason !== null) writer.finish(finishReason);
+      if (finishReason !== null) {
+        // The meter after this answer's last settle.
+        const budget = this.#setup.budgetEnabled ? await this.#budgetMeter() : null;
+        writer.finish(finishReason, budget ? { budget } : undefined);
+      }
     } catch (error) {
       writer.error(visitorErrorText(deps, error));
     } finally {
@@ -433,6 +457,34 @@ class AnswerRun {
       ]);
       sink.begin();
       writer.close();
+    }
+  }
+
+  /** The visitor's budget meter after this answer's settles; a failure to read it never fails the answer. */
+  async #budgetMeter() {
+    // Redis away (the settle goes to the journal): the answer ends without its meter, at once.
+    if (this.#deps.redis.status !== 'ready') return null;
+    await this.#settling;
+    const { conversation } = this.#setup;
+    // A slow Redis never holds the finish back longer than a settle may take.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), this.#deps.env.MCPSTACK_SETTLE_TIMEOUT_MS);
+    });
+    const read = visitorBudget(
+      this.#deps,
+      conversation.organizationId,
+      conversation.agentId,
+      conversation.owner,
+    );
+    read.catch(() => undefined);
+    try {
+      return await Promise.race([read, deadline]);
+    } catch (error) {
+      this.#deps.logger.warn({ reason: describeError(error) }, 'could not read the budget meter');
+      return null;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -648,6 +700,30 @@ class AnswerRun {
         'could not store the answer',
       );
     }
+  }
+}
+
+/** Consecutive failures of each tool within one answer; a success of the tool resets its count. */
+class ToolFailureStreaks {
+  readonly #limit: number;
+  readonly #streaks = new Map<string, number>();
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Counts a step's outcomes; returns the tool that reached the limit, if one did. */
+  record(
+    calls: readonly { toolName: string }[],
+    outcomes: readonly ToolOutcome[],
+  ): { toolName: string; failures: number } | null {
+    let reached: { toolName: string; failures: number } | null = null;
+    for (const [index, call] of calls.entries()) {
+      const failures = outcomes[index]?.ok ? 0 : (this.#streaks.get(call.toolName) ?? 0) + 1;
+      this.#streaks.set(call.toolName, failures);
+      if (failures >= this.#limit && !reached) reached = { toolName: call.toolName, failures };
+    }
+    return reached;
   }
 }
 

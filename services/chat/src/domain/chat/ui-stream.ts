@@ -124,12 +124,19 @@ export class UiMessageStream {
     this.#write({ type: 'finish-step' });
   }
 
-  finish(finishReason: FinishReason): void {
+  /** Ends the answer; `metadata` is merged into the message's (as the AI SDK's `messageMetadata`). */
+  finish(finishReason: FinishReason, metadata?: StoredMessage['metadata']): void {
+    if (metadata) {
+      this.message.metadata = { ...this.message.metadata, ...metadata };
+      this.#write({ type: 'finish', finishReason, messageMetadata: metadata });
+      return;
+    }
     this.#write({ type: 'finish', finishReason });
   }
 
-  /** A custom data part of the protocol (`data-<name>`), e.g. why an answer stopped. */
+  /** A custom data part of the protocol (`data-<name>`), e.g. why an answer stopped; kept in the answer. */
   data(name: string, data: unknown): void {
+    this.message.parts.push({ type: `data-${name}`, data } as StoredMessage['parts'][number]);
     this.#write({ type: `data-${name}`, data } as AnswerChunk);
   }
 

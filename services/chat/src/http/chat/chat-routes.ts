@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import { Histogram } from 'prom-client';
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
+import { visitorBudget } from '../../domain/budgets/visitor-budget.ts';
 import { chatRequest, conversationIdSchema, visitorIdSchema } from '../../domain/chat/chat-request.ts';
 import { assertConversationOwner, ownerMessages } from '../../domain/chat/conversations.ts';
 import {
@@ -127,7 +128,24 @@ export function chatRouter(deps: Deps): Router {
         starterPrompts: agent.starterPrompts,
         theme: agent.theme,
         limits: { maxMessageChars: deps.env.MCPSTACK_CHAT_MAX_MESSAGE_CHARS },
+        showUsageToUsers: agent.showUsageToUsers,
+        budgetAlertThresholds: agent.budgetAlertThresholds,
       });
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  // The visitor's (or signed-in user's) budget meter, as each answer's finish carries it.
+  router.get('/api/v1/chat/budget', auth, async (request, response, next) => {
+    try {
+      const { key } = embedContext(response);
+      await admitChatRequest(deps, key, clientIp(request));
+      const query = parseInput(z.object({ visitorId: visitorIdSchema }).loose(), request.query, 'query');
+      const headers: Record<string, string> = {};
+      const owner = await resolveOwner(deps, key, query.visitorId, request.get(userTokenHeader), headers);
+      for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+      response.json({ budget: await visitorBudget(deps, key.organizationId, key.agentId, owner) });
     } catch (error) {
       next(error);
     }
@@ -224,6 +242,7 @@ export function chatRouter(deps: Deps): Router {
 const chatMethods = [
   ['/api/v1/chat', ['POST']],
   ['/api/v1/chat/config', ['GET']],
+  ['/api/v1/chat/budget', ['GET']],
   ['/api/v1/chat/conversations/:conversationId/messages', ['GET']],
   ['/api/v1/chat/:conversationId/stream', ['GET', 'DELETE']],
 ] as const;
@@ -233,7 +252,7 @@ const chatErrors = {
     description: 'Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter)',
   },
   401: { description: 'invalid_public_key or secret_key_not_allowed' },
-  403: { description: 'origin_required or origin_not_allowed' },
+  403: { description: 'origin_required or origin_not_allowed (limitSource origin, with a remedy)' },
   404: { description: 'conversation_not_found (another visitor’s conversation) or agent_not_found' },
   405: { description: 'method_not_allowed, with Allow' },
 };
@@ -263,6 +282,14 @@ export function chatOpenApiPaths(): Record<string, Record<string, JsonSchema>> {
           409: {
             description: 'conversation_too_long, or message_already_answered (the same message id again)',
           },
+          402: {
+            description:
+              'budget_exceeded: limitSource agent, user, anonymous or credits; reason cap_reached (retryable at resetsAt) or message_larger_than_cap; remedy for the site owner',
+          },
+          429: {
+            description:
+              'rate_limited (limitSource rate), too_many_streams or budget_busy (limitSource in_flight: answers in progress hold the cap); retryAfterSeconds and Retry-After',
+          },
           413: { description: 'message_too_long or payload_too_large' },
           415: { description: 'unsupported_media_type or unsupported_content_encoding' },
         },
@@ -274,6 +301,24 @@ export function chatOpenApiPaths(): Record<string, Record<string, JsonSchema>> {
         operationId: 'chatConfig',
         summary: "The agent's public settings for the widget: name, welcome message, starter prompts, theme.",
         responses: { 200: { description: 'The settings' }, ...chatErrors },
+      },
+    },
+    '/api/v1/chat/budget': {
+      get: {
+        ...base,
+        operationId: 'chatBudget',
+        summary:
+          "The visitor's budget meter: a signed user's cap (their own, else the agent's) in USD; for an anonymous visitor only the share of the guest pool left.",
+        parameters: [
+          { name: 'visitorId', in: 'query', required: true, schema: toSchema(visitorIdSchema, 'input') },
+        ],
+        responses: {
+          200: {
+            description:
+              '{ budget: { scope, limitUsd, spentUsd, remainingUsd, remainingPercent, resetsAt, warnAtPercent } | null } (USD figures null for anonymous visitors; budget null when no cap applies)',
+          },
+          ...chatErrors,
+        },
       },
     },
     '/api/v1/chat/conversations/{conversationId}/messages': {

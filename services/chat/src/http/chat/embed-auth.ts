@@ -8,6 +8,7 @@ import {
   normalizeOrigin,
   publicKeyPattern,
 } from '../../domain/embed-keys.ts';
+import { type RefusalDetails, remedies } from '../../domain/refusals.ts';
 import { originProblem, verifiedDomainsOf } from '../../domain/verified-domains.ts';
 import { ApiError } from '../../errors.ts';
 
@@ -18,6 +19,8 @@ export interface EmbedContext {
 }
 
 export const embedContext = (response: Response): EmbedContext => response.locals.embed as EmbedContext;
+
+const originRefusal: RefusalDetails = { limitSource: 'origin', retryable: false, remedy: remedies.origin };
 
 const allowedHeaders = 'authorization, content-type, x-request-id, x-mcpstack-user-token';
 const exposedHeaders = 'x-request-id, retry-after, x-mcpstack-user-token-problem, x-mcpstack-credits-low';
@@ -45,7 +48,7 @@ export function chatCors(deps: Deps): RequestHandler {
     try {
       const origin = normalizeOrigin(request.get('origin') ?? '');
       if (!origin || !(await isOriginAllowedByAnyKey(deps, origin))) {
-        throw new ApiError('origin_not_allowed', 'This origin may not call the chat API');
+        throw new ApiError('origin_not_allowed', 'This origin may not call the chat API', originRefusal);
       }
       response.setHeader('Access-Control-Allow-Origin', origin);
       response.setHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
@@ -92,18 +95,20 @@ export function embedAuth(deps: Deps): RequestHandler {
         throw new ApiError(
           'origin_required',
           'The chat API is for browsers: the request must carry an Origin header allowed by the embed key',
+          originRefusal,
         );
       }
       if (!origin || !key.allowedOrigins.includes(origin)) {
         throw new ApiError('origin_not_allowed', `The origin ${rawOrigin} is not allowed by this embed key`, {
           origin: rawOrigin,
+          ...originRefusal,
         });
       }
       if (deps.env.MCPSTACK_REQUIRE_VERIFIED_DOMAINS) {
         // Read on every request: removing a domain stops its origins on the very next one.
         const verified = await verifiedDomainsOf(deps, key.organizationId, key.agentId);
         const problem = originProblem(deps.env, origin, verified);
-        if (problem) throw new ApiError('origin_not_allowed', problem, { origin });
+        if (problem) throw new ApiError('origin_not_allowed', problem, { origin, ...originRefusal });
       }
       allowOrigin(response, origin);
       response.locals.embed = { key, origin } satisfies EmbedContext;

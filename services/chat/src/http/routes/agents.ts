@@ -36,6 +36,14 @@ export const agentView = z.object({
     ipPerMinute: z.number().int().nullable(),
     maxStreamsPerVisitor: z.number().int().nullable(),
   }),
+  showUsageToUsers: z.boolean().describe("The widget shows the visitor's budget meter."),
+  budgetAlertThresholds: z
+    .array(z.number().int())
+    .describe('Percentages of each cap at which budget.threshold_reached fires (and the widget warns).'),
+  maxConsecutiveToolFailures: z
+    .number()
+    .int()
+    .describe('A tool failing this many times in a row in one answer stops the answer.'),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

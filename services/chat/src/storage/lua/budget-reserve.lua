@@ -9,6 +9,12 @@
 -- ARGV[1] hold id, ARGV[2] amount (micro-USD), ARGV[3] now (ms), ARGV[4] expiry (ms),
 -- ARGV[5] "user" or "anonymous", ARGV[6] external user id ("" when anonymous), ARGV[7] agent id,
 -- ARGV[8] the hold's context as JSON (whose call it is, for a charge at expiry).
+-- Alerts: KEYS[8] the agent's alert markers of the period, KEYS[9] the organization's event outbox,
+-- KEYS[10] its webhook endpoint index; ARGV[9] when the period ends (ISO), ARGV[10] an event id
+-- prefix, ARGV[11] now (ISO), ARGV[12] period id. A cap refused because what is left cannot pay for
+-- the call (not because answers in flight hold it) is spent: its thresholds not yet fired fire now,
+-- with the same markers as the settle script's (so 100 % is reached although settles never book
+-- past the cap). A call larger than the whole cap fires nothing.
 -- Returns {"ok"} or {"denied", scope, cap, used, spent} (used = spent + reserved, micro-USD; for
 -- credits, cap is the balance and spent 0).
 local settings, spend, userCaps, reserved, reservations, data, credits =
@@ -17,6 +23,27 @@ local id, amount, expiry = ARGV[1], tonumber(ARGV[2]), ARGV[4]
 local kind, userId, agentId = ARGV[5], ARGV[6], ARGV[7]
 
 local function number(value) return tonumber(value) or 0 end
+local markers, outbox, endpoints = KEYS[8], KEYS[9], KEYS[10]
+
+local function exhausted(denied, subject, thresholds)
+  local scope, cap, spent = denied[2], denied[3], denied[5]
+  if spent + amount <= cap or amount > cap or cap <= 0 then return denied end
+  local subscribed = redis.call('ZCARD', endpoints) > 0
+  local emitted = 0
+  for threshold in string.gmatch(thresholds or '50,80,100', '%d+') do
+    if redis.call('HSETNX', markers, scope .. ':' .. subject .. ':' .. threshold .. ':' .. cap, ARGV[11]) == 1 and
+      subscribed then
+      emitted = emitted + 1
+      redis.call('XADD', outbox, 'MAXLEN', '~', 10000, '*', 'id', ARGV[10] .. string.format('%02d', emitted),
+        'type', 'budget.threshold_reached', 'occurredAt', ARGV[11], 'data', cjson.encode({ scope = scope,
+          externalUserId = subject ~= '' and subject or nil, thresholdPercent = tonumber(threshold),
+          limitUsd = cap / 1000000, spentUsd = spent / 1000000, periodId = ARGV[12], resetsAt = ARGV[9],
+          agentId = agentId }))
+    end
+  end
+  if redis.call('TTL', markers) < 0 then redis.call('EXPIRE', markers, 400 * 86400) end
+  return denied
+end
 
 local fields = {}
 local function check(scope, cap, spentField, reservedField)
@@ -28,17 +55,19 @@ local function check(scope, cap, spentField, reservedField)
   return nil
 end
 
-local config = redis.call('HMGET', settings, 'enabled', 'monthlyMicros', 'defaultUserMicros', 'anonymousMicros')
+local config = redis.call('HMGET', settings, 'enabled', 'monthlyMicros', 'defaultUserMicros', 'anonymousMicros',
+  'alertThresholds')
 if config[1] == '1' then
   local denied = check('agent', config[2], 'agent', 'agent:' .. agentId)
-  if denied then return denied end
+  if denied then return exhausted(denied, '', config[5]) end
   if kind == 'user' then
     local cap = redis.call('HGET', userCaps, userId) or config[3]
     denied = check('user', cap, 'u:' .. userId, 'user:' .. agentId .. ':' .. userId)
+    if denied then return exhausted(denied, userId, config[5]) end
   else
     denied = check('anonymous', config[4], 'anon', 'anon:' .. agentId)
+    if denied then return exhausted(denied, '', config[5]) end
   end
-  if denied then return denied end
 end
 
 -- The organization's AI credits: chat stops when a call could take the balance below zero.

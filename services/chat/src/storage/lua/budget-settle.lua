@@ -12,14 +12,18 @@
 -- KEYS[1] the agent's spend counters of the period, KEYS[2] reserved totals, KEYS[3] open holds
 -- (scored by expiry), KEYS[4] hold data, KEYS[5] credits, KEYS[6] the period's user ranking,
 -- KEYS[7] the agent's users, KEYS[8] the period's conversations, KEYS[9] the history outbox,
--- KEYS[10] the marker of this hold charged at expiry.
+-- KEYS[10] the marker of this hold charged at expiry; for the alerts block at the end: KEYS[11] the
+-- agent's budget settings, KEYS[12] its per-user cap overrides, KEYS[13] the agent's alert markers
+-- of the period, KEYS[14] the organization's event stream, KEYS[15] its webhook endpoint index.
 -- ARGV[1] hold id ("" when none), ARGV[2] the call's cost from its usage (micro-USD), ARGV[3] "user"
 -- or "anonymous", ARGV[4] external user id, ARGV[5] day (YYYY-MM-DD), ARGV[6] call id, ARGV[7] the
 -- call's record without its settled fields, in the outbox encoding (domain/history/outbox.ts),
 -- ARGV[8] ledger entry id, ARGV[9] input tokens, ARGV[10] output tokens, ARGV[11] conversation id,
 -- ARGV[12] TTL of the period keys (seconds), ARGV[13] the budget period's id, ARGV[14] who settles:
 -- "stream" (the answer), "journal" (replayed after Redis was away) or "expiry" (a hold nobody
--- settled, charged at its bound), ARGV[15] how long the expiry marker is kept (seconds).
+-- settled, charged at its bound), ARGV[15] how long the expiry marker is kept (seconds); for the
+-- alerts: ARGV[16] when the period ends (ISO), ARGV[17] the low-balance threshold (micro-USD),
+-- ARGV[18] an event id prefix, ARGV[19] now (ISO), ARGV[20] agent id, ARGV[21] period id.
 -- Returns {"ok", balance, charged, overage}, {"duplicate"}, or {"gone"} (an expiry of a hold that
 -- was settled meanwhile: nothing to do).
 --#include lib/holds.lua
@@ -87,4 +91,61 @@ if charged > 0 then
 else
   redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'm', money, 'p', ARGV[13])
 end
+-- ===== Alerts =====================================================================================
+-- Invariant: each threshold of each scope fires once per period and cap (HSETNX of a marker keyed by
+-- scope, user, threshold and cap: a new period or another cap re-arms it), decided here in the step
+-- that moves the counter, so answers settling at once cannot both fire it. Credits fire when this
+-- call moves the balance across the org's low threshold or to zero. Events go to the organization's
+-- event stream (read by the webhook delivery worker) only when it has an endpoint.
+do
+  local settings, userCaps, markers, events, endpoints = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+  local periodEnd, lowBalance, eventPrefix, now, agentId, periodId =
+    ARGV[16], tonumber(ARGV[17]), ARGV[18], ARGV[19], ARGV[20], ARGV[21]
+  local subscribed = redis.call('ZCARD', endpoints) > 0
+  local emitted = 0
+  local function emit(eventType, data)
+    if not subscribed then return end
+    emitted = emitted + 1
+    data.agentId = agentId
+    redis.call('XADD', events, 'MAXLEN', '~', 10000, '*', 'id', eventPrefix .. string.format('%02d', emitted),
+      'type', eventType, 'occurredAt', now, 'data', cjson.encode(data))
+  end
+  local config = redis.call('HMGET', settings, 'enabled', 'monthlyMicros', 'defaultUserMicros', 'anonymousMicros',
+    'alertThresholds')
+  if config[1] == '1' and charged > 0 then
+    local thresholds = config[5] or '50,80,100'
+    local function check(scope, cap, counterField, subject)
+      cap = tonumber(cap)
+      if not cap or cap <= 0 then return end
+      local spentNow = tonumber(redis.call('HGET', spend, counterField)) or 0
+      for threshold in string.gmatch(thresholds, '%d+') do
+        local percent = tonumber(threshold)
+        if spentNow * 100 >= percent * cap and
+          redis.call('HSETNX', markers, scope .. ':' .. subject .. ':' .. threshold .. ':' .. cap, now) == 1 then
+          emit('budget.threshold_reached', { scope = scope, externalUserId = subject ~= '' and subject or nil,
+            thresholdPercent = percent, limitUsd = cap / 1000000, spentUsd = spentNow / 1000000,
+            periodId = periodId, resetsAt = periodEnd })
+        end
+      end
+    end
+    check('agent', config[2], 'agent', '')
+    if kind == 'user' then
+      check('user', redis.call('HGET', userCaps, userId) or config[3], 'u:' .. userId, userId)
+    else
+      check('anonymous', config[4], 'anon', '')
+    end
+    if redis.call('TTL', markers) < 0 then redis.call('EXPIRE', markers, ttl) end
+  end
+  local before = balance + charged
+  if lowBalance > 0 and before >= lowBalance and balance < lowBalance and balance > 0 then
+    emit('credits.low_balance', { balanceUsd = balance / 1000000, thresholdUsd = lowBalance / 1000000 })
+  end
+  if before > 0 and balance <= 0 then emit('credits.depleted', { balanceUsd = balance / 1000000 }) end
+  if overage > 0 then
+    emit('usage.overage_flagged', { callId = ARGV[6], conversationId = ARGV[11], reportedCostUsd = cost / 1000000,
+      chargedUsd = charged / 1000000, overageUsd = overage / 1000000 })
+  end
+end
+-- ===== End of alerts ==============================================================================
+
 return { 'ok', balance, charged, overage }
