@@ -499,7 +499,10 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('page-button');
     await page.keyboard.press('Tab');
     expect(await focused(page)).toBe('button.launcher');
-    expect(await widget.launcher(page).getAttribute('aria-label')).toBe('Open chat with Shop assistant');
+    // The label names the agent once its settings arrived: poll for it.
+    await expect
+      .poll(() => widget.launcher(page).getAttribute('aria-label'))
+      .toBe('Open chat with Shop assistant');
     await page.keyboard.press('Enter');
     await expect.poll(() => widget.panel(page).isVisible()).toBe(true);
     // Focus moves on the next frame: wait for it rather than racing it on a busy machine.
