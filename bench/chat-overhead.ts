@@ -629,12 +629,19 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
 const beforeTheRewrite = [
   '**Before the stream-path rewrite** (commit `37f82e6`, `streamText` + `pipeUIMessageStreamToResponse`; measured 2026-12-01 14:41 UTC with this benchmark on this machine, the shared Redis then):',
   '',
-  '| figure | before | bare relay in the same run |',
-  '| --- | --- | --- |',
-  '| service CPU per 31-piece answer | 14.45 ms (7.0×; 5.1–7.0× over five runs) | 2.05 ms |',
-  '| added first token, one stream at a time, p50 / p99 | 5.01 ms / 28.04 ms | 0.66 ms / 40.29 ms |',
-  '| 100 concurrent streams: added p99, failed | 1257 ms, 0 | 13.50 ms |',
-  '| 512 concurrent streams at 100 ms: longest gap, streams stalled > 1 s | 1888 ms, 699 of 1024 | 497 ms, 0 |',
+  table(
+    ['figure', 'before', 'bare relay in the same run'],
+    [
+      ['service CPU per 31-piece answer', '14.45 ms (7.0×; 5.1–7.0× over five runs)', '2.05 ms'],
+      ['added first token, one stream at a time, p50 / p99', '5.01 ms / 28.04 ms', '0.66 ms / 40.29 ms'],
+      ['100 concurrent streams: added p99, failed', '1257 ms, 0', '13.50 ms'],
+      [
+        '512 concurrent streams at 100 ms: longest gap, streams stalled > 1 s',
+        '1888 ms, 699 of 1024',
+        '497 ms, 0',
+      ],
+    ],
+  ),
 ].join('\n');
 
 /**
