@@ -67,16 +67,19 @@ async function startAnswer(url: string, tenant: ChatTenant, text: string) {
   }
   const done = (async () => {
     let body = text_;
+    let lastTextAt = Date.now();
     try {
       for (;;) {
         const { value, done: ended } = await reader.read();
         if (ended) break;
-        body += decoder.decode(value, { stream: true });
+        const piece = decoder.decode(value, { stream: true });
+        if (piece.includes('"type":"text-delta"')) lastTextAt = Date.now();
+        body += piece;
       }
     } catch {
       // the connection was cut
     }
-    return body;
+    return { body, lastTextAt, endedAt: Date.now() };
   })();
   return { done };
 }
@@ -86,16 +89,21 @@ async function records(client: Redis, prefix: string, tenant: ChatTenant) {
 }
 
 /**
- * Waits until the call's one record is there, settled as `settledBy` says; then the books must be
+ * Waits until the call's one record is there, settled as one of `settledBy`; then the books must be
  * exact: nothing held, counters = records = ledger, the balance the grant less the spend.
  */
-async function expectOneCallBooked(client: Redis, prefix: string, tenant: ChatTenant, settledBy: string) {
+async function expectOneCallBooked(
+  client: Redis,
+  prefix: string,
+  tenant: ChatTenant,
+  settledBy: readonly string[],
+) {
   await expect
     .poll(async () => (await records(client, prefix, tenant)).map((record) => record.settledBy), {
-      timeout: 30_000,
+      timeout: 60_000,
       interval: 200,
     })
-    .toEqual([settledBy]);
+    .toSatisfy((seen: string[]) => seen.length === 1 && settledBy.includes(seen[0] ?? ''));
   const books = await moneyInvariants(client, prefix, tenant, period);
   expect(books.held).toBe(0);
   expect(books.calls).toBe(1);
@@ -115,16 +123,18 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
       const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
       const answer = await startAnswer(service.url, tenant, '[long] tell me a story');
       await redis.stop();
-      const stoppedAt = Date.now();
-      const body = await answer.done;
-      // The model's stream went on without Redis; the answer ended with it, not after settle retries.
+      const { body, lastTextAt, endedAt } = await answer.done;
+      // The model's stream went on without Redis; the answer ended with it, not after settle retries
+      // (the settle waits MCPSTACK_SETTLE_TIMEOUT_MS, 500 ms here, then goes to the journal).
       expect(body).toContain('"type":"finish"');
       expect(body.trim().endsWith('data: [DONE]')).toBe(true);
-      expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+      expect(endedAt - lastTextAt).toBeLessThan(10_000);
       await redis.start();
       await client.connect();
-      // The journal replays once Redis answers: one record, settled by the journal, books exact.
-      await expectOneCallBooked(client, prefix, tenant, 'journal');
+      // The journal replays once Redis answers: one record, books exact. (Settled by the journal; or,
+      // on a slow machine, by the first attempt ioredis still held when Redis came back, the journal's
+      // replay then being a duplicate: once either way.)
+      await expectOneCallBooked(client, prefix, tenant, ['journal', 'stream']);
     } finally {
       client.disconnect();
       await service.stop();
@@ -154,7 +164,7 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
       await answer.done;
       expect((await moneyInvariants(client, prefix, tenant, period)).held).toBeGreaterThan(0);
       // The survivor's sweeper charges the hold once it expired (the model timeout plus the grace).
-      await expectOneCallBooked(client, prefix, tenant, 'expiry');
+      await expectOneCallBooked(client, prefix, tenant, ['expiry']);
     } finally {
       client.disconnect();
       await survivor.stop();
