@@ -5170,8 +5170,16 @@ export interface operations {
             query?: {
                 /** @description The nextCursor of the previous page. */
                 cursor?: string;
+                /** @description One signed-in user's calls. */
+                externalUserId?: string;
+                /** @description true: calls to review: the reported usage cost more than the hold (overage), or a dead instance’s hold charged at expiry. */
+                flagged?: "true" | "false";
                 /** @description Items per page, 1-500 (default 50). */
                 limit?: number;
+                /** @description Calls that ended this way. */
+                status?: "ok" | "error" | "aborted";
+                /** @description true: calls metered from estimated usage (the model server reported none). */
+                usageEstimated?: "true" | "false";
             };
             header?: never;
             path: {
