@@ -11,6 +11,7 @@ import { runBudgetRace } from './budget-race.ts';
 import { runChatLoad } from './chat-load.ts';
 import { runChatOverhead } from './chat-overhead.ts';
 import { runHistory } from './history.ts';
+import { runLedgerPages } from './ledger-pages.ts';
 import { runReserveSettle } from './reserve-settle.ts';
 import type { Machine } from './support/machine.ts';
 import { type BenchmarkResult, passed, replaceSections, table } from './support/report.ts';
@@ -19,6 +20,7 @@ const benchmarks: { name: string; run: (log: (line: string) => void) => Promise<
   { name: 'budget-race', run: runBudgetRace },
   { name: 'reserve-settle', run: runReserveSettle },
   { name: 'history', run: runHistory },
+  { name: 'ledger-pages', run: runLedgerPages },
   { name: 'chat-overhead', run: runChatOverhead },
   { name: 'chat-load', run: runChatLoad },
 ];

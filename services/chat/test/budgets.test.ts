@@ -345,6 +345,46 @@ describe('reserve and settle (the Lua scripts)', () => {
     });
   });
 
+  it('narrows the LLM-call log on the server: by user, status, estimated usage and flagged calls', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    const alice = contextOf(tenant, agentId, { kind: 'user', id: 'alice' });
+    const visitor = contextOf(tenant, agentId);
+    const plain = settledCall(alice, 10);
+    const failed = settledCall(visitor, 0);
+    failed.record.status = 'error';
+    const estimated = settledCall(visitor, 20);
+    estimated.record.usageEstimated = true;
+    const overReported = settledCall(alice, 2_000_000);
+    await settle(service.deps, alice, await reserve(service.deps, alice, 100), plain);
+    await settle(service.deps, visitor, await reserve(service.deps, visitor, 100), failed);
+    await settle(service.deps, visitor, await reserve(service.deps, visitor, 100), estimated);
+    await settle(service.deps, alice, await reserve(service.deps, alice, 5000), overReported);
+    await service.drain();
+    const ids = async (filter: string) => {
+      const response = await service.call(
+        'GET',
+        `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/usage/llm-calls?limit=2${filter}`,
+        { token: tenant.keys.viewer },
+      );
+      expect(response.status, response.text).toBe(200);
+      return response.body.data.map((call: { id: string }) => call.id).sort();
+    };
+    const sorted = (...calls: { record: { id: string } }[]) => calls.map((call) => call.record.id).sort();
+    // limit=2: a filter applied after paging would come back short; on the server, pages stay full.
+    expect(await ids('&externalUserId=alice')).toEqual(sorted(plain, overReported));
+    expect(await ids('&status=error')).toEqual(sorted(failed));
+    expect(await ids('&usageEstimated=true')).toEqual(sorted(estimated));
+    expect(await ids('&flagged=true')).toEqual(sorted(overReported));
+    expect(await ids('&flagged=false&externalUserId=alice')).toEqual(sorted(plain));
+    const bad = await service.call(
+      'GET',
+      `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/usage/llm-calls?status=lost`,
+      { token: tenant.keys.viewer },
+    );
+    expect(bad.status).toBe(400);
+  });
+
   it('starts each month with fresh counters at the reset day, 00:00 UTC', async () => {
     expect(budgetPeriod(new Date('2026-03-14T23:59:59Z'), 15)).toMatchObject({
       id: '2026-02-15',

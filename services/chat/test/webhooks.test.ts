@@ -166,6 +166,45 @@ describe('webhook endpoints', () => {
   });
 });
 
+describe('credit alerts', () => {
+  it("fires credits.low_balance once when a call crosses the organization's own threshold", async () => {
+    const w = await world(service, ['credits.low_balance']);
+    const base = `/api/v1/organizations/${w.tenant.organizationId}`;
+    const billing = { token: w.tenant.keys.billing };
+    const cost = await answerCostMicros(service, w);
+    const summary = await service.call('GET', `${base}/ai-credits/summary`, billing);
+    const balance = Math.round(summary.body.balanceUsd * 1_000_000);
+    // Half an answer below the balance: the next answer crosses it, the one after is already below.
+    const thresholdUsd = (balance - Math.floor(cost / 2)) / 1_000_000;
+    const viewer = await service.call('PUT', `${base}/ai-credits/settings`, {
+      token: w.tenant.keys.viewer,
+      body: { lowBalanceThresholdUsd: thresholdUsd },
+    });
+    expect(viewer.status).toBe(403);
+    const set = await service.call('PUT', `${base}/ai-credits/settings`, {
+      ...billing,
+      body: { lowBalanceThresholdUsd: thresholdUsd },
+    });
+    expect(set.status, set.text).toBe(200);
+    expect(set.body).toEqual({ lowBalanceThresholdUsd: thresholdUsd });
+    expect((await chat(service, w.publicKey)).status).toBe(200);
+    expect((await chat(service, w.publicKey)).status).toBe(200);
+    await expect.poll(() => w.receiver.accepted.map((event) => event.type)).toEqual(['credits.low_balance']);
+    expect(w.receiver.accepted[0]?.data).toMatchObject({ thresholdUsd });
+    const low = await service.call('GET', `${base}/ai-credits/summary`, billing);
+    expect(low.body).toMatchObject({ lowBalance: true, lowBalanceThresholdUsd: thresholdUsd });
+    // Back to the service's default (MCPSTACK_LOW_BALANCE_USD, 1 USD).
+    const reset = await service.call('PUT', `${base}/ai-credits/settings`, {
+      ...billing,
+      body: { lowBalanceThresholdUsd: null },
+    });
+    expect(reset.body).toEqual({ lowBalanceThresholdUsd: 1 });
+    expect((await service.call('GET', `${base}/ai-credits/settings`, billing)).body).toEqual({
+      lowBalanceThresholdUsd: 1,
+    });
+  });
+});
+
 describe('budget threshold alerts', () => {
   it('sends exactly one signed event per threshold when 200 answers at once cross 50, 80 and 100 % of the cap', async () => {
     const w = await world(service);

@@ -638,6 +638,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/organizations/{orgId}/ai-credits/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get the organization's credit settings: its low-balance threshold. */
+        get: operations["getAiCreditSettings"];
+        /** Set the organization's low-balance threshold (null: the service's default). */
+        put: operations["setAiCreditSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/organizations/{orgId}/ai-credits/summary": {
         parameters: {
             query?: never;
@@ -5152,8 +5170,16 @@ export interface operations {
             query?: {
                 /** @description The nextCursor of the previous page. */
                 cursor?: string;
+                /** @description One signed-in user's calls. */
+                externalUserId?: string;
+                /** @description true: calls to review: the reported usage cost more than the hold (overage), or a dead instance’s hold charged at expiry. */
+                flagged?: "true" | "false";
                 /** @description Items per page, 1-500 (default 50). */
                 limit?: number;
+                /** @description Calls that ended this way. */
+                status?: "ok" | "error" | "aborted";
+                /** @description true: calls metered from estimated usage (the model server reported none). */
+                usageEstimated?: "true" | "false";
             };
             header?: never;
             path: {
@@ -6626,6 +6652,215 @@ export interface operations {
                         /** @description Entries still in the Redis outbox, not yet in PostgreSQL (counted from Redis). */
                         undrainedCount: number;
                         warnings: string[];
+                    };
+                };
+            };
+            /** @description Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
+                            message: string;
+                            requestId?: string;
+                            status: number;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
+                            message: string;
+                            requestId?: string;
+                            status: number;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description The role lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
+                            message: string;
+                            requestId?: string;
+                            status: number;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Not found (another organization’s resources are 404 too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
+                            message: string;
+                            requestId?: string;
+                            status: number;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getAiCreditSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                orgId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Below this balance the summary says lowBalance, chat answers carry x-mcpstack-credits-low, and a credits.low_balance webhook event fires when a call crosses it. */
+                        lowBalanceThresholdUsd: number;
+                    };
+                };
+            };
+            /** @description Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
+                            message: string;
+                            requestId?: string;
+                            status: number;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
+                            message: string;
+                            requestId?: string;
+                            status: number;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description The role lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
+                            message: string;
+                            requestId?: string;
+                            status: number;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Not found (another organization’s resources are 404 too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
+                            message: string;
+                            requestId?: string;
+                            status: number;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    setAiCreditSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                orgId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The organization's own threshold; null gives it back to the service's default. */
+                    lowBalanceThresholdUsd: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Below this balance the summary says lowBalance, chat answers carry x-mcpstack-credits-low, and a credits.low_balance webhook event fires when a call crosses it. */
+                        lowBalanceThresholdUsd: number;
                     };
                 };
             };

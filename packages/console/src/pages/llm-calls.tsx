@@ -17,6 +17,9 @@ interface LlmCall {
   reasoningTokens: number;
   usageEstimated: boolean;
   costUsd: number;
+  /** Reported cost above the hold, not booked (a model that ignored its limit). */
+  overageUsd?: number;
+  settledBy?: 'stream' | 'journal' | 'expiry';
   latencyMs: number;
   timeToFirstTokenMs: number | null;
   finishReason: string | null;
@@ -29,27 +32,38 @@ interface Filters {
   user: string;
   estimatedOnly: boolean;
   errorsOnly: boolean;
+  flaggedOnly: boolean;
 }
 
 /**
- * The log pages through the API (newest first, 100 a page); the user, estimated and error filters
- * apply to the pages loaded so far (the LLM-call endpoint filters by agent only), and "Load more"
- * reads further back.
+ * The log pages through the API (newest first, 100 a page). The filters narrow it on the server
+ * (`externalUserId`, `usageEstimated`, `status=error`, `flagged`), so every page is full of matches
+ * and "Load more" reads further back among them.
  */
 function CallLog({ agentId }: { agentId: string }) {
   const [calls, setCalls] = useState<LlmCall[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<ApiFailure | null>(null);
-  const [filters, setFilters] = useState<Filters>({ user: '', estimatedOnly: false, errorsOnly: false });
+  const [filters, setFilters] = useState<Filters>({
+    user: '',
+    estimatedOnly: false,
+    errorsOnly: false,
+    flaggedOnly: false,
+  });
   const loadPage = async (from: string | null, reset: boolean) => {
     setLoading(true);
     setError(null);
     try {
-      const page = await api<Page<LlmCall>>(
-        'GET',
-        org(`agents/${agentId}/usage/llm-calls${query({ limit: 100, cursor: from })}`),
-      );
+      const narrowed = query({
+        limit: 100,
+        cursor: from,
+        externalUserId: filters.user.trim() || null,
+        usageEstimated: filters.estimatedOnly ? 'true' : null,
+        status: filters.errorsOnly ? 'error' : null,
+        flagged: filters.flaggedOnly ? 'true' : null,
+      });
+      const page = await api<Page<LlmCall>>('GET', org(`agents/${agentId}/usage/llm-calls${narrowed}`));
       setCalls((previous) => (reset ? page.data : [...previous, ...page.data]));
       setCursor(page.nextCursor);
     } catch (failure) {
@@ -61,22 +75,16 @@ function CallLog({ agentId }: { agentId: string }) {
   useEffect(() => {
     setCalls([]);
     loadPage(null, true);
-  }, [agentId]);
-  const needle = filters.user.trim().toLowerCase();
-  const shown = calls.filter(
-    (call) =>
-      (!needle || (call.externalUserId ?? call.visitorId ?? '').toLowerCase().includes(needle)) &&
-      (!filters.estimatedOnly || call.usageEstimated) &&
-      (!filters.errorsOnly || call.status !== 'ok'),
-  );
+  }, [agentId, filters]);
+  const shown = calls;
   return (
     <div class="card">
       <form class="filters" aria-label="LLM-call filters" onSubmit={(event) => event.preventDefault()}>
-        <Field label="User or visitor">
+        <Field label="Signed-in user id">
           <input
             type="search"
             value={filters.user}
-            onInput={(event) =>
+            onChange={(event) =>
               setFilters({ ...filters, user: (event.currentTarget as HTMLInputElement).value })
             }
           />
@@ -101,13 +109,23 @@ function CallLog({ agentId }: { agentId: string }) {
           />
           Errors only
         </label>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={filters.flaggedOnly}
+            onChange={(event) =>
+              setFilters({ ...filters, flaggedOnly: (event.currentTarget as HTMLInputElement).checked })
+            }
+          />
+          Flagged for review only
+        </label>
       </form>
       <ErrorNotice error={error} />
       {shown.length === 0 && !loading && !error && (
         <Empty>
-          {calls.length === 0
-            ? 'No LLM calls recorded for this agent yet.'
-            : 'No loaded call matches these filters.'}
+          {filters.user.trim() || filters.estimatedOnly || filters.errorsOnly || filters.flaggedOnly
+            ? 'No call matches these filters.'
+            : 'No LLM calls recorded for this agent yet.'}
         </Empty>
       )}
       {shown.length > 0 && (
@@ -140,6 +158,9 @@ function CallLog({ agentId }: { agentId: string }) {
                   <td>
                     {call.status}
                     {call.usageEstimated && <span class="badge badge-near">estimated</span>}
+                    {((call.overageUsd ?? 0) > 0 || call.settledBy === 'expiry') && (
+                      <span class="badge badge-over">flagged</span>
+                    )}
                     {call.error && <div class="hint">{call.error}</div>}
                   </td>
                   <td class="number">

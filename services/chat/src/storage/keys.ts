@@ -55,6 +55,8 @@ export interface OrganizationKeys {
   budgetExpiredHold(holdId: string): string;
   /** Hash: the AI-credit balance and its running totals, in micro-USD. */
   credits: string;
+  /** Hash: the organization's credit settings (`lowBalanceMicros`), kept apart from the rebuildable totals. */
+  creditSettings: string;
   /**
    * Stream: the history outbox. The scripts that move money append the ledger entries, LLM-call
    * records and processed Stripe events here in the same step; the drainer moves them to
@@ -138,6 +140,7 @@ export function createKeys(prefix: string): Keys {
         budgetReservationData: `${base}:budget:reservation-data`,
         budgetExpiredHold: (holdId) => `${base}:budget:expired-hold:${holdId}`,
         credits: `${base}:credits`,
+        creditSettings: `${base}:credits:settings`,
         historyOutbox: `${base}:history:outbox`,
         stripeCheckoutSessions: `${base}:stripe:checkout-sessions`,
         apiKeyLastUsed: `${base}:api-key:last-used`,

@@ -231,6 +231,7 @@ export async function settle(
       keys.agentAlertMarkers(context.agentId, period.id),
       keys.webhookOutbox,
       keys.index('webhook-endpoint'),
+      keys.creditSettings,
     ],
     [
       reservation?.id ?? '',

@@ -3,7 +3,7 @@ import { microsToUsd, usdToMicros } from '../budgets/money.ts';
 
 type SummaryDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'env'>;
 
-/** Set on chat answers while the organization's balance is below MCPSTACK_LOW_BALANCE_USD. */
+/** Set on chat answers while the organization's balance is below its low-balance threshold. */
 export const lowBalanceHeader = 'x-mcpstack-credits-low';
 
 export interface CreditSummary {
@@ -32,12 +32,12 @@ const number = (value: string | undefined | null) => Number(value ?? 0);
 export async function creditSummary(deps: SummaryDeps, organizationId: string): Promise<CreditSummary> {
   const keys = deps.keys.organization(organizationId);
   const month = deps.clock.now().toISOString().slice(0, 7);
-  const [totals, reserved] = await Promise.all([
+  const [totals, reserved, threshold] = await Promise.all([
     deps.redis.hgetall(keys.credits),
     deps.redis.hget(keys.budgetReserved, 'credits'),
+    lowBalanceThresholdMicros(deps, organizationId),
   ]);
   const balance = number(totals.balance);
-  const threshold = usdToMicros(deps.env.MCPSTACK_LOW_BALANCE_USD);
   return {
     currency: 'USD',
     balanceUsd: microsToUsd(balance),
@@ -51,7 +51,7 @@ export async function creditSummary(deps: SummaryDeps, organizationId: string): 
     spentThisMonthUsd: microsToUsd(number(totals[`spent:${month}`])),
     month,
     lowBalance: balance < threshold,
-    lowBalanceThresholdUsd: deps.env.MCPSTACK_LOW_BALANCE_USD,
+    lowBalanceThresholdUsd: microsToUsd(threshold),
   };
 }
 
@@ -63,6 +63,33 @@ export async function lowBalanceHeaders(
   deps: Pick<Deps, 'redis' | 'keys' | 'env'>,
   organizationId: string,
 ): Promise<Record<string, string>> {
-  const balance = number(await deps.redis.hget(deps.keys.organization(organizationId).credits, 'balance'));
-  return balance < usdToMicros(deps.env.MCPSTACK_LOW_BALANCE_USD) ? { [lowBalanceHeader]: 'true' } : {};
+  const [balance, threshold] = await Promise.all([
+    deps.redis.hget(deps.keys.organization(organizationId).credits, 'balance'),
+    lowBalanceThresholdMicros(deps, organizationId),
+  ]);
+  return number(balance) < threshold ? { [lowBalanceHeader]: 'true' } : {};
+}
+
+/** The organization's own low-balance threshold, else the service's (MCPSTACK_LOW_BALANCE_USD). */
+export async function lowBalanceThresholdMicros(
+  deps: Pick<Deps, 'redis' | 'keys' | 'env'>,
+  organizationId: string,
+): Promise<number> {
+  const own = await deps.redis.hget(
+    deps.keys.organization(organizationId).creditSettings,
+    'lowBalanceMicros',
+  );
+  return own === null ? usdToMicros(deps.env.MCPSTACK_LOW_BALANCE_USD) : Number(own);
+}
+
+/** Sets the organization's low-balance threshold (USD), or gives it back to the service's default (null). */
+export async function setLowBalanceThreshold(
+  deps: Pick<Deps, 'redis' | 'keys' | 'env'>,
+  organizationId: string,
+  thresholdUsd: number | null,
+): Promise<number> {
+  const key = deps.keys.organization(organizationId).creditSettings;
+  if (thresholdUsd === null) await deps.redis.hdel(key, 'lowBalanceMicros');
+  else await deps.redis.hset(key, 'lowBalanceMicros', String(usdToMicros(thresholdUsd)));
+  return lowBalanceThresholdMicros(deps, organizationId);
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { newId } from '../../ids.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
+import type { LlmCallFilter } from '../../storage/database/history-store.ts';
 import type { ModelPrice } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
 
@@ -122,6 +123,7 @@ export async function listLlmCalls(
   organizationId: string,
   agentId: string,
   page: PageRequest,
+  filter: LlmCallFilter = {},
 ): Promise<Page<LlmCallRecord>> {
-  return deps.history.listLlmCalls(organizationId, agentId, page);
+  return deps.history.listLlmCalls(organizationId, agentId, page, filter);
 }

@@ -5,7 +5,12 @@ import { checkoutInput, createCreditCheckout, syncCreditCheckout } from '../../d
 import { ledgerFilterOf, ledgerQuery, listLedger } from '../../domain/credits/ledger.ts';
 import { ledgerCsv } from '../../domain/credits/ledger-csv.ts';
 import { reconcileCredits } from '../../domain/credits/reconcile.ts';
-import { creditSummary } from '../../domain/credits/summary.ts';
+import {
+  creditSummary,
+  lowBalanceThresholdMicros,
+  setLowBalanceThreshold,
+} from '../../domain/credits/summary.ts';
+import { microsToUsd } from '../../domain/model-catalog.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, standardErrors } from '../schemas.ts';
 
@@ -103,7 +108,60 @@ function wantsCsv(format: string | undefined, accept: string | string[] | undefi
   return /(^|,)\s*text\/csv\s*(;|,|$)/i.test(value);
 }
 
+const creditSettings = z.object({
+  lowBalanceThresholdUsd: z
+    .number()
+    .min(0)
+    .max(1_000_000)
+    .describe(
+      'Below this balance the summary says lowBalance, chat answers carry x-mcpstack-credits-low, and a credits.low_balance webhook event fires when a call crosses it.',
+    ),
+});
+
+const creditSettingsInput = z
+  .object({
+    lowBalanceThresholdUsd: z
+      .number()
+      .min(0)
+      .max(1_000_000)
+      .nullable()
+      .describe("The organization's own threshold; null gives it back to the service's default."),
+  })
+  .strict();
+
 export const aiCreditRoutes = [
+  defineRoute({
+    method: 'get',
+    path: '/api/v1/organizations/{orgId}/ai-credits/settings',
+    operationId: 'getAiCreditSettings',
+    summary: "Get the organization's credit settings: its low-balance threshold.",
+    tag: 'AI credits',
+    auth: 'principal',
+    permission: 'billing:read',
+    params: orgParams,
+    responses: { 200: { description: 'The settings', schema: creditSettings }, ...standardErrors },
+    async handle({ deps, params }) {
+      return {
+        body: { lowBalanceThresholdUsd: microsToUsd(await lowBalanceThresholdMicros(deps, params.orgId)) },
+      };
+    },
+  }),
+  defineRoute({
+    method: 'put',
+    path: '/api/v1/organizations/{orgId}/ai-credits/settings',
+    operationId: 'setAiCreditSettings',
+    summary: "Set the organization's low-balance threshold (null: the service's default).",
+    tag: 'AI credits',
+    auth: 'principal',
+    permission: 'billing:manage',
+    params: orgParams,
+    body: creditSettingsInput,
+    responses: { 200: { description: 'The settings', schema: creditSettings }, ...standardErrors },
+    async handle({ deps, params, body }) {
+      const threshold = await setLowBalanceThreshold(deps, params.orgId, body.lowBalanceThresholdUsd);
+      return { body: { lowBalanceThresholdUsd: microsToUsd(threshold) } };
+    },
+  }),
   defineRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/ai-credits/summary',

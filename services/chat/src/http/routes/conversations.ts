@@ -69,6 +69,21 @@ function llmCallViewOf({
   };
 }
 
+const flag = z
+  .enum(['true', 'false'])
+  .transform((value) => value === 'true')
+  .optional();
+
+/** The log's filters, combined; each narrows on the server (PostgreSQL), so pages stay full. */
+const llmCallQuery = pageQuery.extend({
+  externalUserId: z.string().min(1).max(256).optional().describe("One signed-in user's calls."),
+  status: z.enum(['ok', 'error', 'aborted']).optional().describe('Calls that ended this way.'),
+  usageEstimated: flag.describe('true: calls metered from estimated usage (the model server reported none).'),
+  flagged: flag.describe(
+    'true: calls to review: the reported usage cost more than the hold (overage), or a dead instance’s hold charged at expiry.',
+  ),
+});
+
 export const conversationRoutes = [
   defineRoute({
     method: 'get',
@@ -143,11 +158,17 @@ export const conversationRoutes = [
     auth: 'principal',
     permission: 'usage:read',
     params: agentParams,
-    query: pageQuery,
+    query: llmCallQuery,
     responses: { 200: { description: 'A page of LLM calls', schema: page(llmCallView) }, ...standardErrors },
     async handle({ deps, params, query }) {
       await getAgent(deps, params.orgId, params.agentId);
-      const result = await listLlmCalls(deps, params.orgId, params.agentId, query);
+      const { externalUserId, status, usageEstimated, flagged, ...page } = query;
+      const result = await listLlmCalls(deps, params.orgId, params.agentId, page, {
+        externalUserId,
+        status,
+        usageEstimated,
+        flagged,
+      });
       return {
         body: {
           data: result.data.map(llmCallViewOf),

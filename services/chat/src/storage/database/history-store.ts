@@ -44,7 +44,12 @@ export interface HistoryStore {
     filter: LedgerFilter,
     page: PageRequest,
   ): Promise<Page<LedgerEntryRecord>>;
-  listLlmCalls(organizationId: string, agentId: string, page: PageRequest): Promise<Page<LlmCallRecord>>;
+  listLlmCalls(
+    organizationId: string,
+    agentId: string,
+    page: PageRequest,
+    filter?: LlmCallFilter,
+  ): Promise<Page<LlmCallRecord>>;
   /** Σ amount and count by entry type, of the entries drained up to `upTo` (all when omitted). */
   ledgerTotals(
     organizationId: string,
@@ -67,6 +72,17 @@ export interface HistoryStore {
   /** Drops the monthly LLM-call partitions wholly older than `cutoff`; returns their names. */
   dropLlmCallPartitionsBefore(cutoff: Date): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/** What the LLM-call log can be narrowed to (all optional, combined). */
+export interface LlmCallFilter {
+  /** One signed-in user's calls (`externalUserId`). */
+  externalUserId?: string;
+  status?: LlmCallRecord['status'];
+  /** Calls metered from estimated usage (the model server reported none). */
+  usageEstimated?: boolean;
+  /** Calls flagged for review: the reported usage cost more than the hold, or a dead instance's hold. */
+  flagged?: boolean;
 }
 
 const monthName = (at: Date) => `${at.getUTCFullYear()}_${String(at.getUTCMonth() + 1).padStart(2, '0')}`;
@@ -358,10 +374,27 @@ export function createHistoryStore(database: Database): HistoryStore {
       return { data, nextCursor: rows.length > page.limit ? (data.at(-1)?.id ?? null) : null };
     },
 
-    async listLlmCalls(organizationId, agentId, page) {
+    async listLlmCalls(organizationId, agentId, page, filter = {}) {
       await ready();
       const params: unknown[] = [organizationId, agentId];
       let where = 'organization_id = $1 AND agent_id = $2';
+      if (filter.externalUserId !== undefined) {
+        params.push(filter.externalUserId);
+        where += ` AND external_user_id = $${params.length}`;
+      }
+      if (filter.status !== undefined) {
+        params.push(filter.status);
+        where += ` AND status = $${params.length}`;
+      }
+      if (filter.usageEstimated !== undefined) {
+        params.push(filter.usageEstimated);
+        where += ` AND usage_estimated = $${params.length}`;
+      }
+      if (filter.flagged !== undefined) {
+        where += filter.flagged
+          ? ` AND (overage_micros > 0 OR settled_by = 'expiry')`
+          : ` AND overage_micros = 0 AND settled_by <> 'expiry'`;
+      }
       if (page.cursor) {
         params.push(page.cursor);
         where += ` AND id < $${params.length}`;

@@ -14,7 +14,8 @@
 -- KEYS[7] the agent's users, KEYS[8] the period's conversations, KEYS[9] the history outbox,
 -- KEYS[10] the marker of this hold charged at expiry; for the alerts block at the end: KEYS[11] the
 -- agent's budget settings, KEYS[12] its per-user cap overrides, KEYS[13] the agent's alert markers
--- of the period, KEYS[14] the organization's event stream, KEYS[15] its webhook endpoint index.
+-- of the period, KEYS[14] the organization's event stream, KEYS[15] its webhook endpoint index,
+-- KEYS[16] its credit settings (the organization's low-balance threshold, when it set one).
 -- ARGV[1] hold id ("" when none), ARGV[2] the call's cost from its usage (micro-USD), ARGV[3] "user"
 -- or "anonymous", ARGV[4] external user id, ARGV[5] day (YYYY-MM-DD), ARGV[6] call id, ARGV[7] the
 -- call's record without its settled fields, in the outbox encoding (domain/history/outbox.ts),
@@ -22,7 +23,7 @@
 -- ARGV[12] TTL of the period keys (seconds), ARGV[13] the budget period's id, ARGV[14] who settles:
 -- "stream" (the answer), "journal" (replayed after Redis was away) or "expiry" (a hold nobody
 -- settled, charged at its bound), ARGV[15] how long the expiry marker is kept (seconds); for the
--- alerts: ARGV[16] when the period ends (ISO), ARGV[17] the low-balance threshold (micro-USD),
+-- alerts: ARGV[16] when the period ends (ISO), ARGV[17] the service's default low-balance threshold (micro-USD),
 -- ARGV[18] an event id prefix, ARGV[19] now (ISO), ARGV[20] agent id, ARGV[21] period id.
 -- Returns {"ok", balance, charged, overage}, {"duplicate"}, or {"gone"} (an expiry of a hold that
 -- was settled meanwhile: nothing to do).
@@ -99,8 +100,8 @@ end
 -- event stream (read by the webhook delivery worker) only when it has an endpoint.
 do
   local settings, userCaps, markers, events, endpoints = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
-  local periodEnd, lowBalance, eventPrefix, now, agentId, periodId =
-    ARGV[16], tonumber(ARGV[17]), ARGV[18], ARGV[19], ARGV[20], ARGV[21]
+  local periodEnd, eventPrefix, now, agentId, periodId = ARGV[16], ARGV[18], ARGV[19], ARGV[20], ARGV[21]
+  local lowBalance = tonumber(redis.call('HGET', KEYS[16], 'lowBalanceMicros')) or tonumber(ARGV[17])
   local subscribed = redis.call('ZCARD', endpoints) > 0
   local emitted = 0
   local function emit(eventType, data)
