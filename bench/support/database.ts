@@ -1,23 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { serverDatabase as databaseOn } from '../../services/chat/test/support/database.ts';
 
-/** A database of its own on the server at DATABASE_URL, dropped by `drop`. */
-export async function serverDatabase(server: string) {
-  const name = `mcpstack_bench_${randomBytes(6).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: server });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
+/** A database of the benchmark's own on the server at `server`, dropped by `drop`. */
+export const serverDatabase = (server: string) => databaseOn(server, 'mcpstack_bench');
 
 /** A PostgreSQL server to use: DATABASE_URL, else the machine's own on 127.0.0.1:5432 when it answers. */
 export async function availableServer(): Promise<string | null> {

@@ -15,7 +15,15 @@ export interface TestDatabase {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const server = process.env.DATABASE_URL;
   if (!server) return { url: undefined, drop: async () => {} };
-  const name = `mcpstack_test_${randomBytes(6).toString('hex')}`;
+  return serverDatabase(server, 'mcpstack_test');
+}
+
+/** A randomly named database on the PostgreSQL server at `server` (tests, benchmarks), dropped by `drop`. */
+export async function serverDatabase(
+  server: string,
+  prefix: string,
+): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = async (sql: string) => {
     const client = new pg.Client({ connectionString: server });
     await client.connect();
