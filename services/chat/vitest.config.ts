@@ -8,6 +8,6 @@ export default defineProject({
     include: ['test/**/*.test.ts'],
     globalSetup: ['../../test/support/redis-global-setup.ts'],
     testTimeout: 20_000,
-    hookTimeout: 30_000,
+    hookTimeout: 60_000,
   },
 });

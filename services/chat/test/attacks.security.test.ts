@@ -161,6 +161,64 @@ describe('attacks on the chat API: each refused with its code, none reaching the
     nothingReachedTheModel();
   });
 
+  it('a key the service already knows: refused on every chat route once revoked, or once only its entity is gone', async () => {
+    const create = () =>
+      service.call('POST', `${base()}/embed-keys`, {
+        token: tenant.keys.admin,
+        body: { allowedOrigins: [origin] },
+      });
+    const chatRoutes = (key: string) => {
+      const headers = asKey(key);
+      const get = (path: string) => fetch(`${service.url}/api/v1/chat${path}`, { headers });
+      return [
+        ['POST an anonymous turn', () => post(body(), headers)],
+        ['POST a malformed turn', () => post({ messages: 'not a list' }, headers)],
+        ['GET config', () => get('/config')],
+        ['GET budget', () => get(`/budget?visitorId=${visitor()}`)],
+        ['GET messages', () => get(`/conversations/conv-known/messages?visitorId=${visitor()}`)],
+        ['GET stream', () => get(`/conv-known/stream?visitorId=${visitor()}`)],
+        [
+          'DELETE stream',
+          () =>
+            fetch(`${service.url}/api/v1/chat/conv-known/stream?visitorId=${visitor()}`, {
+              method: 'DELETE',
+              headers,
+            }),
+        ],
+      ] as const;
+    };
+    const codeOf = async (result: Response | { status: number; code?: string }) =>
+      result instanceof Response
+        ? ((await result.json()) as { error?: { code?: string } }).error?.code
+        : result.code;
+
+    const revoked = await create();
+    const orphaned = await create();
+    // Both keys used once: this process remembers what their lookups say.
+    for (const key of [revoked.body.publicKey, orphaned.body.publicKey]) {
+      expect((await post(body(), asKey(key))).status).toBe(200);
+    }
+    before = model.requests.length;
+    expect(
+      (await service.call('DELETE', `${base()}/embed-keys/${revoked.body.id}`, { token: tenant.keys.admin }))
+        .status,
+    ).toBe(204);
+    // A revocation that stopped after its first write: the entity is gone, the lookup still there.
+    await service.deps.redis.del(
+      service.deps.keys.organization(tenant.organizationId).entity('embed-key', orphaned.body.id),
+    );
+    for (const key of [revoked.body.publicKey, orphaned.body.publicKey]) {
+      for (const [name, attempt] of chatRoutes(key)) {
+        const result = await attempt();
+        expect({ status: result.status, code: await codeOf(result) }, name).toEqual({
+          status: 401,
+          code: 'invalid_public_key',
+        });
+      }
+    }
+    nothingReachedTheModel();
+  });
+
   it('a secret key in the browser path', async () => {
     before = model.requests.length;
     const result = await post(body(), asKey(tenant.keys.admin));

@@ -162,6 +162,22 @@ describe('verified domains', () => {
     const after = await config();
     expect(after.status).toBe(403);
     expect(((await after.json()) as { error: { code: string } }).error.code).toBe('origin_not_allowed');
+    // The same on an anonymous turn, whose admission is one script (chat-admit.lua).
+    const turn = await fetch(`${service.url}/api/v1/chat`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key.body.publicKey}`,
+        origin: 'https://removed.example',
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        id: 'conv-removed-domain',
+        messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text: 'hello' }] }],
+        visitorId: 'visitor-removed-domain',
+      }),
+    });
+    expect(turn.status).toBe(403);
+    expect(((await turn.json()) as { error: { code: string } }).error.code).toBe('origin_not_allowed');
   });
 
   it('allows local origins only with MCPSTACK_ALLOW_LOCALHOST_ORIGINS', async () => {

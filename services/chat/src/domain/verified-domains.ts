@@ -262,6 +262,30 @@ export function originProblem(env: Deps['env'], origin: string, verified: readon
     : `${origin} is not on a verified domain of this agent: add and confirm its domain first`;
 }
 
+/**
+ * The same rule as `originProblem`, split so a script can decide it beside the request's other checks:
+ * `problem` when the origin is refused without looking at the agent's domains (or null when it is
+ * allowed without them), else `domains`, the verified domains that would admit it (the host and each
+ * parent that is not a public suffix): any one of them in the agent's set admits the origin.
+ */
+export type VerifiedDomainCheck =
+  | { kind: 'decided'; problem: string | null }
+  | { kind: 'any-of'; domains: string[]; problem: string };
+
+export function verifiedDomainCheck(env: Deps['env'], origin: string): VerifiedDomainCheck {
+  const refused = originProblem(env, origin, []);
+  if (refused === null || isLocalOrigin(origin) || new URL(origin).protocol !== 'https:') {
+    return { kind: 'decided', problem: refused };
+  }
+  const labels = new URL(origin).hostname.split('.');
+  const domains = labels
+    .map((_, index) => labels.slice(index).join('.'))
+    .filter((domain) => !isPublicSuffix(domain));
+  return domains.length === 0
+    ? { kind: 'decided', problem: refused }
+    : { kind: 'any-of', domains, problem: refused };
+}
+
 export async function verifiedDomainsOf(
   deps: Pick<Deps, 'redis' | 'keys'>,
   organizationId: string,

@@ -18,7 +18,7 @@ const scriptFiles = {
   budgetRelease: { file: 'budget-release.lua', keys: 3 },
   streamAcquire: { file: 'stream-acquire.lua', keys: 1 },
   deleteIfEquals: { file: 'delete-if-equals.lua', keys: 1 },
-  chatAdmit: { file: 'chat-admit.lua', keys: 5 },
+  chatAdmit: { file: 'chat-admit.lua', keys: 7 },
   webhookClaim: { file: 'webhook-claim.lua', keys: 1 },
   /** Takes as many buckets as the caller names (all of one organization's slot). */
   rateLimit: { file: 'rate-limit.lua', keys: 'any' },

@@ -1,6 +1,7 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { AgentRecord } from '../../storage/records.ts';
+import { assertOriginAdmitted, embedKeyRefused, type KeyAdmission } from '../embed-keys.ts';
 import { type RefusalDetails, remedies } from '../refusals.ts';
 
 type LimitDeps = Pick<Deps, 'scripts' | 'keys' | 'clock' | 'env'>;
@@ -137,19 +138,22 @@ export async function limitChat(deps: LimitDeps, caller: ChatCaller, agent: Agen
 }
 
 /**
- * An anonymous chat request's agent, abuse limits and stream lease in one round trip (chat-admit.lua):
- * the agent's own limits apply, else the service's defaults. Throws 404 `agent_not_found`, 429
- * `rate_limited` or 429 `too_many_streams` as the separate steps would.
+ * An anonymous chat request's admission in one round trip (chat-admit.lua): its key still live and
+ * its origin verified (`keyAdmission`), its agent, its abuse limits (the agent's own, else the
+ * service's defaults) and its stream lease. Throws 401 `invalid_public_key`, 403
+ * `origin_not_allowed`, 404 `agent_not_found`, 429 `rate_limited` or 429 `too_many_streams` as the
+ * separate steps would.
  */
 export async function admitAnonymous(
   deps: LimitDeps & Pick<Deps, 'redis'>,
-  caller: ChatCaller & { agentId: string; visitorId: string },
+  caller: ChatCaller & { agentId: string; visitorId: string; key: KeyAdmission },
 ): Promise<{ agentJson: string; lease: StreamLease }> {
   const keys = deps.keys.organization(caller.organizationId);
   const now = deps.clock.now().getTime();
   const streams = keys.visitorStreams(caller.agentId, `visitor:${caller.visitorId}`);
   const id = crypto.randomUUID();
   const { env } = deps;
+  const { domains } = caller.key;
   const reply = (await deps.scripts.run(
     'chatAdmit',
     [
@@ -158,6 +162,8 @@ export async function admitAnonymous(
       keys.rateBucket(`embed-key:${caller.embedKeyId}`),
       keys.rateBucket(`ip:${caller.agentId}:${caller.clientIp}`),
       keys.rateBucket(`visitor:${caller.agentId}:${caller.visitorId}`),
+      caller.key.entityKey,
+      caller.key.verifiedDomainsKey,
     ],
     [
       now,
@@ -167,6 +173,8 @@ export async function admitAnonymous(
       env.MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE,
       env.MCPSTACK_RATE_LIMIT_IP_PER_MINUTE,
       env.MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE,
+      domains.kind === 'any-of' ? 'any-of' : domains.problem === null ? 'admitted' : 'refused',
+      ...(domains.kind === 'any-of' ? domains.domains : []),
     ],
   )) as [string, string?, number?, number?];
   switch (reply[0]) {
@@ -176,6 +184,11 @@ export async function admitAnonymous(
       throw rateLimited((['embed_key', 'ip', 'visitor'] as const)[(reply[3] ?? 1) - 1] ?? 'ip', reply[2]);
     case 'streams':
       throw tooManyStreams(Number(reply[2]));
+    case 'revoked':
+      throw embedKeyRefused();
+    case 'origin':
+      assertOriginAdmitted(caller.key, false);
+      throw new Error('chat-admit.lua refused an origin that its check admits');
     default:
       throw new ApiError('agent_not_found', 'The agent of this embed key no longer exists');
   }

@@ -13,7 +13,7 @@ import { AnswerMeter } from '../budgets/answer-meter.ts';
 import { readBudgetSettings } from '../budgets/settings.ts';
 import { visitorBudget } from '../budgets/visitor-budget.ts';
 import { lowBalanceHeaders } from '../credits/summary.ts';
-import type { EmbedKeyLookup } from '../embed-keys.ts';
+import { confirmEmbedKey, type EmbedKeyLookup, keyAdmission } from '../embed-keys.ts';
 import { buildLlmCall, costMicros, type LlmCallRecord } from '../history/llm-calls.ts';
 import { verifyUserToken } from '../identity.ts';
 import { listEnabledTools } from '../mcp/registry.ts';
@@ -43,9 +43,11 @@ export class StageTimings {
   }
 }
 
-/** What the HTTP layer knows of a chat request once its key and origin were checked. */
+/** What the HTTP layer knows of a chat request once its key and origin were read (admission confirms them). */
 export interface TurnRequest {
   key: EmbedKeyLookup;
+  /** The request's origin, one of the key's allowed origins. */
+  origin: string;
   clientIp: string;
   /** The JSON body, not yet validated (the limits apply to malformed floods too). */
   body: unknown;
@@ -81,11 +83,18 @@ async function loadAgent(deps: Deps, organizationId: string, agentId: string): P
 /** The agent of an embed key, after the chat API's limits (for the config and history reads too). */
 export async function admitChatRequest(
   deps: Deps,
-  key: EmbedKeyLookup,
+  { key, origin }: { key: EmbedKeyLookup; origin: string },
   clientIp: string,
   visitorId?: string,
 ): Promise<AgentRecord> {
-  const agent = await loadAgent(deps, key.organizationId, key.agentId);
+  // One round trip (auto-pipelined): the key must be live and the origin verified before the agent counts.
+  const [confirmed, found] = await Promise.allSettled([
+    confirmEmbedKey(deps, key, origin),
+    loadAgent(deps, key.organizationId, key.agentId),
+  ]);
+  if (confirmed.status === 'rejected') throw confirmed.reason;
+  if (found.status === 'rejected') throw found.reason;
+  const agent = found.value;
   await limitChat(
     deps,
     { organizationId: key.organizationId, embedKeyId: key.id, clientIp, visitorId },
@@ -191,13 +200,13 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       ...caller,
       agentId: key.agentId,
       visitorId: body.visitorId,
+      key: keyAdmission(deps, key, request.origin),
     });
     agent = agentRecord.parse(JSON.parse(admitted.agentJson));
     lease = admitted.lease;
   } else {
     // Limits come before validation and before a user token is checked: floods are throttled first.
-    agent = await loadAgent(deps, key.organizationId, key.agentId);
-    await limitChat(deps, caller, agent);
+    agent = await admitChatRequest(deps, request, request.clientIp, visitor);
     body = parseInput(chatRequest, request.body, 'body');
     owner = await resolveOwner(deps, key, body.visitorId, body.userToken, headers);
     lease = await acquireStream(

@@ -84,9 +84,14 @@ export function chatRouter(deps: Deps): Router {
   });
 
   async function answer(request: Request, response: Response): Promise<void> {
-    const { key } = embedContext(response);
+    const { key, origin } = embedContext(response);
     const bodyMs = performance.now() - Number(response.locals.authedAt ?? performance.now());
-    const turn: Turn = await startTurn(deps, { key, clientIp: clientIp(request), body: request.body });
+    const turn: Turn = await startTurn(deps, {
+      key,
+      origin,
+      clientIp: clientIp(request),
+      body: request.body,
+    });
     const gone = new AbortController();
     response.on('close', () => {
       if (!response.writableFinished) gone.abort();
@@ -120,7 +125,7 @@ export function chatRouter(deps: Deps): Router {
 
   router.get('/api/v1/chat/config', auth, async (request, response, next) => {
     try {
-      const agent = await admitChatRequest(deps, embedContext(response).key, clientIp(request));
+      const agent = await admitChatRequest(deps, embedContext(response), clientIp(request));
       response.json({
         agentId: agent.id,
         name: agent.name,
@@ -140,7 +145,7 @@ export function chatRouter(deps: Deps): Router {
   router.get('/api/v1/chat/budget', auth, async (request, response, next) => {
     try {
       const { key } = embedContext(response);
-      await admitChatRequest(deps, key, clientIp(request));
+      await admitChatRequest(deps, embedContext(response), clientIp(request));
       const query = parseInput(z.object({ visitorId: visitorIdSchema }).loose(), request.query, 'query');
       const headers: Record<string, string> = {};
       const owner = await resolveOwner(deps, key, query.visitorId, request.get(userTokenHeader), headers);
@@ -154,7 +159,7 @@ export function chatRouter(deps: Deps): Router {
   router.get('/api/v1/chat/conversations/:conversationId/messages', auth, async (request, response, next) => {
     try {
       const { key } = embedContext(response);
-      await admitChatRequest(deps, key, clientIp(request));
+      await admitChatRequest(deps, embedContext(response), clientIp(request));
       const conversationId = parseInput(conversationIdSchema, request.params.conversationId, 'params');
       const query = parseInput(z.object({ visitorId: visitorIdSchema }).loose(), request.query, 'query');
       // A signed-in user's conversations are theirs: the token (a header, never the URL) says who.
@@ -177,7 +182,7 @@ export function chatRouter(deps: Deps): Router {
   /** The live answer of one of the visitor's (or user's) conversations, after the usual checks. */
   async function liveAnswerOf(request: Request, response: Response) {
     const { key } = embedContext(response);
-    await admitChatRequest(deps, key, clientIp(request));
+    await admitChatRequest(deps, embedContext(response), clientIp(request));
     const conversationId = parseInput(conversationIdSchema, request.params.conversationId, 'params');
     const query = parseInput(z.object({ visitorId: visitorIdSchema }).loose(), request.query, 'query');
     const headers: Record<string, string> = {};

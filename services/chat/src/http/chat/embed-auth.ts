@@ -1,18 +1,22 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Deps } from '../../deps.ts';
 import { publishableKeyPrefix, secretKeyPrefix } from '../../domain/auth/api-keys.ts';
+import { EmbedKeyDirectory } from '../../domain/embed-key-directory.ts';
 import {
   type EmbedKeyLookup,
-  findEmbedKey,
+  embedKeyRefused,
   isOriginAllowedByAnyKey,
   normalizeOrigin,
+  originRefused,
   publicKeyPattern,
 } from '../../domain/embed-keys.ts';
 import { type RefusalDetails, remedies } from '../../domain/refusals.ts';
-import { originProblem, verifiedDomainsOf } from '../../domain/verified-domains.ts';
 import { ApiError } from '../../errors.ts';
 
-/** What an authenticated chat request carries: the embed key and the (allowed) origin it came from. */
+/**
+ * What an authenticated chat request carries: the embed key and the origin it came from, one of the
+ * key's allowed origins; admission confirms the key is live and the origin verified.
+ */
 export interface EmbedContext {
   key: EmbedKeyLookup;
   origin: string;
@@ -63,11 +67,14 @@ export function chatCors(deps: Deps): RequestHandler {
 
 /**
  * The publishable key (`Authorization: Bearer mcpstack_pk_…`) and the request's `Origin`, checked
- * on every request: the key must be live (a revoked key fails on its next request) and the origin
- * one of its allowed origins. Errors still carry CORS headers when some key allows the origin, so
- * the widget can read and show them.
+ * on every request: the key must exist and the origin be one of its allowed origins. Whether the key
+ * is still live (a revoked key fails on its next request) and the origin on a verified domain is
+ * checked by admission, which every chat route goes through, in the same round trip as the agent
+ * and the limits (`admitChatRequest`, `chat-admit.lua`). Errors still carry CORS headers when some
+ * key allows the origin, so the widget can read and show them.
  */
 export function embedAuth(deps: Deps): RequestHandler {
+  const directory = new EmbedKeyDirectory(deps);
   return async (request: Request, response: Response, next: NextFunction) => {
     const started = performance.now();
     const rawOrigin = request.get('origin');
@@ -88,9 +95,9 @@ export function embedAuth(deps: Deps): RequestHandler {
       }
       const key =
         credential.startsWith(publishableKeyPrefix) && publicKeyPattern.test(credential)
-          ? await findEmbedKey(deps, credential)
+          ? await directory.find(credential)
           : null;
-      if (!key) throw new ApiError('invalid_public_key', 'The embed key is invalid or was revoked');
+      if (!key) throw embedKeyRefused();
       if (!rawOrigin) {
         throw new ApiError(
           'origin_required',
@@ -99,16 +106,7 @@ export function embedAuth(deps: Deps): RequestHandler {
         );
       }
       if (!origin || !key.allowedOrigins.includes(origin)) {
-        throw new ApiError('origin_not_allowed', `The origin ${rawOrigin} is not allowed by this embed key`, {
-          origin: rawOrigin,
-          ...originRefusal,
-        });
-      }
-      if (deps.env.MCPSTACK_REQUIRE_VERIFIED_DOMAINS) {
-        // Read on every request: removing a domain stops its origins on the very next one.
-        const verified = await verifiedDomainsOf(deps, key.organizationId, key.agentId);
-        const problem = originProblem(deps.env, origin, verified);
-        if (problem) throw new ApiError('origin_not_allowed', problem, { origin, ...originRefusal });
+        throw originRefused(rawOrigin, `The origin ${rawOrigin} is not allowed by this embed key`);
       }
       allowOrigin(response, origin);
       response.locals.embed = { key, origin } satisfies EmbedContext;
