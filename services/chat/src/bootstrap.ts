@@ -8,6 +8,7 @@ import { createApp } from './app.ts';
 import { type Clock, type Deps, systemClock } from './deps.ts';
 import { startExpiredHoldSweeper } from './domain/budgets/expired-holds.ts';
 import { createSettleJournal } from './domain/budgets/settle-journal.ts';
+import { HoldForecast } from './domain/chat/hold-forecast.ts';
 import { createLiveAnswerHub } from './domain/chat/live-answers.ts';
 import { createModelProvider } from './domain/chat/model/provider.ts';
 import { createStripeClient } from './domain/credits/stripe.ts';
@@ -57,6 +58,7 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
     clock,
     liveAnswers: createLiveAnswerHub({ redis, scripts, keys, env, logger }),
     settleJournal: createSettleJournal({ env, redis, scripts, keys, clock, logger }, journalDirectory(env)),
+    holdForecast: new HoldForecast(),
     secretBox: createSecretBox(env.MCPSTACK_SECRET_KEY),
     modelCatalog: loadModelCatalog(env),
     mcp: createMcpClient({

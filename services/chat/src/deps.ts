@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { SettleJournal } from './domain/budgets/settle-journal.ts';
+import type { HoldForecast } from './domain/chat/hold-forecast.ts';
 import type { LiveAnswerHub } from './domain/chat/live-answers.ts';
 import type { ModelProvider } from './domain/chat/model/model-client.ts';
 import type { StripeClient } from './domain/credits/stripe.ts';
@@ -43,6 +44,8 @@ export interface Deps {
   liveAnswers: LiveAnswerHub;
   /** Settles Redis could not take, kept on local disk until it can. */
   settleJournal: SettleJournal;
+  /** What this process last saw of agents and conversations, to take a turn's first hold early. */
+  holdForecast: HoldForecast;
   /** The Stripe client for AI-credit purchases; null when STRIPE_SECRET_KEY is unset. */
   stripe: StripeClient | null;
 }

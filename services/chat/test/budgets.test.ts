@@ -2,8 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AnswerMeter } from '../src/domain/budgets/answer-meter.ts';
 import { chargeExpiredHolds } from '../src/domain/budgets/expired-holds.ts';
-import { type MeterContext, type Reservation, reserve, settle } from '../src/domain/budgets/meter.ts';
+import {
+  costBoundMicros,
+  type MeterContext,
+  type Reservation,
+  reserve,
+  reserveAhead,
+  settle,
+} from '../src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../src/domain/budgets/periods.ts';
 import { ApiError } from '../src/errors.ts';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
@@ -173,6 +181,62 @@ describe('reserve and settle (the Lua scripts)', () => {
     expect(spent.details?.resetsAt).toBe(budgetPeriod(new Date(), 1).end.toISOString());
     const view = await service.call('GET', budgetPath(tenant, agentId), { token: tenant.keys.viewer });
     expect(view.body).toMatchObject({ currentMonthSpendUsd: 0.001, remainingBudgetUsd: 0 });
+  });
+
+  it('takes a hold ahead only on the reset day the settings have, and refuses it without firing alerts', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 0.001, resetDayOfMonthUtc: 1 });
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    const reserved = async () =>
+      Number(await service.deps.redis.hget(keys.budgetReserved, `agent:${agentId}`));
+    const markers = keys.agentAlertMarkers(agentId, budgetPeriod(new Date(), 1).id);
+    // Assuming another reset day would hold against another period's counters: nothing is held.
+    const stale = await reserveAhead(
+      service.deps,
+      { ...contextOf(tenant, agentId), resetDayOfMonthUtc: 15 },
+      600,
+    );
+    expect(stale).toBeNull();
+    expect(await reserved()).toBe(0);
+
+    const context = contextOf(tenant, agentId);
+    const held = await reserveAhead(service.deps, context, 600);
+    expect(held?.amountMicros).toBe(600);
+    expect(await reserved()).toBe(600);
+    await settle(service.deps, context, held, settledCall(context, 600));
+    const fired = await service.deps.redis.hlen(markers); // 50 % of the cap is spent
+    // 400 left: a forecast of 500 is refused without a threshold alert (it may be larger than the call)…
+    expect((await denial(reserveAhead(service.deps, context, 500))).status).toBe(402);
+    expect(await service.deps.redis.hlen(markers)).toBe(fired);
+    // …the exact hold's refusal fires the thresholds left (80 %, 100 %).
+    expect((await denial(reserve(service.deps, context, 500))).status).toBe(402);
+    expect(await service.deps.redis.hlen(markers)).toBe(fired + 2);
+  });
+
+  it('tops a forecast hold up to the exact bound in one hold, and keeps it when it covers the bound', async () => {
+    const tenant = await service.createTenant();
+    const agentId = await agentOf(tenant);
+    await setBudget(tenant, agentId, { enabled: true, monthlyBudgetUsd: 1 });
+    const context = contextOf(tenant, agentId);
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    const reserved = async () =>
+      Number(await service.deps.redis.hget(keys.budgetReserved, `agent:${agentId}`));
+    const meter = new AnswerMeter(service.deps, context);
+    expect(await meter.holdAhead(1000, 100)).toBe(true);
+    expect(await reserved()).toBe(costBoundMicros(context.model, 1000, 100));
+    // The exact request is smaller: the hold covers it and stays as it is.
+    expect(await meter.hold(800, 100)).toEqual({
+      ok: true,
+      amountMicros: costBoundMicros(context.model, 1000, 100),
+    });
+    // Larger: the forecast hold is given back and the exact bound held, never both.
+    const exact = costBoundMicros(context.model, 50_000, 100);
+    expect(await meter.hold(50_000, 100)).toEqual({ ok: true, amountMicros: exact });
+    expect(await reserved()).toBe(exact);
+    expect(await service.deps.redis.hlen(keys.budgetReservationData)).toBe(1);
+    await meter.release();
+    expect(await reserved()).toBe(0);
   });
 
   it('applies the per-user default, and an override beats it', async () => {

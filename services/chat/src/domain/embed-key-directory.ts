@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Deps } from '../deps.ts';
 import { type EmbedKeyLookup, findEmbedKey } from './embed-keys.ts';
 
@@ -11,28 +12,19 @@ import { type EmbedKeyLookup, findEmbedKey } from './embed-keys.ts';
  */
 export class EmbedKeyDirectory {
   readonly #deps: Pick<Deps, 'redis' | 'keys'>;
-  readonly #capacity: number;
-  /** Oldest use first: a hit moves its key to the end, the first is dropped when full. */
-  readonly #known = new Map<string, EmbedKeyLookup>();
+  readonly #known: LRUCache<string, EmbedKeyLookup>;
 
   constructor(deps: Pick<Deps, 'redis' | 'keys'>, capacity = 10_000) {
     this.#deps = deps;
-    this.#capacity = capacity;
+    this.#known = new LRUCache({ max: capacity });
   }
 
   /** The key a publishable key names (not yet confirmed live: admission does that), or null. */
   async find(publicKey: string): Promise<EmbedKeyLookup | null> {
     const known = this.#known.get(publicKey);
-    if (known) {
-      this.#known.delete(publicKey);
-      this.#known.set(publicKey, known);
-      return known;
-    }
+    if (known) return known;
     const found = await findEmbedKey(this.#deps, publicKey);
-    if (found) {
-      if (this.#known.size >= this.#capacity) this.#known.delete(this.#known.keys().next().value as string);
-      this.#known.set(publicKey, found);
-    }
+    if (found) this.#known.set(publicKey, found);
     return found;
   }
 }

@@ -23,6 +23,8 @@ export interface OrganizationKeys {
   conversation(conversationId: string): string;
   /** List: the conversation's UI messages as JSON, oldest first. */
   conversationMessages(conversationId: string): string;
+  /** String: `<instance> <answer id>` of the conversation's answer streaming now (expires with it). */
+  conversationLiveAnswer(conversationId: string): string;
   /** Sorted set: an agent's conversation ids scored by last activity (ms). */
   agentConversations(agentId: string): string;
   /** Hash: how the agent verifies user tokens (sealed HS256 secret, public key or JWKS URL). */
@@ -123,6 +125,7 @@ export function createKeys(prefix: string): Keys {
         mcpTools: (serverId) => `${base}:mcp-server:${serverId}:tools`,
         conversation: (conversationId) => `${base}:conversation:${conversationId}`,
         conversationMessages: (conversationId) => `${base}:conversation:${conversationId}:messages`,
+        conversationLiveAnswer: (conversationId) => `${base}:conversation:${conversationId}:live`,
         agentConversations: (agentId) => `${base}:agent:${agentId}:conversations`,
         agentIdentity: (agentId) => `${base}:agent:${agentId}:identity`,
         agentVerifiedDomains: (agentId) => `${base}:agent:${agentId}:verified-domains`,

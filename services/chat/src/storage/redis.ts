@@ -9,7 +9,7 @@ const scriptFiles = {
   entityUpdate: { file: 'entity-update.lua', keys: 2 },
   entityDelete: { file: 'entity-delete.lua', keys: 4 },
   hashFieldSwap: { file: 'hash-field-swap.lua', keys: 1 },
-  conversationAppend: { file: 'conversation-append.lua', keys: 3 },
+  conversationAppend: { file: 'conversation-append.lua', keys: 4 },
   budgetReserve: { file: 'budget-reserve.lua', keys: 10 },
   budgetSettle: { file: 'budget-settle.lua', keys: 16 },
   creditsAdjust: { file: 'credits-adjust.lua', keys: 2 },

@@ -7,6 +7,7 @@ import {
   type Reservation,
   release,
   reserve,
+  reserveAhead,
   type SettledCall,
   type SettleOutcome,
   settle,
@@ -16,6 +17,9 @@ import { meteringMetrics } from './metering-metrics.ts';
 export type HoldResult = { ok: true; amountMicros: number } | { ok: false; refusal: ApiError };
 
 type AnswerMeterDeps = MeterDeps & Pick<Deps, 'settleJournal' | 'metrics'>;
+
+const isRefusal = (error: unknown): error is ApiError =>
+  error instanceof ApiError && (error.code === 'budget_exceeded' || error.code === 'budget_busy');
 
 function deadline(ms: number): { promise: Promise<never>; cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
@@ -48,14 +52,31 @@ export class AnswerMeter {
     const bound = costBoundMicros(this.context.model, sentBytes, maxOutputTokens);
     if (this.#hold && this.#hold.amountMicros >= bound)
       return { ok: true, amountMicros: this.#hold.amountMicros };
-    await this.release();
+    // A smaller hold is given back in the same round trip (the release goes out first).
+    const released = this.release();
     try {
-      this.#hold = await reserve(this.#deps, this.context, bound);
+      const [, hold] = await Promise.all([released, reserve(this.#deps, this.context, bound)]);
+      this.#hold = hold;
       return { ok: true, amountMicros: bound };
     } catch (error) {
-      if (error instanceof ApiError && (error.code === 'budget_exceeded' || error.code === 'budget_busy')) {
-        return { ok: false, refusal: error };
-      }
+      if (isRefusal(error)) return { ok: false, refusal: error };
+      throw error;
+    }
+  }
+
+  /**
+   * Holds a forecast of the first call's bound before the turn has read its history and budget
+   * settings, so the hold shares their round trip; the context's reset day is the one last seen.
+   * False, with nothing held, when refused or when the agent's reset day changed: `hold` with the
+   * exact bound decides then (and keeps this hold when it covers the exact bound).
+   */
+  async holdAhead(sentBytes: number, maxOutputTokens: number): Promise<boolean> {
+    const bound = costBoundMicros(this.context.model, sentBytes, maxOutputTokens);
+    try {
+      this.#hold = await reserveAhead(this.#deps, this.context, bound);
+      return this.#hold !== null;
+    } catch (error) {
+      if (isRefusal(error)) return false;
       throw error;
     }
   }

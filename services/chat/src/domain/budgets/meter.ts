@@ -8,6 +8,7 @@ import type { Owner } from '../owner.ts';
 import { type RefusalDetails, remedies, secondsUntil } from '../refusals.ts';
 import { usdToMicros } from './money.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
+import { defaultResetDayOfMonthUtc } from './settings.ts';
 
 export type MeterDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env'>;
 
@@ -138,6 +139,27 @@ export async function reserve(
   context: MeterContext,
   amountMicros: number,
 ): Promise<Reservation> {
+  const reservation = await reserveHold(deps, context, amountMicros, false);
+  if (!reservation) throw new Error('budget-reserve.lua answered "stale" to a hold that assumed nothing');
+  return reservation;
+}
+
+/**
+ * A hold taken ahead, before the turn read the agent's budget settings: `context.resetDayOfMonthUtc`
+ * is the day last seen, which the script checks (null, nothing held, when the settings now say
+ * another day); the amount is a forecast, so a refusal fires no alert. Throws the refusals as
+ * `reserve` does.
+ */
+export function reserveAhead(deps: MeterDeps, context: MeterContext, amountMicros: number) {
+  return reserveHold(deps, context, amountMicros, true);
+}
+
+async function reserveHold(
+  deps: MeterDeps,
+  context: MeterContext,
+  amountMicros: number,
+  ahead: boolean,
+): Promise<Reservation | null> {
   const keys = deps.keys.organization(context.organizationId);
   const now = deps.clock.now();
   const period = budgetPeriod(now, context.resetDayOfMonthUtc);
@@ -171,8 +193,12 @@ export async function reserve(
       `${newId('webhookEvent')}.`,
       now.toISOString(),
       period.id,
+      ahead ? context.resetDayOfMonthUtc : '',
+      defaultResetDayOfMonthUtc,
+      ahead ? 'quiet' : '',
     ],
   )) as [string, string?, number?, number?, number?];
+  if (result[0] === 'stale') return null;
   if (result[0] === 'denied') {
     const [, scope, cap, used, spent] = result;
     // Spend alone leaves room: answers in progress hold the rest, so this is "busy", not "month over".

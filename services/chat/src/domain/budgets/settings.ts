@@ -43,12 +43,15 @@ export interface BudgetSettings {
   updatedAt: string | null;
 }
 
+/** The reset day of an agent whose budget was never set. */
+export const defaultResetDayOfMonthUtc = 1;
+
 const noSettings: BudgetSettings = {
   enabled: false,
   monthlyMicros: null,
   defaultUserMicros: null,
   anonymousMicros: null,
-  resetDayOfMonthUtc: 1,
+  resetDayOfMonthUtc: defaultResetDayOfMonthUtc,
   updatedAt: null,
 };
 

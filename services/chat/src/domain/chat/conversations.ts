@@ -80,6 +80,8 @@ interface AppendOptions {
   dropTrailingAssistant?: boolean;
   /** Messages still to come in this turn (the answer), which must fit too. */
   reserve?: number;
+  /** The live marker of the answer about to stream, set when the messages are appended (not on a repeat). */
+  liveMarker?: { value: string; ttlMs: number };
 }
 
 /**
@@ -100,6 +102,7 @@ export async function appendMessages(
       keys.conversation(options.conversationId),
       keys.conversationMessages(options.conversationId),
       keys.agentConversations(options.agentId),
+      keys.conversationLiveAnswer(options.conversationId),
     ],
     [
       options.agentId,
@@ -113,6 +116,8 @@ export async function appendMessages(
       first ? titleFrom(first) : '',
       options.dropTrailingAssistant ? 'drop-trailing-assistant' : '',
       options.reserve ?? 0,
+      options.liveMarker?.value ?? '',
+      options.liveMarker?.ttlMs ?? 0,
       ...options.messages.map((message) => JSON.stringify(message)),
     ],
   )) as string[];

@@ -32,12 +32,23 @@ export interface LiveAnswer {
   cancel(): void;
 }
 
+/** Who streams a conversation's answer: `<instance> <answer id>`, for `ttlMs` at the most. */
+export interface LiveMarker {
+  value: string;
+  ttlMs: number;
+}
+
 export interface LiveAnswerHub {
   /**
    * Registers an answer about to stream. `abort` is called on an explicit stop, or when nobody has
    * watched it for the detach grace.
    */
-  open(key: LiveAnswerKey, abort: (reason: Error) => void): Promise<LiveAnswer>;
+  open(key: LiveAnswerKey, abort: (reason: Error) => void, marker?: LiveMarker): Promise<LiveAnswer>;
+  /**
+   * A marker for an answer about to open, for the conversation's append to set in its own step
+   * (`appendMessages`' `liveMarker`), then passed to `open`, which need not set it again.
+   */
+  marker(): LiveMarker;
   /**
    * Streams a live answer of the conversation into `sink` from its start, and follows it to its end.
    * Resolves false (writing nothing) when no answer is live. `gone` aborts when the watcher leaves.
@@ -81,7 +92,7 @@ export function createLiveAnswerHub(deps: HubDeps): LiveAnswerHub {
   let subscriber: RedisClient | null = null;
   let subscribed: Promise<void> | null = null;
   const liveKey = (key: LiveAnswerKey) =>
-    `${deps.keys.organization(key.organizationId).conversation(key.conversationId)}:live`;
+    deps.keys.organization(key.organizationId).conversationLiveAnswer(key.conversationId);
 
   function subscribe(): Promise<void> {
     subscribed ??= (async () => {
@@ -169,9 +180,18 @@ export function createLiveAnswerHub(deps: HubDeps): LiveAnswerHub {
     return ownerInstance && answerId ? { instance: ownerInstance, answerId } : null;
   }
 
+  const newMarker = (): LiveMarker => ({
+    value: `${instance} ${randomBytes(12).toString('hex')}`,
+    ttlMs: deps.env.MCPSTACK_MODEL_TIMEOUT_MS + deps.env.MCPSTACK_RESERVATION_GRACE_MS,
+  });
+
   return {
-    async open(key, abort) {
-      const id = randomBytes(12).toString('hex');
+    marker: newMarker,
+
+    async open(key, abort, set) {
+      const claimed = set ?? newMarker();
+      const marker = claimed.value;
+      const id = marker.slice(marker.indexOf(' ') + 1);
       const mapKey = `${key.organizationId}\u0000${key.conversationId}`;
       const entry: Entry = {
         id,
@@ -182,9 +202,10 @@ export function createLiveAnswerHub(deps: HubDeps): LiveAnswerHub {
         abort,
         graceTimer: null,
       };
-      const marker = `${instance} ${id}`;
-      const ttl = deps.env.MCPSTACK_MODEL_TIMEOUT_MS + deps.env.MCPSTACK_RESERVATION_GRACE_MS;
-      await Promise.all([subscribe(), deps.redis.set(liveKey(key), marker, 'PX', ttl)]);
+      await Promise.all([
+        subscribe(),
+        set ? null : deps.redis.set(liveKey(key), marker, 'PX', claimed.ttlMs),
+      ]);
       entries.set(mapKey, entry);
       const forget = () => {
         entry.ended = true;

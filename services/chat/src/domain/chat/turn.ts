@@ -22,7 +22,13 @@ import type { Owner } from '../owner.ts';
 import { type ChatRequest, chatRequest, textPart, visitorIdSchema } from './chat-request.ts';
 import { appendMessages, type StoredMessage } from './conversations.ts';
 import type { LiveAnswer } from './live-answers.ts';
-import { type ModelCall, ModelCallError, type ModelClient, type PreparedCall } from './model/model-client.ts';
+import {
+  type ModelCall,
+  ModelCallError,
+  type ModelClient,
+  type ModelTool,
+  type PreparedCall,
+} from './model/model-client.ts';
 import { promptOf } from './prompt.ts';
 import { type AgentTools, agentTools, callTool, type ToolOutcome } from './tools.ts';
 import { type StreamSink, UiMessageStream } from './ui-stream.ts';
@@ -175,6 +181,31 @@ export function describeError(error: unknown): string {
  * history with the new message, the tools, and the budget hold of the first model call, so that a
  * spent budget is a plain 402 before any stream starts. Every refusal is an `ApiError` thrown here.
  */
+/**
+ * The first call's request bytes and the agent's reset day as this process last saw them, for a
+ * hold taken before the turn's reads: a new conversation's first request is exact (with the tools
+ * last seen); one this process answered before stands at its last request and answer, plus the new
+ * message twice over. Null when the process has not seen enough: the hold then waits for the reads.
+ */
+function forecastFirstCall(
+  deps: Deps,
+  organizationId: string,
+  agentId: string,
+  body: ChatRequest,
+  userMessage: StoredMessage,
+  prepareAlone: (tools: readonly ModelTool[]) => PreparedCall,
+): { resetDayOfMonthUtc: number; sentBytes: number } | null {
+  const agent = deps.holdForecast.agent(organizationId, agentId);
+  if (!agent) return null;
+  const before = deps.holdForecast.conversationBytes(organizationId, body.id);
+  if (before !== undefined) {
+    const message = Buffer.byteLength(JSON.stringify(userMessage), 'utf8');
+    return { resetDayOfMonthUtc: agent.resetDayOfMonthUtc, sentBytes: before + 2 * message };
+  }
+  if (body.messages.length !== 1) return null;
+  return { resetDayOfMonthUtc: agent.resetDayOfMonthUtc, sentBytes: prepareAlone(agent.tools).sentBytes };
+}
+
 export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn> {
   const { key } = request;
   const timings = new StageTimings();
@@ -240,26 +271,60 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       conversationId: body.id,
       owner,
     };
+    const client = deps.models.client(model.id);
+    const maxOutputTokens = Math.min(agent.maxOutputTokens, model.maxOutputTokens);
+    const callOf = (history: StoredMessage[], tools: readonly ModelTool[]): ModelCall => ({
+      prompt: promptOf(agent.instructions, history),
+      tools,
+      maxOutputTokens,
+      temperature: agent.temperature ?? undefined,
+    });
+    // The first hold, forecast from what this process last saw, goes out with the reads below.
+    const forecast = userMessage
+      ? forecastFirstCall(deps, key.organizationId, agent.id, body, userMessage, (tools) =>
+          client.prepare(callOf([userMessage], tools)),
+        )
+      : null;
+    const ahead = forecast
+      ? new AnswerMeter(deps, { ...conversation, model, resetDayOfMonthUtc: forecast.resetDayOfMonthUtc })
+      : null;
+    const heldAhead = ahead && forecast ? ahead.holdAhead(forecast.sentBytes, maxOutputTokens) : null;
+    const marker = deps.liveAnswers.marker();
     // The history write and the reads the turn needs go out together (one pipelined round trip).
-    const [appended, servers, budget, creditHeaders] = await Promise.all([
-      appendMessages(deps, {
-        ...conversation,
-        messages: userMessage ? [userMessage] : [],
-        create: !regenerate,
-        history: true,
-        dropTrailingAssistant: regenerate,
-        reserve: 1,
-      }),
-      listEnabledTools(deps, key.organizationId, agent.mcpServerIds),
-      readBudgetSettings(deps, key.organizationId, agent.id),
-      lowBalanceHeaders(deps, key.organizationId),
-    ]);
-    Object.assign(headers, creditHeaders);
+    let appended: Awaited<ReturnType<typeof appendMessages>>;
+    let servers: Awaited<ReturnType<typeof listEnabledTools>>;
+    let budget: Awaited<ReturnType<typeof readBudgetSettings>>;
+    try {
+      let creditHeaders: Record<string, string>;
+      [appended, servers, budget, creditHeaders] = await Promise.all([
+        appendMessages(deps, {
+          ...conversation,
+          messages: userMessage ? [userMessage] : [],
+          create: !regenerate,
+          history: true,
+          dropTrailingAssistant: regenerate,
+          reserve: 1,
+          liveMarker: marker,
+        }),
+        listEnabledTools(deps, key.organizationId, agent.mcpServerIds),
+        readBudgetSettings(deps, key.organizationId, agent.id),
+        lowBalanceHeaders(deps, key.organizationId),
+      ]);
+      Object.assign(headers, creditHeaders);
+    } catch (error) {
+      await heldAhead?.then(() => ahead?.release()).catch(() => undefined);
+      throw error;
+    }
+    const tools = agentTools(servers);
+    deps.holdForecast.sawAgent(key.organizationId, agent.id, {
+      resetDayOfMonthUtc: budget.resetDayOfMonthUtc,
+      tools: tools.definitions,
+    });
     timings.mark('history');
     const liveKey = { organizationId: key.organizationId, conversationId: body.id };
     // The same message again while its answer streams (a lost response, a retry): follow that answer.
     if (appended.repeated && (await deps.liveAnswers.isLive(liveKey))) {
-      await lease.release();
+      await Promise.all([lease.release(), heldAhead?.then(() => ahead?.release()).catch(() => undefined)]);
       return {
         headers,
         timings,
@@ -273,35 +338,43 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
         },
       };
     }
-    const history = appended.messages;
-    if (history.at(-1)?.role !== 'user') {
-      throw new ApiError('validation_failed', 'body.trigger: there is no user message to answer');
-    }
-
-    const meter = new AnswerMeter(deps, {
-      ...conversation,
-      model,
-      resetDayOfMonthUtc: budget.resetDayOfMonthUtc,
-    });
-    const tools = agentTools(servers);
-    const client = deps.models.client(model.id);
-    const maxOutputTokens = Math.min(agent.maxOutputTokens, model.maxOutputTokens);
-    const call: ModelCall = {
-      prompt: promptOf(agent.instructions, history),
-      tools: tools.definitions,
-      maxOutputTokens,
-      temperature: agent.temperature ?? undefined,
-    };
-    const first = client.prepare(call);
-    // The answer is registered for resume in the same round trip as its hold.
+    let live: LiveAnswer | null = null;
+    let meter: AnswerMeter | null = null;
     const abort = new AbortController();
-    const [held, live] = await Promise.all([
-      meter.hold(first.sentBytes, maxOutputTokens),
-      deps.liveAnswers.open(liveKey, (reason) => abort.abort(reason)),
-    ]);
-    if (!held.ok) {
-      live.cancel();
-      throw held.refusal;
+    let call: ModelCall;
+    let first: PreparedCall;
+    try {
+      // The append set the live marker, except on a repeat (whose answer has ended): then open sets it.
+      live = await deps.liveAnswers.open(
+        liveKey,
+        (reason) => abort.abort(reason),
+        appended.repeated ? undefined : marker,
+      );
+      // The hold taken ahead counts only when it assumed the reset day the settings have.
+      const useAhead =
+        ahead !== null &&
+        (await heldAhead) === true &&
+        forecast?.resetDayOfMonthUtc === budget.resetDayOfMonthUtc;
+      if (!useAhead) await ahead?.release();
+      meter = useAhead
+        ? ahead
+        : new AnswerMeter(deps, { ...conversation, model, resetDayOfMonthUtc: budget.resetDayOfMonthUtc });
+      const history = appended.messages;
+      if (history.at(-1)?.role !== 'user') {
+        throw new ApiError('validation_failed', 'body.trigger: there is no user message to answer');
+      }
+      call = callOf(history, tools.definitions);
+      first = client.prepare(call);
+      // Free when the hold taken ahead covers the exact bound (the usual case); else one more round trip.
+      const held = await meter.hold(first.sentBytes, maxOutputTokens);
+      if (!held.ok) throw held.refusal;
+    } catch (error) {
+      // Nothing streams: no hold may be left to be charged at its expiry.
+      live?.cancel();
+      await Promise.all(
+        [ahead?.release(), meter?.release()].map((released) => released?.catch(() => undefined)),
+      );
+      throw error;
     }
     timings.mark('reserve');
     const answer = new AnswerRun(deps, {
@@ -690,8 +763,15 @@ class AnswerRun {
   }
 
   async #store(message: StoredMessage): Promise<void> {
+    const { conversation, first } = this.#setup;
+    const answerBytes = message.parts.length === 0 ? 0 : Buffer.byteLength(JSON.stringify(message), 'utf8');
+    this.#deps.holdForecast.sawTurn(
+      conversation.organizationId,
+      conversation.conversationId,
+      first.sentBytes,
+      answerBytes,
+    );
     if (message.parts.length === 0) return;
-    const { conversation } = this.#setup;
     try {
       await appendMessages(this.#deps, {
         ...conversation,

@@ -15,8 +15,13 @@
 -- the call (not because answers in flight hold it) is spent: its thresholds not yet fired fire now,
 -- with the same markers as the settle script's (so 100 % is reached although settles never book
 -- past the cap). A call larger than the whole cap fires nothing.
--- Returns {"ok"} or {"denied", scope, cap, used, spent} (used = spent + reserved, micro-USD; for
--- credits, cap is the balance and spent 0).
+-- A hold taken ahead (before the caller read the budget settings; chat-turn.ts): ARGV[13] the reset
+-- day the caller assumed ("" when it read the settings), ARGV[14] the day that applies when none is
+-- set; when the settings say another day, nothing is held and {"stale"} is returned (the period,
+-- and so every counter key, would be wrong). ARGV[15] "quiet": a refusal fires no alert (the amount
+-- is a forecast; the caller holds again with the exact bound, which fires them).
+-- Returns {"ok"}, {"stale"} or {"denied", scope, cap, used, spent} (used = spent + reserved,
+-- micro-USD; for credits, cap is the balance and spent 0).
 local settings, spend, userCaps, reserved, reservations, data, credits =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local id, amount, expiry = ARGV[1], tonumber(ARGV[2]), ARGV[4]
@@ -27,7 +32,7 @@ local markers, outbox, endpoints = KEYS[8], KEYS[9], KEYS[10]
 
 local function exhausted(denied, subject, thresholds)
   local scope, cap, spent = denied[2], denied[3], denied[5]
-  if spent + amount <= cap or amount > cap or cap <= 0 then return denied end
+  if spent + amount <= cap or amount > cap or cap <= 0 or ARGV[15] == 'quiet' then return denied end
   local subscribed = redis.call('ZCARD', endpoints) > 0
   local emitted = 0
   for threshold in string.gmatch(thresholds or '50,80,100', '%d+') do
@@ -56,7 +61,10 @@ local function check(scope, cap, spentField, reservedField)
 end
 
 local config = redis.call('HMGET', settings, 'enabled', 'monthlyMicros', 'defaultUserMicros', 'anonymousMicros',
-  'alertThresholds')
+  'alertThresholds', 'resetDay')
+if ARGV[13] ~= nil and ARGV[13] ~= '' and tonumber(config[6] or ARGV[14]) ~= tonumber(ARGV[13]) then
+  return { 'stale' }
+end
 if config[1] == '1' then
   local denied = check('agent', config[2], 'agent', 'agent:' .. agentId)
   if denied then return exhausted(denied, '', config[5]) end

@@ -1,12 +1,15 @@
 -- Appends messages to a conversation, creating it on first use, in one step.
--- KEYS[1] conversation hash, KEYS[2] its messages list, KEYS[3] the agent's conversation index
+-- KEYS[1] conversation hash, KEYS[2] its messages list, KEYS[3] the agent's conversation index,
+-- KEYS[4] the conversation's live-answer marker
 -- ARGV[1] agent id, ARGV[2] owner ("visitor:<id>" or "user:<id>"), ARGV[3] conversation id,
 -- ARGV[4] now (ISO), ARGV[5] now (ms), ARGV[6] TTL seconds (0: keep), ARGV[7] max messages,
 -- ARGV[8] flags: "create" (a missing conversation may be created), "history" (return the history),
 -- ARGV[9] title for a new one,
 -- ARGV[10] "drop-trailing-assistant" to remove a last assistant message first (regenerate),
 -- ARGV[11] how many messages the caller will still append later (room to keep for the answer),
--- ARGV[12..] the messages (JSON) to append.
+-- ARGV[12] the marker of the answer about to stream ("" for none), ARGV[13] its lifetime (ms):
+-- set on KEYS[4] (the conversation's live answer) when the messages are appended, never on a repeat
+-- (which follows the answer already live), ARGV[14..] the messages (JSON) to append.
 -- A user message sent again (a retry after a lost response, a reload: the client fixes its id before
 -- sending) is never stored twice: {"repeat", <messages…>} when it is the last message (not answered
 -- yet), {"answered"} when the message after it is its answer.
@@ -31,7 +34,8 @@ if ARGV[10] == 'drop-trailing-assistant' then
   if last and cjson.decode(last)['role'] == 'assistant' then redis.call('RPOP', messages) end
 end
 
-local adding = #ARGV - 11
+local first = 14
+local adding = #ARGV - first + 1
 local function history(status)
   local all = redis.call('LRANGE', messages, 0, -1)
   table.insert(all, 1, status)
@@ -39,7 +43,7 @@ local function history(status)
 end
 
 if existing[1] and adding == 1 and ARGV[10] ~= 'drop-trailing-assistant' then
-  local new = cjson.decode(ARGV[12])
+  local new = cjson.decode(ARGV[first])
   if new.role == 'user' and type(new.id) == 'string' then
     -- Stored messages are written by the service with `id` then `role` first: a prefix says who it is.
     local prefix = '{"id":' .. cjson.encode(new.id) .. ',"role":"user"'
@@ -55,7 +59,8 @@ if count + adding + reserve > maxMessages then
   if not existing[1] then redis.call('DEL', conversation) end
   return { 'full', count }
 end
-for i = 12, #ARGV do redis.call('RPUSH', messages, ARGV[i]) end
+for i = first, #ARGV do redis.call('RPUSH', messages, ARGV[i]) end
+if ARGV[12] ~= '' then redis.call('SET', KEYS[4], ARGV[12], 'PX', ARGV[13]) end
 
 redis.call('HSET', conversation, 'updatedAt', ARGV[4], 'messageCount', count + adding)
 redis.call('ZADD', index, tonumber(ARGV[5]), ARGV[3])
