@@ -71,6 +71,8 @@ export function createApp(deps: Deps): App {
     if (!lifecycle.accepting) response.setHeader('Connection', 'close');
     next();
   });
+  // First: a chat turn is the hot path, and its paths are its own (the chat body parser is its route's).
+  app.use(chatRouter(deps));
 
   const health = express.Router();
   mountHealth(health, deps, lifecycle);
@@ -85,7 +87,6 @@ export function createApp(deps: Deps): App {
   app.use(stripeWebhookRouter(deps));
   app.use(widgetAssetRouter());
   app.use(consoleAssetRouter());
-  app.use(chatRouter(deps));
   app.use(createRouter(deps, apiRoutes));
   app.use(errorHandler(deps.logger));
   return { app, lifecycle };
