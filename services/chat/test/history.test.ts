@@ -92,14 +92,25 @@ async function counters(tenant: Tenant, agents: string[]) {
   const perAgent = await Promise.all(
     agents.map(async (agentId) => ({
       spend: await service.deps.redis.hgetall(keys.agentSpend(agentId, period)),
-      ranking: await service.deps.redis.zrange(keys.agentUserSpend(agentId, period), '0', '-1', 'WITHSCORES'),
-      conversations: (
-        await service.deps.redis.smembers(keys.agentPeriodConversations(agentId, period))
-      ).sort(),
       users: (await service.deps.redis.smembers(keys.agentUsers(agentId))).sort(),
     })),
   );
   return { credits: await service.deps.redis.hgetall(keys.credits), perAgent };
+}
+
+/** Every usage report of the organization, every page of the user rankings (pages of 1). */
+async function usageReports(tenant: Tenant, agents: string[]) {
+  const base = `/api/v1/organizations/${tenant.organizationId}`;
+  const token = tenant.keys.billing;
+  return {
+    embeds: (await service.call('GET', `${base}/embed-usage`, { token })).body,
+    agents: await Promise.all(
+      agents.map(async (agentId) => ({
+        usage: (await service.call('GET', `${base}/agents/${agentId}/usage`, { token })).body,
+        users: await everyPage(`${base}/agents/${agentId}/usage/users?limit=1`, token),
+      })),
+    ),
+  };
 }
 
 async function reconcile(...args: string[]) {
@@ -116,7 +127,7 @@ async function reconcile(...args: string[]) {
 }
 
 describe('history in PostgreSQL', () => {
-  it('serves the ledger, CSV and LLM-call log after Redis lost them, and rebuilds every counter exactly', async () => {
+  it('serves the ledger, CSV, LLM-call log and usage reports after Redis lost them, and rebuilds every counter exactly', async () => {
     const tenant = await service.createTenant();
     const agents = await traffic(tenant, 120);
     const base = `/api/v1/organizations/${tenant.organizationId}`;
@@ -133,21 +144,35 @@ describe('history in PostgreSQL', () => {
     expect(ledger).toHaveLength(1 + 120 - Math.ceil(120 / 7) + 1);
     expect(calls.flat()).toHaveLength(120);
     const before = await counters(tenant, agents);
+    const reports = await usageReports(tenant, agents);
     expect((await reconcile('--org', tenant.organizationId)).code).toBe(0);
+    // The reports are complete: they add up the whole LLM-call log.
+    const logged = calls.flat() as Array<{ agentId: string; costUsd: number; externalUserId: string | null }>;
+    const micros = (list: typeof logged) => list.reduce((sum, call) => sum + Math.round(call.costUsd * 1e6), 0);
+    for (const [index, agentId] of agents.entries()) {
+      const own = logged.filter((call) => call.agentId === agentId);
+      const report = reports.agents[index]!;
+      expect(Math.round(report.usage.spendUsd * 1e6)).toBe(micros(own));
+      expect(Math.round(report.usage.anonymousSpendUsd * 1e6)).toBe(
+        micros(own.filter((call) => call.externalUserId === null)),
+      );
+      expect(report.usage).toMatchObject({ llmCalls: own.length, users: 2, conversations: 3 });
+      expect(report.users.map((user) => (user as { externalUserId: string }).externalUserId).sort()).toEqual([
+        'ada',
+        'grace',
+      ]);
+    }
+    expect(Math.round(reports.embeds.totalSpendUsd * 1e6)).toBe(micros(logged));
 
     // Redis loses the history and the counters: the outbox, the balance, the period's counters.
     const period = budgetPeriod(new Date(), 1).id;
     await service.deps.redis.del(
       keys.historyOutbox,
       keys.credits,
-      ...agents.flatMap((agentId) => [
-        keys.agentSpend(agentId, period),
-        keys.agentUserSpend(agentId, period),
-        keys.agentPeriodConversations(agentId, period),
-        keys.agentUsers(agentId),
-      ]),
+      ...agents.flatMap((agentId) => [keys.agentSpend(agentId, period), keys.agentUsers(agentId)]),
     );
 
+    expect(await usageReports(tenant, agents)).toEqual(reports);
     expect(await everyPage(ledgerPath, tenant.keys.billing)).toEqual(ledger);
     expect((await service.call('GET', csvPath, { token: tenant.keys.billing })).text).toBe(csv);
     expect(await Promise.all(callPaths.map((path) => everyPage(path, tenant.keys.viewer)))).toEqual(calls);
