@@ -148,7 +148,8 @@ describe('history in PostgreSQL', () => {
     expect((await reconcile('--org', tenant.organizationId)).code).toBe(0);
     // The reports are complete: they add up the whole LLM-call log.
     const logged = calls.flat() as Array<{ agentId: string; costUsd: number; externalUserId: string | null }>;
-    const micros = (list: typeof logged) => list.reduce((sum, call) => sum + Math.round(call.costUsd * 1e6), 0);
+    const micros = (list: typeof logged) =>
+      list.reduce((sum, call) => sum + Math.round(call.costUsd * 1e6), 0);
     for (const [index, agentId] of agents.entries()) {
       const own = logged.filter((call) => call.agentId === agentId);
       const report = reports.agents[index]!;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type MeterContext, reserve, settle } from '../src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../src/domain/budgets/periods.ts';
@@ -142,7 +141,7 @@ describe('usage reports from PostgreSQL', () => {
       costs.forEach((cost, index) => {
         add(alpha.id, user(index % 2 === 0 ? 'ada' : 'grace'), `conv-a-${offset}-${index % 2}`, cost, time);
         add(alpha.id, visitor('visitor-1'), 'conv-a-visitor', cost + 1, at(time, index + 1));
-        add(beta.id, user("ada"), `conv-b-${index}`, Math.floor(cost / 2), at(time, 60_000 * index));
+        add(beta.id, user('ada'), `conv-b-${index}`, Math.floor(cost / 2), at(time, 60_000 * index));
       });
     }
     await meter(tenant, [alpha, beta, idle], calls);
@@ -346,6 +345,20 @@ describe('usage reports from PostgreSQL', () => {
       remainingBudgetUsd: 0.9991,
     });
 
+    // The overrides list shows the same spend, from the counter the user's cap is checked on.
+    const overrides = await service.call('GET', `${base}/external-users/budgets`, {
+      token: tenant.keys.viewer,
+    });
+    expect(overrides.body.data).toEqual([
+      {
+        externalUserId: 'user-03',
+        monthlyBudgetUsd: 0.002,
+        currentMonthSpendUsd: 0.003,
+        remainingBudgetUsd: 0,
+        status: 'over',
+      },
+    ]);
+
     // Spends move between two pages: the 10th user climbs to the top. The next page starts after
     // the last user seen, so nobody shows twice (an offset would repeat the 5th).
     const [first] = await walk(null, 5).then((all) => all.slice(0, 1));
@@ -384,7 +397,10 @@ describe('usage reports from PostgreSQL', () => {
       ...database,
       query: async <Row>(text: string, params?: readonly unknown[]) => {
         if (!explaining) return database.query<Row>(text, params);
-        const [row] = await database.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${text}`, params);
+        const [row] = await database.query<{ 'QUERY PLAN': unknown }>(
+          `EXPLAIN (FORMAT JSON) ${text}`,
+          params,
+        );
         plans.push(row?.['QUERY PLAN']);
         return [] as Row[];
       },
@@ -412,7 +428,9 @@ describe('usage reports from PostgreSQL', () => {
          10, 0, 5, 0, false, g % 97, g % 97, 0, 'stream', 1, '[]', created, created, '${start.slice(0, 10)}', g, 0
        FROM generate_series(1, 8000) AS g, LATERAL (SELECT '${start}'::timestamptz + g * interval '21 minutes' AS created) AS t`,
     );
-    await database.exec(`VACUUM ANALYZE ${[1, 2, 3, 4].map((month) => `llm_calls_p${year}_0${month}`).join(', ')}`);
+    await database.exec(
+      `VACUUM ANALYZE ${[1, 2, 3, 4].map((month) => `llm_calls_p${year}_0${month}`).join(', ')}`,
+    );
     const range = { from: new Date(Date.UTC(year, 1, 15)), to: new Date(Date.UTC(year, 2, 15)) };
     explaining = true;
     await store.usageTotals('org_plan', ['agent_plan'], range);

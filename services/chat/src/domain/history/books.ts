@@ -90,7 +90,11 @@ function addCounters(target: Record<string, number>, group: CallGroup) {
 function tailGroups(tail: HistoryBatch, agentId: string, period: string): CallGroup[] {
   return tail.calls
     .filter((call) => call.agentId === agentId && call.budgetPeriod === period)
-    .map((call) => ({ agentId: call.agentId, externalUserId: call.externalUserId, costMicros: call.costMicros }));
+    .map((call) => ({
+      agentId: call.agentId,
+      externalUserId: call.externalUserId,
+      costMicros: call.costMicros,
+    }));
 }
 
 export async function readBooks(deps: BooksDeps, organizationId: string): Promise<Books> {
