@@ -196,6 +196,27 @@ describe('history in PostgreSQL', () => {
     expect((await reconcile('--org', tenant.organizationId)).code).toBe(0);
   });
 
+  it('leaves aside the report counters a period hash kept before the reports read PostgreSQL', async () => {
+    const tenant = await service.createTenant();
+    const [agentId] = await traffic(tenant, 12);
+    await service.drain();
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    const spend = keys.agentSpend(agentId!, budgetPeriod(new Date(), 1).id);
+    const kept = await service.deps.redis.hgetall(spend);
+    // What the settle script used to add for the usage reports alone.
+    const day = new Date().toISOString().slice(0, 10);
+    await service.deps.redis.hset(spend, { calls: '12', inputTokens: '120', [`d:${day}:spend`]: '1' });
+    const report = await reconcile('--org', tenant.organizationId);
+    expect(report.code, report.stdout).toBe(0);
+    // A real difference in a cap's counter is still found.
+    await service.deps.redis.hincrby(spend, 'agent', 1);
+    expect((await reconcile('--org', tenant.organizationId)).stdout).toContain(
+      `Agent ${agentId}'s agent counter`,
+    );
+    expect((await reconcile('--org', tenant.organizationId, '--rebuild')).code).toBe(0);
+    expect(await service.deps.redis.hgetall(spend)).toEqual(kept);
+  });
+
   it('counts the undrained tail: Redis and PostgreSQL agree at any drain lag', async () => {
     const tenant = await service.createTenant();
     await traffic(tenant, 30);
