@@ -325,13 +325,15 @@ async function race(world: World, spec: RaceSpec, answerMicros: number): Promise
   }
 
   const period = budgetPeriod(new Date(), 1).id;
-  const [spend, credits, calls, ledger, usage] = await Promise.all([
+  const [spend, credits, calls] = await Promise.all([
     world.deps.redis.hgetall(keys.agentSpend(tenant.agentId, period)),
     world.deps.redis.hgetall(keys.credits),
     llmCalls(world, tenant),
-    world.running.drainer
-      .drainOnce({ reclaim: false })
-      .then(() => world.deps.history.listLedger(tenant.organizationId, { types: null }, { limit: 1_000_000 }))
+  ]);
+  // Drained now (llmCalls drains first): the ledger and the usage report read PostgreSQL.
+  const [ledger, usage] = await Promise.all([
+    world.deps.history
+      .listLedger(tenant.organizationId, { types: null }, { limit: 1_000_000 })
       .then((page) => page.data),
     api<{ spendUsd: number; llmCalls: number }>(world, 'GET', `${agentBase}/usage`, tenant.adminKey),
   ]);
@@ -378,10 +380,10 @@ async function race(world: World, spec: RaceSpec, answerMicros: number): Promise
     },
     {
       name: 'counters = Σ costMicros of the LLM-call records',
-      passed: counterMismatches.length === 0 && counter('calls') === calls.length,
+      passed: counterMismatches.length === 0,
       detail:
         counterMismatches.length === 0
-          ? `${scopeCounters.map(([name]) => name).join(', ')} and calls (${calls.length}) all equal the records (${formatUsd(recordsMicros)})`
+          ? `${scopeCounters.map(([name]) => name).join(', ')} all equal the records (${formatUsd(recordsMicros)}, ${calls.length} calls)`
           : counterMismatches
               .map(([name, counted, recorded]) => `${name} ${counted} ≠ ${recorded}`)
               .join('; '),
@@ -395,7 +397,7 @@ async function race(world: World, spec: RaceSpec, answerMicros: number): Promise
       detail: `${usageDebits.length} usage debits, balance ${formatUsd(balance)}, Σ entries ${formatUsd(ledgerSum)}`,
     },
     {
-      name: 'usage API = counters',
+      name: 'usage API (PostgreSQL) = counters and records',
       passed: Math.round(usage.spendUsd * 1_000_000) === counter('agent') && usage.llmCalls === calls.length,
       detail: `spendUsd ${usage.spendUsd}, llmCalls ${usage.llmCalls}`,
     },

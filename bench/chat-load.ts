@@ -122,9 +122,9 @@ export async function runChatLoad(log: (line: string) => void = () => {}): Promi
       redis.hgetall(`${base}:budget:reserved`),
       redis.hgetall(`${base}:agent:${tenant.agentId}:spend:${period}`),
     ]);
-    // The log is PostgreSQL's: wait (10 s at most) for the drain to bring every settled call.
+    // The log is PostgreSQL's: wait (10 s at most) for the drain to bring every turn's call.
     let records = await llmCallRecords(service.url, tenant.organizationId, tenant.agentId, tenant.adminKey);
-    for (let waited = 0; records.length < Number(spend.calls ?? 0) && waited < 10_000; waited += 200) {
+    for (let waited = 0; records.length < turns.length && waited < 10_000; waited += 200) {
       await sleep(200);
       records = await llmCallRecords(service.url, tenant.organizationId, tenant.agentId, tenant.adminKey);
     }

@@ -92,14 +92,25 @@ async function counters(tenant: Tenant, agents: string[]) {
   const perAgent = await Promise.all(
     agents.map(async (agentId) => ({
       spend: await service.deps.redis.hgetall(keys.agentSpend(agentId, period)),
-      ranking: await service.deps.redis.zrange(keys.agentUserSpend(agentId, period), '0', '-1', 'WITHSCORES'),
-      conversations: (
-        await service.deps.redis.smembers(keys.agentPeriodConversations(agentId, period))
-      ).sort(),
       users: (await service.deps.redis.smembers(keys.agentUsers(agentId))).sort(),
     })),
   );
   return { credits: await service.deps.redis.hgetall(keys.credits), perAgent };
+}
+
+/** Every usage report of the organization, every page of the user rankings (pages of 1). */
+async function usageReports(tenant: Tenant, agents: string[]) {
+  const base = `/api/v1/organizations/${tenant.organizationId}`;
+  const token = tenant.keys.billing;
+  return {
+    embeds: (await service.call('GET', `${base}/embed-usage`, { token })).body,
+    agents: await Promise.all(
+      agents.map(async (agentId) => ({
+        usage: (await service.call('GET', `${base}/agents/${agentId}/usage`, { token })).body,
+        users: await everyPage(`${base}/agents/${agentId}/usage/users?limit=1`, token),
+      })),
+    ),
+  };
 }
 
 async function reconcile(...args: string[]) {
@@ -116,7 +127,7 @@ async function reconcile(...args: string[]) {
 }
 
 describe('history in PostgreSQL', () => {
-  it('serves the ledger, CSV and LLM-call log after Redis lost them, and rebuilds every counter exactly', async () => {
+  it('serves the ledger, CSV, LLM-call log and usage reports after Redis lost them, and rebuilds every counter exactly', async () => {
     const tenant = await service.createTenant();
     const agents = await traffic(tenant, 120);
     const base = `/api/v1/organizations/${tenant.organizationId}`;
@@ -133,21 +144,36 @@ describe('history in PostgreSQL', () => {
     expect(ledger).toHaveLength(1 + 120 - Math.ceil(120 / 7) + 1);
     expect(calls.flat()).toHaveLength(120);
     const before = await counters(tenant, agents);
+    const reports = await usageReports(tenant, agents);
     expect((await reconcile('--org', tenant.organizationId)).code).toBe(0);
+    // The reports are complete: they add up the whole LLM-call log.
+    const logged = calls.flat() as Array<{ agentId: string; costUsd: number; externalUserId: string | null }>;
+    const micros = (list: typeof logged) =>
+      list.reduce((sum, call) => sum + Math.round(call.costUsd * 1e6), 0);
+    for (const [index, agentId] of agents.entries()) {
+      const own = logged.filter((call) => call.agentId === agentId);
+      const report = reports.agents[index]!;
+      expect(Math.round(report.usage.spendUsd * 1e6)).toBe(micros(own));
+      expect(Math.round(report.usage.anonymousSpendUsd * 1e6)).toBe(
+        micros(own.filter((call) => call.externalUserId === null)),
+      );
+      expect(report.usage).toMatchObject({ llmCalls: own.length, users: 2, conversations: 3 });
+      expect(report.users.map((user) => (user as { externalUserId: string }).externalUserId).sort()).toEqual([
+        'ada',
+        'grace',
+      ]);
+    }
+    expect(Math.round(reports.embeds.totalSpendUsd * 1e6)).toBe(micros(logged));
 
     // Redis loses the history and the counters: the outbox, the balance, the period's counters.
     const period = budgetPeriod(new Date(), 1).id;
     await service.deps.redis.del(
       keys.historyOutbox,
       keys.credits,
-      ...agents.flatMap((agentId) => [
-        keys.agentSpend(agentId, period),
-        keys.agentUserSpend(agentId, period),
-        keys.agentPeriodConversations(agentId, period),
-        keys.agentUsers(agentId),
-      ]),
+      ...agents.flatMap((agentId) => [keys.agentSpend(agentId, period), keys.agentUsers(agentId)]),
     );
 
+    expect(await usageReports(tenant, agents)).toEqual(reports);
     expect(await everyPage(ledgerPath, tenant.keys.billing)).toEqual(ledger);
     expect((await service.call('GET', csvPath, { token: tenant.keys.billing })).text).toBe(csv);
     expect(await Promise.all(callPaths.map((path) => everyPage(path, tenant.keys.viewer)))).toEqual(calls);
@@ -168,6 +194,27 @@ describe('history in PostgreSQL', () => {
       Number(before.credits.balance) - 50,
     );
     expect((await reconcile('--org', tenant.organizationId)).code).toBe(0);
+  });
+
+  it('leaves aside the report counters a period hash kept before the reports read PostgreSQL', async () => {
+    const tenant = await service.createTenant();
+    const [agentId] = await traffic(tenant, 12);
+    await service.drain();
+    const keys = service.deps.keys.organization(tenant.organizationId);
+    const spend = keys.agentSpend(agentId!, budgetPeriod(new Date(), 1).id);
+    const kept = await service.deps.redis.hgetall(spend);
+    // What the settle script used to add for the usage reports alone.
+    const day = new Date().toISOString().slice(0, 10);
+    await service.deps.redis.hset(spend, { calls: '12', inputTokens: '120', [`d:${day}:spend`]: '1' });
+    const report = await reconcile('--org', tenant.organizationId);
+    expect(report.code, report.stdout).toBe(0);
+    // A real difference in a cap's counter is still found.
+    await service.deps.redis.hincrby(spend, 'agent', 1);
+    expect((await reconcile('--org', tenant.organizationId)).stdout).toContain(
+      `Agent ${agentId}'s agent counter`,
+    );
+    expect((await reconcile('--org', tenant.organizationId, '--rebuild')).code).toBe(0);
+    expect(await service.deps.redis.hgetall(spend)).toEqual(kept);
   });
 
   it('counts the undrained tail: Redis and PostgreSQL agree at any drain lag', async () => {

@@ -23,15 +23,14 @@ export function registerUsage(program: Command): void {
     .action(async (agentId: string, _options: unknown, command: Command) => {
       const context = await contextOf(command);
       const orgId = context.organizationId();
-      const result = (await context.call(
+      const result = await context.call(
         context.api.GET('/api/v1/organizations/{orgId}/agents/{agentId}/usage', {
           params: { path: { orgId, agentId } },
         }),
-      )) as unknown as Record<string, unknown>;
+      );
       context.show(result, () => {
         const { byDay, ...totals } = result;
-        const days = Array.isArray(byDay) ? (byDay as Record<string, unknown>[]) : [];
-        return `${record(totals)}\n${table(days, scalarColumns(days))}`;
+        return `${record(totals)}\n${table(byDay, scalarColumns(byDay))}`;
       });
     });
 
@@ -42,11 +41,11 @@ export function registerUsage(program: Command): void {
     .action(async (agentId: string, options: { limit?: number; cursor?: string }, command: Command) => {
       const context = await contextOf(command);
       const orgId = context.organizationId();
-      const page = (await context.call(
+      const page = await context.call(
         context.api.GET('/api/v1/organizations/{orgId}/agents/{agentId}/usage/users', {
           params: { path: { orgId, agentId }, query: pageQuery(options) },
         }),
-      )) as unknown as { data: Record<string, unknown>[]; nextCursor: string | null };
+      );
       context.show(page, () => table(page.data, scalarColumns(page.data)));
       nextPageNote(context, page.nextCursor);
     });

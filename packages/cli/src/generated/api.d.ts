@@ -441,7 +441,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get usage and cost for an agent this budget period: totals and by day. */
+        /**
+         * Get usage and cost for an agent this budget period: totals and by day.
+         * @description Read from PostgreSQL: the LLM calls whose `createdAt` falls in the budget period, `periodStart` (inclusive) to `periodEnd` (exclusive); days are UTC. A call that just ended counts within the drain lag (well under a second). The caps are enforced on counters in Redis, always current: `GET …/budget` and `…/external-users/{externalUserId}/budget` show them.
+         */
         get: operations["getAgentUsage"];
         put?: never;
         post?: never;
@@ -460,7 +463,7 @@ export interface paths {
         };
         /**
          * Get an agent's LLM-call log, newest first: one record per model call (per step).
-         * @description Read from PostgreSQL: a call that just ended appears within the drain lag (well under a second). The usage totals (`…/usage`) are always current.
+         * @description Read from PostgreSQL: a call that just ended appears within the drain lag (well under a second). The usage reports (`…/usage`, `…/usage/users`, `GET …/embed-usage`) add up the same log; the caps count on Redis, always current.
          */
         get: operations["listLlmCalls"];
         put?: never;
@@ -478,7 +481,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get per-user usage this period, highest spend first. */
+        /**
+         * Get per-user usage this period, highest spend first.
+         * @description Identified users only (anonymous visitors' spend is in `…/usage`), ties by id. Read from PostgreSQL: the LLM calls whose `createdAt` falls in the budget period, `periodStart` (inclusive) to `periodEnd` (exclusive); days are UTC. A call that just ended counts within the drain lag (well under a second). The caps are enforced on counters in Redis, always current: `GET …/budget` and `…/external-users/{externalUserId}/budget` show them.
+         */
         get: operations["getAgentUserUsage"];
         put?: never;
         post?: never;
@@ -755,7 +761,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get embedded-agent usage across the organization's agents this period. */
+        /**
+         * Get embedded-agent usage across the organization's agents this period.
+         * @description Each agent's totals over its own budget period. Read from PostgreSQL: the LLM calls whose `createdAt` falls in the budget period, `periodStart` (inclusive) to `periodEnd` (exclusive); days are UTC. A call that just ended counts within the drain lag (well under a second). The caps are enforced on counters in Redis, always current: `GET …/budget` and `…/external-users/{externalUserId}/budget` show them.
+         */
         get: operations["getEmbedUsage"];
         put?: never;
         post?: never;
@@ -5085,7 +5094,34 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        agentId: string;
+                        /** @description The part of the spend from anonymous visitors' calls. */
+                        anonymousSpendUsd: number;
+                        /** @description The days with calls, oldest first. */
+                        byDay: {
+                            /** @description YYYY-MM-DD, UTC. */
+                            date: string;
+                            llmCalls: number;
+                            /** @description USD */
+                            spendUsd: number;
+                        }[];
+                        /** @description Distinct conversations with a call this period. */
+                        conversations: number;
+                        inputTokens: number;
+                        llmCalls: number;
+                        outputTokens: number;
+                        /** @description …to (exclusive): when the caps reset. */
+                        periodEnd: string;
+                        /** @description The budget period: from (inclusive)… */
+                        periodStart: string;
+                        /** @description USD */
+                        spendUsd: number;
+                        /** @description Distinct identified users (external user ids) with a call this period. */
+                        users: number;
+                    };
+                };
             };
             /** @description Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter, …) */
             400: {
@@ -5320,7 +5356,7 @@ export interface operations {
             query?: {
                 /** @description The nextCursor of the previous page. */
                 cursor?: string;
-                /** @description Items per page, 1-500 (default 50). */
+                /** @description Users per page, 1-500 (default 50). */
                 limit?: number;
             };
             header?: never;
@@ -5337,7 +5373,22 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @enum {string} */
+                            budgetSource: "override" | "default" | "none";
+                            externalUserId: string;
+                            /** @description The cap in force: the override, else the default. */
+                            monthlyBudgetUsd: number | null;
+                            remainingBudgetUsd: number | null;
+                            /** @description USD */
+                            spendUsd: number;
+                        }[];
+                        nextCursor: string | null;
+                        periodStart: string;
+                    };
+                };
             };
             /** @description Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter, …) */
             400: {
@@ -7661,7 +7712,31 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            agentId: string;
+                            agentName: string;
+                            /** @description The part of the spend from anonymous visitors' calls. */
+                            anonymousSpendUsd: number;
+                            /** @description Distinct conversations with a call this period. */
+                            conversations: number;
+                            inputTokens: number;
+                            llmCalls: number;
+                            outputTokens: number;
+                            /** @description …to (exclusive): when the caps reset. */
+                            periodEnd: string;
+                            /** @description The budget period: from (inclusive)… */
+                            periodStart: string;
+                            /** @description USD */
+                            spendUsd: number;
+                            /** @description Distinct identified users (external user ids) with a call this period. */
+                            users: number;
+                        }[];
+                        /** @description USD */
+                        totalSpendUsd: number;
+                    };
+                };
             };
             /** @description Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter, …) */
             400: {

@@ -39,14 +39,13 @@ export interface OrganizationKeys {
   agentBudget(agentId: string): string;
   /** Hash: per-user cap overrides of an agent, external user id → micro-USD. */
   agentUserCaps(agentId: string): string;
-  /** Hash: an agent's spend and usage counters of one budget period (`agent`, `anon`, `u:<user>`, …). */
+  /**
+   * Hash: an agent's spend of one budget period, what its caps and alerts read: `agent`, `anon` and
+   * `u:<user>` (micro-USD). The usage reports add up the LLM calls in PostgreSQL instead.
+   */
   agentSpend(agentId: string, period: string): string;
-  /** Sorted set: identified users of an agent by spend in one period (the ranking). */
-  agentUserSpend(agentId: string, period: string): string;
-  /** Set: every identified user an agent has seen. */
+  /** Set: every identified user an agent has seen (the budget's `trackedUserCount`). */
   agentUsers(agentId: string): string;
-  /** Set: the conversations active in one period, for usage reports. */
-  agentPeriodConversations(agentId: string, period: string): string;
   /** Hash: micro-USD held by open reservations, per scope field (`agent:<id>`, `credits`, …). */
   budgetReserved: string;
   /** Sorted set: open reservation ids scored by their expiry (ms). */
@@ -134,10 +133,7 @@ export function createKeys(prefix: string): Keys {
         agentBudget: (agentId) => `${base}:agent:${agentId}:budget`,
         agentUserCaps: (agentId) => `${base}:agent:${agentId}:user-caps`,
         agentSpend: (agentId, period) => `${base}:agent:${agentId}:spend:${period}`,
-        agentUserSpend: (agentId, period) => `${base}:agent:${agentId}:user-spend:${period}`,
         agentUsers: (agentId) => `${base}:agent:${agentId}:users`,
-        agentPeriodConversations: (agentId, period) =>
-          `${base}:agent:${agentId}:period-conversations:${period}`,
         budgetReserved: `${base}:budget:reserved`,
         budgetReservations: `${base}:budget:reservations`,
         budgetReservationData: `${base}:budget:reservation-data`,

@@ -11,7 +11,7 @@ const scriptFiles = {
   hashFieldSwap: { file: 'hash-field-swap.lua', keys: 1 },
   conversationAppend: { file: 'conversation-append.lua', keys: 4 },
   budgetReserve: { file: 'budget-reserve.lua', keys: 10 },
-  budgetSettle: { file: 'budget-settle.lua', keys: 16 },
+  budgetSettle: { file: 'budget-settle.lua', keys: 14 },
   creditsAdjust: { file: 'credits-adjust.lua', keys: 2 },
   creditsPurchase: { file: 'credits-purchase.lua', keys: 3 },
   creditsRefund: { file: 'credits-refund.lua', keys: 3 },

@@ -247,9 +247,7 @@ export async function settle(
       keys.budgetReservations,
       keys.budgetReservationData,
       keys.credits,
-      keys.agentUserSpend(context.agentId, period.id),
       keys.agentUsers(context.agentId),
-      keys.agentPeriodConversations(context.agentId, period.id),
       keys.historyOutbox,
       keys.budgetExpiredHold(reservation?.id ?? ''),
       keys.agentBudget(context.agentId),
@@ -268,8 +266,6 @@ export async function settle(
       record.id,
       encodeCall(record),
       newId('ledgerEntry'),
-      record.inputTokens,
-      record.outputTokens,
       context.conversationId,
       periodKeyTtlSeconds,
       period.id,
@@ -280,7 +276,6 @@ export async function settle(
       `${newId('webhookEvent')}.`,
       deps.clock.now().toISOString(),
       context.agentId,
-      period.id,
     ],
   )) as [string, number?, number?, number?];
   if (reply[0] === 'duplicate' || reply[0] === 'gone') return { status: reply[0] };

@@ -54,8 +54,11 @@ export async function listUserOverrides(
   const offset = query.cursor === undefined ? 0 : Number(query.cursor);
   if (offset > ids.length) throw new ApiError('validation_failed', 'query.cursor: is past the end');
   const pageIds = ids.slice(offset, offset + query.limit);
+  // Each user's spend against the cap: the counter the reserve script checks (`u:<id>`).
   const spends =
-    pageIds.length > 0 ? await deps.redis.zmscore(keys.agentUserSpend(agentId, period.id), ...pageIds) : [];
+    pageIds.length > 0
+      ? await deps.redis.hmget(keys.agentSpend(agentId, period.id), ...pageIds.map((id) => `u:${id}`))
+      : [];
   const data = pageIds.map((externalUserId, index) => {
     const capMicros = Number(caps[externalUserId]);
     const spendMicros = Number(spends[index] ?? 0);

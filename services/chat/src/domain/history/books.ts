@@ -36,11 +36,18 @@ export interface Books {
 export interface AgentBooks {
   agentId: string;
   periodId: string;
+  /** The agent's counters of its current period (`agent`, `anon`, `u:<user>`) as the history adds up. */
   expected: Record<string, number>;
+  /** The same fields as Redis holds them. */
   actual: Record<string, string>;
-  users: Map<string, number>;
-  conversations: Set<string>;
 }
+
+/**
+ * The fields of an agent's period counters the settle script keeps, for the caps and alerts. A
+ * hash written before the usage reports moved to PostgreSQL may hold more (calls, tokens, days):
+ * nothing reads those any more, so they are not compared.
+ */
+const isCapCounter = (field: string) => field === 'agent' || field === 'anon' || field.startsWith('u:');
 
 /**
  * Reads the credits and the outbox in one MULTI (one consistent Redis state), then PostgreSQL's
@@ -76,11 +83,6 @@ function addCounters(target: Record<string, number>, group: CallGroup) {
     target[field] = (target[field] ?? 0) + value;
   };
   add('agent', group.costMicros);
-  add('calls', group.calls);
-  add('inputTokens', group.inputTokens);
-  add('outputTokens', group.outputTokens);
-  add(`d:${group.day}:spend`, group.costMicros);
-  add(`d:${group.day}:calls`, group.calls);
   if (group.externalUserId !== null) add(`u:${group.externalUserId}`, group.costMicros);
   else add('anon', group.costMicros);
 }
@@ -90,13 +92,8 @@ function tailGroups(tail: HistoryBatch, agentId: string, period: string): CallGr
     .filter((call) => call.agentId === agentId && call.budgetPeriod === period)
     .map((call) => ({
       agentId: call.agentId,
-      day: call.createdAt.slice(0, 10),
       externalUserId: call.externalUserId,
-      conversationId: call.conversationId,
       costMicros: call.costMicros,
-      calls: 1,
-      inputTokens: call.inputTokens,
-      outputTokens: call.outputTokens,
     }));
 }
 
@@ -140,16 +137,10 @@ export async function readBooks(deps: BooksDeps, organizationId: string): Promis
       ...tailGroups(tail, agent.id, period.id),
     ];
     const expected: Record<string, number> = {};
-    const users = new Map<string, number>();
-    const conversations = new Set<string>();
-    for (const group of groups) {
-      addCounters(expected, group);
-      conversations.add(group.conversationId);
-      if (group.externalUserId !== null)
-        users.set(group.externalUserId, (users.get(group.externalUserId) ?? 0) + group.costMicros);
-    }
-    const actual = await deps.redis.hgetall(keys.agentSpend(agent.id, period.id));
-    agentBooks.push({ agentId: agent.id, periodId: period.id, expected, actual, users, conversations });
+    for (const group of groups) addCounters(expected, group);
+    const stored = await deps.redis.hgetall(keys.agentSpend(agent.id, period.id));
+    const actual = Object.fromEntries(Object.entries(stored).filter(([field]) => isCapCounter(field)));
+    agentBooks.push({ agentId: agent.id, periodId: period.id, expected, actual });
   }
 
   return {
@@ -192,21 +183,13 @@ export async function rebuildCounters(deps: BooksDeps, organizationId: string, b
   transaction.hset(keys.credits, Object.fromEntries(credits.map(([field, value]) => [field, String(value)])));
   for (const agent of books.agents) {
     const spend = keys.agentSpend(agent.agentId, agent.periodId);
-    const ranking = keys.agentUserSpend(agent.agentId, agent.periodId);
-    const conversations = keys.agentPeriodConversations(agent.agentId, agent.periodId);
-    transaction.del(spend, ranking, conversations);
+    transaction.del(spend);
     if (Object.keys(agent.expected).length > 0) {
       transaction.hset(
         spend,
         Object.fromEntries(Object.entries(agent.expected).map(([field, value]) => [field, String(value)])),
       );
       transaction.expire(spend, periodKeyTtlSeconds);
-    }
-    for (const [user, micros] of agent.users) transaction.zadd(ranking, micros, user);
-    if (agent.users.size > 0) transaction.expire(ranking, periodKeyTtlSeconds);
-    if (agent.conversations.size > 0) {
-      transaction.sadd(conversations, ...agent.conversations);
-      transaction.expire(conversations, periodKeyTtlSeconds);
     }
     const seen = users.get(agent.agentId) ?? [];
     if (seen.length > 0) transaction.sadd(keys.agentUsers(agent.agentId), ...seen);

@@ -11,11 +11,11 @@ import {
   userBudgetInput,
   userBudgetView,
 } from '../../domain/budgets/settings.ts';
-import { agentUsage, agentUserUsage, embedUsage } from '../../domain/budgets/usage.ts';
+import { agentUsage, agentUserUsage, embedUsage, userUsageQuery } from '../../domain/budgets/usage.ts';
 import { listUserOverrides, userOverridesQuery } from '../../domain/budgets/user-overrides.ts';
 import { ApiError } from '../../errors.ts';
 import { defineRoute } from '../route.ts';
-import { errorResponse, idParam, orgParams, pageQuery, standardErrors } from '../schemas.ts';
+import { errorResponse, idParam, orgParams, page, standardErrors } from '../schemas.ts';
 
 const agentParams = orgParams.extend({ agentId: idParam });
 const userParams = agentParams.extend({
@@ -53,6 +53,45 @@ const userBudgetResponse = z.object({
   enforced: z.boolean().describe('Whether the agent budget is enabled.'),
   resetsAt: z.string(),
 });
+
+const count = z.number().int();
+
+const usageTotalsView = z.object({
+  periodStart: z.string().describe('The budget period: from (inclusive)…'),
+  periodEnd: z.string().describe('…to (exclusive): when the caps reset.'),
+  spendUsd: usd,
+  anonymousSpendUsd: usd.describe("The part of the spend from anonymous visitors' calls."),
+  llmCalls: count,
+  inputTokens: count,
+  outputTokens: count,
+  conversations: count.describe('Distinct conversations with a call this period.'),
+  users: count.describe('Distinct identified users (external user ids) with a call this period.'),
+});
+
+export const agentUsageView = usageTotalsView.extend({
+  agentId: z.string(),
+  byDay: z
+    .array(z.object({ date: z.string().describe('YYYY-MM-DD, UTC.'), spendUsd: usd, llmCalls: count }))
+    .describe('The days with calls, oldest first.'),
+});
+
+export const userUsagePage = page(
+  z.object({
+    externalUserId: z.string(),
+    spendUsd: usd,
+    monthlyBudgetUsd: nullableUsd.describe('The cap in force: the override, else the default.'),
+    remainingBudgetUsd: nullableUsd,
+    budgetSource: z.enum(['override', 'default', 'none']),
+  }),
+).extend({ periodStart: z.string() });
+
+export const embedUsageView = z.object({
+  totalSpendUsd: usd,
+  data: z.array(usageTotalsView.extend({ agentId: z.string(), agentName: z.string() })),
+});
+
+const fromHistory =
+  'Read from PostgreSQL: the LLM calls whose `createdAt` falls in the budget period, `periodStart` (inclusive) to `periodEnd` (exclusive); days are UTC. A call that just ended counts within the drain lag (well under a second). The caps are enforced on counters in Redis, always current: `GET …/budget` and `…/external-users/{externalUserId}/budget` show them.';
 
 const ledgerEntryView = z.object({
   id: z.string(),
@@ -192,11 +231,12 @@ export const budgetRoutes = [
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage',
     operationId: 'getAgentUsage',
     summary: 'Get usage and cost for an agent this budget period: totals and by day.',
+    description: fromHistory,
     tag: 'Usage',
     auth: 'principal',
     permission: 'usage:read',
     params: agentParams,
-    responses: { 200: { description: 'Usage' }, ...standardErrors },
+    responses: { 200: { description: 'Usage', schema: agentUsageView }, ...standardErrors },
     async handle({ deps, params }) {
       await getAgent(deps, params.orgId, params.agentId);
       return { body: await agentUsage(deps, params.orgId, params.agentId) };
@@ -207,12 +247,13 @@ export const budgetRoutes = [
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage/users',
     operationId: 'getAgentUserUsage',
     summary: 'Get per-user usage this period, highest spend first.',
+    description: `Identified users only (anonymous visitors' spend is in \`…/usage\`), ties by id. ${fromHistory}`,
     tag: 'Usage',
     auth: 'principal',
     permission: 'usage:read',
     params: agentParams,
-    query: pageQuery,
-    responses: { 200: { description: 'A page of users' }, ...standardErrors },
+    query: userUsageQuery,
+    responses: { 200: { description: 'A page of users', schema: userUsagePage }, ...standardErrors },
     async handle({ deps, params, query }) {
       await getAgent(deps, params.orgId, params.agentId);
       return { body: await agentUserUsage(deps, params.orgId, params.agentId, query) };
@@ -223,11 +264,12 @@ export const budgetRoutes = [
     path: '/api/v1/organizations/{orgId}/embed-usage',
     operationId: 'getEmbedUsage',
     summary: "Get embedded-agent usage across the organization's agents this period.",
+    description: `Each agent's totals over its own budget period. ${fromHistory}`,
     tag: 'Usage',
     auth: 'principal',
     permission: 'usage:read',
     params: orgParams,
-    responses: { 200: { description: 'Usage per agent' }, ...standardErrors },
+    responses: { 200: { description: 'Usage per agent', schema: embedUsageView }, ...standardErrors },
     async handle({ deps, params }) {
       return { body: await embedUsage(deps, params.orgId) };
     },

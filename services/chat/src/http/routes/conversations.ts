@@ -153,7 +153,7 @@ export const conversationRoutes = [
     operationId: 'listLlmCalls',
     summary: "Get an agent's LLM-call log, newest first: one record per model call (per step).",
     description:
-      'Read from PostgreSQL: a call that just ended appears within the drain lag (well under a second). The usage totals (`…/usage`) are always current.',
+      'Read from PostgreSQL: a call that just ended appears within the drain lag (well under a second). The usage reports (`…/usage`, `…/usage/users`, `GET …/embed-usage`) add up the same log; the caps count on Redis, always current.',
     tag: 'Usage',
     auth: 'principal',
     permission: 'usage:read',

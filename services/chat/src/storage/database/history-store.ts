@@ -14,16 +14,45 @@ export interface LedgerFilter {
   to?: Date | undefined;
 }
 
-/** One agent's LLM calls over a time range, grouped for the usage counters. */
+/** One agent's LLM calls of a budget period, by user: what its counters in Redis must hold. */
 export interface CallGroup {
   agentId: string;
-  day: string;
+  /** null: anonymous visitors' calls (the `anon` counter). */
   externalUserId: string | null;
-  conversationId: string;
   costMicros: number;
+}
+
+/** A half-open time range of the calls' `createdAt`: from (inclusive) to (exclusive). */
+export interface TimeRange {
+  from: Date;
+  to: Date;
+}
+
+/** What an agent's LLM calls over a time range add up to: the usage reports' totals. */
+export interface UsageTotals {
+  spendMicros: number;
+  /** The part of the spend from anonymous visitors' calls (no external user id). */
+  anonymousMicros: number;
   calls: number;
   inputTokens: number;
   outputTokens: number;
+  /** Distinct identified users (external user ids). */
+  users: number;
+  conversations: number;
+}
+
+/** One UTC day of an agent's calls. */
+export interface UsageDay {
+  /** `YYYY-MM-DD`, UTC. */
+  day: string;
+  spendMicros: number;
+  calls: number;
+}
+
+/** An identified user's place in an agent's spend ranking: spend descending, then id ascending. */
+export interface UserSpend {
+  externalUserId: string;
+  spendMicros: number;
 }
 
 /**
@@ -57,7 +86,7 @@ export interface HistoryStore {
   ): Promise<Array<{ type: LedgerEntryType; sumMicros: number; count: number }>>;
   /** The purchase and refund entries (few: one a payment), for the Stripe checks of the reconcile. */
   paymentEntries(organizationId: string, upTo?: DrainedBound): Promise<LedgerEntryRecord[]>;
-  /** An agent's calls of one budget period, grouped by day, user and conversation. */
+  /** An agent's calls booked in one budget period, Σ cost by user (null: anonymous). */
   callGroups(
     organizationId: string,
     agentId: string,
@@ -66,6 +95,24 @@ export interface HistoryStore {
   ): Promise<CallGroup[]>;
   /** Σ cost of the calls by calendar month (UTC, `YYYY-MM`), for the credits' `spent:` fields. */
   monthlySpend(organizationId: string, upTo?: DrainedBound): Promise<Map<string, number>>;
+  /** Each agent's totals over `range`; an agent without calls there is absent from the map. */
+  usageTotals(
+    organizationId: string,
+    agentIds: readonly string[],
+    range: TimeRange,
+  ): Promise<Map<string, UsageTotals>>;
+  /** An agent's spend and calls by UTC day over `range`, oldest first; days without calls absent. */
+  usageByDay(organizationId: string, agentId: string, range: TimeRange): Promise<UsageDay[]>;
+  /**
+   * An agent's identified users by their spend over `range`, highest first (ties by id), up to
+   * `limit`, starting after `after` (the last of the previous page): a keyset page.
+   */
+  userSpendRanking(
+    organizationId: string,
+    agentId: string,
+    range: TimeRange,
+    page: { limit: number; after?: UserSpend | undefined },
+  ): Promise<UserSpend[]>;
   /** Every identified user of each agent, ever. */
   agentUsers(organizationId: string): Promise<Map<string, string[]>>;
   stripeEvent(organizationId: string, eventId: string): Promise<StripeEventRecord | null>;
@@ -436,32 +483,16 @@ export function createHistoryStore(database: Database): HistoryStore {
       await ready();
       const params: unknown[] = [organizationId, agentId, period];
       const bound = upToClause(upTo, params);
-      const rows = await database.query<{
-        agent_id: string;
-        day: string;
-        external_user_id: string | null;
-        conversation_id: string;
-        cost: number;
-        calls: number;
-        input: number;
-        output: number;
-      }>(
-        `SELECT agent_id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, external_user_id,
-           conversation_id, sum(cost_micros)::bigint AS cost, count(*)::bigint AS calls,
-           sum(input_tokens)::bigint AS input, sum(output_tokens)::bigint AS output
+      const rows = await database.query<{ agent_id: string; external_user_id: string | null; cost: number }>(
+        `SELECT agent_id, external_user_id, sum(cost_micros)::bigint AS cost
          FROM llm_calls WHERE organization_id = $1 AND agent_id = $2 AND budget_period = $3${bound}
-         GROUP BY 1, 2, 3, 4`,
+         GROUP BY 1, 2`,
         params,
       );
       return rows.map((row) => ({
         agentId: row.agent_id,
-        day: row.day,
         externalUserId: row.external_user_id,
-        conversationId: row.conversation_id,
         costMicros: Number(row.cost),
-        calls: Number(row.calls),
-        inputTokens: Number(row.input),
-        outputTokens: Number(row.output),
       }));
     },
 
@@ -475,6 +506,82 @@ export function createHistoryStore(database: Database): HistoryStore {
         params,
       );
       return new Map(rows.map((row) => [row.month, Number(row.cost)]));
+    },
+
+    async usageTotals(organizationId, agentIds, range) {
+      await ready();
+      if (agentIds.length === 0) return new Map();
+      const rows = await database.query<{
+        agent_id: string;
+        spend: number;
+        anonymous: number;
+        calls: number;
+        input: number;
+        output: number;
+        users: number;
+        conversations: number;
+      }>(
+        `SELECT agent_id, sum(cost_micros)::bigint AS spend,
+           coalesce(sum(cost_micros) FILTER (WHERE external_user_id IS NULL), 0)::bigint AS anonymous,
+           count(*)::bigint AS calls, sum(input_tokens)::bigint AS input, sum(output_tokens)::bigint AS output,
+           count(DISTINCT external_user_id)::bigint AS users, count(DISTINCT conversation_id)::bigint AS conversations
+         FROM llm_calls WHERE organization_id = $1 AND agent_id = ANY($2::text[])
+           AND created_at >= $3 AND created_at < $4
+         GROUP BY agent_id`,
+        [organizationId, [...agentIds], range.from.toISOString(), range.to.toISOString()],
+      );
+      return new Map(
+        rows.map((row) => [
+          row.agent_id,
+          {
+            spendMicros: Number(row.spend),
+            anonymousMicros: Number(row.anonymous),
+            calls: Number(row.calls),
+            inputTokens: Number(row.input),
+            outputTokens: Number(row.output),
+            users: Number(row.users),
+            conversations: Number(row.conversations),
+          },
+        ]),
+      );
+    },
+
+    async usageByDay(organizationId, agentId, range) {
+      await ready();
+      // Grouped by the date, formatted once a day rather than once a row.
+      const rows = await database.query<{ day: string; spend: number; calls: number }>(
+        `SELECT to_char(day, 'YYYY-MM-DD') AS day, spend, calls FROM (
+           SELECT (created_at AT TIME ZONE 'UTC')::date AS day, sum(cost_micros)::bigint AS spend,
+             count(*)::bigint AS calls
+           FROM llm_calls WHERE organization_id = $1 AND agent_id = $2 AND created_at >= $3 AND created_at < $4
+           GROUP BY 1) AS days
+         ORDER BY days.day`,
+        [organizationId, agentId, range.from.toISOString(), range.to.toISOString()],
+      );
+      return rows.map((row) => ({ day: row.day, spendMicros: Number(row.spend), calls: Number(row.calls) }));
+    },
+
+    async userSpendRanking(organizationId, agentId, range, page) {
+      await ready();
+      const params: unknown[] = [organizationId, agentId, range.from.toISOString(), range.to.toISOString()];
+      // Ids compare byte-wise (COLLATE "C"): the same order on every server, whatever its locale.
+      let after = '';
+      if (page.after) {
+        params.push(page.after.spendMicros, page.after.externalUserId);
+        after = `HAVING sum(cost_micros) < $5
+          OR (sum(cost_micros) = $5 AND external_user_id COLLATE "C" > $6)`;
+      }
+      params.push(page.limit);
+      const rows = await database.query<{ external_user_id: string; spend: number }>(
+        `SELECT external_user_id, sum(cost_micros)::bigint AS spend
+         FROM llm_calls WHERE organization_id = $1 AND agent_id = $2 AND created_at >= $3 AND created_at < $4
+           AND external_user_id IS NOT NULL
+         GROUP BY external_user_id ${after}
+         ORDER BY spend DESC, external_user_id COLLATE "C"
+         LIMIT $${params.length}`,
+        params,
+      );
+      return rows.map((row) => ({ externalUserId: row.external_user_id, spendMicros: Number(row.spend) }));
     },
 
     async agentUsers(organizationId) {

@@ -1,50 +1,52 @@
--- Settles one LLM call: releases its hold, books its cost in the period's counters and the user
--- ranking, debits the credits, and appends the call's record (and its ledger debit, when it cost
--- anything) to the organization's history outbox (a stream the drainer moves to PostgreSQL), all
--- in one step.
+-- Settles one LLM call: releases its hold, books its cost in the period's counters, debits the
+-- credits, and appends the call's record (and its ledger debit, when it cost anything) to the
+-- organization's history outbox (a stream the drainer moves to PostgreSQL), all in one step.
 -- Invariants: reserved[f] = sum of the open holds; spent + reserved <= cap. So the amount booked is
 -- never more than the hold (a model that reports more usage than its bound is booked at the bound,
 -- and the excess is kept on the record as its overage); a hold already charged at its expiry (its
 -- process died, or could not reach Redis in time) books nothing more. Counters = sum of the records'
 -- costMicros; balance = sum of the ledger (PostgreSQL's plus the outbox's undrained tail).
+-- The counters are only those the caps and alerts read (the agent's, each user's, the anonymous
+-- pool's): the usage reports (calls, tokens, days, users, conversations) add up the records in
+-- PostgreSQL, so Redis keeps nothing per call or per day for them.
 -- A call settles once: its hold is gone afterwards, so settling it again (a journal replaying a
 -- settle whose first attempt did land) is a duplicate. Redis keeps nothing per call once drained.
 -- KEYS[1] the agent's spend counters of the period, KEYS[2] reserved totals, KEYS[3] open holds
--- (scored by expiry), KEYS[4] hold data, KEYS[5] credits, KEYS[6] the period's user ranking,
--- KEYS[7] the agent's users, KEYS[8] the period's conversations, KEYS[9] the history outbox,
--- KEYS[10] the marker of this hold charged at expiry; for the alerts block at the end: KEYS[11] the
--- agent's budget settings, KEYS[12] its per-user cap overrides, KEYS[13] the agent's alert markers
--- of the period, KEYS[14] the organization's event stream, KEYS[15] its webhook endpoint index,
--- KEYS[16] its credit settings (the organization's low-balance threshold, when it set one).
+-- (scored by expiry), KEYS[4] hold data, KEYS[5] credits, KEYS[6] the agent's users (ever: the
+-- budget's tracked-user count), KEYS[7] the history outbox, KEYS[8] the marker of this hold charged
+-- at expiry; for the alerts block at the end: KEYS[9] the agent's budget settings, KEYS[10] its
+-- per-user cap overrides, KEYS[11] the agent's alert markers of the period, KEYS[12] the
+-- organization's event stream, KEYS[13] its webhook endpoint index, KEYS[14] its credit settings
+-- (the organization's low-balance threshold, when it set one).
 -- ARGV[1] hold id ("" when none), ARGV[2] the call's cost from its usage (micro-USD), ARGV[3] "user"
 -- or "anonymous", ARGV[4] external user id, ARGV[5] day (YYYY-MM-DD), ARGV[6] call id, ARGV[7] the
 -- call's record without its settled fields, in the outbox encoding (domain/history/outbox.ts),
--- ARGV[8] ledger entry id, ARGV[9] input tokens, ARGV[10] output tokens, ARGV[11] conversation id,
--- ARGV[12] TTL of the period keys (seconds), ARGV[13] the budget period's id, ARGV[14] who settles:
--- "stream" (the answer), "journal" (replayed after Redis was away) or "expiry" (a hold nobody
--- settled, charged at its bound), ARGV[15] how long the expiry marker is kept (seconds); for the
--- alerts: ARGV[16] when the period ends (ISO), ARGV[17] the service's default low-balance threshold (micro-USD),
--- ARGV[18] an event id prefix, ARGV[19] now (ISO), ARGV[20] agent id, ARGV[21] period id.
+-- ARGV[8] ledger entry id, ARGV[9] conversation id, ARGV[10] TTL of the period keys (seconds),
+-- ARGV[11] the budget period's id, ARGV[12] who settles: "stream" (the answer), "journal" (replayed
+-- after Redis was away) or "expiry" (a hold nobody settled, charged at its bound), ARGV[13] how long
+-- the expiry marker is kept (seconds); for the alerts: ARGV[14] when the period ends (ISO),
+-- ARGV[15] the service's default low-balance threshold (micro-USD), ARGV[16] an event id prefix,
+-- ARGV[17] now (ISO), ARGV[18] agent id.
 -- Returns {"ok", balance, charged, overage}, {"duplicate"}, or {"gone"} (an expiry of a hold that
 -- was settled meanwhile: nothing to do).
 --#include lib/holds.lua
 local spend, reserved, reservations, data, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local ranking, users, conversations, outbox, expiredMarker = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local users, outbox, expiredMarker = KEYS[6], KEYS[7], KEYS[8]
 local hold, cost, kind, userId, day = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local ttl, settledBy = tonumber(ARGV[12]), ARGV[14]
+local callId, conversationId, ttl, periodId, settledBy = ARGV[6], ARGV[9], tonumber(ARGV[10]), ARGV[11], ARGV[12]
 
 local charged = cost
 if hold ~= '' then
   local entry = drop_hold(reserved, reservations, data, hold)
   if entry then
     if cost > entry.a then charged = entry.a end
-    if settledBy == 'expiry' then redis.call('SET', expiredMarker, ARGV[6], 'EX', tonumber(ARGV[15])) end
+    if settledBy == 'expiry' then redis.call('SET', expiredMarker, callId, 'EX', tonumber(ARGV[13])) end
   elseif settledBy == 'expiry' then
     return { 'gone' }
   elseif redis.call('EXISTS', expiredMarker) == 1 then
     -- Charged at its bound when it expired: this late record is kept, booked at nothing more, once.
     if string.sub(redis.call('GET', expiredMarker), 1, 5) == 'late:' then return { 'duplicate' } end
-    redis.call('SET', expiredMarker, 'late:' .. ARGV[6], 'KEEPTTL')
+    redis.call('SET', expiredMarker, 'late:' .. callId, 'KEEPTTL')
     charged = 0
   else
     -- Its hold is gone and was not charged at expiry: this call was settled already.
@@ -54,25 +56,14 @@ end
 local overage = cost - charged
 
 redis.call('HINCRBY', spend, 'agent', charged)
-local callCount = redis.call('HINCRBY', spend, 'calls', 1)
-redis.call('HINCRBY', spend, 'inputTokens', tonumber(ARGV[9]))
-redis.call('HINCRBY', spend, 'outputTokens', tonumber(ARGV[10]))
-redis.call('HINCRBY', spend, 'd:' .. day .. ':spend', charged)
-redis.call('HINCRBY', spend, 'd:' .. day .. ':calls', 1)
 if kind == 'user' then
   redis.call('HINCRBY', spend, 'u:' .. userId, charged)
-  redis.call('ZINCRBY', ranking, charged, userId)
   redis.call('SADD', users, userId)
-  if redis.call('TTL', ranking) < 0 then redis.call('EXPIRE', ranking, ttl) end
 else
   redis.call('HINCRBY', spend, 'anon', charged)
 end
-redis.call('SADD', conversations, ARGV[11])
--- The period's keys get their expiry when the period's first call creates them.
-if callCount == 1 then
-  redis.call('EXPIRE', spend, ttl)
-  redis.call('EXPIRE', conversations, ttl)
-end
+-- The period's counters get their expiry when the period's first call creates them.
+if redis.call('TTL', spend) == -1 then redis.call('EXPIRE', spend, ttl) end
 
 -- (Lua prints -0 as "-0", which HINCRBY refuses: a free call only reads the balance.)
 local balance = tonumber(redis.call('HGET', credits, 'balance')) or 0
@@ -88,9 +79,9 @@ end
 -- after it (b); the drainer derives the usage entry from the call.
 local money = string.format('%d %d %d ', charged, cost, overage) .. settledBy
 if charged > 0 then
-  redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'm', money, 'p', ARGV[13], 'e', ARGV[8], 'b', string.format('%d', balance))
+  redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'm', money, 'p', periodId, 'e', ARGV[8], 'b', string.format('%d', balance))
 else
-  redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'm', money, 'p', ARGV[13])
+  redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'm', money, 'p', periodId)
 end
 -- ===== Alerts =====================================================================================
 -- Invariant: each threshold of each scope fires once per period and cap (HSETNX of a marker keyed by
@@ -99,9 +90,9 @@ end
 -- call moves the balance across the org's low threshold or to zero. Events go to the organization's
 -- event stream (read by the webhook delivery worker) only when it has an endpoint.
 do
-  local settings, userCaps, markers, events, endpoints = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
-  local periodEnd, eventPrefix, now, agentId, periodId = ARGV[16], ARGV[18], ARGV[19], ARGV[20], ARGV[21]
-  local lowBalance = tonumber(redis.call('HGET', KEYS[16], 'lowBalanceMicros')) or tonumber(ARGV[17])
+  local settings, userCaps, markers, events, endpoints = KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+  local periodEnd, eventPrefix, now, agentId = ARGV[14], ARGV[16], ARGV[17], ARGV[18]
+  local lowBalance = tonumber(redis.call('HGET', KEYS[14], 'lowBalanceMicros')) or tonumber(ARGV[15])
   local subscribed = redis.call('ZCARD', endpoints) > 0
   local emitted = 0
   local function emit(eventType, data)
@@ -143,7 +134,7 @@ do
   end
   if before > 0 and balance <= 0 then emit('credits.depleted', { balanceUsd = balance / 1000000 }) end
   if overage > 0 then
-    emit('usage.overage_flagged', { callId = ARGV[6], conversationId = ARGV[11], reportedCostUsd = cost / 1000000,
+    emit('usage.overage_flagged', { callId = callId, conversationId = conversationId, reportedCostUsd = cost / 1000000,
       chargedUsd = charged / 1000000, overageUsd = overage / 1000000 })
   end
 end
