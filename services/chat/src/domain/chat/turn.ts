@@ -15,7 +15,7 @@ import { visitorBudget } from '../budgets/visitor-budget.ts';
 import { lowBalanceHeaders } from '../credits/summary.ts';
 import { confirmEmbedKey, type EmbedKeyLookup, keyAdmission } from '../embed-keys.ts';
 import { buildLlmCall, costMicros, type LlmCallRecord } from '../history/llm-calls.ts';
-import { verifyUserToken } from '../identity.ts';
+import { verifyUserToken } from '../identity/verify-token.ts';
 import { listEnabledTools } from '../mcp/registry.ts';
 import type { CatalogModel } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
