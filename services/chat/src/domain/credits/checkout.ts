@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
-import { emptyReference, type LedgerEntryRecord } from '../budgets/credits.ts';
-import { microsToUsd } from '../budgets/money.ts';
+import { microsToUsd } from '../money.ts';
+import { emptyReference, type LedgerEntryRecord } from './ledger-entry.ts';
 import { callStripe, requireStripe } from './stripe.ts';
 
 export type CheckoutDeps = Pick<Deps, 'redis' | 'scripts' | 'keys' | 'clock' | 'env' | 'stripe' | 'logger'>;

@@ -2,8 +2,7 @@ import Stripe from 'stripe';
 import { z } from 'zod';
 import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
-import { emptyReference, type LedgerEntryRecord } from '../budgets/credits.ts';
-import { microsToUsd } from '../budgets/money.ts';
+import { microsToUsd } from '../money.ts';
 import {
   applyCheckoutSession,
   type CheckoutDeps,
@@ -13,6 +12,7 @@ import {
   paymentIntentIdOf,
   stripeCheckoutSession,
 } from './checkout.ts';
+import { emptyReference, type LedgerEntryRecord } from './ledger-entry.ts';
 import { callStripe, requireStripe } from './stripe.ts';
 
 /**
