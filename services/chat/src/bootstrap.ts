@@ -18,7 +18,7 @@ import { createUserTokenKeys } from './domain/identity/user-token-keys.ts';
 import { createMcpClient } from './domain/mcp/client.ts';
 import { createMcpPool } from './domain/mcp/pool.ts';
 import { createModelCatalog } from './domain/model-catalog.ts';
-import { startWebhookWorker, type WebhookWorker } from './domain/webhooks/deliveries.ts';
+import { startWebhookWorker, type WebhookWorker } from './domain/webhooks/delivery-worker.ts';
 import { type Env, EnvError, readModelCatalogSource } from './env.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './storage/database/database.ts';
