@@ -1,7 +1,11 @@
 import type { Deps } from '../../deps.ts';
 import { type Books, counterDifferences, creditTotals, readBooks } from '../history/books.ts';
 import { microsToUsd } from '../money.ts';
-import { type CheckoutSessionRecord, readCheckoutSessions, stripeCheckoutSession } from './checkout.ts';
+import {
+  type CheckoutSessionRecord,
+  readCheckoutSessions,
+  stripeCheckoutSession,
+} from './checkout-sessions.ts';
 import type { LedgerEntryRecord } from './ledger-entry.ts';
 
 type ReconcileDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'stripe' | 'logger' | 'history' | 'stores'>;

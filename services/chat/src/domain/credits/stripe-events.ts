@@ -4,15 +4,13 @@ import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { microsToUsd } from '../money.ts';
 import {
-  applyCheckoutSession,
   type CheckoutDeps,
-  type CreditSource,
   microsPerCent,
-  type PurchaseOutcome,
   paymentIntentIdOf,
   stripeCheckoutSession,
-} from './checkout.ts';
+} from './checkout-sessions.ts';
 import { emptyReference, type LedgerEntryRecord } from './ledger-entry.ts';
+import { applyCheckoutSession, type CreditSource, type PurchaseOutcome } from './purchase.ts';
 import { callStripe, requireStripe } from './stripe.ts';
 
 /**
