@@ -6,13 +6,9 @@ import type { Page, PageRequest } from '../storage/collection.ts';
 import { type EmbedKeyLookupRecord, type EmbedKeyRecord, embedKeyLookupRecord } from '../storage/records.ts';
 import { publishableKeyPrefix } from './auth/api-keys.ts';
 import { randomHex } from './crypto.ts';
+import { originProblem, type VerifiedDomainCheck, verifiedDomainCheck } from './embed-origins.ts';
 import { type RefusalDetails, remedies } from './refusals.ts';
-import {
-  originProblem,
-  type VerifiedDomainCheck,
-  verifiedDomainCheck,
-  verifiedDomainsOf,
-} from './verified-domains.ts';
+import { verifiedDomainsOf } from './verified-domains.ts';
 
 export const publicKeyPattern = /^mcpstack_pk_[0-9a-f]{32}$/;
 export const maxAllowedOrigins = 50;
