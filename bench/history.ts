@@ -9,8 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createDeps } from '@mcpstack/chat/bootstrap';
-import { adjustCredits } from '../services/chat/src/domain/budgets/credits.ts';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
+import { adjustCredits } from '../services/chat/src/domain/credits/adjustments.ts';
 import { createDrainer } from '../services/chat/src/domain/history/drainer.ts';
 import type { LlmCallRecord } from '../services/chat/src/domain/history/llm-calls.ts';
 import { emptyBatch, usageEntry } from '../services/chat/src/domain/history/outbox.ts';

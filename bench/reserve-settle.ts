@@ -9,10 +9,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createDeps } from '@mcpstack/chat/bootstrap';
-import { adjustCredits } from '../services/chat/src/domain/budgets/credits.ts';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
 import { patchBudgetSettings } from '../services/chat/src/domain/budgets/settings.ts';
+import { adjustCredits } from '../services/chat/src/domain/credits/adjustments.ts';
 import { benchCall } from './support/calls.ts';
 import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';

@@ -14,10 +14,11 @@ import { createModelProvider } from './domain/chat/model/provider.ts';
 import { createStripeClient } from './domain/credits/stripe.ts';
 import { createSecretBox } from './domain/crypto.ts';
 import { createDrainer, type Drainer } from './domain/history/drainer.ts';
+import { createUserTokenKeys } from './domain/identity/user-token-keys.ts';
 import { createMcpClient } from './domain/mcp/client.ts';
 import { createMcpPool } from './domain/mcp/pool.ts';
 import { createModelCatalog } from './domain/model-catalog.ts';
-import { startWebhookWorker, type WebhookWorker } from './domain/webhooks/deliveries.ts';
+import { startWebhookWorker, type WebhookWorker } from './domain/webhooks/delivery-worker.ts';
 import { type Env, EnvError, readModelCatalogSource } from './env.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './storage/database/database.ts';
@@ -60,6 +61,7 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
     settleJournal: createSettleJournal({ env, redis, scripts, keys, clock, logger }, journalDirectory(env)),
     holdForecast: new HoldForecast(),
     secretBox: createSecretBox(env.MCPSTACK_SECRET_KEY),
+    userTokenKeys: createUserTokenKeys(),
     modelCatalog: loadModelCatalog(env),
     mcp: createMcpClient({
       allowPrivateUrls: env.MCPSTACK_ALLOW_PRIVATE_URLS,

@@ -6,6 +6,7 @@ import type { LiveAnswerHub } from './domain/chat/live-answers.ts';
 import type { ModelProvider } from './domain/chat/model/model-client.ts';
 import type { StripeClient } from './domain/credits/stripe.ts';
 import type { SecretBox } from './domain/crypto.ts';
+import type { UserTokenKeys } from './domain/identity/user-token-keys.ts';
 import type { McpClient } from './domain/mcp/client.ts';
 import type { McpPool } from './domain/mcp/pool.ts';
 import type { ModelCatalog } from './domain/model-catalog.ts';
@@ -35,6 +36,8 @@ export interface Deps {
   metrics: Registry;
   clock: Clock;
   secretBox: SecretBox;
+  /** Imported public keys and fetched JWKS that verify user tokens, kept between requests. */
+  userTokenKeys: UserTokenKeys;
   modelCatalog: ModelCatalog;
   mcp: McpClient;
   /** MCP sessions kept across chat requests, for tool calls. */

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adjustCredits } from '../src/domain/budgets/credits.ts';
+import { adjustCredits } from '../src/domain/credits/adjustments.ts';
 import { newId } from '../src/ids.ts';
 import { runReconcile } from '../src/reconcile-command.ts';
 import {

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkoutSessionRecord } from '../src/domain/credits/checkout.ts';
+import { checkoutSessionRecord } from '../src/domain/credits/checkout-sessions.ts';
 import {
   balanceMicros,
   type CreditWorld,

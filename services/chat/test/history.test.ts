@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adjustCredits } from '../src/domain/budgets/credits.ts';
 import { type MeterContext, reserve, settle } from '../src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../src/domain/budgets/periods.ts';
+import { adjustCredits } from '../src/domain/credits/adjustments.ts';
 import { createDrainer, drainGroup } from '../src/domain/history/drainer.ts';
 import { runReconcile } from '../src/reconcile-command.ts';
 import type { HistoryStore } from '../src/storage/database/history-store.ts';

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type CryptoKey, exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyUserToken } from '../src/domain/identity.ts';
+import { verifyUserToken } from '../src/domain/identity/verify-token.ts';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
 
 let service: TestService;

@@ -1,6 +1,7 @@
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isPublicSuffix, originOnDomains } from '../src/domain/verified-domains.ts';
+import { originOnDomains } from '../src/domain/embed-origins.ts';
+import { isPublicSuffix } from '../src/domain/verified-domains.ts';
 import { startTestService, type Tenant, type TestService, uniqueSlug } from './support/harness.ts';
 
 /**

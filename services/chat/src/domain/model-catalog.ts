@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { usdToMicros } from './money.ts';
 
 const usdPerMillion = z.number().min(0).max(10_000);
 
@@ -122,19 +123,17 @@ const defaults: z.input<typeof modelEntrySchema>[] = [
   },
 ];
 
-const toMicros = (usd: number): number => Math.round(usd * 1_000_000);
-
 function toCatalogModel(entry: z.output<typeof modelEntrySchema>): CatalogModel {
   return {
     id: entry.id,
     name: entry.name ?? entry.id,
     provider: entry.provider,
-    inputMicrosPerMillion: toMicros(entry.inputUsdPerMillionTokens),
+    inputMicrosPerMillion: usdToMicros(entry.inputUsdPerMillionTokens),
     // A provider without a cached-input discount bills cached tokens as input tokens.
-    cachedInputMicrosPerMillion: toMicros(
+    cachedInputMicrosPerMillion: usdToMicros(
       entry.cachedInputUsdPerMillionTokens ?? entry.inputUsdPerMillionTokens,
     ),
-    outputMicrosPerMillion: toMicros(entry.outputUsdPerMillionTokens),
+    outputMicrosPerMillion: usdToMicros(entry.outputUsdPerMillionTokens),
     contextWindowTokens: entry.contextWindowTokens,
     maxOutputTokens: entry.maxOutputTokens,
   };
@@ -172,5 +171,3 @@ export function createModelCatalog(override?: unknown): ModelCatalog {
     get: (id) => byId.get(id),
   };
 }
-
-export const microsToUsd = (micros: number): number => micros / 1_000_000;

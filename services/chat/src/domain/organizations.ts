@@ -4,7 +4,7 @@ import { ApiError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Page, PageRequest } from '../storage/collection.ts';
 import { type OrganizationRecord, organizationRecord } from '../storage/records.ts';
-import { grantStarterCredits } from './budgets/credits.ts';
+import { grantStarterCredits } from './credits/adjustments.ts';
 import { forgetOrganizationEmbedKeys } from './embed-keys.ts';
 
 export const slugSchema = z

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import { ledgerEntryRecord } from '../../src/domain/budgets/credits.ts';
 import { type MeterContext, type Reservation, reserve, settle } from '../../src/domain/budgets/meter.ts';
+import { ledgerEntryRecord } from '../../src/domain/credits/ledger-entry.ts';
 import { ApiError } from '../../src/errors.ts';
 import type { CallResult, Tenant, TestService } from './harness.ts';
 import { startTestService } from './harness.ts';

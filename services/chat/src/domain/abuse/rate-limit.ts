@@ -1,7 +1,7 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { AgentRecord } from '../../storage/records.ts';
-import { assertOriginAdmitted, embedKeyRefused, type KeyAdmission } from '../embed-keys.ts';
+import { assertOriginAdmitted, embedKeyRefused, type KeyAdmission } from '../embed-key-admission.ts';
 import { type RefusalDetails, remedies } from '../refusals.ts';
 
 type LimitDeps = Pick<Deps, 'scripts' | 'keys' | 'clock' | 'env'>;

@@ -3,10 +3,10 @@ import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import type { LlmCallDraft } from '../history/llm-calls.ts';
 import { encodeCall } from '../history/outbox.ts';
-import { type CatalogModel, microsToUsd } from '../model-catalog.ts';
+import type { CatalogModel } from '../model-catalog.ts';
+import { microsToUsd, usdToMicros } from '../money.ts';
 import type { Owner } from '../owner.ts';
 import { type RefusalDetails, remedies, secondsUntil } from '../refusals.ts';
-import { usdToMicros } from './money.ts';
 import { type BudgetPeriod, budgetPeriod, dayOf, periodKeyTtlSeconds } from './periods.ts';
 import { defaultResetDayOfMonthUtc } from './settings.ts';
 

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { microsToUsd } from '../model-catalog.ts';
-import { microsOrNull, usdAmount, usdToMicros } from './money.ts';
+import { microsOrNull, microsToUsd, usdAmount, usdToMicros } from '../money.ts';
 import { budgetPeriod } from './periods.ts';
 
 type BudgetDeps = Pick<Deps, 'redis' | 'keys' | 'clock'>;

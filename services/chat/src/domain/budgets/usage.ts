@@ -3,7 +3,7 @@ import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { Page } from '../../storage/collection.ts';
 import type { TimeRange, UsageTotals, UserSpend } from '../../storage/database/history-store.ts';
-import { microsToUsd } from '../model-catalog.ts';
+import { microsToUsd } from '../money.ts';
 import { type BudgetPeriod, budgetPeriod } from './periods.ts';
 import { readBudgetSettings } from './settings.ts';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { microsToUsd } from '../model-catalog.ts';
+import { microsToUsd } from '../money.ts';
 import { budgetPeriod } from './periods.ts';
 import { readBudgetSettings } from './settings.ts';
 

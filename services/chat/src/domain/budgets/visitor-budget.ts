@@ -1,5 +1,5 @@
 import type { Deps } from '../../deps.ts';
-import { microsToUsd } from '../model-catalog.ts';
+import { microsToUsd } from '../money.ts';
 import type { Owner } from '../owner.ts';
 import { budgetPeriod } from './periods.ts';
 

@@ -1,6 +1,7 @@
 import type { Deps } from '../../deps.ts';
-import type { LedgerEntryRecord } from '../budgets/credits.ts';
+import { formatMicros } from '../money.ts';
 import { type LedgerFilter, listLedger } from './ledger.ts';
+import type { LedgerEntryRecord } from './ledger-entry.ts';
 
 /** An export holds at most this many rows; past it, the `nextCursor` continues where it stopped. */
 export const csvMaxRows = 100_000;
@@ -20,15 +21,6 @@ const columns = [
   'actor',
   'reason',
 ] as const;
-
-/** Exact decimal USD from integer micro-USD (no floating point): -1234567 → "-1.234567". */
-export function formatMicros(micros: number): string {
-  const sign = micros < 0 ? '-' : '';
-  const absolute = Math.abs(micros);
-  const whole = Math.floor(absolute / 1_000_000);
-  const fraction = String(absolute % 1_000_000).padStart(6, '0');
-  return `${sign}${whole}.${fraction}`;
-}
 
 const plainNumber = /^[+-]?\d+(\.\d+)?$/;
 

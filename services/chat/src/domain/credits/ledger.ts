@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import type { Page } from '../../storage/collection.ts';
 import type { LedgerFilter } from '../../storage/database/history-store.ts';
-import { type LedgerEntryRecord, type LedgerEntryType, ledgerEntryTypes } from '../budgets/credits.ts';
+import { type LedgerEntryRecord, type LedgerEntryType, ledgerEntryTypes } from './ledger-entry.ts';
 
 type LedgerDeps = Pick<Deps, 'history'>;
 

@@ -1,8 +1,12 @@
 import type { Deps } from '../../deps.ts';
-import type { LedgerEntryRecord } from '../budgets/credits.ts';
-import { microsToUsd } from '../budgets/money.ts';
 import { type Books, counterDifferences, creditTotals, readBooks } from '../history/books.ts';
-import { type CheckoutSessionRecord, readCheckoutSessions, stripeCheckoutSession } from './checkout.ts';
+import { microsToUsd } from '../money.ts';
+import {
+  type CheckoutSessionRecord,
+  readCheckoutSessions,
+  stripeCheckoutSession,
+} from './checkout-sessions.ts';
+import type { LedgerEntryRecord } from './ledger-entry.ts';
 
 type ReconcileDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'stripe' | 'logger' | 'history' | 'stores'>;
 

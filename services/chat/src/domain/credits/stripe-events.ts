@@ -2,17 +2,15 @@ import Stripe from 'stripe';
 import { z } from 'zod';
 import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
-import { emptyReference, type LedgerEntryRecord } from '../budgets/credits.ts';
-import { microsToUsd } from '../budgets/money.ts';
+import { microsToUsd } from '../money.ts';
 import {
-  applyCheckoutSession,
   type CheckoutDeps,
-  type CreditSource,
   microsPerCent,
-  type PurchaseOutcome,
   paymentIntentIdOf,
   stripeCheckoutSession,
-} from './checkout.ts';
+} from './checkout-sessions.ts';
+import { emptyReference, type LedgerEntryRecord } from './ledger-entry.ts';
+import { applyCheckoutSession, type CreditSource, type PurchaseOutcome } from './purchase.ts';
 import { callStripe, requireStripe } from './stripe.ts';
 
 /**

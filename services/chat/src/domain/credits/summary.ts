@@ -1,5 +1,5 @@
 import type { Deps } from '../../deps.ts';
-import { microsToUsd, usdToMicros } from '../budgets/money.ts';
+import { microsToUsd, usdToMicros } from '../money.ts';
 
 type SummaryDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'env'>;
 

@@ -1,8 +1,8 @@
 import type { Deps } from '../../deps.ts';
 import type { CallGroup, DrainedBound } from '../../storage/database/history-store.ts';
-import type { LedgerEntryRecord, LedgerEntryType } from '../budgets/credits.ts';
 import { budgetPeriod, periodKeyTtlSeconds } from '../budgets/periods.ts';
 import { readBudgetSettings } from '../budgets/settings.ts';
+import type { LedgerEntryRecord, LedgerEntryType } from '../credits/ledger-entry.ts';
 import { addEntry, emptyBatch, type HistoryBatch, parseStreamId } from './outbox.ts';
 
 type BooksDeps = Pick<Deps, 'redis' | 'keys' | 'history' | 'clock' | 'stores'>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { type LedgerEntryRecord, ledgerEntryRecord } from '../budgets/credits.ts';
-import { microsToUsd } from '../model-catalog.ts';
+import { type LedgerEntryRecord, ledgerEntryRecord } from '../credits/ledger-entry.ts';
+import { microsToUsd } from '../money.ts';
 import { type LlmCallDraft, type LlmCallRecord, llmCallRecord } from './llm-calls.ts';
 
 /**

@@ -1,13 +1,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Deps } from '../../deps.ts';
 import { publishableKeyPrefix, secretKeyPrefix } from '../../domain/auth/api-keys.ts';
+import { embedKeyRefused, originRefused } from '../../domain/embed-key-admission.ts';
 import { EmbedKeyDirectory } from '../../domain/embed-key-directory.ts';
 import {
   type EmbedKeyLookup,
-  embedKeyRefused,
   isOriginAllowedByAnyKey,
   normalizeOrigin,
-  originRefused,
   publicKeyPattern,
 } from '../../domain/embed-keys.ts';
 import { type RefusalDetails, remedies } from '../../domain/refusals.ts';

@@ -8,7 +8,7 @@ import {
   updateAgent,
   updateAgentInput,
 } from '../../domain/agents.ts';
-import { microsToUsd } from '../../domain/model-catalog.ts';
+import { microsToUsd } from '../../domain/money.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 

@@ -1,16 +1,16 @@
 import { z } from 'zod';
 import type { AuthenticatedPrincipal } from '../../domain/auth/permissions.ts';
-import { viewLedgerEntry } from '../../domain/budgets/credits.ts';
 import { checkoutInput, createCreditCheckout, syncCreditCheckout } from '../../domain/credits/checkout.ts';
 import { ledgerFilterOf, ledgerQuery, listLedger } from '../../domain/credits/ledger.ts';
 import { ledgerCsv } from '../../domain/credits/ledger-csv.ts';
+import { viewLedgerEntry } from '../../domain/credits/ledger-entry.ts';
 import { reconcileCredits } from '../../domain/credits/reconcile.ts';
 import {
   creditSummary,
   lowBalanceThresholdMicros,
   setLowBalanceThreshold,
 } from '../../domain/credits/summary.ts';
-import { microsToUsd } from '../../domain/model-catalog.ts';
+import { microsToUsd } from '../../domain/money.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, standardErrors } from '../schemas.ts';
 

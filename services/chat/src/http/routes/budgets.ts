@@ -1,7 +1,5 @@
 import { z } from 'zod';
 import { getAgent } from '../../domain/agents.ts';
-import { adjustCredits, adjustmentInput, viewLedgerEntry } from '../../domain/budgets/credits.ts';
-import { usdToMicros } from '../../domain/budgets/money.ts';
 import {
   budgetView,
   patchBudgetInput,
@@ -13,6 +11,9 @@ import {
 } from '../../domain/budgets/settings.ts';
 import { agentUsage, agentUserUsage, embedUsage, userUsageQuery } from '../../domain/budgets/usage.ts';
 import { listUserOverrides, userOverridesQuery } from '../../domain/budgets/user-overrides.ts';
+import { adjustCredits, adjustmentInput } from '../../domain/credits/adjustments.ts';
+import { viewLedgerEntry } from '../../domain/credits/ledger-entry.ts';
+import { usdToMicros } from '../../domain/money.ts';
 import { ApiError } from '../../errors.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, standardErrors } from '../schemas.ts';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { getAgent } from '../../domain/agents.ts';
 import { getConversation, listConversations } from '../../domain/chat/conversations.ts';
 import { type LlmCallRecord, listLlmCalls, llmCallRecord } from '../../domain/history/llm-calls.ts';
-import { microsToUsd } from '../../domain/model-catalog.ts';
+import { microsToUsd } from '../../domain/money.ts';
 import { defineRoute } from '../route.ts';
 import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 

@@ -5,7 +5,7 @@ import {
   putIdentity,
   putIdentityInput,
   rotateIdentitySecret,
-} from '../../domain/identity.ts';
+} from '../../domain/identity/settings.ts';
 import { defineRoute } from '../route.ts';
 import { idParam, orgParams, standardErrors } from '../schemas.ts';
 

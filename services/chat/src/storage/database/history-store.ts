@@ -1,6 +1,7 @@
-import type { LedgerEntryRecord, LedgerEntryType } from '../../domain/budgets/credits.ts';
+import type { LedgerEntryRecord, LedgerEntryType } from '../../domain/credits/ledger-entry.ts';
 import type { LlmCallRecord } from '../../domain/history/llm-calls.ts';
 import type { HistoryBatch, OutboxPosition, StripeEventRecord } from '../../domain/history/outbox.ts';
+import { microsToUsd } from '../../domain/money.ts';
 import type { Page, PageRequest } from '../collection.ts';
 import type { Database, Queryable } from './database.ts';
 import { migrate } from './migrate.ts';
@@ -220,7 +221,7 @@ function llmCallOf(row: CallRow): LlmCallRecord {
     reasoningTokens: Number(row.reasoning_tokens),
     usageEstimated: row.usage_estimated,
     costMicros,
-    costUsd: costMicros / 1_000_000,
+    costUsd: microsToUsd(costMicros),
     reportedCostMicros: Number(row.reported_cost_micros),
     overageMicros: Number(row.overage_micros),
     settledBy: row.settled_by,

@@ -14,7 +14,17 @@ export const usdAmount = (options: { min?: number; max?: number } = {}) =>
     });
 
 export const usdToMicros = (usd: number): number => Math.round(usd * 1_000_000);
-export { microsToUsd } from '../model-catalog.ts';
+
+export const microsToUsd = (micros: number): number => micros / 1_000_000;
+
+/** Exact decimal USD from integer micro-USD (no floating point): -1234567 → "-1.234567". */
+export function formatMicros(micros: number): string {
+  const sign = micros < 0 ? '-' : '';
+  const absolute = Math.abs(micros);
+  const whole = Math.floor(absolute / 1_000_000);
+  const fraction = String(absolute % 1_000_000).padStart(6, '0');
+  return `${sign}${whole}.${fraction}`;
+}
 
 /** A stored micro-USD field: empty means "no cap". */
 export const microsOrNull = (value: string | undefined | null): number | null =>
