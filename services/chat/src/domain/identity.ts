@@ -15,7 +15,7 @@ import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
 import { getAgent } from './agents.ts';
-import { assertPublicUrl, createGuardedFetch, maxUrlLength } from './mcp/url-guard.ts';
+import { assertPublicUrl, createGuardedFetch, maxUrlLength } from './outbound/url-guard.ts';
 
 /**
  * Signed end-user identity (SPEC, "Identity and authorization"): a website's backend signs a JWT for

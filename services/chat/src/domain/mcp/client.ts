@@ -5,7 +5,7 @@ import {
 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { ApiError } from '../../errors.ts';
-import { createGuardedFetch } from './url-guard.ts';
+import { createGuardedFetch } from '../outbound/url-guard.ts';
 
 export interface McpEndpoint {
   url: string;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createMCPClient, type MCPClient } from '@ai-sdk/mcp';
 import type { Logger } from 'pino';
 import type { McpEndpoint } from './client.ts';
-import { createGuardedFetch } from './url-guard.ts';
+import { createGuardedFetch } from '../outbound/url-guard.ts';
 
 export interface McpToolResult {
   content: unknown[];

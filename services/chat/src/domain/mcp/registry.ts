@@ -7,7 +7,7 @@ import type { Page, PageRequest } from '../../storage/collection.ts';
 import { type McpServerRecord, type ToolRecord, toolRecord } from '../../storage/records.ts';
 import { slugSchema } from '../organizations.ts';
 import type { McpCallResult, McpClient, McpEndpoint, McpToolDescriptor } from './client.ts';
-import { assertPublicUrl, parseServerUrl } from './url-guard.ts';
+import { assertPublicUrl, parseServerUrl } from '../outbound/url-guard.ts';
 
 /**
  * The organization's registry of remote MCP servers (a URL plus the headers that authenticate to

@@ -11,7 +11,7 @@ import {
   webhookDeliveryRecord,
   webhookEventTypes,
 } from '../../storage/records.ts';
-import { createGuardedFetch, type GuardedFetch } from '../mcp/url-guard.ts';
+import { createGuardedFetch, type GuardedFetch } from '../outbound/url-guard.ts';
 import { endpointSecret, requireEndpoint } from './endpoints.ts';
 
 /**

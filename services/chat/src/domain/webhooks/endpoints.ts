@@ -5,7 +5,7 @@ import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
 import { type WebhookEndpointRecord, webhookEventTypes } from '../../storage/records.ts';
-import { assertPublicUrl, parseServerUrl } from '../mcp/url-guard.ts';
+import { assertPublicUrl, parseServerUrl } from '../outbound/url-guard.ts';
 
 /**
  * The organization's webhook endpoints: a URL (checked by the same SSRF guard as MCP servers, at
