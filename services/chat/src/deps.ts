@@ -6,7 +6,6 @@ import type { ModelProvider } from './domain/chat/model/model-client.ts';
 import type { StripeClient } from './domain/credits/stripe.ts';
 import type { SecretBox } from './domain/crypto.ts';
 import type { McpClient } from './domain/mcp/client.ts';
-import type { McpPool } from './domain/mcp/pool.ts';
 import type { ModelCatalog } from './domain/model-catalog.ts';
 import type { Env } from './env.ts';
 import type { HistoryStore } from './storage/database/history-store.ts';
@@ -35,9 +34,8 @@ export interface Deps {
   clock: Clock;
   secretBox: SecretBox;
   modelCatalog: ModelCatalog;
+  /** MCP sessions kept across requests (chat tool calls, catalog reads), fresh ones for smoke tests. */
   mcp: McpClient;
-  /** MCP sessions kept across chat requests, for tool calls. */
-  mcpPool: McpPool;
   models: ModelProvider;
   /** Answers being streamed, for a reloaded page to re-attach to (any instance). */
   liveAnswers: LiveAnswerHub;

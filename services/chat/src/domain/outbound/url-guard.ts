@@ -126,6 +126,13 @@ export async function assertPublicUrl(url: URL, allowPrivate: boolean): Promise<
   if (refused) throw privateAddressError(host, refused.address);
 }
 
+/** A URL stored to be called later (an MCP server, a webhook endpoint): parsed, checked, normalized. */
+export async function checkedPublicUrl(raw: string, allowPrivate: boolean): Promise<string> {
+  const url = parseServerUrl(raw);
+  await assertPublicUrl(url, allowPrivate);
+  return url.href;
+}
+
 export type GuardedFetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
 export interface GuardedFetchOptions {
