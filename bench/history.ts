@@ -302,7 +302,7 @@ export async function runHistory(log: (line: string) => void = () => {}): Promis
     return { machine, heading, body, checks };
   } finally {
     await removeKeys(deps);
-    await deps.mcpPool.close();
+    await deps.mcp.close();
     await deps.redis.quit().catch(() => deps.redis.disconnect());
     await deps.history.close();
     await pglite?.close();

@@ -380,7 +380,7 @@ export async function runReserveSettle(log: (line: string) => void = () => {}): 
     return { machine, heading, body, checks };
   } finally {
     await removeKeys(deps);
-    await deps.mcpPool.close();
+    await deps.mcp.close();
     await deps.redis.quit().catch(() => deps.redis.disconnect());
     await deps.history.close();
   }

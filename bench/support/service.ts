@@ -55,7 +55,7 @@ export async function removeKeysAfterClose(env: Env): Promise<number> {
   try {
     return await removeKeys(deps);
   } finally {
-    await deps.mcpPool.close();
+    await deps.mcp.close();
     await deps.redis.quit().catch(() => deps.redis.disconnect());
   }
 }

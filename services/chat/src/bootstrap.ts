@@ -16,7 +16,6 @@ import { createSecretBox } from './domain/crypto.ts';
 import { createDrainer, type Drainer } from './domain/history/drainer.ts';
 import { createUserTokenKeys } from './domain/identity/user-token-keys.ts';
 import { createMcpClient } from './domain/mcp/client.ts';
-import { createMcpPool } from './domain/mcp/pool.ts';
 import { createModelCatalog } from './domain/model-catalog.ts';
 import { startWebhookWorker, type WebhookWorker } from './domain/webhooks/delivery-worker.ts';
 import { type Env, EnvError, readModelCatalogSource } from './env.ts';
@@ -64,10 +63,6 @@ export function createDeps(env: Env, overrides: DepsOverrides = {}): Deps {
     userTokenKeys: createUserTokenKeys(),
     modelCatalog: loadModelCatalog(env),
     mcp: createMcpClient({
-      allowPrivateUrls: env.MCPSTACK_ALLOW_PRIVATE_URLS,
-      timeoutMs: env.MCPSTACK_MCP_TIMEOUT_MS,
-    }),
-    mcpPool: createMcpPool({
       allowPrivateUrls: env.MCPSTACK_ALLOW_PRIVATE_URLS,
       timeoutMs: env.MCPSTACK_MCP_TIMEOUT_MS,
       logger,
@@ -183,7 +178,7 @@ export async function startServer(
         await webhooks.stop();
         await deps.liveAnswers.close();
         await deps.settleJournal.stop();
-        await deps.mcpPool.close();
+        await deps.mcp.close();
         // What the last requests settled goes to PostgreSQL before Redis closes.
         if (deps.env.MCPSTACK_HISTORY_DRAIN) await drainer.stop();
         await deps.redis.quit().catch(() => deps.redis.disconnect());

@@ -8,7 +8,6 @@ import type { StripeClient } from './domain/credits/stripe.ts';
 import type { SecretBox } from './domain/crypto.ts';
 import type { UserTokenKeys } from './domain/identity/user-token-keys.ts';
 import type { McpClient } from './domain/mcp/client.ts';
-import type { McpPool } from './domain/mcp/pool.ts';
 import type { ModelCatalog } from './domain/model-catalog.ts';
 import type { Env } from './env.ts';
 import type { HistoryStore } from './storage/database/history-store.ts';
@@ -39,9 +38,8 @@ export interface Deps {
   /** Imported public keys and fetched JWKS that verify user tokens, kept between requests. */
   userTokenKeys: UserTokenKeys;
   modelCatalog: ModelCatalog;
+  /** MCP sessions kept across requests (chat tool calls, catalog reads), fresh ones for smoke tests. */
   mcp: McpClient;
-  /** MCP sessions kept across chat requests, for tool calls. */
-  mcpPool: McpPool;
   models: ModelProvider;
   /** Answers being streamed, for a reloaded page to re-attach to (any instance). */
   liveAnswers: LiveAnswerHub;

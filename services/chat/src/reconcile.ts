@@ -31,7 +31,7 @@ try {
     stderr: (text) => process.stderr.write(text),
   });
 } finally {
-  await deps.mcpPool.close();
+  await deps.mcp.close();
   await deps.redis.quit().catch(() => deps.redis.disconnect());
   await deps.history.close();
 }

@@ -398,7 +398,7 @@ describe('POST /api/v1/chat', () => {
     const initializations = mcp.requestsSeen.filter((request) => request.rpcMethods.includes('initialize'));
     const calls = mcp.requestsSeen.filter((request) => request.rpcMethods.includes('tools/call'));
     expect(calls.length).toBeGreaterThanOrEqual(2);
-    expect(service.deps.mcpPool.size()).toBe(1);
+    expect(service.deps.mcp.size()).toBe(1);
     // One session for listing the tools (cached), one pooled session for every tool call since.
     expect(initializations.length).toBeLessThanOrEqual(2);
     expect(calls.length).toBeGreaterThan(initializations.length);

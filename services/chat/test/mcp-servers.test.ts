@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentToolDescription, listEnabledTools, toolIdFor } from '../src/domain/mcp/registry.ts';
+import { agentToolDescription, listEnabledTools } from '../src/domain/mcp/enabled-tools.ts';
+import { toolIdFor } from '../src/domain/mcp/tool-catalog.ts';
 import { hasPrefix } from '../src/ids.ts';
 import {
   type CallResult,

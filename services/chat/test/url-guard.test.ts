@@ -4,7 +4,7 @@ import {
   createGuardedFetch,
   isPublicAddress,
   parseServerUrl,
-} from '../src/domain/mcp/url-guard.ts';
+} from '../src/domain/outbound/url-guard.ts';
 import { ApiError } from '../src/errors.ts';
 import { startPlainServer } from './support/mcp-server.ts';
 

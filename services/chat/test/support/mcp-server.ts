@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -16,6 +17,8 @@ export interface TestMcpServer {
   /** The Streamable HTTP endpoint, `http://127.0.0.1:<port>/mcp`. */
   url: string;
   requestsSeen: SeenRequest[];
+  /** With `stateful`: ends every session, as a restart would; their ids then answer 404. */
+  forgetSessions(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -24,6 +27,8 @@ export interface TestMcpServerOptions {
   bearerToken?: string;
   /** Also offer `cancel_order`, which always fails (an `isError` result), for the chat tests. */
   failingTool?: boolean;
+  /** Keep a session per initialize (an `mcp-session-id`), as most deployed servers do. */
+  stateful?: boolean;
 }
 
 export const products = [
@@ -75,12 +80,46 @@ async function readBody(request: IncomingMessage): Promise<unknown> {
   return text ? JSON.parse(text) : undefined;
 }
 
+/** Sessions of a stateful test server: a transport per initialize, found by its session id. */
+function createSessions(options: TestMcpServerOptions) {
+  const transports = new Map<string, StreamableHTTPServerTransport>();
+  return {
+    async handle(request: IncomingMessage, response: ServerResponse, body: unknown): Promise<void> {
+      const sessionId = request.headers['mcp-session-id'];
+      let transport = typeof sessionId === 'string' ? transports.get(sessionId) : undefined;
+      if (!transport) {
+        if (sessionId !== undefined || request.method !== 'POST') {
+          response.writeHead(404, { 'content-type': 'application/json' });
+          response.end(
+            JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' } }),
+          );
+          return;
+        }
+        const created = new StreamableHTTPServerTransport({
+          sessionIdGenerator: () => randomUUID(),
+          enableJsonResponse: true,
+          onsessioninitialized: (id) => void transports.set(id, created),
+        });
+        await buildServer(options).connect(created);
+        transport = created;
+      }
+      await transport.handleRequest(request, response, body);
+    },
+    async forget(): Promise<void> {
+      const all = [...transports.values()];
+      transports.clear();
+      await Promise.all(all.map((transport) => transport.close()));
+    },
+  };
+}
+
 /**
- * A real MCP server (the SDK's McpServer over Streamable HTTP, stateless: a fresh server and
- * transport per request) on 127.0.0.1, port 0.
+ * A real MCP server (the SDK's McpServer over Streamable HTTP) on 127.0.0.1, port 0. Stateless
+ * unless `stateful`: a fresh server and transport per request.
  */
 export async function startTestMcpServer(options: TestMcpServerOptions = {}): Promise<TestMcpServer> {
   const requestsSeen: SeenRequest[] = [];
+  const sessions = createSessions(options);
   const httpServer: Server = createServer(async (request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     let body: unknown;
@@ -109,6 +148,10 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
       response.end(JSON.stringify({ error: 'unauthorized' }));
       return;
     }
+    if (options.stateful) {
+      await sessions.handle(request, response, body);
+      return;
+    }
     if (request.method !== 'POST') {
       // Stateless: no standalone SSE stream and no session to delete.
       response.writeHead(405, { allow: 'POST' }).end();
@@ -131,11 +174,14 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
   return {
     url: `http://127.0.0.1:${port}/mcp`,
     requestsSeen,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    forgetSessions: sessions.forget,
+    stop: async () => {
+      await sessions.forget();
+      await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
         httpServer.closeAllConnections();
-      }),
+      });
+    },
   };
 }
 

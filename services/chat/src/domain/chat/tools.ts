@@ -1,12 +1,11 @@
 import type { JSONSchema7 } from '@ai-sdk/provider';
 import type { Deps } from '../../deps.ts';
 import type { McpEndpoint } from '../mcp/client.ts';
-import type { AgentMcpServer } from '../mcp/registry.ts';
+import type { AgentMcpServer } from '../mcp/enabled-tools.ts';
 import type { ModelTool } from './model/model-client.ts';
 
 /** A model-facing tool name bound to the MCP server and tool it calls. */
 export interface ToolBinding {
-  serverId: string;
   endpoint: McpEndpoint;
   toolName: string;
   displayName: string;
@@ -44,7 +43,6 @@ export function agentTools(servers: readonly AgentMcpServer[]): AgentTools {
     for (const tool of server.tools) {
       const name = names.get(`${server.serverId}\u0000${tool.name}`) ?? tool.name;
       bindings.set(name, {
-        serverId: server.serverId,
         endpoint: server.endpoint,
         toolName: tool.name,
         displayName: tool.displayName ?? tool.name,
@@ -79,22 +77,22 @@ export function toolOutputText(
 export type ToolOutcome = { ok: true; output: string } | { ok: false; errorText: string };
 
 /**
- * Calls a tool through the MCP pool. A tool that fails (an error result, a server that is down, a
- * timeout) is an outcome the model reads and can recover from, never a failure of the answer.
+ * Calls a tool in the server's kept MCP session. A tool that fails (an error result, a server that
+ * is down, a timeout) is an outcome the model reads and can recover from, never a failure of the
+ * answer.
  */
 export async function callTool(
-  deps: Pick<Deps, 'mcpPool' | 'env'>,
+  deps: Pick<Deps, 'mcp' | 'env'>,
   binding: ToolBinding,
   input: unknown,
   signal: AbortSignal,
 ): Promise<ToolOutcome> {
   try {
-    const result = await deps.mcpPool.callTool(
-      binding.serverId,
+    const result = await deps.mcp.callTool(
       binding.endpoint,
       binding.toolName,
       (input ?? {}) as Record<string, unknown>,
-      signal,
+      { signal },
     );
     const text = toolOutputText(result, deps.env.MCPSTACK_MCP_MAX_RESULT_CHARS);
     if (result.isError) return { ok: false, errorText: text || `The tool ${binding.displayName} failed` };

@@ -17,7 +17,7 @@ import { confirmEmbedKey, keyAdmission } from '../embed-key-admission.ts';
 import type { EmbedKeyLookup } from '../embed-keys.ts';
 import { buildLlmCall, costMicros, type LlmCallRecord } from '../history/llm-calls.ts';
 import { verifyUserToken } from '../identity/verify-token.ts';
-import { listEnabledTools } from '../mcp/registry.ts';
+import { listEnabledTools } from '../mcp/enabled-tools.ts';
 import type { CatalogModel } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
 import { type ChatRequest, chatRequest, textPart, visitorIdSchema } from './chat-request.ts';

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, customFetch, type FetchImplementation, type RemoteJWKSet } from 'jose';
 import { ApiError } from '../../errors.ts';
-import { assertPublicUrl, createGuardedFetch } from '../mcp/url-guard.ts';
+import { assertPublicUrl, createGuardedFetch } from '../outbound/url-guard.ts';
 
 /**
  * A JWKS URL an agent registers instead of one public key: checked like MCP server URLs when it is

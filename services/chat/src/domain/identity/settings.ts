@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { getAgent } from '../agents.ts';
-import { maxUrlLength } from '../mcp/url-guard.ts';
+import { maxUrlLength } from '../outbound/url-guard.ts';
 import { checkJwksUrl } from './jwks.ts';
 import { importPublicKey, type PublicKeyInput, publicKeyInput } from './public-key.ts';
 import {

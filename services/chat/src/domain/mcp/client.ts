@@ -1,13 +1,20 @@
+import { createHash } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
-  StreamableHTTPClientTransport,
-  StreamableHTTPError,
-} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+  CallToolResultSchema,
+  ListToolsResultSchema,
+  type McpError,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
 import { ApiError } from '../../errors.ts';
-import { createGuardedFetch } from './url-guard.ts';
+import { createGuardedFetch } from '../outbound/url-guard.ts';
+import { describeFailure, isLostSession, isRefusal } from './server-failures.ts';
 
+/** Where a registered MCP server answers, and the headers that authenticate to it. */
 export interface McpEndpoint {
+  /** Sessions are kept per registered server: two organizations never share one. */
+  serverId: string;
   url: string;
   headers: Record<string, string>;
 }
@@ -25,10 +32,41 @@ export interface McpCallResult {
   isError: boolean;
 }
 
-/** Talks to remote MCP servers over Streamable HTTP: one short session per operation. */
+export interface McpOperationOptions {
+  /**
+   * `kept` (the default): the session this process keeps for the server and its credentials.
+   * `fresh`: a session opened for this one operation and closed after it, for a smoke test that
+   * must show the server accepts a new session now.
+   */
+  session?: 'kept' | 'fresh';
+  /** Cancels the operation (the visitor left): it then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Talks to remote MCP servers over Streamable HTTP, every request through the outbound URL guard.
+ * An operation (connecting if it must, then its request) answers within `timeoutMs` or fails with
+ * `mcp_server_unreachable` saying why; a tool call the server refuses fails with `mcp_tool_error`.
+ */
 export interface McpClient {
-  listTools(endpoint: McpEndpoint): Promise<McpToolDescriptor[]>;
-  callTool(endpoint: McpEndpoint, name: string, args: Record<string, unknown>): Promise<McpCallResult>;
+  listTools(endpoint: McpEndpoint, options?: McpOperationOptions): Promise<McpToolDescriptor[]>;
+  callTool(
+    endpoint: McpEndpoint,
+    name: string,
+    args: Record<string, unknown>,
+    options?: McpOperationOptions,
+  ): Promise<McpCallResult>;
+  /** How many kept sessions are open, for tests and metrics. */
+  size(): number;
+  close(): Promise<void>;
+}
+
+export interface McpClientOptions {
+  allowPrivateUrls: boolean;
+  timeoutMs: number;
+  logger: Logger;
+  /** A kept session unused this long is closed; default 5 minutes. */
+  idleMs?: number;
 }
 
 const clientInfo = { name: 'mcpstack-agents', version: '0.1.0' };
@@ -39,33 +77,50 @@ class DeadlineExceeded extends Error {
   override name = 'DeadlineExceeded';
 }
 
-/**
- * Each operation connects (initialize), does its one thing and closes, all within `timeoutMs`.
- * Sessions are not kept: servers are remote, few calls happen per chat step, and a stateless
- * service cannot route a later request to the replica holding a session anyway.
- */
-export function createMcpClient(options: { allowPrivateUrls: boolean; timeoutMs: number }): McpClient {
-  const { timeoutMs } = options;
-  const guardedFetch = createGuardedFetch(options.allowPrivateUrls, { timeoutMs });
+interface Session {
+  client: Client;
+  transport: StreamableHTTPClientTransport;
+}
 
-  async function withSession<T>(
-    endpoint: McpEndpoint,
-    run: (client: Client, signal: AbortSignal) => Promise<T>,
-  ): Promise<T> {
-    const url = new URL(endpoint.url);
-    const deadline = new AbortController();
-    const timer = setTimeout(
-      () => deadline.abort(new DeadlineExceeded(`no answer within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const transport = new StreamableHTTPClientTransport(url, {
+interface KeptSession {
+  session: Promise<Session>;
+  lastUsed: number;
+  inFlight: number;
+  /** `dropped`: out of the pool, closed when its last operation ends. */
+  state: 'open' | 'dropped' | 'closed';
+}
+
+type Operation<T> = (client: Client, signal: AbortSignal) => Promise<T>;
+
+/**
+ * Sessions are kept across requests: one initialized session per server and credentials, shared by
+ * every conversation and catalog read of this process, closed after it sat idle. A session whose
+ * connection failed is dropped and the next operation connects again; one the server forgot (a
+ * restart) is replaced at once and the operation retried, since the server never ran it.
+ */
+export function createMcpClient(options: McpClientOptions): McpClient {
+  const { timeoutMs, logger } = options;
+  const idleMs = options.idleMs ?? 5 * 60_000;
+  const guardedFetch = createGuardedFetch(options.allowPrivateUrls, { timeoutMs });
+  const kept = new Map<string, KeptSession>();
+
+  /**
+   * Connects (initialize, then initialized). A `lifetime` signal aborts the session's HTTP requests
+   * too, not only its pending JSON-RPC promises: a fresh session lives no longer than its operation.
+   */
+  async function open(endpoint: McpEndpoint, lifetime?: AbortSignal): Promise<Session> {
+    const transport = new StreamableHTTPClientTransport(new URL(endpoint.url), {
       requestInit: { headers: endpoint.headers },
-      // The deadline aborts the HTTP requests too, not only the pending JSON-RPC promises.
-      fetch: (input, init) =>
-        guardedFetch(input, {
-          ...init,
-          signal: init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal,
-        }),
+      fetch:
+        lifetime === undefined
+          ? guardedFetch
+          : (input, init) =>
+              guardedFetch(input, {
+                ...init,
+                signal: init?.signal ? AbortSignal.any([init.signal, lifetime]) : lifetime,
+              }),
+      // The optional GET stream carries server-initiated messages, which we do not read: once it
+      // breaks, it stays closed.
       reconnectionOptions: {
         maxRetries: 0,
         initialReconnectionDelay: 1000,
@@ -74,30 +129,145 @@ export function createMcpClient(options: { allowPrivateUrls: boolean; timeoutMs:
       },
     });
     const client = new Client(clientInfo, { capabilities: {} });
-    // Errors of the background GET stream are not the operation's; the operation's own reach `run`.
-    client.onerror = () => undefined;
+    // Errors of the background GET stream are no operation's; an operation's own reach its caller.
+    client.onerror = (error) =>
+      logger.debug({ mcpServerId: endpoint.serverId, reason: String(error) }, 'mcp session error');
     try {
-      await client.connect(transport, { signal: deadline.signal, timeout: timeoutMs });
-      return await run(client, deadline.signal);
+      await client.connect(transport, { signal: lifetime, timeout: timeoutMs });
     } catch (error) {
-      throw describeFailure(error, url, deadline.signal.aborted, timeoutMs);
-    } finally {
-      clearTimeout(timer);
       await client.close().catch(() => undefined);
+      throw error;
+    }
+    return { client, transport };
+  }
+
+  /** Ends the session on the server as well (DELETE), as the spec asks of a client done with it. */
+  async function end(session: Session): Promise<void> {
+    await session.transport.terminateSession().catch(() => undefined);
+    await session.client.close().catch(() => undefined);
+  }
+
+  async function inFreshSession<T>(
+    endpoint: McpEndpoint,
+    signal: AbortSignal,
+    operation: Operation<T>,
+  ): Promise<T> {
+    const session = await open(endpoint, signal);
+    try {
+      return await operation(session.client, signal);
+    } finally {
+      void end(session);
     }
   }
 
+  const keyOf = (endpoint: McpEndpoint) =>
+    createHash('sha256').update(JSON.stringify(endpoint)).digest('base64url');
+
+  function acquire(key: string, endpoint: McpEndpoint): KeptSession {
+    const existing = kept.get(key);
+    if (existing) return existing;
+    const entry: KeptSession = { session: open(endpoint), lastUsed: Date.now(), inFlight: 0, state: 'open' };
+    // A failed connect must not stay cached: the next operation tries again.
+    entry.session.catch(() => drop(key, entry));
+    kept.set(key, entry);
+    return entry;
+  }
+
+  /** Out of the pool; closed now if idle, else by the last operation still using it. */
+  function drop(key: string, entry: KeptSession): Promise<void> {
+    if (kept.get(key) === entry) kept.delete(key);
+    if (entry.state === 'open') entry.state = 'dropped';
+    return closeIfDone(entry);
+  }
+
+  async function closeIfDone(entry: KeptSession): Promise<void> {
+    if (entry.state !== 'dropped' || entry.inFlight > 0) return;
+    entry.state = 'closed';
+    await entry.session.then(end, () => undefined);
+  }
+
+  async function inKeptSession<T>(
+    endpoint: McpEndpoint,
+    signal: AbortSignal,
+    caller: AbortSignal | undefined,
+    operation: Operation<T>,
+  ): Promise<T> {
+    const key = keyOf(endpoint);
+    for (let attempt = 1; ; attempt++) {
+      const entry = acquire(key, endpoint);
+      entry.inFlight += 1;
+      entry.lastUsed = Date.now();
+      let hadSessionId = false;
+      try {
+        const { client, transport } = await untilAborted(entry.session, signal);
+        hadSessionId = transport.sessionId !== undefined;
+        return await operation(client, signal);
+      } catch (error) {
+        // A refusal is an answer over a working session; a visitor leaving says nothing of it.
+        if (isRefusal(error) || caller?.aborted) throw error;
+        void drop(key, entry);
+        if (attempt === 1 && hadSessionId && isLostSession(error)) continue;
+        throw error;
+      } finally {
+        entry.inFlight -= 1;
+        entry.lastUsed = Date.now();
+        void closeIfDone(entry);
+      }
+    }
+  }
+
+  async function run<T>(
+    endpoint: McpEndpoint,
+    options: McpOperationOptions,
+    operation: Operation<T>,
+    describeRefusal?: (error: McpError) => ApiError,
+  ): Promise<T> {
+    const deadline = new AbortController();
+    // A timer cleared when the operation ends (AbortSignal.timeout would live on for the whole limit).
+    const timer = setTimeout(
+      () => deadline.abort(new DeadlineExceeded(`no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const caller = options.signal;
+    const signal = caller ? AbortSignal.any([caller, deadline.signal]) : deadline.signal;
+    try {
+      return options.session === 'fresh'
+        ? await inFreshSession(endpoint, signal, operation)
+        : await inKeptSession(endpoint, signal, caller, operation);
+    } catch (error) {
+      if (caller?.aborted) throw caller.reason;
+      if (describeRefusal && isRefusal(error)) throw describeRefusal(error);
+      throw describeFailure(error, new URL(endpoint.url), deadline.signal.aborted, timeoutMs);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const sweeper = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [key, entry] of kept) {
+        if (entry.inFlight === 0 && now - entry.lastUsed > idleMs) void drop(key, entry);
+      }
+    },
+    Math.min(idleMs, 60_000),
+  );
+  sweeper.unref();
+
   return {
-    listTools(endpoint) {
-      return withSession(endpoint, async (client, signal) => {
+    listTools(endpoint, options = {}) {
+      return run(endpoint, options, async (client, signal) => {
         const tools: McpToolDescriptor[] = [];
         const seenCursors = new Set<string>();
         let cursor: string | undefined;
         for (let page = 0; page < maxToolPages; page++) {
-          const result = await client.listTools(cursor === undefined ? {} : { cursor }, {
-            signal,
-            timeout: timeoutMs,
-          });
+          // `request`, not `client.listTools`: that one compiles every tool's output schema, for
+          // validating results we hand to the model as they come.
+          const result = await client.request(
+            { method: 'tools/list', params: cursor === undefined ? {} : { cursor } },
+            ListToolsResultSchema,
+            { signal, timeout: timeoutMs },
+          );
           for (const tool of result.tools) {
             tools.push({
               name: tool.name,
@@ -114,121 +284,46 @@ export function createMcpClient(options: { allowPrivateUrls: boolean; timeoutMs:
       });
     },
 
-    callTool(endpoint, name, args) {
-      return withSession(endpoint, async (client, signal) => {
-        try {
-          const result = await client.callTool({ name, arguments: args }, undefined, {
-            signal,
-            timeout: timeoutMs,
-          });
+    callTool(endpoint, name, args, options = {}) {
+      return run(
+        endpoint,
+        options,
+        async (client, signal) => {
+          const result = await client.request(
+            { method: 'tools/call', params: { name, arguments: args } },
+            CallToolResultSchema,
+            { signal, timeout: timeoutMs },
+          );
           return {
             content: Array.isArray(result.content) ? result.content : [],
             ...(result.structuredContent !== undefined && { structuredContent: result.structuredContent }),
             isError: result.isError === true,
           };
-        } catch (error) {
-          // The server understood the call and refused it (unknown tool, invalid arguments, …): a
-          // protocol-level answer about the tool, not a transport failure.
-          if (
-            error instanceof McpError &&
-            error.code !== ErrorCode.RequestTimeout &&
-            error.code !== ErrorCode.ConnectionClosed
-          ) {
-            throw new ApiError(
-              'mcp_tool_error',
-              `The tool "${name}" failed on the MCP server: ${error.message}`,
-              {
-                mcpErrorCode: error.code,
-              },
-            );
-          }
-          throw error;
-        }
-      });
+        },
+        // The server understood the call and refused it (unknown tool, invalid arguments, …): an
+        // answer about the tool, not a failure of the server.
+        (error) =>
+          new ApiError('mcp_tool_error', `The tool "${name}" failed on the MCP server: ${error.message}`, {
+            mcpErrorCode: error.code,
+          }),
+      );
+    },
+
+    size: () => kept.size,
+
+    async close() {
+      clearInterval(sweeper);
+      await Promise.all([...kept].map(([key, entry]) => drop(key, entry)));
     },
   };
 }
 
-function causes(error: unknown): unknown[] {
-  const chain: unknown[] = [];
-  let current: unknown = error;
-  while (current !== undefined && current !== null && chain.length < 10 && !chain.includes(current)) {
-    chain.push(current);
-    if (current instanceof AggregateError) chain.push(...current.errors);
-    current = (current as { cause?: unknown }).cause;
-  }
-  return chain;
-}
-
-const networkReasons: Record<string, (host: string) => string> = {
-  ECONNREFUSED: (host) => `connection refused by ${host}`,
-  ENOTFOUND: (host) => `the host ${host} does not resolve`,
-  EAI_AGAIN: (host) => `the host ${host} could not be resolved (temporary DNS failure)`,
-  ECONNRESET: (host) => `${host} reset the connection`,
-  EHOSTUNREACH: (host) => `${host} is unreachable`,
-  ENETUNREACH: (host) => `the network of ${host} is unreachable`,
-  UND_ERR_SOCKET: (host) => `${host} closed the connection`,
-  UND_ERR_CONNECT_TIMEOUT: (host) => `could not connect to ${host} in time`,
-  UND_ERR_HEADERS_TIMEOUT: (host) => `${host} did not send a response in time`,
-  UND_ERR_BODY_TIMEOUT: (host) => `${host} stopped sending its response`,
-};
-
-const httpReasons: Record<number, string> = {
-  401: 'HTTP 401 Unauthorized: check the headers stored for this server (e.g. Authorization)',
-  403: 'HTTP 403 Forbidden: the stored credentials are not allowed to use this server',
-  404: 'HTTP 404 Not Found: is this the MCP endpoint (often ending in /mcp)?',
-  405: 'HTTP 405 Method Not Allowed: the URL does not accept MCP requests (POST)',
-};
-
-/**
- * One message per way an MCP server can fail us, naming what happened, so a developer fixes the
- * right thing. Messages name the origin only: a URL's path or query may carry a token.
- */
-function describeFailure(error: unknown, url: URL, timedOut: boolean, timeoutMs: number): ApiError {
-  const origin = url.origin;
-  const unreachable = (reason: string) =>
-    new ApiError('mcp_server_unreachable', `The MCP server at ${origin} failed: ${reason}`);
-  const chain = causes(error);
-  for (const entry of chain) {
-    if (entry instanceof ApiError) {
-      if (entry.code === 'mcp_tool_error' || entry.code === 'mcp_server_unreachable') return entry;
-      // The guard refused an address (DNS changed since registration, or a redirect pointed inward).
-      return unreachable(`refused to connect: ${entry.message}`);
-    }
-  }
-  if (
-    timedOut ||
-    chain.some((entry) => entry instanceof McpError && entry.code === ErrorCode.RequestTimeout)
-  ) {
-    return unreachable(`timeout after ${timeoutMs} ms without an answer`);
-  }
-  for (const entry of chain) {
-    if (entry instanceof StreamableHTTPError && entry.code !== undefined) {
-      if (entry.code === -1)
-        return unreachable(`not an MCP server (${entry.message.replace(/^Streamable HTTP error: /, '')})`);
-      const known = httpReasons[entry.code];
-      if (known) return unreachable(known);
-      if (entry.code >= 300 && entry.code < 400)
-        return unreachable(`HTTP ${entry.code} redirect not followed (only same-origin redirects are)`);
-      return unreachable(`HTTP ${entry.code} from the server`);
-    }
-  }
-  const host = url.port ? `${url.hostname}:${url.port}` : url.hostname;
-  for (const entry of chain) {
-    const code = (entry as { code?: unknown } | null)?.code;
-    if (typeof code === 'string') {
-      const describe = networkReasons[code];
-      if (describe) return unreachable(describe(host));
-      if (/CERT|SSL|TLS/.test(code)) return unreachable(`TLS certificate problem (${code})`);
-    }
-  }
-  for (const entry of chain) {
-    if (entry instanceof SyntaxError || (entry instanceof Error && entry.name === 'ZodError')) {
-      return unreachable('not an MCP server: its answer is not JSON-RPC');
-    }
-    if (entry instanceof McpError)
-      return unreachable(`the server answered with an MCP error: ${entry.message}`);
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return unreachable(message.length > 300 ? `${message.slice(0, 300)}…` : message);
+/** The promise, or the signal's reason as soon as it aborts (the promise itself runs on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import type { WebhookDeliveryRecord, WebhookEndpointRecord } from '../../storage/records.ts';
-import type { GuardedFetch } from '../mcp/url-guard.ts';
+import type { GuardedFetch } from '../outbound/url-guard.ts';
 import { loadDelivery, saveDelivery, type WebhookDeps } from './deliveries.ts';
 import { endpointSecret } from './endpoints.ts';
 

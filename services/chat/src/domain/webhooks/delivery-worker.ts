@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type WebhookEndpointRecord, webhookEventTypes } from '../../storage/records.ts';
-import { createGuardedFetch } from '../mcp/url-guard.ts';
+import { createGuardedFetch } from '../outbound/url-guard.ts';
 import { createDelivery, eventPayload, type WebhookDeps } from './deliveries.ts';
 import { attemptDelivery } from './delivery-attempt.ts';
 

@@ -5,7 +5,7 @@ import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
 import { type WebhookEndpointRecord, webhookEventTypes } from '../../storage/records.ts';
-import { assertPublicUrl, parseServerUrl } from '../mcp/url-guard.ts';
+import { checkedPublicUrl } from '../outbound/url-guard.ts';
 
 /**
  * The organization's webhook endpoints: a URL (checked by the same SSRF guard as MCP servers, at
@@ -73,12 +73,6 @@ export const toEndpointView = (record: WebhookEndpointRecord): WebhookEndpointVi
 
 export const newSigningSecret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
 
-async function checkedUrl(deps: EndpointDeps, raw: string): Promise<string> {
-  const url = parseServerUrl(raw);
-  await assertPublicUrl(url, deps.env.MCPSTACK_ALLOW_PRIVATE_URLS);
-  return url.href;
-}
-
 export async function requireEndpoint(
   deps: Pick<Deps, 'stores'>,
   organizationId: string,
@@ -104,7 +98,7 @@ export async function createWebhookEndpoint(
   organizationId: string,
   input: CreateWebhookEndpointInput,
 ): Promise<WebhookEndpointView & { secret: string }> {
-  const url = await checkedUrl(deps, input.url);
+  const url = await checkedPublicUrl(input.url, deps.env.MCPSTACK_ALLOW_PRIVATE_URLS);
   const id = newId('webhookEndpoint');
   const secret = newSigningSecret();
   const now = deps.clock.now().toISOString();
@@ -142,7 +136,10 @@ export async function updateWebhookEndpoint(
   input: UpdateWebhookEndpointInput,
 ): Promise<WebhookEndpointView> {
   await requireEndpoint(deps, organizationId, endpointId);
-  const url = input.url === undefined ? undefined : await checkedUrl(deps, input.url);
+  const url =
+    input.url === undefined
+      ? undefined
+      : await checkedPublicUrl(input.url, deps.env.MCPSTACK_ALLOW_PRIVATE_URLS);
   const result = await deps.stores.webhookEndpoints.update(organizationId, endpointId, (endpoint) => ({
     ...endpoint,
     ...(url !== undefined && { url }),

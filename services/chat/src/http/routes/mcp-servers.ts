@@ -5,14 +5,11 @@ import {
   deleteMcpServer,
   getMcpServer,
   listMcpServers,
-  patchTool,
-  patchToolInput,
-  smokeCallInput,
-  smokeCallTool,
-  smokeListTools,
   updateMcpServer,
   updateMcpServerInput,
-} from '../../domain/mcp/registry.ts';
+} from '../../domain/mcp/servers.ts';
+import { smokeCallInput, smokeCallTool, smokeListTools } from '../../domain/mcp/smoke-tests.ts';
+import { patchTool, patchToolInput } from '../../domain/mcp/tool-settings.ts';
 import { defineRoute, type RouteDefinition } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 

@@ -6,9 +6,10 @@ import { Agent, type RequestInit as UndiciRequestInit, fetch as undiciFetch } fr
 import { ApiError } from '../../errors.ts';
 
 /**
- * The SSRF guard for MCP server URLs. A URL is checked twice: when it is registered (a clear 400
- * that never says what a host name resolved to), and again by the socket itself on every connection, because DNS can
- * answer differently a second later (DNS rebinding) and a redirect can point anywhere.
+ * The SSRF guard for every URL the service calls out to: MCP servers, JWKS endpoints, webhook
+ * endpoints. A URL is checked twice: when it is registered (a clear 400 that never says what a host
+ * name resolved to), and again by the socket itself on every connection, because DNS can answer
+ * differently a second later (DNS rebinding) and a redirect can point anywhere.
  */
 
 export const maxUrlLength = 2048;
@@ -125,6 +126,13 @@ export async function assertPublicUrl(url: URL, allowPrivate: boolean): Promise<
   if (refused) throw privateAddressError(host, refused.address);
 }
 
+/** A URL stored to be called later (an MCP server, a webhook endpoint): parsed, checked, normalized. */
+export async function checkedPublicUrl(raw: string, allowPrivate: boolean): Promise<string> {
+  const url = parseServerUrl(raw);
+  await assertPublicUrl(url, allowPrivate);
+  return url.href;
+}
+
 export type GuardedFetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
 export interface GuardedFetchOptions {
@@ -181,9 +189,9 @@ function isReplayable(body: RequestInit['body']): boolean {
 }
 
 /**
- * A fetch for calling MCP servers. With `allowPrivate` false it connects only to allowed
- * addresses, checked on the socket's own DNS answer (literal IP hosts skip DNS, so they are checked
- * before dispatch), and it follows redirects itself, checking each hop the same way; a hop to
+ * A fetch for outbound calls (MCP servers, JWKS, webhooks). With `allowPrivate` false it connects
+ * only to allowed addresses, checked on the socket's own DNS answer (literal IP hosts skip DNS, so
+ * they are checked before dispatch), and it follows redirects itself, checking each hop the same way; a hop to
  * another origin carries no credentials (Authorization, API-key headers, cookies, session id).
  * `redirect: 'manual'` and `'error'` keep their fetch meaning, so the MCP SDK's own same-origin
  * redirect policy still applies to its requests. With `allowPrivate` true the same fetch runs with
