@@ -52,7 +52,7 @@ describe('Redis restarts during traffic (AOF on)', () => {
     let phase: Phase = 'before';
     let running = true;
     try {
-      const tenant = await createChatTenant(service.url);
+      const tenant = await createChatTenant(service);
       const outcomes: (ChatOutcome & { visitor: number; sentDuring: Phase })[] = [];
       const summary = () =>
         JSON.stringify(
@@ -176,7 +176,7 @@ describe('the service killed in the middle of streams', () => {
     });
     const client = new Redis(redis.url);
     try {
-      const tenant = await createChatTenant(first.url, { enabled: true, monthlyBudgetUsd: 1 });
+      const tenant = await createChatTenant(first, { enabled: true, monthlyBudgetUsd: 1 });
       const conversationId = 'conv-killed-mid-stream';
       const visitorId = 'visitor-killed';
       const cut = new AbortController();
@@ -261,7 +261,7 @@ describe('two instances behind one Redis, and a three-node Redis Cluster', () =>
     });
     const client = new Redis(redis.url);
     try {
-      const tenant = await createChatTenant(a.url, { enabled: true, monthlyBudgetUsd: 0.01 });
+      const tenant = await createChatTenant(a, { enabled: true, monthlyBudgetUsd: 0.01 });
       const result = await raceForTheCap([a, b], tenant, 120);
       expect(result.other).toEqual([]);
       expect(result.refused).toBeGreaterThan(0);
@@ -292,7 +292,7 @@ describe('two instances behind one Redis, and a three-node Redis Cluster', () =>
       cluster.url.split(',').map((url) => ({ host: '127.0.0.1', port: Number(new URL(url).port) })),
     );
     try {
-      const tenant = await createChatTenant(a.url, { enabled: true, monthlyBudgetUsd: 0.01 });
+      const tenant = await createChatTenant(a, { enabled: true, monthlyBudgetUsd: 0.01 });
       const result = await raceForTheCap([a, b], tenant, 120);
       expect(result.other).toEqual([]);
       expect(result.refused).toBeGreaterThan(0);
@@ -324,7 +324,7 @@ describe('model and MCP failures mid-stream', () => {
       MCPSTACK_REDIS_PREFIX: service.env.MCPSTACK_REDIS_PREFIX ?? '',
     });
     try {
-      const tenant = await createChatTenant(service.url);
+      const tenant = await createChatTenant(service);
       const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
       const failed = await chatTurn(service.url, tenant, '[error] please fail');
       expect(failed.status, JSON.stringify(failed)).toBe(200);

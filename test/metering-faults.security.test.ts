@@ -119,7 +119,7 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
     const service = await startServiceProcess(redis.url, serviceEnv());
     const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
-      const tenant = await createChatTenant(service.url, { enabled: true, monthlyBudgetUsd: 5 });
+      const tenant = await createChatTenant(service, { enabled: true, monthlyBudgetUsd: 5 });
       const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
       const answer = await startAnswer(service.url, tenant, '[long] tell me a story');
       await redis.stop();
@@ -156,7 +156,7 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
     });
     const client = new Redis(redis.url);
     try {
-      const tenant = await createChatTenant(dying.url, { enabled: true, monthlyBudgetUsd: 5 });
+      const tenant = await createChatTenant(dying, { enabled: true, monthlyBudgetUsd: 5 });
       const prefix = dying.env.MCPSTACK_REDIS_PREFIX ?? '';
       const answer = await startAnswer(dying.url, tenant, '[long] tell me a story');
       dying.child.kill('SIGKILL');

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { launchChromium } from '@mcpstack/test-support/browser';
 import { SignJWT } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type Tenant, type TestService } from '../services/chat/test/support/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from '../services/chat/test/support/mcp-server.ts';
-import { artifact, browserTestsRun, launchChromium } from './support/browser.ts';
+import { artifact, browserTestsRun } from './support/browser.ts';
 import { type PageServer, shopPage, startPageServer } from './support/page-server.ts';
 import { buildReactApp } from './support/react-page.ts';
 
