@@ -88,6 +88,16 @@ export async function createAgent(
   return (await requestOk(call, 'POST', agentsPath, { token: actor.token, body, status: 201 }, created)).id;
 }
 
+/** Registers an MCP server (`{ name, slug, url, headers? }`) for the organization's agents. Its id. */
+export async function createMcpServer(
+  call: ApiCall,
+  actor: Actor,
+  body: { name: string; slug: string; url: string; headers?: Record<string, string> },
+): Promise<string> {
+  const serversPath = `${organizationPath(actor.organizationId)}/mcp-servers`;
+  return (await requestOk(call, 'POST', serversPath, { token: actor.token, body, status: 201 }, created)).id;
+}
+
 export interface EmbedKeyBody {
   allowedOrigins: string[];
   name?: string;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { actingAs, createChatAgent } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
 
@@ -34,20 +35,10 @@ beforeAll(async () => {
   // Another replica of the same service: the same Redis and key prefix.
   second = await startTestService(env);
   tenant = await first.createTenant();
-  const agent = await first.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    token: tenant.keys.admin,
-    body: { name: 'Resumable', model: 'gpt-4.1-mini', maxOutputTokens: 60 },
-  });
-  agentId = agent.body.id;
-  const key = await first.call(
-    'POST',
-    `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/embed-keys`,
-    {
-      token: tenant.keys.admin,
-      body: { allowedOrigins: [origin] },
-    },
-  );
-  publicKey = key.body.publicKey;
+  ({ agentId, publicKey } = await createChatAgent(first.call, actingAs(tenant, 'admin'), {
+    agent: { name: 'Resumable', model: 'gpt-4.1-mini', maxOutputTokens: 60 },
+    embedKey: { allowedOrigins: [origin] },
+  }));
 });
 
 afterAll(async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { actingAs, createChatAgent } from '@mcpstack/test-support/tenants';
 import type { Request } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../src/errors.ts';
@@ -139,21 +140,15 @@ describe('request timeouts', () => {
 
   it('never cuts a chat answer that streams longer than the request timeout', async () => {
     const tenant = await service.createTenant();
-    const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-      token: tenant.keys.admin,
-      body: { name: 'Slow', model: 'gpt-4.1-mini' },
+    const { publicKey } = await createChatAgent(service.call, actingAs(tenant, 'admin'), {
+      agent: { name: 'Slow', model: 'gpt-4.1-mini' },
+      embedKey: { allowedOrigins: ['https://shop.example'] },
     });
-    const key = await service.call(
-      'POST',
-      `/api/v1/organizations/${tenant.organizationId}/agents/${agent.body.id}/embed-keys`,
-      { token: tenant.keys.admin, body: { allowedOrigins: ['https://shop.example'] } },
-    );
-    expect(key.status, key.text).toBe(201);
     const started = Date.now();
     const response = await fetch(`${service.url}/api/v1/chat`, {
       method: 'POST',
       headers: {
-        authorization: `Bearer ${key.body.publicKey}`,
+        authorization: `Bearer ${publicKey}`,
         origin: 'https://shop.example',
         'content-type': 'application/json',
       },
