@@ -12,6 +12,7 @@ import { createDeps, type RunningServer, startServer } from '@mcpstack/chat/boot
 import type { Env } from '@mcpstack/chat/env';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { type ApiCall, apiClient, requestOk } from '@mcpstack/test-support/api';
+import { outputPricedModel } from '@mcpstack/test-support/models';
 import { redisVersion } from '@mcpstack/test-support/redis';
 import {
   type ChatTenant,
@@ -47,17 +48,10 @@ const maxOutputTokens = 256;
 const freeCreditsUsd = 100;
 
 /**
- * The model the races use: priced almost only on output, so the reservation (input bytes + 4 KiB of
- * slack at the input price, `maxOutputTokens` at the output price) is within a few percent of what an
- * answer costs, and a burst can spend the cap down to its last cents. An operator can price a model
- * this way with MCPSTACK_MODEL_CATALOG; the local model answers to any model name.
+ * The model the races use: priced almost only on output, so a burst can spend the cap down to its
+ * last cents. An operator can price a model this way with MCPSTACK_MODEL_CATALOG.
  */
-const raceModel = {
-  id: 'bench-output-priced',
-  inputUsdPerMillionTokens: 0.01,
-  cachedInputUsdPerMillionTokens: 0.01,
-  outputUsdPerMillionTokens: 10,
-};
+const raceModel = outputPricedModel('bench-output-priced', 10);
 /** A real list price, where the reservation is several times the cost: the last race shows what that does. */
 const listPricedModel = 'gpt-4.1-mini';
 

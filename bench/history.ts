@@ -25,7 +25,7 @@ import {
 import { benchCall } from './support/calls.ts';
 import { describeMachine, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
-import { type BenchDeps, benchEnv, removeKeys } from './support/service.ts';
+import { type BenchDeps, benchEnv, closeBenchDeps, removeKeys } from './support/service.ts';
 import { formatInteger, formatMs, percentile, sleep } from './support/stats.ts';
 
 export const heading = 'History: Redis memory per call, drain lag, PostgreSQL ingest';
@@ -302,10 +302,7 @@ export async function runHistory(log: (line: string) => void = () => {}): Promis
     ].join('\n');
     return { machine, heading, body, checks };
   } finally {
-    await removeKeys(deps);
-    await deps.mcpPool.close();
-    await deps.redis.quit().catch(() => deps.redis.disconnect());
-    await deps.history.close();
+    await closeBenchDeps(deps);
     await pglite?.close();
     await database?.drop();
   }

@@ -17,7 +17,7 @@ import { patchBudgetSettings } from '../services/chat/src/domain/budgets/setting
 import { benchCall } from './support/calls.ts';
 import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
-import { type BenchDeps, benchEnv, removeKeys } from './support/service.ts';
+import { type BenchDeps, benchEnv, closeBenchDeps, removeKeys } from './support/service.ts';
 import { formatInteger, formatMs, formatUsd, percentile } from './support/stats.ts';
 
 export const heading = 'Reserve + settle throughput';
@@ -381,10 +381,7 @@ export async function runReserveSettle(log: (line: string) => void = () => {}): 
     ].join('\n');
     return { machine, heading, body, checks };
   } finally {
-    await removeKeys(deps);
-    await deps.mcpPool.close();
-    await deps.redis.quit().catch(() => deps.redis.disconnect());
-    await deps.history.close();
+    await closeBenchDeps(deps);
   }
 }
 

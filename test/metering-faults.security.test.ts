@@ -6,7 +6,7 @@ import {
   createChatTenant,
   moneyInvariants,
   outboxHistory,
-  pageOrigin,
+  postChat,
   restartableRedis,
 } from './support/fault-kit.ts';
 import { startServiceProcess } from './support/service-process.ts';
@@ -43,19 +43,7 @@ const serviceEnv = (extra: Record<string, string> = {}) => ({
 
 /** Starts an answer and resolves once its first text arrived; `done` ends with the whole answer. */
 async function startAnswer(url: string, tenant: ChatTenant, text: string) {
-  const response = await fetch(`${url}/api/v1/chat`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${tenant.publicKey}`,
-      origin: pageOrigin,
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify({
-      id: `conv-${Math.random().toString(36).slice(2, 14)}`,
-      messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text }] }],
-      visitorId: `visitor-${Math.random().toString(36).slice(2, 12)}`,
-    }),
-  });
+  const response = await postChat(url, tenant, text);
   expect(response.status).toBe(200);
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { launchChromium } from '@mcpstack/test-support/browser';
+import { outputPricedModel } from '@mcpstack/test-support/models';
 import {
   actingAs,
   createChatAgent,
@@ -299,12 +300,7 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     // A service of its own, on a model priced on output only: a hold is what an answer costs, so
     // the user's cap is spent answer by answer (at list prices the holds refuse long before).
     const meterModel = await startLocalModel({ chunkDelayMs: 5 });
-    const priced = {
-      id: 'meter-output-priced',
-      inputUsdPerMillionTokens: 0.01,
-      cachedInputUsdPerMillionTokens: 0.01,
-      outputUsdPerMillionTokens: 1000,
-    };
+    const priced = outputPricedModel('meter-output-priced', 1000);
     const meterService = await startTestService({
       OPENAI_BASE_URL: meterModel.url,
       MCPSTACK_MODEL_CATALOG: JSON.stringify([priced]),

@@ -25,16 +25,21 @@ export function removeKeys(deps: BenchDeps): Promise<number> {
   return removeKeysByPrefix(deps.redis, deps.keys.prefix);
 }
 
-/**
- * Removes the benchmark's keys through a connection of its own, then closes it. Used after the
- * service closed its own connection, so that nothing the service wrote while draining is left.
- */
-export async function removeKeysAfterClose(env: Env): Promise<number> {
-  const deps = createDeps(env);
+/** Removes the benchmark's keys, then closes what `createDeps` opened. */
+export async function closeBenchDeps(deps: BenchDeps): Promise<number> {
   try {
     return await removeKeys(deps);
   } finally {
     await deps.mcpPool.close();
     await deps.redis.quit().catch(() => deps.redis.disconnect());
+    await deps.history.close();
   }
+}
+
+/**
+ * Removes the benchmark's keys through a connection of its own, then closes it. Used after the
+ * service closed its own connection, so that nothing the service wrote while draining is left.
+ */
+export function removeKeysAfterClose(env: Env): Promise<number> {
+  return closeBenchDeps(createDeps(env));
 }

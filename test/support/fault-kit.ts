@@ -120,29 +120,40 @@ export interface ChatOutcome {
   errorCode: string | null;
 }
 
+export interface ChatOptions {
+  conversationId?: string;
+  visitorId?: string;
+  signal?: AbortSignal;
+}
+
+/** Sends one chat message from the page's origin (a new conversation and visitor unless given). */
+export function postChat(url: string, tenant: ChatTenant, text: string, options: ChatOptions = {}) {
+  return fetch(`${url}/api/v1/chat`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${tenant.publicKey}`,
+      origin: pageOrigin,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      id: options.conversationId ?? `conv-${Math.random().toString(36).slice(2, 14)}`,
+      messages: [{ id: `m-${Date.now()}`, role: 'user', parts: [{ type: 'text', text }] }],
+      visitorId: options.visitorId ?? `visitor-${Math.random().toString(36).slice(2, 12)}`,
+    }),
+    signal: options.signal,
+  });
+}
+
 /** One chat turn, read to the end (or until the connection drops). */
 export async function chatTurn(
   url: string,
   tenant: ChatTenant,
   text: string,
-  options: { conversationId?: string; visitorId?: string; signal?: AbortSignal } = {},
+  options: ChatOptions = {},
 ): Promise<ChatOutcome> {
   let response: Response;
   try {
-    response = await fetch(`${url}/api/v1/chat`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${tenant.publicKey}`,
-        origin: pageOrigin,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({
-        id: options.conversationId ?? `conv-${Math.random().toString(36).slice(2, 14)}`,
-        messages: [{ id: `m-${Date.now()}`, role: 'user', parts: [{ type: 'text', text }] }],
-        visitorId: options.visitorId ?? `visitor-${Math.random().toString(36).slice(2, 12)}`,
-      }),
-      signal: options.signal,
-    });
+    response = await postChat(url, tenant, text, options);
   } catch {
     return { status: 0, types: [], errorText: 'connection failed', errorCode: null };
   }

@@ -134,31 +134,23 @@ describe('resumable answers', { timeout: 60_000 }, () => {
     const visitorId = visitor();
     const before = model.requests.length;
     await startThenLeave(first, chatId, visitorId, 'msg-retry-1');
-    const again = await fetch(`${second.url}/api/v1/chat`, {
-      method: 'POST',
-      headers: headers(),
-      body: JSON.stringify({
-        id: chatId,
-        messages: [
-          { id: 'msg-retry-1', role: 'user', parts: [{ type: 'text', text: '[long] tell me a story' }] },
-        ],
-        visitorId,
-      }),
-    });
+    const sendAgain = (service: TestService) =>
+      fetch(`${service.url}/api/v1/chat`, {
+        method: 'POST',
+        headers: headers(),
+        body: JSON.stringify({
+          id: chatId,
+          messages: [
+            { id: 'msg-retry-1', role: 'user', parts: [{ type: 'text', text: '[long] tell me a story' }] },
+          ],
+          visitorId,
+        }),
+      });
+    const again = await sendAgain(second);
     expect(again.status).toBe(200);
     expect(events(await again.text()).at(-2)).toContain('"type":"finish"');
     expect(model.requests.length - before).toBe(1);
-    const answered = await fetch(`${first.url}/api/v1/chat`, {
-      method: 'POST',
-      headers: headers(),
-      body: JSON.stringify({
-        id: chatId,
-        messages: [
-          { id: 'msg-retry-1', role: 'user', parts: [{ type: 'text', text: '[long] tell me a story' }] },
-        ],
-        visitorId,
-      }),
-    });
+    const answered = await sendAgain(first);
     expect(answered.status).toBe(409);
     expect(((await answered.json()) as { error: { code: string } }).error.code).toBe(
       'message_already_answered',

@@ -89,6 +89,18 @@ function rawClient(url: string) {
   };
 }
 
+/** Writes `piece` every 200 ms (a client that trickles) until the server closes the connection. */
+async function trickleUntilClosed(client: ReturnType<typeof rawClient>, piece: string): Promise<void> {
+  const trickle = setInterval(() => {
+    if (!client.socket.destroyed) client.socket.write(piece);
+  }, 200);
+  try {
+    await expect.poll(() => client.closedAt(), { timeout: 15_000, interval: 100 }).not.toBeNull();
+  } finally {
+    clearInterval(trickle);
+  }
+}
+
 describe('request timeouts', () => {
   let model: LocalModel;
   let service: TestService;
@@ -112,14 +124,7 @@ describe('request timeouts', () => {
     client.socket.write(
       'POST /api/v1/organizations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
     );
-    const trickle = setInterval(() => {
-      if (!client.socket.destroyed) client.socket.write(' ');
-    }, 200);
-    try {
-      await expect.poll(() => client.closedAt(), { timeout: 15_000, interval: 100 }).not.toBeNull();
-    } finally {
-      clearInterval(trickle);
-    }
+    await trickleUntilClosed(client, ' ');
     expect(client.received()).toMatch(/^HTTP\/1\.1 408/);
     expect((client.closedAt() as unknown as number) - started).toBeLessThan(10_000);
   });
@@ -127,14 +132,7 @@ describe('request timeouts', () => {
   it('cuts a client that trickles its headers', async () => {
     const client = rawClient(service.url);
     client.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
-    const trickle = setInterval(() => {
-      if (!client.socket.destroyed) client.socket.write('X-Slow: 1\r\n');
-    }, 200);
-    try {
-      await expect.poll(() => client.closedAt(), { timeout: 15_000, interval: 100 }).not.toBeNull();
-    } finally {
-      clearInterval(trickle);
-    }
+    await trickleUntilClosed(client, 'X-Slow: 1\r\n');
     expect(client.received()).toMatch(/^HTTP\/1\.1 408/);
   });
 

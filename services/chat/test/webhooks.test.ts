@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { outputPricedModel } from '@mcpstack/test-support/models';
 import { actingAs, createChatAgent, setAgentBudget } from '@mcpstack/test-support/tenants';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,12 +9,7 @@ import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-re
 
 const origin = 'https://alerts.example';
 /** Priced almost only on output, so a hold is within a few percent of an answer's cost (as in bench/budget-race.ts). */
-const raceModel = {
-  id: 'alerts-output-priced',
-  inputUsdPerMillionTokens: 0.01,
-  cachedInputUsdPerMillionTokens: 0.01,
-  outputUsdPerMillionTokens: 10,
-};
+const raceModel = outputPricedModel('alerts-output-priced', 10);
 const question = '[long] Tell me everything about monthly budgets.';
 const webhookEnv = {
   MCPSTACK_MODEL_CATALOG: JSON.stringify([raceModel]),
