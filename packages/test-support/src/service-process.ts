@@ -73,7 +73,11 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
   const url = `http://127.0.0.1:${port}`;
   const prefix = env.MCPSTACK_REDIS_PREFIX ?? '';
   try {
-    await untilReady(spawned, () => answersOk(`${url}/readyz`), { what: 'the service', timeoutMs: 90_000 });
+    await untilReady(spawned, () => answersOk(`${url}/readyz`), {
+      what: 'the service',
+      timeoutMs: 90_000,
+      intervalMs: 100,
+    });
   } catch (error) {
     await stopProcess(spawned);
     throw error;
