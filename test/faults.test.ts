@@ -8,6 +8,7 @@ import {
   createChatTenant,
   moneyInvariants,
   outboxHistory,
+  period,
   restartableRedis,
   startRedisCluster,
 } from './support/fault-kit.ts';
@@ -19,10 +20,6 @@ import { type ServiceProcess, startServiceProcess } from './support/service-proc
  * for the state it needs (traffic flowing, requests failed, Redis back, a reservation expired), and
  * the per-test ceilings leave room for a loaded 2-core machine where a process takes seconds to start.
  */
-const period = (() => {
-  const now = new Date();
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString().slice(0, 10);
-})();
 
 const serviceEnv = (modelUrl: string, extra: Record<string, string> = {}) => ({
   OPENAI_BASE_URL: modelUrl,

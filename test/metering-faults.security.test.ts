@@ -6,6 +6,7 @@ import {
   createChatTenant,
   moneyInvariants,
   outboxHistory,
+  period,
   postChat,
   restartableRedis,
 } from './support/fault-kit.ts';
@@ -17,10 +18,6 @@ import { startServiceProcess } from './support/service-process.ts';
  * instance answering killed outright (its hold is charged at its bound when it expires, flagged).
  * After each, counters = records = ledger, and nothing stays held.
  */
-const period = (() => {
-  const now = new Date();
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString().slice(0, 10);
-})();
 
 let model: LocalModel;
 beforeAll(async () => {

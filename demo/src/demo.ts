@@ -48,32 +48,21 @@ async function ensureRedis(): Promise<string> {
   return started.url;
 }
 
-/** The widget's script is built by `npm run build`; build it now if this checkout never did. */
-function ensureWidgetBuilt(): void {
-  if (existsSync(join(root, 'packages/agent-sdk/dist/agent-sdk.iife.js'))) return;
-  say('  building the widget (npm run build -w @mcpstack/agent-sdk)…');
-  const built = spawnSync('npm', ['run', 'build', '-w', '@mcpstack/agent-sdk'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
-  if (built.status !== 0) throw new Error('The widget did not build: see the output above');
-}
-
-/** The console the service serves at /console/; built by `npm run build`, or now if never. */
-function ensureConsoleBuilt(): void {
-  if (existsSync(join(root, 'packages/console/dist/index.html'))) return;
-  say('  building the console (npm run build -w @mcpstack/console)…');
-  const built = spawnSync('npm', ['run', 'build', '-w', '@mcpstack/console'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
-  if (built.status !== 0) throw new Error('The console did not build: see the output above');
+/**
+ * The widget's script and the console the service serves are built by `npm run build`; a part this
+ * checkout never built (`output` missing) is built now.
+ */
+function ensureBuilt(what: string, workspace: string, output: string): void {
+  if (existsSync(join(root, output))) return;
+  say(`  building the ${what} (npm run build -w ${workspace})…`);
+  const built = spawnSync('npm', ['run', 'build', '-w', workspace], { cwd: root, stdio: 'inherit' });
+  if (built.status !== 0) throw new Error(`The ${what} did not build: see the output above`);
 }
 
 async function main(): Promise<void> {
   say('\nMCP Stack Agents demo: starting…');
-  ensureWidgetBuilt();
-  ensureConsoleBuilt();
+  ensureBuilt('widget', '@mcpstack/agent-sdk', 'packages/agent-sdk/dist/agent-sdk.iife.js');
+  ensureBuilt('console', '@mcpstack/console', 'packages/console/dist/index.html');
   const redisUrl = await ensureRedis();
   const prefix = 'mcpstack-demo:';
   // The demo's own data from an earlier run (and only that) is cleared: each run starts fresh.

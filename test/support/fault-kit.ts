@@ -99,6 +99,12 @@ export async function startRedisCluster(): Promise<{ url: string; stop(): Promis
 
 export const pageOrigin = 'https://shop.example';
 
+/** This month's budget period (`YYYY-MM-01`, UTC): the spend counters' key suffix. */
+export const period = (() => {
+  const now = new Date();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString().slice(0, 10);
+})();
+
 /** An organization with an admin key, an agent (optionally budgeted) and an embed key. */
 export function createChatTenant(
   service: Pick<ServiceProcess, 'url' | 'operatorToken'>,
