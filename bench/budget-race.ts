@@ -11,14 +11,26 @@ import { randomBytes } from 'node:crypto';
 import { createDeps, type RunningServer, startServer } from '@mcpstack/chat/bootstrap';
 import type { Env } from '@mcpstack/chat/env';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { type ApiCall, apiClient, requestOk } from '@mcpstack/test-support/api';
+import { outputPricedModel } from '@mcpstack/test-support/models';
+import { redisVersion } from '@mcpstack/test-support/redis';
+import {
+  type ChatTenant,
+  createIdentitySecret,
+  organizationPath,
+  seedTenant,
+  setAgentBudget,
+  uniqueSlug,
+} from '@mcpstack/test-support/tenants';
 import { SignJWT } from 'jose';
 import { Agent, request } from 'undici';
+import { z } from 'zod';
 import type { BudgetScope } from '../services/chat/src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
 import { type Pool, startCapSampler } from './support/cap-sampler.ts';
 import { describeMachine, type Machine, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, mark, passed, table } from './support/report.ts';
-import { type BenchDeps, benchEnv, redisVersion, removeKeysAfterClose } from './support/service.ts';
+import { type BenchDeps, benchEnv, removeKeysAfterClose } from './support/service.ts';
 import { formatInteger, formatMs, formatUsd, sleep } from './support/stats.ts';
 
 export const heading = 'Budget race';
@@ -36,17 +48,10 @@ const maxOutputTokens = 256;
 const freeCreditsUsd = 100;
 
 /**
- * The model the races use: priced almost only on output, so the reservation (input bytes + 4 KiB of
- * slack at the input price, `maxOutputTokens` at the output price) is within a few percent of what an
- * answer costs, and a burst can spend the cap down to its last cents. An operator can price a model
- * this way with MCPSTACK_MODEL_CATALOG; the local model answers to any model name.
+ * The model the races use: priced almost only on output, so a burst can spend the cap down to its
+ * last cents. An operator can price a model this way with MCPSTACK_MODEL_CATALOG.
  */
-const raceModel = {
-  id: 'bench-output-priced',
-  inputUsdPerMillionTokens: 0.01,
-  cachedInputUsdPerMillionTokens: 0.01,
-  outputUsdPerMillionTokens: 10,
-};
+const raceModel = outputPricedModel('bench-output-priced', 10);
 /** A real list price, where the reservation is several times the cost: the last race shows what that does. */
 const listPricedModel = 'gpt-4.1-mini';
 
@@ -70,59 +75,17 @@ interface World {
   running: RunningServer;
   model: LocalModel;
   http: Agent;
-}
-
-interface Tenant {
-  organizationId: string;
-  adminKey: string;
-  agentId: string;
-  publicKey: string;
-}
-
-async function api<T>(world: World, method: string, path: string, token: string, body?: unknown): Promise<T> {
-  const response = await request(`${world.running.url}/api/v1${path}`, {
-    method: method as 'GET',
-    dispatcher: world.http,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.body.text();
-  if (response.statusCode >= 300) throw new Error(`${method} ${path}: ${response.statusCode} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
+  /** The management API, as the operator unless a call says otherwise. */
+  api: ApiCall;
 }
 
 /** An organization with an admin key, one agent and an embed key, made through the management API. */
-async function createTenant(world: World, name: string, model: string): Promise<Tenant> {
-  const operator = world.env.MCPSTACK_ADMIN_TOKEN;
-  const slug = `bench-${name}-${randomBytes(4).toString('hex')}`;
-  const organization = await api<{ id: string }>(world, 'POST', '/organizations', operator, {
-    name: `Bench ${name}`,
-    slug,
+function createTenant(world: World, name: string, model: string): Promise<ChatTenant> {
+  return seedTenant(world.api, {
+    organization: { name: `Bench ${name}`, slug: uniqueSlug(`bench-${name}`) },
+    agent: { name: `Bench ${name}`, model, instructions: 'Answer the visitor.', maxOutputTokens },
+    embedKey: { name: 'bench', allowedOrigins: [origin] },
   });
-  const base = `/organizations/${organization.id}`;
-  const key = await api<{ fullKey: string }>(world, 'POST', `${base}/api-keys`, operator, {
-    name: 'bench admin',
-    roleKey: 'admin',
-  });
-  const agent = await api<{ id: string }>(world, 'POST', `${base}/agents`, key.fullKey, {
-    name: `Bench ${name}`,
-    model,
-    instructions: 'Answer the visitor.',
-    maxOutputTokens,
-  });
-  const embedKey = await api<{ publicKey: string }>(
-    world,
-    'POST',
-    `${base}/agents/${agent.id}/embed-keys`,
-    key.fullKey,
-    { name: 'bench', allowedOrigins: [origin] },
-  );
-  return {
-    organizationId: organization.id,
-    adminKey: key.fullKey,
-    agentId: agent.id,
-    publicKey: embedKey.publicKey,
-  };
 }
 
 function chatBody(userToken?: string): string {
@@ -140,7 +103,7 @@ interface Outcome {
   text: string;
 }
 
-async function postChat(world: World, tenant: Tenant, body: string): Promise<Outcome> {
+async function postChat(world: World, tenant: ChatTenant, body: string): Promise<Outcome> {
   try {
     const response = await request(`${world.running.url}/api/v1/chat`, {
       method: 'POST',
@@ -162,7 +125,7 @@ interface LlmCall {
   externalUserId: string | null;
 }
 
-async function llmCalls(world: World, tenant: Tenant): Promise<LlmCall[]> {
+async function llmCalls(world: World, tenant: ChatTenant): Promise<LlmCall[]> {
   await world.running.drainer.drainOnce({ reclaim: false });
   const page = await world.deps.history.listLlmCalls(tenant.organizationId, tenant.agentId, {
     limit: 1_000_000,
@@ -173,7 +136,7 @@ async function llmCalls(world: World, tenant: Tenant): Promise<LlmCall[]> {
 function poolsOf(
   world: World,
   scope: BudgetScope,
-  tenant: Tenant,
+  tenant: ChatTenant,
   capMicros: number,
   users: string[],
 ): Pool[] {
@@ -219,8 +182,7 @@ interface ScopeRun {
 async function race(world: World, spec: RaceSpec, answerMicros: number): Promise<ScopeRun> {
   const { scope } = spec;
   const tenant = await createTenant(world, scope, spec.model);
-  const base = `/organizations/${tenant.organizationId}`;
-  const agentBase = `${base}/agents/${tenant.agentId}`;
+  const admin = { organizationId: tenant.organizationId, token: tenant.adminKey };
   const totalCapMicros = answerMicros * answersTheCapPays;
   const users =
     scope === 'user' ? Array.from({ length: userCount }, (_, index) => `bench-user-${index}`) : [];
@@ -230,30 +192,22 @@ async function race(world: World, spec: RaceSpec, answerMicros: number): Promise
 
   switch (scope) {
     case 'agent':
-      await api(world, 'PATCH', `${agentBase}/budget`, tenant.adminKey, {
-        enabled: true,
-        monthlyBudgetUsd: capUsd,
-      });
+      await setAgentBudget(world.api, admin, tenant.agentId, { enabled: true, monthlyBudgetUsd: capUsd });
       break;
     case 'anonymous':
-      await api(world, 'PATCH', `${agentBase}/budget`, tenant.adminKey, {
+      await setAgentBudget(world.api, admin, tenant.agentId, {
         enabled: true,
         monthlyBudgetUsd: 1000,
         anonymousMonthlyBudgetUsd: capUsd,
       });
       break;
     case 'user': {
-      await api(world, 'PATCH', `${agentBase}/budget`, tenant.adminKey, {
+      await setAgentBudget(world.api, admin, tenant.agentId, {
         enabled: true,
         monthlyBudgetUsd: 1000,
         defaultUserBudgetUsd: capUsd,
       });
-      const { secret } = await api<{ secret: string }>(
-        world,
-        'POST',
-        `${agentBase}/identity-secret`,
-        tenant.adminKey,
-      );
+      const secret = await createIdentitySecret(world.api, admin, tenant.agentId);
       const key = new TextEncoder().encode(secret);
       tokens = await Promise.all(
         users.map((user) =>
@@ -270,10 +224,19 @@ async function race(world: World, spec: RaceSpec, answerMicros: number): Promise
     }
     case 'credits':
       // Budgets stay off: the organization's balance alone is the cap.
-      await api(world, 'POST', `${base}/ai-credits/adjustments`, tenant.adminKey, {
-        amountUsd: -(freeCreditsUsd * 1_000_000 - capMicros) / 1_000_000,
-        reason: 'Budget race benchmark: leave only the cap',
-      });
+      await requestOk(
+        world.api,
+        'POST',
+        `${organizationPath(tenant.organizationId)}/ai-credits/adjustments`,
+        {
+          token: tenant.adminKey,
+          body: {
+            amountUsd: -(freeCreditsUsd * 1_000_000 - capMicros) / 1_000_000,
+            reason: 'Budget race benchmark: leave only the cap',
+          },
+          status: 201,
+        },
+      );
       break;
   }
 
@@ -335,7 +298,13 @@ async function race(world: World, spec: RaceSpec, answerMicros: number): Promise
     world.deps.history
       .listLedger(tenant.organizationId, { types: null }, { limit: 1_000_000 })
       .then((page) => page.data),
-    api<{ spendUsd: number; llmCalls: number }>(world, 'GET', `${agentBase}/usage`, tenant.adminKey),
+    requestOk(
+      world.api,
+      'GET',
+      `${organizationPath(tenant.organizationId)}/agents/${tenant.agentId}/usage`,
+      { token: tenant.adminKey, status: 200 },
+      z.object({ spendUsd: z.number(), llmCalls: z.number() }),
+    ),
   ]);
   const counter = (field: string) => Number(spend[field] ?? 0);
   const sum = (list: readonly LlmCall[]) => list.reduce((total, call) => total + call.costMicros, 0);
@@ -477,9 +446,10 @@ export async function runBudgetRace(log: (line: string) => void = () => {}): Pro
   const deps = createDeps(env);
   const running = await startServer(deps, 0, '127.0.0.1');
   const http = new Agent({ connections: requestsPerScope + 100 });
-  const world: World = { env, deps, running, model, http };
+  const api = apiClient(running.url, env.MCPSTACK_ADMIN_TOKEN);
+  const world: World = { env, deps, running, model, http, api };
   try {
-    const machine = describeMachine(await redisVersion(deps));
+    const machine = describeMachine(await redisVersion(deps.redis));
     const answers = new Map<string, LlmCall>();
     answers.set(raceModel.id, await calibrate(world, raceModel.id, 200));
     answers.set(listPricedModel, await calibrate(world, listPricedModel, 0));

@@ -12,7 +12,6 @@ import {
   createTenant,
   origin,
   redisVersionOf,
-  removeKeysByPrefix,
   startModelProcess,
   startServiceProcess,
   timeStream,
@@ -197,8 +196,8 @@ export async function runChatLoad(log: (line: string) => void = () => {}): Promi
     ].join('\n');
     return { machine, heading, body, checks };
   } finally {
+    // Stopping removes every key the service wrote.
     await service.stop();
     await model.stop();
-    await removeKeysByPrefix(service.prefix);
   }
 }

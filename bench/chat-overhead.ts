@@ -19,15 +19,14 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { availableServer, serverDatabase } from '@mcpstack/test-support/postgres';
 import { Agent, request } from 'undici';
-import { availableServer, serverDatabase } from './support/database.ts';
 import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
 import {
   createTenant,
   origin,
   type Running,
   redisVersionOf,
-  removeKeysByPrefix,
   type ServiceProcess,
   startBareRelayProcess,
   startModelProcess,
@@ -319,7 +318,7 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
   // The history drains to a PostgreSQL server, as in production (an embedded PGlite would run its
   // inserts in the service's own process and CPU).
   const server = await availableServer();
-  const database = server ? await serverDatabase(server) : null;
+  const database = server ? await serverDatabase(server, 'mcpstack_bench') : null;
   const historyEnv: Record<string, string> = database ? { DATABASE_URL: database.url } : {};
   const historyNote = database
     ? " The service drains its history to a PostgreSQL database of its own on the machine's server."
@@ -331,11 +330,10 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
 
   const model = await startModelProcess({ chunkDelayMs, ...loadPin });
   const slowModel = await startModelProcess({ chunkDelayMs: wide.chunkDelayMs, ...loadPin });
-  const prefixes: string[] = [];
-  const stops: (() => Promise<void>)[] = [model.stop, slowModel.stop];
+  // Each service's stop removes the keys it wrote.
+  const stops: (() => Promise<unknown>)[] = [model.stop, slowModel.stop];
   const startService = async (modelUrl: string, nodeFlags: string[] = []) => {
     const service = await startServiceProcess(modelUrl, historyEnv, { ...relayPin, nodeFlags });
-    prefixes.push(service.prefix);
     stops.push(service.stop);
     return service;
   };
@@ -617,7 +615,6 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
     return { machine, heading, body, checks };
   } finally {
     for (const stop of stops.reverse()) await stop();
-    for (const prefix of prefixes) await removeKeysByPrefix(prefix);
     await redis.stop();
     await database?.drop();
     if (sharedRedisUrl === undefined) delete process.env.REDIS_URL;

@@ -9,6 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createDeps } from '@mcpstack/chat/bootstrap';
+import { serverDatabase } from '@mcpstack/test-support/postgres';
+import { redisVersion } from '@mcpstack/test-support/redis';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
 import { adjustCredits } from '../services/chat/src/domain/credits/adjustments.ts';
 import { createDrainer } from '../services/chat/src/domain/history/drainer.ts';
@@ -21,10 +23,9 @@ import {
   type HistoryStore,
 } from '../services/chat/src/storage/database/history-store.ts';
 import { benchCall } from './support/calls.ts';
-import { serverDatabase } from './support/database.ts';
 import { describeMachine, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
-import { type BenchDeps, benchEnv, redisVersion, removeKeys } from './support/service.ts';
+import { type BenchDeps, benchEnv, closeBenchDeps, removeKeys } from './support/service.ts';
 import { formatInteger, formatMs, percentile, sleep } from './support/stats.ts';
 
 export const heading = 'History: Redis memory per call, drain lag, PostgreSQL ingest';
@@ -200,13 +201,13 @@ async function measureIngest(history: HistoryStore) {
 
 export async function runHistory(log: (line: string) => void = () => {}): Promise<BenchmarkResult> {
   const server = process.env.DATABASE_URL || undefined;
-  const database = server ? await serverDatabase(server) : null;
+  const database = server ? await serverDatabase(server, 'mcpstack_bench') : null;
   const deps = createDeps(benchEnv(database ? { DATABASE_URL: database.url } : {}));
   const pglite = server
     ? createHistoryStore(openDatabase({ url: undefined, dataDirectory: 'memory://' }))
     : null;
   try {
-    const machine = describeMachine(await redisVersion(deps));
+    const machine = describeMachine(await redisVersion(deps.redis));
     await deps.history.ready();
     const store = deps.history.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : 'PGlite (in memory)';
 
@@ -301,10 +302,7 @@ export async function runHistory(log: (line: string) => void = () => {}): Promis
     ].join('\n');
     return { machine, heading, body, checks };
   } finally {
-    await removeKeys(deps);
-    await deps.mcp.close();
-    await deps.redis.quit().catch(() => deps.redis.disconnect());
-    await deps.history.close();
+    await closeBenchDeps(deps);
     await pglite?.close();
     await database?.drop();
   }

@@ -6,11 +6,11 @@
  * Run alone: `npm run bench -- ledger-pages`.
  */
 
+import { availableServer, serverDatabase } from '@mcpstack/test-support/postgres';
 import { emptyBatch } from '../services/chat/src/domain/history/outbox.ts';
 import { newId } from '../services/chat/src/ids.ts';
 import { openDatabase } from '../services/chat/src/storage/database/database.ts';
 import { createHistoryStore } from '../services/chat/src/storage/database/history-store.ts';
-import { availableServer, serverDatabase } from './support/database.ts';
 import { describeMachine, measuredOn } from './support/machine.ts';
 import { redisVersionOf } from './support/processes.ts';
 import { type BenchmarkResult, type Check, checkList, table } from './support/report.ts';
@@ -72,7 +72,7 @@ async function timed<T>(times: number[], work: () => Promise<T>): Promise<T> {
 export async function runLedgerPages(log: (line: string) => void = () => {}): Promise<BenchmarkResult> {
   const machine = describeMachine(await redisVersionOf());
   const server = await availableServer();
-  const database = server ? await serverDatabase(server) : null;
+  const database = server ? await serverDatabase(server, 'mcpstack_bench') : null;
   const history = createHistoryStore(openDatabase({ url: database?.url, dataDirectory: 'memory://' }));
   const store = database ? 'PostgreSQL' : 'PGlite (in memory)';
   try {

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createDeps } from '@mcpstack/chat/bootstrap';
+import { redisVersion } from '@mcpstack/test-support/redis';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
 import { patchBudgetSettings } from '../services/chat/src/domain/budgets/settings.ts';
@@ -16,7 +17,7 @@ import { adjustCredits } from '../services/chat/src/domain/credits/adjustments.t
 import { benchCall } from './support/calls.ts';
 import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
 import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
-import { type BenchDeps, benchEnv, redisVersion, removeKeys } from './support/service.ts';
+import { type BenchDeps, benchEnv, closeBenchDeps, removeKeys } from './support/service.ts';
 import { formatInteger, formatMs, formatUsd, percentile } from './support/stats.ts';
 
 export const heading = 'Reserve + settle throughput';
@@ -285,7 +286,7 @@ const percent = (share: number | null) => (share === null ? 'unknown' : `${(shar
 export async function runReserveSettle(log: (line: string) => void = () => {}): Promise<BenchmarkResult> {
   const deps = createDeps(benchEnv());
   try {
-    const machine = describeMachine(await redisVersion(deps));
+    const machine = describeMachine(await redisVersion(deps.redis));
     const idlePing = await pingMs(deps, 1000);
     const measured: Window[] = [];
     for (let index = 0; index < windows; index++) {
@@ -379,10 +380,7 @@ export async function runReserveSettle(log: (line: string) => void = () => {}): 
     ].join('\n');
     return { machine, heading, body, checks };
   } finally {
-    await removeKeys(deps);
-    await deps.mcp.close();
-    await deps.redis.quit().catch(() => deps.redis.disconnect());
-    await deps.history.close();
+    await closeBenchDeps(deps);
   }
 }
 

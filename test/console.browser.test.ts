@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { launchChromium } from '@mcpstack/test-support/browser';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
@@ -7,7 +8,7 @@ import { startTestDnsServer, type TestDnsServer } from '../services/chat/test/su
 import { startTestService, type Tenant, type TestService } from '../services/chat/test/support/harness.ts';
 import { settledCall } from '../services/chat/test/support/llm-calls.ts';
 import { type FakeStripe, startFakeStripe } from '../services/chat/test/support/stripe-server.ts';
-import { artifact, browserTestsRun, launchChromium } from './support/browser.ts';
+import { artifact, browserTestsRun } from './support/browser.ts';
 
 /**
  * The console in a real browser against the real service and Redis, the test DNS server and the

@@ -1,9 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { launchChromium } from '@mcpstack/test-support/browser';
+import { freePort } from '@mcpstack/test-support/ports';
+import {
+  nodeCommand,
+  type Spawned,
+  spawnProcess,
+  stopProcess,
+  untilReady,
+} from '@mcpstack/test-support/processes';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { artifact, browserTestsRun, launchChromium } from './support/browser.ts';
-import { freePort } from './support/redis-server.ts';
+import { artifact, browserTestsRun } from './support/browser.ts';
 
 /**
  * `npm run demo`, as a newcomer runs it: one process that starts everything and prints where to
@@ -11,48 +18,39 @@ import { freePort } from './support/redis-server.ts';
  */
 const demoFile = fileURLToPath(new URL('../demo/src/demo.ts', import.meta.url));
 
-let demo: ChildProcess;
+let demo: Spawned;
 let output = '';
 let siteUrl = '';
 let browser: Browser;
 
 beforeAll(async () => {
   const [sitePort, servicePort] = [await freePort(), await freePort()];
-  demo = spawn(
-    process.execPath,
-    ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', demoFile],
-    {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        REDIS_URL: inject('redisUrl'),
-        DEMO_SITE_PORT: String(sitePort),
-        MCPSTACK_DATA_DIR: 'memory://',
-        PORT: String(servicePort),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  demo = spawnProcess(nodeCommand(demoFile), {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      REDIS_URL: inject('redisUrl'),
+      DEMO_SITE_PORT: String(sitePort),
+      MCPSTACK_DATA_DIR: 'memory://',
+      PORT: String(servicePort),
     },
-  );
-  demo.stdout?.on('data', (chunk) => {
-    output += String(chunk);
-  });
-  demo.stderr?.on('data', (chunk) => {
-    output += String(chunk);
   });
   // Polls the demo's output for its ready line; starting the service and the site is slow under load.
-  const deadline = Date.now() + 150_000;
-  while (!output.includes('Ctrl-C stops everything')) {
-    if (demo.exitCode !== null) throw new Error(`the demo exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`the demo did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await untilReady(
+    demo,
+    () => {
+      output = demo.output.join('');
+      return output.includes('Ctrl-C stops everything');
+    },
+    { what: 'the demo', timeoutMs: 150_000, intervalMs: 100 },
+  );
   siteUrl = `http://localhost:${sitePort}`;
   if (browserTestsRun) browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {
   await browser?.close();
-  if (demo && demo.exitCode === null) demo.kill('SIGKILL');
+  if (demo && demo.child.exitCode === null) demo.child.kill('SIGKILL');
 });
 
 describe('npm run demo', () => {
@@ -109,9 +107,7 @@ describe('npm run demo', () => {
   );
 
   it('stops everything on Ctrl-C', async () => {
-    const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)));
-    demo.kill('SIGINT');
-    expect(await exited).toBe(0);
+    expect(await stopProcess(demo, 'SIGINT')).toBe(0);
     await expect(fetch(siteUrl)).rejects.toThrow();
   }, 60_000);
 });

@@ -8,6 +8,7 @@ import {
   createChatTenant,
   moneyInvariants,
   outboxHistory,
+  period,
   restartableRedis,
   startRedisCluster,
 } from './support/fault-kit.ts';
@@ -19,10 +20,6 @@ import { type ServiceProcess, startServiceProcess } from './support/service-proc
  * for the state it needs (traffic flowing, requests failed, Redis back, a reservation expired), and
  * the per-test ceilings leave room for a loaded 2-core machine where a process takes seconds to start.
  */
-const period = (() => {
-  const now = new Date();
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString().slice(0, 10);
-})();
 
 const serviceEnv = (modelUrl: string, extra: Record<string, string> = {}) => ({
   OPENAI_BASE_URL: modelUrl,
@@ -52,7 +49,7 @@ describe('Redis restarts during traffic (AOF on)', () => {
     let phase: Phase = 'before';
     let running = true;
     try {
-      const tenant = await createChatTenant(service.url);
+      const tenant = await createChatTenant(service);
       const outcomes: (ChatOutcome & { visitor: number; sentDuring: Phase })[] = [];
       const summary = () =>
         JSON.stringify(
@@ -176,7 +173,7 @@ describe('the service killed in the middle of streams', () => {
     });
     const client = new Redis(redis.url);
     try {
-      const tenant = await createChatTenant(first.url, { enabled: true, monthlyBudgetUsd: 1 });
+      const tenant = await createChatTenant(first, { enabled: true, monthlyBudgetUsd: 1 });
       const conversationId = 'conv-killed-mid-stream';
       const visitorId = 'visitor-killed';
       const cut = new AbortController();
@@ -261,7 +258,7 @@ describe('two instances behind one Redis, and a three-node Redis Cluster', () =>
     });
     const client = new Redis(redis.url);
     try {
-      const tenant = await createChatTenant(a.url, { enabled: true, monthlyBudgetUsd: 0.01 });
+      const tenant = await createChatTenant(a, { enabled: true, monthlyBudgetUsd: 0.01 });
       const result = await raceForTheCap([a, b], tenant, 120);
       expect(result.other).toEqual([]);
       expect(result.refused).toBeGreaterThan(0);
@@ -292,7 +289,7 @@ describe('two instances behind one Redis, and a three-node Redis Cluster', () =>
       cluster.url.split(',').map((url) => ({ host: '127.0.0.1', port: Number(new URL(url).port) })),
     );
     try {
-      const tenant = await createChatTenant(a.url, { enabled: true, monthlyBudgetUsd: 0.01 });
+      const tenant = await createChatTenant(a, { enabled: true, monthlyBudgetUsd: 0.01 });
       const result = await raceForTheCap([a, b], tenant, 120);
       expect(result.other).toEqual([]);
       expect(result.refused).toBeGreaterThan(0);
@@ -324,7 +321,7 @@ describe('model and MCP failures mid-stream', () => {
       MCPSTACK_REDIS_PREFIX: service.env.MCPSTACK_REDIS_PREFIX ?? '',
     });
     try {
-      const tenant = await createChatTenant(service.url);
+      const tenant = await createChatTenant(service);
       const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
       const failed = await chatTurn(service.url, tenant, '[error] please fail');
       expect(failed.status, JSON.stringify(failed)).toBe(200);

@@ -6,7 +6,8 @@ import {
   createChatTenant,
   moneyInvariants,
   outboxHistory,
-  pageOrigin,
+  period,
+  postChat,
   restartableRedis,
 } from './support/fault-kit.ts';
 import { startServiceProcess } from './support/service-process.ts';
@@ -17,10 +18,6 @@ import { startServiceProcess } from './support/service-process.ts';
  * instance answering killed outright (its hold is charged at its bound when it expires, flagged).
  * After each, counters = records = ledger, and nothing stays held.
  */
-const period = (() => {
-  const now = new Date();
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString().slice(0, 10);
-})();
 
 let model: LocalModel;
 beforeAll(async () => {
@@ -43,19 +40,7 @@ const serviceEnv = (extra: Record<string, string> = {}) => ({
 
 /** Starts an answer and resolves once its first text arrived; `done` ends with the whole answer. */
 async function startAnswer(url: string, tenant: ChatTenant, text: string) {
-  const response = await fetch(`${url}/api/v1/chat`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${tenant.publicKey}`,
-      origin: pageOrigin,
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify({
-      id: `conv-${Math.random().toString(36).slice(2, 14)}`,
-      messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text }] }],
-      visitorId: `visitor-${Math.random().toString(36).slice(2, 12)}`,
-    }),
-  });
+  const response = await postChat(url, tenant, text);
   expect(response.status).toBe(200);
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
@@ -119,7 +104,7 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
     const service = await startServiceProcess(redis.url, serviceEnv());
     const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
-      const tenant = await createChatTenant(service.url, { enabled: true, monthlyBudgetUsd: 5 });
+      const tenant = await createChatTenant(service, { enabled: true, monthlyBudgetUsd: 5 });
       const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
       const answer = await startAnswer(service.url, tenant, '[long] tell me a story');
       await redis.stop();
@@ -156,7 +141,7 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
     });
     const client = new Redis(redis.url);
     try {
-      const tenant = await createChatTenant(dying.url, { enabled: true, monthlyBudgetUsd: 5 });
+      const tenant = await createChatTenant(dying, { enabled: true, monthlyBudgetUsd: 5 });
       const prefix = dying.env.MCPSTACK_REDIS_PREFIX ?? '';
       const answer = await startAnswer(dying.url, tenant, '[long] tell me a story');
       dying.child.kill('SIGKILL');

@@ -1,12 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
+import { apiClient } from '@mcpstack/test-support/api';
+import { spawnService } from '@mcpstack/test-support/service-process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  operatorToken,
-  type ServiceProcess,
-  spawnService,
-  startServiceProcess,
-} from './support/service-process.ts';
+import { type ServiceProcess, startServiceProcess } from './support/service-process.ts';
 
 /**
  * A request whose body is half sent when SIGTERM comes: it must still be answered. Each step waits
@@ -26,7 +23,7 @@ async function requestAcrossSigterm(
     path: url.pathname,
     method: 'POST',
     headers: {
-      authorization: `Bearer ${operatorToken}`,
+      authorization: `Bearer ${service.operatorToken}`,
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
       expect: '100-continue',
@@ -89,54 +86,33 @@ describe('the service process (as `npm start` runs it)', () => {
     });
     afterAll(() => service.stop());
 
-    const api = async (method: string, path: string, token: string, body?: unknown) => {
-      const response = await fetch(`${service.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body ? { 'content-type': 'application/json' } : {}),
-        },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      // biome-ignore lint/suspicious/noExplicitAny: each step asserts the fields it reads
-      const json: any = await response.json().catch(() => undefined);
-      return { status: response.status, body: json };
-    };
+    // biome-ignore lint/suspicious/noExplicitAny: each step asserts the fields it reads
+    const body = (response: { body: unknown }): any => response.body;
 
     it('walks from an empty Redis to an organization, a key and an agent (the README tour)', async () => {
-      const organization = await api('POST', '/api/v1/organizations', operatorToken, {
-        name: 'Acme',
-        slug: `acme-${Date.now()}`,
+      const api = apiClient(service.url);
+      const operator = { token: service.operatorToken };
+      const organization = await api('POST', '/api/v1/organizations', {
+        ...operator,
+        body: { name: 'Acme', slug: `acme-${Date.now()}` },
       });
       expect(organization.status).toBe(201);
-      const key = await api('POST', `/api/v1/organizations/${organization.body.id}/api-keys`, operatorToken, {
-        name: 'admin',
-        roleKey: 'admin',
+      const organizationPath = `/api/v1/organizations/${body(organization).id}`;
+      const key = await api('POST', `${organizationPath}/api-keys`, {
+        ...operator,
+        body: { name: 'admin', roleKey: 'admin' },
       });
       expect(key.status).toBe(201);
-      const models = await api(
-        'GET',
-        `/api/v1/organizations/${organization.body.id}/agent-model-options`,
-        key.body.fullKey,
-      );
+      const admin = { token: body(key).fullKey as string };
+      const models = await api('GET', `${organizationPath}/agent-model-options`, admin);
       expect(models.status).toBe(200);
-      const agent = await api(
-        'POST',
-        `/api/v1/organizations/${organization.body.id}/agents`,
-        key.body.fullKey,
-        {
-          name: 'Support',
-          model: models.body.data[0].id,
-          welcomeMessage: 'Hi!',
-        },
-      );
+      const agent = await api('POST', `${organizationPath}/agents`, {
+        ...admin,
+        body: { name: 'Support', model: body(models).data[0].id, welcomeMessage: 'Hi!' },
+      });
       expect(agent.status).toBe(201);
-      const listed = await api(
-        'GET',
-        `/api/v1/organizations/${organization.body.id}/agents`,
-        key.body.fullKey,
-      );
-      expect(listed.body.data.map((entry: { id: string }) => entry.id)).toEqual([agent.body.id]);
+      const listed = await api('GET', `${organizationPath}/agents`, admin);
+      expect(body(listed).data.map((entry: { id: string }) => entry.id)).toEqual([body(agent).id]);
     });
 
     it('writes structured JSON logs and warns when Redis persistence is off', () => {

@@ -1,11 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { launchChromium } from '@mcpstack/test-support/browser';
+import { outputPricedModel } from '@mcpstack/test-support/models';
+import {
+  actingAs,
+  createChatAgent,
+  createIdentitySecret,
+  createMcpServer,
+  setAgentBudget,
+} from '@mcpstack/test-support/tenants';
 import { SignJWT } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type Tenant, type TestService } from '../services/chat/test/support/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from '../services/chat/test/support/mcp-server.ts';
-import { artifact, browserTestsRun, launchChromium } from './support/browser.ts';
+import { artifact, browserTestsRun } from './support/browser.ts';
 import { type PageServer, shopPage, startPageServer } from './support/page-server.ts';
 import { buildReactApp } from './support/react-page.ts';
 
@@ -26,20 +35,11 @@ let publicKey: string;
 
 const agentsPath = () => `/api/v1/organizations/${tenant.organizationId}/agents`;
 
-async function createAgent(name: string, allowedOrigins: string[], extra: Record<string, unknown> = {}) {
-  const admin = { token: tenant.keys.admin };
-  const agent = await service.call('POST', agentsPath(), {
-    ...admin,
-    body: { name, model: 'gpt-4.1-mini', ...extra },
+const createAgent = (name: string, allowedOrigins: string[], extra: Record<string, unknown> = {}) =>
+  createChatAgent(service.call, actingAs(tenant, 'admin'), {
+    agent: { name, model: 'gpt-4.1-mini', ...extra },
+    embedKey: { name: `${name} key`, allowedOrigins },
   });
-  expect(agent.status, agent.text).toBe(201);
-  const key = await service.call('POST', `${agentsPath()}/${agent.body.id}/embed-keys`, {
-    ...admin,
-    body: { name: `${name} key`, allowedOrigins },
-  });
-  expect(key.status, key.text).toBe(201);
-  return { agentId: agent.body.id as string, publicKey: key.body.publicKey as string };
-}
 
 beforeAll(async () => {
   // A small delay per streamed piece, so a browser can watch the answer grow.
@@ -49,14 +49,14 @@ beforeAll(async () => {
   [site, otherSite] = await Promise.all([startPageServer(), startPageServer()]);
   if (browserTestsRun) browser = await launchChromium();
   tenant = await service.createTenant();
-  const server = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/mcp-servers`, {
-    token: tenant.keys.admin,
-    body: { name: 'Shop', slug: 'shop', url: mcp.url },
+  const serverId = await createMcpServer(service.call, actingAs(tenant, 'admin'), {
+    name: 'Shop',
+    slug: 'shop',
+    url: mcp.url,
   });
-  expect(server.status, server.text).toBe(201);
   ({ publicKey } = await createAgent('Shop assistant', [site.origin], {
     instructions: 'Help shoppers with their orders.',
-    mcpServerIds: [server.body.id],
+    mcpServerIds: [serverId],
     welcomeMessage: 'Hi! Ask me about **your order**.',
     starterPrompts: ['Where is my order?'],
     theme: { primaryColor: '#0f766e' },
@@ -267,11 +267,10 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
 
   it('tells the visitor when the assistant has reached its monthly limit (402)', async () => {
     const capped = await createAgent('Capped', [site.origin]);
-    const budget = await service.call('PATCH', `${agentsPath()}/${capped.agentId}/budget`, {
-      token: tenant.keys.admin,
-      body: { enabled: true, monthlyBudgetUsd: 0.000001 },
+    await setAgentBudget(service.call, actingAs(tenant, 'admin'), capped.agentId, {
+      enabled: true,
+      monthlyBudgetUsd: 0.000001,
     });
-    expect(budget.status, budget.text).toBe(200);
     site.set('/capped', { body: shopPage({ scriptUrl: scriptUrl(), publicKey: capped.publicKey }) });
     const { page, context } = await openPage('/capped');
     await expect.poll(() => widget.launcher(page).isVisible()).toBe(true);
@@ -301,55 +300,38 @@ describe.runIf(browserTestsRun)('the widget in Chromium', () => {
     // A service of its own, on a model priced on output only: a hold is what an answer costs, so
     // the user's cap is spent answer by answer (at list prices the holds refuse long before).
     const meterModel = await startLocalModel({ chunkDelayMs: 5 });
-    const priced = {
-      id: 'meter-output-priced',
-      inputUsdPerMillionTokens: 0.01,
-      cachedInputUsdPerMillionTokens: 0.01,
-      outputUsdPerMillionTokens: 1000,
-    };
+    const priced = outputPricedModel('meter-output-priced', 1000);
     const meterService = await startTestService({
       OPENAI_BASE_URL: meterModel.url,
       MCPSTACK_MODEL_CATALOG: JSON.stringify([priced]),
     });
     try {
       const owner = await meterService.createTenant();
-      const admin = { token: owner.keys.admin };
-      const base = `/api/v1/organizations/${owner.organizationId}/agents`;
+      const admin = actingAs(owner, 'admin');
       // 50 output tokens at 1000 USD per million: every answer costs 0.05 USD.
-      const agent = await meterService.call('POST', base, {
-        ...admin,
-        body: {
+      const metered = await createChatAgent(meterService.call, admin, {
+        agent: {
           name: 'Metered',
           model: priced.id,
           maxOutputTokens: 50,
           showUsageToUsers: true,
           budgetAlertThresholds: [50, 80],
         },
+        budget: { enabled: true, monthlyBudgetUsd: 100, defaultUserBudgetUsd: 0.21 },
+        embedKey: { name: 'site', allowedOrigins: [site.origin] },
       });
-      expect(agent.status, agent.text).toBe(201);
-      const agentPath = `${base}/${agent.body.id}`;
-      const key = await meterService.call('POST', `${agentPath}/embed-keys`, {
-        ...admin,
-        body: { name: 'site', allowedOrigins: [site.origin] },
-      });
-      const secret = await meterService.call('POST', `${agentPath}/identity-secret`, admin);
-      expect(secret.status, secret.text).toBe(201);
-      const budget = await meterService.call('PATCH', `${agentPath}/budget`, {
-        ...admin,
-        body: { enabled: true, monthlyBudgetUsd: 100, defaultUserBudgetUsd: 0.21 },
-      });
-      expect(budget.status, budget.text).toBe(200);
+      const secret = await createIdentitySecret(meterService.call, admin, metered.agentId);
       const token = await new SignJWT({})
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject('meter-user')
-        .setAudience(agent.body.id)
+        .setAudience(metered.agentId)
         .setIssuedAt()
         .setExpirationTime('10m')
-        .sign(new TextEncoder().encode(secret.body.secret));
+        .sign(new TextEncoder().encode(secret));
       site.set('/metered', {
         body: shopPage({
           scriptUrl: `${meterService.url}/agent-sdk.js`,
-          publicKey: key.body.publicKey,
+          publicKey: metered.publicKey,
           attributes: { 'user-token': token },
         }),
       });

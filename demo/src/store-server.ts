@@ -1,7 +1,7 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { listen, readJson } from '@mcpstack/test-support/http-server';
+import { answerStatelessMcp } from '@mcpstack/test-support/mcp';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 
 /** A small coffee shop: the sample MCP server of the demo (products, orders, shipping). */
@@ -115,15 +115,8 @@ function buildServer(): McpServer {
   return server;
 }
 
-async function readBody(request: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text ? JSON.parse(text) : undefined;
-}
-
 /** Stateless Streamable HTTP at `/mcp` on 127.0.0.1. */
-export async function startStoreServer(port = 0): Promise<{ url: string; close(): Promise<void> }> {
+export async function startStoreServer(): Promise<{ url: string; close(): Promise<void> }> {
   const http: Server = createServer(async (request, response) => {
     if (request.url !== '/mcp' || request.method !== 'POST') {
       response.writeHead(request.url === '/mcp' ? 405 : 404).end();
@@ -131,31 +124,13 @@ export async function startStoreServer(port = 0): Promise<{ url: string; close()
     }
     let body: unknown;
     try {
-      body = await readBody(request);
+      body = await readJson(request);
     } catch {
       response.writeHead(400).end();
       return;
     }
-    const server = buildServer();
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: true,
-    });
-    response.on('close', () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(request, response, body);
+    await answerStatelessMcp(buildServer(), request, response, body);
   });
-  await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve));
-  const address = http.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${address.port}/mcp`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      }),
-  };
+  const listening = await listen(http);
+  return { url: `${listening.origin}/mcp`, close: listening.close };
 }

@@ -1,8 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
-
-/** Debian's Chromium (CI installs it with apt-get; never a downloaded browser build). */
-export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+import { chromiumPath } from '@mcpstack/test-support/browser';
 
 /**
  * Whether the browser tests run: always in CI (which installs Chromium, so a missing one fails
@@ -14,24 +11,6 @@ if (!browserTestsRun) {
   console.warn(
     `Browser tests not run: no Chromium at ${chromiumPath}. Install Debian's (sudo apt-get install -y chromium) or set CHROMIUM_PATH; CI always runs them.`,
   );
-}
-
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    // Playwright's 30 s default is short when six engineers share two cores.
-    timeout: 120_000,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
 }
 
 /** Where the tests save screenshots of the widget (git-ignored; CI keeps them as artifacts). */

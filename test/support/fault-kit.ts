@@ -1,11 +1,18 @@
-import { type ChildProcess, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { apiClient } from '@mcpstack/test-support/api';
+import { waitFor } from '@mcpstack/test-support/poll';
+import { freePort, freePortOutsideEphemeralRange } from '@mcpstack/test-support/ports';
+import { type Spawned, stopProcess } from '@mcpstack/test-support/processes';
+import { spawnRedisServer } from '@mcpstack/test-support/redis';
+import type { ServiceProcess } from '@mcpstack/test-support/service-process';
+import { type ChatTenant, seedTenant, uniqueSlug } from '@mcpstack/test-support/tenants';
 import { Cluster, type Redis } from 'ioredis';
 import { addEntry, emptyBatch, type HistoryBatch } from '../../services/chat/src/domain/history/outbox.ts';
-import { freePort, freePortOutsideEphemeralRange, spawnRedisServer } from './redis-server.ts';
-import { operatorToken } from './service-process.ts';
+
+export type { ChatTenant };
 
 /** A redis-server that keeps its port and directory across restarts (AOF on: nothing lost). */
 export interface RestartableRedis {
@@ -17,32 +24,19 @@ export interface RestartableRedis {
   destroy(): Promise<void>;
 }
 
-/** Polls `check` every 50 ms; the default ceiling leaves room for a loaded 2-core machine. */
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 export async function restartableRedis(): Promise<RestartableRedis> {
   const port = await freePortOutsideEphemeralRange();
   const directory = mkdtempSync(join(tmpdir(), 'mcpstack-fault-redis-'));
   const url = `redis://127.0.0.1:${port}`;
-  let child: ChildProcess | null = null;
+  let running: Spawned | null = null;
   const self: RestartableRedis = {
     url,
     port,
     async start() {
-      child = await spawnRedisServer(port, directory, ['--appendonly', 'yes']);
+      running = await spawnRedisServer(port, directory, { extraArgs: ['--appendonly', 'yes'] });
     },
     async stop() {
-      const running = child;
-      if (!running || running.exitCode !== null) return;
-      const exited = new Promise((resolve) => running.once('exit', resolve));
-      running.kill('SIGTERM');
-      await exited;
+      if (running) await stopProcess(running);
     },
     async destroy() {
       await self.stop();
@@ -55,17 +49,14 @@ export async function restartableRedis(): Promise<RestartableRedis> {
 
 /** A three-master Redis Cluster on loopback, built with `redis-cli --cluster create`. */
 export async function startRedisCluster(): Promise<{ url: string; stop(): Promise<void> }> {
-  const nodes: { port: number; child: ChildProcess; directory: string }[] = [];
+  const nodes: { port: number; server: Spawned; directory: string }[] = [];
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
     const directory = mkdtempSync(join(tmpdir(), 'mcpstack-cluster-'));
-    const child = await spawnRedisServer(port, directory, [
-      '--cluster-enabled',
-      'yes',
-      '--cluster-config-file',
-      'nodes.conf',
-    ]);
-    nodes.push({ port, child, directory });
+    const server = await spawnRedisServer(port, directory, {
+      extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
+    });
+    nodes.push({ port, server, directory });
   }
   const created = spawnSync(
     'redis-cli',
@@ -82,76 +73,49 @@ export async function startRedisCluster(): Promise<{ url: string; stop(): Promis
   if (created.status !== 0)
     throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
   const url = nodes.map((node) => `redis://127.0.0.1:${node.port}`).join(',');
-  await waitFor(async () => {
-    const cluster = new Cluster(nodes.map((node) => ({ host: '127.0.0.1', port: node.port })));
-    try {
-      return (await cluster.cluster('INFO')).includes('cluster_state:ok');
-    } catch {
-      return false;
-    } finally {
-      cluster.disconnect();
-    }
-  }, 'the cluster to be ok');
+  await waitFor(
+    async () => {
+      const cluster = new Cluster(nodes.map((node) => ({ host: '127.0.0.1', port: node.port })));
+      try {
+        return (await cluster.cluster('INFO')).includes('cluster_state:ok');
+      } catch {
+        return false;
+      } finally {
+        cluster.disconnect();
+      }
+    },
+    { what: 'the cluster to be ok' },
+  );
   return {
     url,
     async stop() {
       for (const node of nodes) {
-        const exited = new Promise((resolve) => node.child.once('exit', resolve));
-        node.child.kill('SIGTERM');
-        await exited;
+        await stopProcess(node.server);
         rmSync(node.directory, { recursive: true, force: true });
       }
     },
   };
 }
 
-export interface ChatTenant {
-  organizationId: string;
-  adminKey: string;
-  agentId: string;
-  publicKey: string;
-}
-
 export const pageOrigin = 'https://shop.example';
 
-async function api(url: string, method: string, path: string, token: string, body?: unknown) {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: each caller asserts the fields it reads
-  const json: any = await response.json().catch(() => undefined);
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-  return json;
-}
+/** This month's budget period (`YYYY-MM-01`, UTC): the spend counters' key suffix. */
+export const period = (() => {
+  const now = new Date();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString().slice(0, 10);
+})();
 
 /** An organization with an admin key, an agent (optionally budgeted) and an embed key. */
-export async function createChatTenant(url: string, budget?: Record<string, unknown>): Promise<ChatTenant> {
-  const organization = await api(url, 'POST', '/api/v1/organizations', operatorToken, {
-    name: 'Faults',
-    slug: `faults-${Math.random().toString(36).slice(2, 10)}`,
+export function createChatTenant(
+  service: Pick<ServiceProcess, 'url' | 'operatorToken'>,
+  budget?: Record<string, unknown>,
+): Promise<ChatTenant> {
+  return seedTenant(apiClient(service.url, service.operatorToken), {
+    organization: { name: 'Faults', slug: uniqueSlug('faults') },
+    agent: { name: 'Fault agent', model: 'gpt-4.1-mini', maxOutputTokens: 256 },
+    budget,
+    embedKey: { allowedOrigins: [pageOrigin] },
   });
-  const key = await api(url, 'POST', `/api/v1/organizations/${organization.id}/api-keys`, operatorToken, {
-    name: 'admin',
-    role: 'admin',
-  });
-  const base = `/api/v1/organizations/${organization.id}`;
-  const agent = await api(url, 'POST', `${base}/agents`, key.fullKey, {
-    name: 'Fault agent',
-    model: 'gpt-4.1-mini',
-    maxOutputTokens: 256,
-  });
-  if (budget) await api(url, 'PATCH', `${base}/agents/${agent.id}/budget`, key.fullKey, budget);
-  const embed = await api(url, 'POST', `${base}/agents/${agent.id}/embed-keys`, key.fullKey, {
-    allowedOrigins: [pageOrigin],
-  });
-  return {
-    organizationId: organization.id,
-    adminKey: key.fullKey,
-    agentId: agent.id,
-    publicKey: embed.publicKey,
-  };
 }
 
 export interface ChatOutcome {
@@ -162,29 +126,40 @@ export interface ChatOutcome {
   errorCode: string | null;
 }
 
+export interface ChatOptions {
+  conversationId?: string;
+  visitorId?: string;
+  signal?: AbortSignal;
+}
+
+/** Sends one chat message from the page's origin (a new conversation and visitor unless given). */
+export function postChat(url: string, tenant: ChatTenant, text: string, options: ChatOptions = {}) {
+  return fetch(`${url}/api/v1/chat`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${tenant.publicKey}`,
+      origin: pageOrigin,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      id: options.conversationId ?? `conv-${Math.random().toString(36).slice(2, 14)}`,
+      messages: [{ id: `m-${Date.now()}`, role: 'user', parts: [{ type: 'text', text }] }],
+      visitorId: options.visitorId ?? `visitor-${Math.random().toString(36).slice(2, 12)}`,
+    }),
+    signal: options.signal,
+  });
+}
+
 /** One chat turn, read to the end (or until the connection drops). */
 export async function chatTurn(
   url: string,
   tenant: ChatTenant,
   text: string,
-  options: { conversationId?: string; visitorId?: string; signal?: AbortSignal } = {},
+  options: ChatOptions = {},
 ): Promise<ChatOutcome> {
   let response: Response;
   try {
-    response = await fetch(`${url}/api/v1/chat`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${tenant.publicKey}`,
-        origin: pageOrigin,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({
-        id: options.conversationId ?? `conv-${Math.random().toString(36).slice(2, 14)}`,
-        messages: [{ id: `m-${Date.now()}`, role: 'user', parts: [{ type: 'text', text }] }],
-        visitorId: options.visitorId ?? `visitor-${Math.random().toString(36).slice(2, 12)}`,
-      }),
-      signal: options.signal,
-    });
+    response = await postChat(url, tenant, text, options);
   } catch {
     return { status: 0, types: [], errorText: 'connection failed', errorCode: null };
   }

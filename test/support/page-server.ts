@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '@mcpstack/test-support/http-server';
 
 export interface TestPage {
   body: string;
@@ -41,16 +41,11 @@ export async function startPageServer(): Promise<PageServer> {
     });
     response.end(page.body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listen(server);
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin: listening.origin,
     set: (path, page) => void pages.set(path, page),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    stop: listening.close,
   };
 }
 

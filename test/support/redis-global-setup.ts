@@ -1,5 +1,5 @@
+import { type LocalRedis, redisAnswers, startRedisServer } from '@mcpstack/test-support/redis';
 import type { TestProject } from 'vitest/node';
-import { type LocalRedis, redisAnswers, startRedisServer } from './redis-server.ts';
 
 let started: LocalRedis | undefined;
 

@@ -14,10 +14,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '@mcpstack/test-support/browser';
+import { listen } from '@mcpstack/test-support/http-server';
 import { ensureWidgetBuilt } from './ensure-built.ts';
 import { iifeFile, launcherBudgetBytes, measureWidget, panelFile, totalBudgetBytes } from './size.ts';
 
@@ -52,22 +52,9 @@ const server = createServer((request, response) => {
   else if (request.url === '/') response.writeHead(200, { 'content-type': 'text/html' }).end(page);
   else response.writeHead(404).end();
 });
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const { origin, close } = await listen(server);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-});
+const browser = await launchChromium();
 const rendered: number[] = [];
 const visible: number[] = [];
 const opened: number[] = [];
@@ -102,7 +89,7 @@ try {
   await context.close();
 } finally {
   await browser.close();
-  server.close();
+  await close();
 }
 
 const percentile = (samples: number[], p: number) => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { actingAs, createAgent, createEmbedKey } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDnsServer, type TestDnsServer } from './support/dns-server.ts';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
@@ -60,11 +61,8 @@ beforeAll(async () => {
     MCPSTACK_CHAT_MAX_BODY_BYTES: '65536',
   });
   tenant = await service.createTenant();
-  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    token: tenant.keys.admin,
-    body: { name: 'Guarded', model: 'gpt-4.1-mini' },
-  });
-  agentId = agent.body.id;
+  const admin = actingAs(tenant, 'admin');
+  agentId = await createAgent(service.call, admin, { name: 'Guarded', model: 'gpt-4.1-mini' });
   const domain = await service.call('POST', `${base()}/verified-domains`, {
     token: tenant.keys.admin,
     body: { domain: 'shop.example' },
@@ -74,12 +72,7 @@ beforeAll(async () => {
     token: tenant.keys.admin,
   });
   expect(confirmed.status, confirmed.text).toBe(200);
-  const key = await service.call('POST', `${base()}/embed-keys`, {
-    token: tenant.keys.admin,
-    body: { allowedOrigins: [origin] },
-  });
-  expect(key.status, key.text).toBe(201);
-  publicKey = key.body.publicKey;
+  publicKey = await createEmbedKey(service.call, admin, agentId, { allowedOrigins: [origin] });
 });
 
 afterAll(async () => {

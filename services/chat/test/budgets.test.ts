@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { actingAs, createAgent, createChatAgent, createEmbedKey } from '@mcpstack/test-support/tenants';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnswerMeter } from '../src/domain/budgets/answer-meter.ts';
@@ -30,14 +31,8 @@ afterAll(async () => {
   await model?.close();
 });
 
-async function agentOf(tenant: Tenant, body: Record<string, unknown> = {}) {
-  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    token: tenant.keys.admin,
-    body: { name: 'Budgeted', model: 'gpt-4.1-mini', ...body },
-  });
-  expect(agent.status, agent.text).toBe(201);
-  return agent.body.id as string;
-}
+const agentOf = (tenant: Tenant, body: Record<string, unknown> = {}) =>
+  createAgent(service.call, actingAs(tenant, 'admin'), { name: 'Budgeted', model: 'gpt-4.1-mini', ...body });
 
 const budgetPath = (tenant: Tenant, agentId: string) =>
   `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/budget`;
@@ -498,17 +493,8 @@ describe('reserve and settle (the Lua scripts)', () => {
 });
 
 describe('budgets in the chat API', () => {
-  async function embed(tenant: Tenant, agentId: string) {
-    const key = await service.call(
-      'POST',
-      `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/embed-keys`,
-      {
-        token: tenant.keys.admin,
-        body: { allowedOrigins: [origin] },
-      },
-    );
-    return key.body.publicKey as string;
-  }
+  const embed = (tenant: Tenant, agentId: string) =>
+    createEmbedKey(service.call, actingAs(tenant, 'admin'), agentId, { allowedOrigins: [origin] });
   const chat = (publicKey: string, text: string) =>
     fetch(`${service.url}/api/v1/chat`, {
       method: 'POST',
@@ -643,19 +629,14 @@ describe('budgets in the chat API', () => {
     const other = await startTestService({ OPENAI_BASE_URL: silent.url });
     try {
       const tenant = await other.createTenant();
-      const agent = await other.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-        token: tenant.keys.admin,
-        body: { name: 'Silent', model: 'gpt-4.1-mini' },
+      const { agentId, publicKey } = await createChatAgent(other.call, actingAs(tenant, 'admin'), {
+        agent: { name: 'Silent', model: 'gpt-4.1-mini' },
+        embedKey: { allowedOrigins: [origin] },
       });
-      const key = await other.call(
-        'POST',
-        `/api/v1/organizations/${tenant.organizationId}/agents/${agent.body.id}/embed-keys`,
-        { token: tenant.keys.admin, body: { allowedOrigins: [origin] } },
-      );
       const response = await fetch(`${other.url}/api/v1/chat`, {
         method: 'POST',
         headers: {
-          authorization: `Bearer ${key.body.publicKey}`,
+          authorization: `Bearer ${publicKey}`,
           origin,
           'content-type': 'application/json',
         },
@@ -669,7 +650,7 @@ describe('budgets in the chat API', () => {
       await other.drain();
       const calls = await other.call(
         'GET',
-        `/api/v1/organizations/${tenant.organizationId}/agents/${agent.body.id}/usage/llm-calls`,
+        `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/usage/llm-calls`,
         { token: tenant.keys.viewer },
       );
       const [call] = calls.body.data;

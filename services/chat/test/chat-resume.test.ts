@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { actingAs, createChatAgent } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
 
@@ -34,20 +35,10 @@ beforeAll(async () => {
   // Another replica of the same service: the same Redis and key prefix.
   second = await startTestService(env);
   tenant = await first.createTenant();
-  const agent = await first.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    token: tenant.keys.admin,
-    body: { name: 'Resumable', model: 'gpt-4.1-mini', maxOutputTokens: 60 },
-  });
-  agentId = agent.body.id;
-  const key = await first.call(
-    'POST',
-    `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/embed-keys`,
-    {
-      token: tenant.keys.admin,
-      body: { allowedOrigins: [origin] },
-    },
-  );
-  publicKey = key.body.publicKey;
+  ({ agentId, publicKey } = await createChatAgent(first.call, actingAs(tenant, 'admin'), {
+    agent: { name: 'Resumable', model: 'gpt-4.1-mini', maxOutputTokens: 60 },
+    embedKey: { allowedOrigins: [origin] },
+  }));
 });
 
 afterAll(async () => {
@@ -143,31 +134,23 @@ describe('resumable answers', { timeout: 60_000 }, () => {
     const visitorId = visitor();
     const before = model.requests.length;
     await startThenLeave(first, chatId, visitorId, 'msg-retry-1');
-    const again = await fetch(`${second.url}/api/v1/chat`, {
-      method: 'POST',
-      headers: headers(),
-      body: JSON.stringify({
-        id: chatId,
-        messages: [
-          { id: 'msg-retry-1', role: 'user', parts: [{ type: 'text', text: '[long] tell me a story' }] },
-        ],
-        visitorId,
-      }),
-    });
+    const sendAgain = (service: TestService) =>
+      fetch(`${service.url}/api/v1/chat`, {
+        method: 'POST',
+        headers: headers(),
+        body: JSON.stringify({
+          id: chatId,
+          messages: [
+            { id: 'msg-retry-1', role: 'user', parts: [{ type: 'text', text: '[long] tell me a story' }] },
+          ],
+          visitorId,
+        }),
+      });
+    const again = await sendAgain(second);
     expect(again.status).toBe(200);
     expect(events(await again.text()).at(-2)).toContain('"type":"finish"');
     expect(model.requests.length - before).toBe(1);
-    const answered = await fetch(`${first.url}/api/v1/chat`, {
-      method: 'POST',
-      headers: headers(),
-      body: JSON.stringify({
-        id: chatId,
-        messages: [
-          { id: 'msg-retry-1', role: 'user', parts: [{ type: 'text', text: '[long] tell me a story' }] },
-        ],
-        visitorId,
-      }),
-    });
+    const answered = await sendAgain(first);
     expect(answered.status).toBe(409);
     expect(((await answered.json()) as { error: { code: string } }).error.code).toBe(
       'message_already_answered',

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { actingAs, createChatAgent, createMcpServer } from '@mcpstack/test-support/tenants';
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModelProvider } from '../src/domain/chat/model/provider.ts';
@@ -91,31 +92,19 @@ beforeAll(async () => {
     MCPSTACK_CHAT_DETACH_GRACE_MS: '200',
   });
   tenant = await service.createTenant();
-  const admin = { token: tenant.keys.admin };
-  const server = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/mcp-servers`, {
-    ...admin,
-    body: { name: 'Shop', slug: 'shop', url: mcp.url },
-  });
-  expect(server.status, server.text).toBe(201);
-  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    ...admin,
-    body: {
+  const admin = actingAs(tenant, 'admin');
+  const serverId = await createMcpServer(service.call, admin, { name: 'Shop', slug: 'shop', url: mcp.url });
+  ({ agentId, publicKey } = await createChatAgent(service.call, admin, {
+    agent: {
       name: 'Shop assistant',
       model: 'gpt-4.1-mini',
       instructions: 'Help shoppers with their orders.',
-      mcpServerIds: [server.body.id],
+      mcpServerIds: [serverId],
       welcomeMessage: 'Hi! Ask me about your order.',
       starterPrompts: ['Where is my order?'],
     },
-  });
-  expect(agent.status, agent.text).toBe(201);
-  agentId = agent.body.id;
-  const key = await service.call('POST', `${agentPath()}/embed-keys`, {
-    ...admin,
-    body: { name: 'shop', allowedOrigins: [origin] },
-  });
-  expect(key.status, key.text).toBe(201);
-  publicKey = key.body.publicKey;
+    embedKey: { name: 'shop', allowedOrigins: [origin] },
+  }));
 });
 
 afterAll(async () => {
@@ -268,29 +257,22 @@ describe('POST /api/v1/chat', () => {
 
   it('turns an MCP server that went down into a tool error, and the answer still comes', async () => {
     const down = await startTestMcpServer();
-    const server = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/mcp-servers`, {
-      token: tenant.keys.admin,
-      body: { name: 'Flaky', slug: 'flaky', url: down.url },
+    const admin = actingAs(tenant, 'admin');
+    const serverId = await createMcpServer(service.call, admin, {
+      name: 'Flaky',
+      slug: 'flaky',
+      url: down.url,
     });
-    const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-      token: tenant.keys.admin,
-      body: { name: 'Flaky agent', model: 'gpt-4.1-mini', mcpServerIds: [server.body.id] },
+    const flaky = await createChatAgent(service.call, admin, {
+      agent: { name: 'Flaky agent', model: 'gpt-4.1-mini', mcpServerIds: [serverId] },
+      embedKey: { allowedOrigins: [origin] },
     });
-    const key = await service.call(
-      'POST',
-      `/api/v1/organizations/${tenant.organizationId}/agents/${agent.body.id}/embed-keys`,
-      { token: tenant.keys.admin, body: { allowedOrigins: [origin] } },
-    );
     // Listed (and cached) while up, then gone when the tool is called.
-    await service.call(
-      'GET',
-      `/api/v1/organizations/${tenant.organizationId}/mcp-servers/${server.body.id}`,
-      {
-        token: tenant.keys.admin,
-      },
-    );
+    await service.call('GET', `/api/v1/organizations/${tenant.organizationId}/mcp-servers/${serverId}`, {
+      token: tenant.keys.admin,
+    });
     await down.stop();
-    const { answer, chunks } = await ask('What is the status of order G-7007?', { key: key.body.publicKey });
+    const { answer, chunks } = await ask('What is the status of order G-7007?', { key: flaky.publicKey });
     expect(answer?.parts.find((part) => part.type === 'dynamic-tool')).toMatchObject({
       state: 'output-error',
     });
@@ -599,17 +581,12 @@ describe('conversation length', () => {
     const small = await startTestService({ OPENAI_BASE_URL: model.url, MCPSTACK_CHAT_MAX_MESSAGES: '4' });
     try {
       const org = await small.createTenant();
-      const agent = await small.call('POST', `/api/v1/organizations/${org.organizationId}/agents`, {
-        token: org.keys.admin,
-        body: { name: 'Short', model: 'gpt-4.1-mini' },
+      const { publicKey: shortKey } = await createChatAgent(small.call, actingAs(org, 'admin'), {
+        agent: { name: 'Short', model: 'gpt-4.1-mini' },
+        embedKey: { allowedOrigins: [origin] },
       });
-      const key = await small.call(
-        'POST',
-        `/api/v1/organizations/${org.organizationId}/agents/${agent.body.id}/embed-keys`,
-        { token: org.keys.admin, body: { allowedOrigins: [origin] } },
-      );
       const headers = {
-        authorization: `Bearer ${key.body.publicKey}`,
+        authorization: `Bearer ${shortKey}`,
         origin,
         'content-type': 'application/json',
       };

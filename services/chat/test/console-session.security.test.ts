@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { actingAs, createAgent } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminToken, startTestService, type Tenant, type TestService } from './support/harness.ts';
 
@@ -50,14 +51,8 @@ async function signIn(key: string): Promise<Session> {
 const budgetPath = (agentId: string) =>
   `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/budget`;
 
-async function createAgent(): Promise<string> {
-  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    token: tenant.keys.admin,
-    body: { name: 'Console agent', model: 'gpt-4.1-mini' },
-  });
-  expect(agent.status, agent.text).toBe(201);
-  return agent.body.id;
-}
+const newAgent = () =>
+  createAgent(service.call, actingAs(tenant, 'admin'), { name: 'Console agent', model: 'gpt-4.1-mini' });
 
 /** A raw HTTP/1.1 request, for headers fetch() will not let a caller set (Host). */
 function rawRequest(
@@ -169,7 +164,7 @@ describe('console sessions', () => {
   });
 
   it('reads with the cookie alone, and changes only with the CSRF token from the same origin', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const session = await signIn(tenant.keys.developer);
     const read = await service.call('GET', budgetPath(agentId), {
       token: null,
@@ -216,7 +211,7 @@ describe('console sessions', () => {
   });
 
   it('holds the role of the key: a viewer session cannot change a budget even with its CSRF token', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const session = await signIn(tenant.keys.viewer);
     const response = await service.call('PATCH', budgetPath(agentId), {
       token: null,

@@ -3,13 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { actingAs, createEmbedKey } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adjustCredits } from '../src/domain/credits/adjustments.ts';
 import { newId } from '../src/ids.ts';
 import { runReconcile } from '../src/reconcile-command.ts';
 import {
   type CreditWorld,
-  createAgent,
+  createMeteredAgent,
   creditsPath,
   deliver,
   expectConsistent,
@@ -103,7 +104,7 @@ function parseCsv(text: string): string[][] {
 describe('the summary', () => {
   it('adds up purchases, grants, refunds, adjustments and usage, this month and all time', async () => {
     const tenant = await world.service.createTenant();
-    const agentId = await createAgent(world.service, tenant);
+    const agentId = await createMeteredAgent(world.service, tenant);
     await adjustCredits(world.service.deps, tenant.organizationId, {
       type: 'grant',
       amountMicros: usd(3),
@@ -148,8 +149,8 @@ describe('the ledger', () => {
   it('pages newest first and filters by category, type, agent and time range', async () => {
     const tenant = await world.service.createTenant();
     const [alpha, beta] = [
-      await createAgent(world.service, tenant),
-      await createAgent(world.service, tenant),
+      await createMeteredAgent(world.service, tenant),
+      await createMeteredAgent(world.service, tenant),
     ];
     await buy(tenant, 10);
     // The time filters work to the millisecond: `middle` must fall after the purchase and before the
@@ -238,7 +239,7 @@ describe('the ledger', () => {
 
   it('exports a CSV a spreadsheet opens as is: header, quoting, and no formulas', async () => {
     const tenant = await world.service.createTenant();
-    const agentId = await createAgent(world.service, tenant);
+    const agentId = await createMeteredAgent(world.service, tenant);
     await buy(tenant, 10);
     expect(await spend(world.service, tenant, agentId, 1234)).toBe(true);
     const reasons = [
@@ -341,21 +342,15 @@ describe('low balance', () => {
   it('marks chat answers while the balance is below the threshold, and the summary too', async () => {
     const tenant = await world.service.createTenant();
     await adjust(tenant, 0.5, 'Trial');
-    const agentId = await createAgent(world.service, tenant);
-    const key = await world.service.call(
-      'POST',
-      `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}/embed-keys`,
-      {
-        token: tenant.keys.admin,
-        body: { allowedOrigins: [origin] },
-      },
-    );
-    expect(key.status, key.text).toBe(201);
+    const agentId = await createMeteredAgent(world.service, tenant);
+    const publicKey = await createEmbedKey(world.service.call, actingAs(tenant, 'admin'), agentId, {
+      allowedOrigins: [origin],
+    });
     const chat = async () => {
       const response = await fetch(`${world.service.url}/api/v1/chat`, {
         method: 'POST',
         headers: {
-          authorization: `Bearer ${key.body.publicKey}`,
+          authorization: `Bearer ${publicKey}`,
           origin,
           'content-type': 'application/json',
         },
@@ -419,7 +414,7 @@ describe('the reconcile command', { timeout: 180_000 }, () => {
 
   it('agrees with a clean ledger, and prints the differences of a tampered one (exit 1)', async () => {
     const tenant = await world.service.createTenant();
-    const agentId = await createAgent(world.service, tenant);
+    const agentId = await createMeteredAgent(world.service, tenant);
     const sessionId = await buy(tenant, 30);
     expect(await spend(world.service, tenant, agentId, usd(2))).toBe(true);
     await deliver(world, 'charge.refunded', world.stripe.refund(sessionId, 1000));

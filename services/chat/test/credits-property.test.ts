@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   balanceMicros,
   type CreditWorld,
-  createAgent,
+  createMeteredAgent,
   creditsPath,
   deliver,
   expectConsistent,
@@ -53,7 +53,10 @@ describe('a random interleaving of purchases, usage and refunds', () => {
   it(`keeps balance = sum of the entries, one purchase per paid session, and the reconcile clean (seed ${seed})`, async () => {
     const random = prng(seed);
     const tenant: Tenant = await world.service.createTenant();
-    const agents = [await createAgent(world.service, tenant), await createAgent(world.service, tenant)];
+    const agents = [
+      await createMeteredAgent(world.service, tenant),
+      await createMeteredAgent(world.service, tenant),
+    ];
     const purchases: Purchase[] = [];
     const counts: Record<string, number> = {};
     let spentMicros = 0;

@@ -4,7 +4,7 @@ import { checkoutSessionRecord } from '../src/domain/credits/checkout-sessions.t
 import {
   balanceMicros,
   type CreditWorld,
-  createAgent,
+  createMeteredAgent,
   creditsPath,
   deliver,
   expectConsistent,
@@ -469,7 +469,7 @@ describe('refunds', () => {
 
   it('lets a refund take the balance below zero when the credits were already spent', async () => {
     const tenant = await world.service.createTenant();
-    const agentId = await createAgent(world.service, tenant);
+    const agentId = await createMeteredAgent(world.service, tenant);
     const sessionId = await buy(tenant, 10);
     expect(await spend(world.service, tenant, agentId, usd(8))).toBe(true);
     expect(await balanceMicros(world.service, tenant)).toBe(usd(2));

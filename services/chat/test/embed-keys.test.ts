@@ -1,3 +1,4 @@
+import { actingAs, createAgent } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   findEmbedKey,
@@ -15,14 +16,9 @@ const agentsPath = (organizationId: string) => `/api/v1/organizations/${organiza
 const keysPath = (agentId: string, organizationId = tenant.organizationId) =>
   `${agentsPath(organizationId)}/${agentId}/embed-keys`;
 
-async function createAgent(target: Tenant = tenant): Promise<string> {
-  const created = await service.call('POST', agentsPath(target.organizationId), {
-    token: target.keys.developer,
-    body: { name: 'Support' },
-  });
-  expect(created.status, created.text).toBe(201);
-  return created.body.id;
-}
+/** An agent of `target`, made by its developer. */
+const newAgent = (target: Tenant = tenant) =>
+  createAgent(service.call, actingAs(target, 'developer'), { name: 'Support' });
 
 async function createKey(agentId: string, allowedOrigins: unknown[], name?: string) {
   return service.call('POST', keysPath(agentId), {
@@ -45,7 +41,7 @@ afterAll(() => service.stop());
 
 describe('embed keys', () => {
   it('creates a publishable key with the normalized origins and a default name', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const created = await createKey(agentId, ['HTTPS://App.Example.COM.', 'http://localhost:5173/']);
     expect(created.status, created.text).toBe(201);
     expect(created.body).toMatchObject({
@@ -62,8 +58,8 @@ describe('embed keys', () => {
   });
 
   it('keeps the public key visible in the list, which holds only the agent’s keys', async () => {
-    const agentId = await createAgent();
-    const otherAgentId = await createAgent();
+    const agentId = await newAgent();
+    const otherAgentId = await newAgent();
     const created = await createKey(agentId, [uniqueOrigin()], 'Marketing site');
     await createKey(otherAgentId, [uniqueOrigin()]);
     const listed = await service.call('GET', keysPath(agentId), { token: tenant.keys.viewer });
@@ -73,7 +69,7 @@ describe('embed keys', () => {
   });
 
   it('pages through an agent’s keys with limit and cursor', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const ids: string[] = [];
     for (let index = 0; index < 5; index++) ids.push((await createKey(agentId, [uniqueOrigin()])).body.id);
     const seen: string[] = [];
@@ -113,7 +109,7 @@ describe('embed keys', () => {
     ];
     for (const [why, origin] of refused) {
       it(`refuses ${why}, naming the index`, async () => {
-        const agentId = await createAgent();
+        const agentId = await newAgent();
         const result = await createKey(agentId, ['https://ok.example.com', origin]);
         expect(result.status, result.text).toBe(400);
         expect(result.body.error.code).toBe('validation_failed');
@@ -139,7 +135,7 @@ describe('embed keys', () => {
     ];
     for (const [raw, expected] of normalized) {
       it(`stores ${JSON.stringify(raw)} as ${expected}`, async () => {
-        const agentId = await createAgent();
+        const agentId = await newAgent();
         const result = await createKey(agentId, [raw]);
         expect(result.status, result.text).toBe(201);
         expect(result.body.allowedOrigins).toEqual([expected]);
@@ -147,7 +143,7 @@ describe('embed keys', () => {
     }
 
     it('collapses origins that are duplicates once normalized', async () => {
-      const agentId = await createAgent();
+      const agentId = await newAgent();
       const result = await createKey(agentId, [
         'https://a.com',
         'https://A.com:443/',
@@ -159,7 +155,7 @@ describe('embed keys', () => {
     });
 
     it('takes 50 origins and refuses 51 or none', async () => {
-      const agentId = await createAgent();
+      const agentId = await newAgent();
       const origins = Array.from({ length: 51 }, (_, index) => `https://site${index}.example`);
       expect((await createKey(agentId, origins.slice(0, 50))).status).toBe(201);
       const tooMany = await createKey(agentId, origins);
@@ -170,7 +166,7 @@ describe('embed keys', () => {
     });
 
     it('refuses unknown fields and a missing allowedOrigins', async () => {
-      const agentId = await createAgent();
+      const agentId = await newAgent();
       const unknown = await service.call('POST', keysPath(agentId), {
         token: tenant.keys.developer,
         body: { allowedOrigins: ['https://a.com'], origins: [] },
@@ -197,7 +193,7 @@ describe('embed keys', () => {
 
   describe('the chat API’s lookups', () => {
     it('finds a live key in one lookup and nothing for a malformed or unknown key', async () => {
-      const agentId = await createAgent();
+      const agentId = await newAgent();
       const origin = uniqueOrigin();
       const created = await createKey(agentId, [origin]);
       expect(await findEmbedKey(service.deps, created.body.publicKey)).toEqual({
@@ -213,7 +209,7 @@ describe('embed keys', () => {
     });
 
     it('forgets a revoked key at once, and its origin when no other key allows it', async () => {
-      const agentId = await createAgent();
+      const agentId = await newAgent();
       const shared = uniqueOrigin();
       const only = uniqueOrigin();
       const first = await createKey(agentId, [shared, only]);
@@ -245,8 +241,8 @@ describe('embed keys', () => {
     });
 
     it('revokes every key of an agent when the agent is deleted', async () => {
-      const agentId = await createAgent();
-      const keptAgentId = await createAgent();
+      const agentId = await newAgent();
+      const keptAgentId = await newAgent();
       const origin = uniqueOrigin();
       const first = await createKey(agentId, [origin]);
       const second = await createKey(agentId, [uniqueOrigin()]);
@@ -269,7 +265,7 @@ describe('embed keys', () => {
 
     it('removes the lookups and origin memberships when the organization is deleted', async () => {
       const doomed = await service.createTenant();
-      const agentId = await createAgent(doomed);
+      const agentId = await newAgent(doomed);
       const origin = uniqueOrigin();
       const created = await service.call('POST', keysPath(agentId, doomed.organizationId), {
         token: doomed.keys.admin,
@@ -292,7 +288,7 @@ describe('embed keys', () => {
 
   describe('access', () => {
     it('lets a viewer list but not create or revoke; a developer may', async () => {
-      const agentId = await createAgent();
+      const agentId = await newAgent();
       const refused = await service.call('POST', keysPath(agentId), {
         token: tenant.keys.viewer,
         body: { allowedOrigins: ['https://a.com'] },
@@ -318,7 +314,7 @@ describe('embed keys', () => {
     });
 
     it('hides another organization’s agent and key behind 404s', async () => {
-      const foreignAgentId = await createAgent(other);
+      const foreignAgentId = await newAgent(other);
       const foreignKey = await service.call('POST', keysPath(foreignAgentId, other.organizationId), {
         token: other.keys.developer,
         body: { allowedOrigins: ['https://foreign.example'] },
@@ -334,7 +330,7 @@ describe('embed keys', () => {
       expect(revoke.status).toBe(404);
 
       // Through one's own agent, the foreign key id is just unknown.
-      const ownAgentId = await createAgent();
+      const ownAgentId = await newAgent();
       const viaOwn = await service.call('DELETE', `${keysPath(ownAgentId)}/${foreignKey.body.id}`, {
         token: tenant.keys.admin,
       });
@@ -350,8 +346,8 @@ describe('embed keys', () => {
     });
 
     it('answers 404 embed_key_not_found for a key of another agent of the same organization', async () => {
-      const agentId = await createAgent();
-      const siblingId = await createAgent();
+      const agentId = await newAgent();
+      const siblingId = await newAgent();
       const created = await createKey(siblingId, ['https://a.com']);
       const result = await service.call('DELETE', `${keysPath(agentId)}/${created.body.id}`, {
         token: tenant.keys.developer,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { actingAs, createAgent } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MeterContext, reserve, settle } from '../src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../src/domain/budgets/periods.ts';
@@ -20,14 +21,8 @@ afterAll(async () => {
   await service?.stop();
 });
 
-async function agentOf(tenant: Tenant, name: string) {
-  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    token: tenant.keys.admin,
-    body: { name, model: 'gpt-4.1-mini' },
-  });
-  expect(agent.status, agent.text).toBe(201);
-  return agent.body.id as string;
-}
+const agentOf = (tenant: Tenant, name: string) =>
+  createAgent(service.call, actingAs(tenant, 'admin'), { name, model: 'gpt-4.1-mini' });
 
 function contextOf(tenant: Tenant, agentId: string, owner: MeterContext['owner']): MeterContext {
   return {

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { actingAs, createAgent } from '@mcpstack/test-support/tenants';
 import { type CryptoKey, exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyUserToken } from '../src/domain/identity/verify-token.ts';
@@ -15,14 +16,9 @@ const identityPath = (agentId: string, organizationId = tenant.organizationId) =
 const secretPath = (agentId: string, organizationId = tenant.organizationId) =>
   `${agentsPath(organizationId)}/${agentId}/identity-secret`;
 
-async function createAgent(target: Tenant = tenant): Promise<string> {
-  const created = await service.call('POST', agentsPath(target.organizationId), {
-    token: target.keys.developer,
-    body: { name: 'Support' },
-  });
-  expect(created.status, created.text).toBe(201);
-  return created.body.id;
-}
+/** An agent of `target`, made by its developer. */
+const newAgent = (target: Tenant = tenant) =>
+  createAgent(service.call, actingAs(target, 'developer'), { name: 'Support' });
 
 async function rotate(agentId: string): Promise<string> {
   const rotated = await service.call('POST', secretPath(agentId), { token: tenant.keys.developer });
@@ -65,7 +61,7 @@ afterAll(() => service.stop());
 
 describe('the HS256 identity secret', () => {
   it('issues a secret once, which GET never shows', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const before = await service.call('GET', identityPath(agentId), { token: tenant.keys.viewer });
     expect(before.status).toBe(200);
     expect(before.body).toEqual({
@@ -97,14 +93,14 @@ describe('the HS256 identity secret', () => {
   });
 
   it('verifies a token signed with the secret to the user named by sub', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const secret = await rotate(agentId);
     const token = await sign(claims(agentId), utf8(secret), { alg: 'HS256' });
     expect(await verify(agentId, token)).toEqual({ ok: true, user: { kind: 'user', id: 'user-42' } });
   });
 
   it('refuses the old secret’s tokens as soon as the secret is rotated', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const oldSecret = await rotate(agentId);
     const token = await sign(claims(agentId), utf8(oldSecret), { alg: 'HS256' });
     expect((await verify(agentId, token)).ok).toBe(true);
@@ -116,7 +112,7 @@ describe('the HS256 identity secret', () => {
   });
 
   it('refuses every token once the identity is deleted, and when nothing is configured', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const token = await sign(claims(agentId), utf8(await rotate(agentId)), { alg: 'HS256' });
     expect((await verify(agentId, token)).ok).toBe(true);
     const deleted = await service.call('DELETE', identityPath(agentId), { token: tenant.keys.developer });
@@ -135,7 +131,7 @@ describe('forged and malformed tokens', () => {
     sign(claims(agentId, overrides), utf8(secret), { alg: 'HS256' });
 
   beforeAll(async () => {
-    agentId = await createAgent();
+    agentId = await newAgent();
     secret = await rotate(agentId);
     const pair = await generateKeyPair('ES256', { extractable: true });
     publicKeyPem = await exportSPKI(pair.publicKey);
@@ -173,7 +169,7 @@ describe('forged and malformed tokens', () => {
       /signature verification failed/,
     );
     // Without an HS256 secret, HS256 is not even on the allowlist.
-    const pemOnly = await createAgent();
+    const pemOnly = await newAgent();
     expect((await register(pemOnly, { publicKey: publicKeyPem })).status).toBe(200);
     const forged = await sign(claims(pemOnly), utf8(publicKeyPem), { alg: 'HS256' });
     const result = await verify(pemOnly, forged);
@@ -250,7 +246,7 @@ describe('forged and malformed tokens', () => {
 
 describe('public keys', () => {
   it('verifies ES256 tokens with a registered PEM key, and only ES256', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const pair = await generateKeyPair('ES256', { extractable: true });
     const pem = await exportSPKI(pair.publicKey);
     const registered = await register(agentId, { publicKey: pem });
@@ -268,7 +264,7 @@ describe('public keys', () => {
   });
 
   it('verifies EdDSA tokens with a registered JWK', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const pair = await generateKeyPair('EdDSA', { extractable: true });
     const jwk = await exportJWK(pair.publicKey);
     const registered = await register(agentId, { publicKey: jwk });
@@ -279,7 +275,7 @@ describe('public keys', () => {
   });
 
   it('keeps the HS256 secret beside a public key, each for its own alg', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const secret = await rotate(agentId);
     const pair = await generateKeyPair('ES256', { extractable: true });
     await register(agentId, { publicKey: await exportJWK(pair.publicKey) });
@@ -330,7 +326,7 @@ describe('public keys', () => {
     ];
     for (const [why, makeKey] of refused) {
       it(`refuses ${why} with 400 validation_failed`, async () => {
-        const agentId = await createAgent();
+        const agentId = await newAgent();
         const result = await register(agentId, { publicKey: await makeKey() });
         expect(result.status, result.text).toBe(400);
         expect(result.body.error.code).toBe('validation_failed');
@@ -340,7 +336,7 @@ describe('public keys', () => {
   });
 
   it('refuses publicKey and jwksUrl together, and unknown fields', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const pair = await generateKeyPair('ES256', { extractable: true });
     const both = await register(agentId, {
       publicKey: await exportSPKI(pair.publicKey),
@@ -385,7 +381,7 @@ describe('a JWKS URL', () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   it('verifies tokens by kid, and refuses an unknown kid or a key under another kid', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const registered = await register(agentId, { jwksUrl });
     expect(registered.status, registered.text).toBe(200);
     expect(registered.body).toMatchObject({ jwksUrl, publicKey: null, algorithms: ['ES256', 'EdDSA'] });
@@ -407,14 +403,14 @@ describe('a JWKS URL', () => {
   });
 
   it('refuses tokens when the JWKS cannot be fetched', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     await register(agentId, { jwksUrl: jwksUrl.replace('/.well-known/jwks.json', '/missing.json') });
     const token = await sign(claims(agentId), signers.k1!, { alg: 'ES256', kid: 'k1' });
     expect(await verify(agentId, token)).toMatchObject({ ok: false, problem: 'invalid_user_token' });
   });
 
   it('connects only to public addresses when private URLs are not allowed', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     await register(agentId, { jwksUrl });
     const token = await sign(claims(agentId), signers.k1!, { alg: 'ES256', kid: 'k1' });
     const strict = { ...service.deps, env: { ...service.deps.env, MCPSTACK_ALLOW_PRIVATE_URLS: false } };
@@ -427,11 +423,8 @@ describe('a JWKS URL', () => {
     const strict = await startTestService({ MCPSTACK_ALLOW_PRIVATE_URLS: 'false' });
     try {
       const strictTenant = await strict.createTenant();
-      const created = await strict.call('POST', agentsPath(strictTenant.organizationId), {
-        token: strictTenant.keys.developer,
-        body: { name: 'Strict' },
-      });
-      const path = `${agentsPath(strictTenant.organizationId)}/${created.body.id}/identity`;
+      const agentId = await createAgent(strict.call, actingAs(strictTenant, 'developer'), { name: 'Strict' });
+      const path = `${agentsPath(strictTenant.organizationId)}/${agentId}/identity`;
       const put = (url: string) =>
         strict.call('PUT', path, { token: strictTenant.keys.developer, body: { jwksUrl: url } });
       const http = await put(jwksUrl);
@@ -450,7 +443,7 @@ describe('a JWKS URL', () => {
 
 describe('access', () => {
   it('lets a viewer read the identity but not rotate, set or delete it', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     const rotateByViewer = await service.call('POST', secretPath(agentId), { token: tenant.keys.viewer });
     expect(rotateByViewer.status).toBe(403);
     expect(rotateByViewer.body.error.code).toBe('insufficient_permissions');
@@ -476,7 +469,7 @@ describe('access', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.body.error.code).toBe('agent_not_found');
 
-    const foreignAgentId = await createAgent(other);
+    const foreignAgentId = await newAgent(other);
     for (const [method, path] of [
       ['POST', secretPath(foreignAgentId)],
       ['GET', identityPath(foreignAgentId)],
@@ -503,7 +496,7 @@ describe('access', () => {
   });
 
   it('deletes the identity with its agent', async () => {
-    const agentId = await createAgent();
+    const agentId = await newAgent();
     await rotate(agentId);
     const key = service.deps.keys.organization(tenant.organizationId).agentIdentity(agentId);
     expect(await service.deps.redis.exists(key)).toBe(1);

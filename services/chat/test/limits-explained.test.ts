@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import {
+  actingAs,
+  createChatAgent,
+  createIdentitySecret,
+  createMcpServer,
+  setAgentBudget,
+  uniqueSlug,
+} from '@mcpstack/test-support/tenants';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { costBoundMicros, reserve } from '../src/domain/budgets/meter.ts';
@@ -19,25 +27,23 @@ interface Agent {
 }
 
 async function agentWith(body: Record<string, unknown>): Promise<Agent> {
-  const admin = { token: tenant.keys.admin };
-  const base = `/api/v1/organizations/${tenant.organizationId}/agents`;
-  const agent = await service.call('POST', base, {
-    ...admin,
-    body: { name: 'Limits', model: 'gpt-4.1-mini', ...body },
+  const agent = await createChatAgent(service.call, actingAs(tenant, 'admin'), {
+    agent: { name: 'Limits', model: 'gpt-4.1-mini', ...body },
+    embedKey: { name: 'site', allowedOrigins: [origin] },
   });
-  expect(agent.status, agent.text).toBe(201);
-  const key = await service.call('POST', `${base}/${agent.body.id}/embed-keys`, {
-    ...admin,
-    body: { name: 'site', allowedOrigins: [origin] },
-  });
-  expect(key.status, key.text).toBe(201);
-  return { agentId: agent.body.id, publicKey: key.body.publicKey, path: `${base}/${agent.body.id}` };
+  return { ...agent, path: `/api/v1/organizations/${tenant.organizationId}/agents/${agent.agentId}` };
 }
 
-async function setBudget(agent: Agent, body: Record<string, unknown>) {
-  const response = await service.call('PATCH', `${agent.path}/budget`, { token: tenant.keys.admin, body });
-  expect(response.status, response.text).toBe(200);
-}
+/** The test MCP server, registered under a slug of its own. */
+const shopServer = () =>
+  createMcpServer(service.call, actingAs(tenant, 'admin'), {
+    name: 'Shop',
+    slug: uniqueSlug('shop'),
+    url: mcp.url,
+  });
+
+const setBudget = (agent: Agent, body: Record<string, unknown>) =>
+  setAgentBudget(service.call, actingAs(tenant, 'admin'), agent.agentId, body);
 
 async function chat(
   agent: Agent,
@@ -69,8 +75,7 @@ async function chat(
 }
 
 async function signer(agent: Agent) {
-  const secret = await service.call('POST', `${agent.path}/identity-secret`, { token: tenant.keys.admin });
-  expect(secret.status, secret.text).toBe(201);
+  const secret = await createIdentitySecret(service.call, actingAs(tenant, 'admin'), agent.agentId);
   return (sub: string) =>
     new SignJWT({})
       .setProtectedHeader({ alg: 'HS256' })
@@ -78,7 +83,7 @@ async function signer(agent: Agent) {
       .setAudience(agent.agentId)
       .setIssuedAt()
       .setExpirationTime('10m')
-      .sign(new TextEncoder().encode(secret.body.secret));
+      .sign(new TextEncoder().encode(secret));
 }
 
 beforeAll(async () => {
@@ -229,14 +234,9 @@ describe('the budget meter', () => {
 
 describe('answers that stop early', () => {
   it('stops a tool loop after the agent’s maxConsecutiveToolFailures, with a typed part and the partial answer kept', async () => {
-    const admin = { token: tenant.keys.admin };
-    const server = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/mcp-servers`, {
-      ...admin,
-      body: { name: 'Shop', slug: `shop-${randomBytes(3).toString('hex')}`, url: mcp.url },
-    });
-    expect(server.status, server.text).toBe(201);
+    const serverId = await shopServer();
     const agent = await agentWith({
-      mcpServerIds: [server.body.id],
+      mcpServerIds: [serverId],
       maxSteps: 10,
       maxConsecutiveToolFailures: 2,
     });
@@ -259,12 +259,7 @@ describe('answers that stop early', () => {
   });
 
   it('ends the answer with a data-budget part when a later step cannot reserve, and keeps what was said', async () => {
-    const admin = { token: tenant.keys.admin };
-    const server = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/mcp-servers`, {
-      ...admin,
-      body: { name: 'Shop', slug: `shop-${randomBytes(3).toString('hex')}`, url: mcp.url },
-    });
-    const agent = await agentWith({ mcpServerIds: [server.body.id], maxSteps: 5, maxOutputTokens: 64 });
+    const agent = await agentWith({ mcpServerIds: [await shopServer()], maxSteps: 5, maxOutputTokens: 64 });
     // The cap pays for the first step's hold, not for the second's (its prompt carries the tool call
     // and result): the first answer's first request, bounded as the meter bounds it, tells the hold.
     const before = model.requests.length;

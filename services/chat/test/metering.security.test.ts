@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { actingAs, createChatAgent } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { budgetPeriod } from '../src/domain/budgets/periods.ts';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
@@ -42,23 +43,11 @@ beforeAll(async () => {
     OPENAI_BASE_URL: `http://127.0.0.1:${(liar.address() as AddressInfo).port}/v1`,
   });
   tenant = await service.createTenant();
-  const admin = { token: tenant.keys.admin };
-  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    ...admin,
-    body: { name: 'Capped', model: 'gpt-4.1-mini', maxOutputTokens: 100 },
-  });
-  agentId = agent.body.id;
-  const path = `/api/v1/organizations/${tenant.organizationId}/agents/${agentId}`;
-  const budget = await service.call('PATCH', `${path}/budget`, {
-    ...admin,
-    body: { enabled: true, monthlyBudgetUsd: 0.01 },
-  });
-  expect(budget.status, budget.text).toBe(200);
-  const key = await service.call('POST', `${path}/embed-keys`, {
-    ...admin,
-    body: { allowedOrigins: [origin] },
-  });
-  publicKey = key.body.publicKey;
+  ({ agentId, publicKey } = await createChatAgent(service.call, actingAs(tenant, 'admin'), {
+    agent: { name: 'Capped', model: 'gpt-4.1-mini', maxOutputTokens: 100 },
+    budget: { enabled: true, monthlyBudgetUsd: 0.01 },
+    embedKey: { allowedOrigins: [origin] },
+  }));
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
+import { createTestDatabase, type TestDatabase } from '@mcpstack/test-support/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../src/storage/database/database.ts';
 import { migrate, readMigrations } from '../src/storage/database/migrate.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
 
 // PGlite in memory, or a database of its own on the PostgreSQL at DATABASE_URL (CI runs both).
 let testDatabase: TestDatabase;

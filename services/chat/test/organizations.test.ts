@@ -1,3 +1,4 @@
+import { actingAs, createAgent } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminToken, startTestService, type TestService, uniqueSlug } from './support/harness.ts';
 
@@ -91,10 +92,7 @@ describe('organizations', () => {
 
   it('deletes an organization: it is gone, its keys stop working, its data is purged', async () => {
     const tenant = await service.createTenant();
-    await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-      token: tenant.keys.admin,
-      body: { name: 'Doomed' },
-    });
+    await createAgent(service.call, actingAs(tenant, 'admin'), { name: 'Doomed' });
     const deleted = await service.call('DELETE', `/api/v1/organizations/${tenant.organizationId}`, {
       token: tenant.keys.admin,
     });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { actingAs, createChatAgent } from '@mcpstack/test-support/tenants';
 import type { Request } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../src/errors.ts';
@@ -88,6 +89,18 @@ function rawClient(url: string) {
   };
 }
 
+/** Writes `piece` every 200 ms (a client that trickles) until the server closes the connection. */
+async function trickleUntilClosed(client: ReturnType<typeof rawClient>, piece: string): Promise<void> {
+  const trickle = setInterval(() => {
+    if (!client.socket.destroyed) client.socket.write(piece);
+  }, 200);
+  try {
+    await expect.poll(() => client.closedAt(), { timeout: 15_000, interval: 100 }).not.toBeNull();
+  } finally {
+    clearInterval(trickle);
+  }
+}
+
 describe('request timeouts', () => {
   let model: LocalModel;
   let service: TestService;
@@ -111,14 +124,7 @@ describe('request timeouts', () => {
     client.socket.write(
       'POST /api/v1/organizations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
     );
-    const trickle = setInterval(() => {
-      if (!client.socket.destroyed) client.socket.write(' ');
-    }, 200);
-    try {
-      await expect.poll(() => client.closedAt(), { timeout: 15_000, interval: 100 }).not.toBeNull();
-    } finally {
-      clearInterval(trickle);
-    }
+    await trickleUntilClosed(client, ' ');
     expect(client.received()).toMatch(/^HTTP\/1\.1 408/);
     expect((client.closedAt() as unknown as number) - started).toBeLessThan(10_000);
   });
@@ -126,34 +132,21 @@ describe('request timeouts', () => {
   it('cuts a client that trickles its headers', async () => {
     const client = rawClient(service.url);
     client.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
-    const trickle = setInterval(() => {
-      if (!client.socket.destroyed) client.socket.write('X-Slow: 1\r\n');
-    }, 200);
-    try {
-      await expect.poll(() => client.closedAt(), { timeout: 15_000, interval: 100 }).not.toBeNull();
-    } finally {
-      clearInterval(trickle);
-    }
+    await trickleUntilClosed(client, 'X-Slow: 1\r\n');
     expect(client.received()).toMatch(/^HTTP\/1\.1 408/);
   });
 
   it('never cuts a chat answer that streams longer than the request timeout', async () => {
     const tenant = await service.createTenant();
-    const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-      token: tenant.keys.admin,
-      body: { name: 'Slow', model: 'gpt-4.1-mini' },
+    const { publicKey } = await createChatAgent(service.call, actingAs(tenant, 'admin'), {
+      agent: { name: 'Slow', model: 'gpt-4.1-mini' },
+      embedKey: { allowedOrigins: ['https://shop.example'] },
     });
-    const key = await service.call(
-      'POST',
-      `/api/v1/organizations/${tenant.organizationId}/agents/${agent.body.id}/embed-keys`,
-      { token: tenant.keys.admin, body: { allowedOrigins: ['https://shop.example'] } },
-    );
-    expect(key.status, key.text).toBe(201);
     const started = Date.now();
     const response = await fetch(`${service.url}/api/v1/chat`, {
       method: 'POST',
       headers: {
-        authorization: `Bearer ${key.body.publicKey}`,
+        authorization: `Bearer ${publicKey}`,
         origin: 'https://shop.example',
         'content-type': 'application/json',
       },

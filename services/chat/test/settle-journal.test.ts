@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { actingAs, createAgent } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reserve } from '../src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../src/domain/budgets/periods.ts';
@@ -22,15 +23,15 @@ afterAll(async () => {
 
 async function metered() {
   const tenant = await service.createTenant();
-  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    token: tenant.keys.admin,
-    body: { name: 'Journaled', model: 'gpt-4.1-mini' },
+  const agentId = await createAgent(service.call, actingAs(tenant, 'admin'), {
+    name: 'Journaled',
+    model: 'gpt-4.1-mini',
   });
   const model = service.deps.modelCatalog.get('gpt-4.1-mini');
   if (!model) throw new Error('no model');
   return {
     organizationId: tenant.organizationId,
-    agentId: agent.body.id as string,
+    agentId,
     conversationId: 'conv-journaled',
     owner: { kind: 'visitor' as const, id: 'visitor-journaled' },
     model,

@@ -1,3 +1,4 @@
+import { actingAs, createAgent, createChatAgent } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeDomain } from '../src/domain/verified-domains.ts';
 import { startTestDnsServer, type TestDnsServer } from './support/dns-server.ts';
@@ -17,11 +18,10 @@ beforeAll(async () => {
     MCPSTACK_REQUIRE_VERIFIED_DOMAINS: 'true',
   });
   tenant = await service.createTenant();
-  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    token: tenant.keys.admin,
-    body: { name: 'Verified', model: 'gpt-4.1-mini' },
+  agentId = await createAgent(service.call, actingAs(tenant, 'admin'), {
+    name: 'Verified',
+    model: 'gpt-4.1-mini',
   });
-  agentId = agent.body.id;
 });
 afterAll(async () => {
   await service?.stop();
@@ -187,19 +187,11 @@ describe('verified domains', () => {
     });
     try {
       const org = await local.createTenant();
-      const agent = await local.call('POST', `/api/v1/organizations/${org.organizationId}/agents`, {
-        token: org.keys.admin,
-        body: { name: 'Local', model: 'gpt-4.1-mini' },
+      const agent = await createChatAgent(local.call, actingAs(org, 'admin'), {
+        agent: { name: 'Local', model: 'gpt-4.1-mini' },
+        embedKey: { allowedOrigins: ['http://localhost:5173', 'http://127.0.0.1:8080'] },
       });
-      const key = await local.call(
-        'POST',
-        `/api/v1/organizations/${org.organizationId}/agents/${agent.body.id}/embed-keys`,
-        {
-          token: org.keys.admin,
-          body: { allowedOrigins: ['http://localhost:5173', 'http://127.0.0.1:8080'] },
-        },
-      );
-      expect(key.status, key.text).toBe(201);
+      expect(agent.publicKey).toMatch(/^mcpstack_pk_/);
     } finally {
       await local.stop();
     }

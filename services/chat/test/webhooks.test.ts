@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
+import { outputPricedModel } from '@mcpstack/test-support/models';
+import { actingAs, createChatAgent, setAgentBudget } from '@mcpstack/test-support/tenants';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type Tenant, type TestService } from './support/harness.ts';
@@ -7,12 +9,7 @@ import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-re
 
 const origin = 'https://alerts.example';
 /** Priced almost only on output, so a hold is within a few percent of an answer's cost (as in bench/budget-race.ts). */
-const raceModel = {
-  id: 'alerts-output-priced',
-  inputUsdPerMillionTokens: 0.01,
-  cachedInputUsdPerMillionTokens: 0.01,
-  outputUsdPerMillionTokens: 10,
-};
+const raceModel = outputPricedModel('alerts-output-priced', 10);
 const question = '[long] Tell me everything about monthly budgets.';
 const webhookEnv = {
   MCPSTACK_MODEL_CATALOG: JSON.stringify([raceModel]),
@@ -54,33 +51,23 @@ async function chat(
 /** An organization, an agent on the output-priced model, an embed key and an endpoint on a real receiver. */
 async function world(target: TestService, eventTypes = ['budget.threshold_reached']): Promise<World> {
   const tenant = await target.createTenant();
-  const admin = { token: tenant.keys.admin };
-  const base = `/api/v1/organizations/${tenant.organizationId}`;
-  const agent = await target.call('POST', `${base}/agents`, {
-    ...admin,
-    body: { name: 'Alerts', model: raceModel.id, instructions: 'Answer.', maxOutputTokens: 64 },
+  const { agentId, publicKey } = await createChatAgent(target.call, actingAs(tenant, 'admin'), {
+    agent: { name: 'Alerts', model: raceModel.id, instructions: 'Answer.', maxOutputTokens: 64 },
+    embedKey: { name: 'site', allowedOrigins: [origin] },
   });
-  expect(agent.status, agent.text).toBe(201);
-  const key = await target.call('POST', `${base}/agents/${agent.body.id}/embed-keys`, {
-    ...admin,
-    body: { name: 'site', allowedOrigins: [origin] },
-  });
-  expect(key.status, key.text).toBe(201);
   const receiver = await startWebhookReceiver();
-  const endpoint = await target.call('POST', `${base}/webhook-endpoints`, {
-    ...admin,
-    body: { url: receiver.url, eventTypes },
-  });
+  const endpoint = await target.call(
+    'POST',
+    `/api/v1/organizations/${tenant.organizationId}/webhook-endpoints`,
+    {
+      token: tenant.keys.admin,
+      body: { url: receiver.url, eventTypes },
+    },
+  );
   expect(endpoint.status, endpoint.text).toBe(201);
   expect(endpoint.body.secret).toMatch(/^whsec_/);
   receiver.secret = endpoint.body.secret;
-  return {
-    tenant,
-    agentId: agent.body.id,
-    publicKey: key.body.publicKey,
-    endpointId: endpoint.body.id,
-    receiver,
-  };
+  return { tenant, agentId, publicKey, endpointId: endpoint.body.id, receiver };
 }
 
 /** What one answer costs: one answer on the agent before its budget is on. */
@@ -93,14 +80,11 @@ async function answerCostMicros(target: TestService, w: World): Promise<number> 
   return Number(await target.deps.redis.hget(periods[0] as string, 'agent'));
 }
 
-async function setCap(target: TestService, w: World, capMicros: number) {
-  const response = await target.call(
-    'PATCH',
-    `/api/v1/organizations/${w.tenant.organizationId}/agents/${w.agentId}/budget`,
-    { token: w.tenant.keys.admin, body: { enabled: true, monthlyBudgetUsd: capMicros / 1_000_000 } },
-  );
-  expect(response.status, response.text).toBe(200);
-}
+const setCap = (target: TestService, w: World, capMicros: number) =>
+  setAgentBudget(target.call, actingAs(w.tenant, 'admin'), w.agentId, {
+    enabled: true,
+    monthlyBudgetUsd: capMicros / 1_000_000,
+  });
 
 const deliveriesOf = (target: TestService, w: World) =>
   target.call(

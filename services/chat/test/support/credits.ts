@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { actingAs, createAgent } from '@mcpstack/test-support/tenants';
 import { expect } from 'vitest';
 import { type MeterContext, type Reservation, reserve, settle } from '../../src/domain/budgets/meter.ts';
 import { ledgerEntryRecord } from '../../src/domain/credits/ledger-entry.ts';
@@ -115,13 +116,8 @@ export async function expectConsistent(service: TestService, tenant: Tenant): Pr
 }
 
 /** An agent of the tenant, for usage debits. */
-export async function createAgent(service: TestService, tenant: Tenant): Promise<string> {
-  const agent = await service.call('POST', `/api/v1/organizations/${tenant.organizationId}/agents`, {
-    token: tenant.keys.admin,
-    body: { name: 'Metered', model: 'gpt-4.1-mini' },
-  });
-  expect(agent.status, agent.text).toBe(201);
-  return agent.body.id as string;
+export function createMeteredAgent(service: TestService, tenant: Tenant): Promise<string> {
+  return createAgent(service.call, actingAs(tenant, 'admin'), { name: 'Metered', model: 'gpt-4.1-mini' });
 }
 
 /**

@@ -3,6 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { createTestDatabase } from '@mcpstack/test-support/postgres';
+import { removeKeysByPrefix } from '@mcpstack/test-support/redis';
+import { createOrganization, type Organization } from '@mcpstack/test-support/tenants';
 import { inject } from 'vitest';
 import { createDeps, type RunningServer, startServer } from '../../src/bootstrap.ts';
 import type { Clock, Deps } from '../../src/deps.ts';
@@ -10,7 +13,8 @@ import { parseEnv } from '../../src/env.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openDatabase } from '../../src/storage/database/database.ts';
 import { createHistoryStore, type HistoryStore } from '../../src/storage/database/history-store.ts';
-import { createTestDatabase } from './database.ts';
+
+export { uniqueSlug } from '@mcpstack/test-support/tenants';
 
 export const adminToken = `test-operator-token-${'x'.repeat(32)}`;
 
@@ -44,15 +48,8 @@ export interface CallResult {
   text: string;
 }
 
-export interface Tenant {
-  organizationId: string;
-  slug: string;
-  keys: Record<'admin' | 'developer' | 'viewer' | 'billing', string>;
-}
-
-export function uniqueSlug(base = 'org'): string {
-  return `${base}-${randomBytes(4).toString('hex')}`;
-}
+/** An organization with a key of each role. */
+export type Tenant = Organization;
 
 /**
  * Without DATABASE_URL, the services of one test file share one in-memory PGlite (its start is the
@@ -132,20 +129,7 @@ export async function startTestService(
     return { status: response.status, headers: response.headers, body: parsedBody, text };
   };
 
-  const createTenant: TestService['createTenant'] = async (slug = uniqueSlug()) => {
-    const created = await call('POST', '/api/v1/organizations', { body: { name: `Org ${slug}`, slug } });
-    if (created.status !== 201) throw new Error(`could not create org: ${created.text}`);
-    const organizationId = created.body.id as string;
-    const keys = {} as Tenant['keys'];
-    for (const roleKey of ['admin', 'developer', 'viewer', 'billing'] as const) {
-      const key = await call('POST', `/api/v1/organizations/${organizationId}/api-keys`, {
-        body: { name: `${roleKey}-key`, roleKey },
-      });
-      if (key.status !== 201) throw new Error(`could not create key: ${key.text}`);
-      keys[roleKey] = key.body.fullKey;
-    }
-    return { organizationId, slug, keys };
-  };
+  const createTenant: TestService['createTenant'] = (slug) => createOrganization(call, { slug });
 
   return {
     deps,
@@ -156,18 +140,7 @@ export async function startTestService(
     createTenant,
     drain: () => running.drainer.drainOnce({ reclaim: false }),
     async stop() {
-      let cursor = '0';
-      do {
-        const [next, found] = await deps.redis.scan(
-          cursor,
-          'MATCH',
-          `${parsed.MCPSTACK_REDIS_PREFIX}*`,
-          'COUNT',
-          1000,
-        );
-        cursor = next;
-        if (found.length > 0) await deps.redis.unlink(...found);
-      } while (cursor !== '0');
+      await removeKeysByPrefix(deps.redis, parsed.MCPSTACK_REDIS_PREFIX);
       await running.close();
       rmSync(dataDirectory, { recursive: true, force: true });
       await database.drop();

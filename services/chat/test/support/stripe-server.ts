@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '@mcpstack/test-support/http-server';
 import Stripe from 'stripe';
 
 /**
@@ -389,8 +389,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       response.end(JSON.stringify(json));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listen(server);
 
   const sessionOf = (id: string) => {
     const session = sessions.get(id);
@@ -399,7 +398,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
   };
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.origin,
     secretKey,
     webhookSecret,
     requests,
@@ -514,10 +513,6 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         ...(options.timestamp !== undefined && { timestamp: options.timestamp }),
       });
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: listening.close,
   };
 }

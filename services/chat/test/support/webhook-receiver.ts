@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '@mcpstack/test-support/http-server';
 import { Webhook } from 'standardwebhooks';
 
 export interface ReceivedEvent {
@@ -72,12 +72,8 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       response.writeHead(status).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
-  receiver.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  const listening = await listen(server);
+  receiver.url = `${listening.origin}/hooks`;
+  receiver.close = listening.close;
   return receiver;
 }
