@@ -5987,7 +5987,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         actor: string;
-                        /** @description USD */
+                        /** @description Signed: credits in are positive, debits negative. */
                         amountUsd: number;
                         /** @description USD */
                         balanceAfterUsd: number;
@@ -5995,7 +5995,11 @@ export interface operations {
                         id: string;
                         reason: string | null;
                         reference: {
-                            [key: string]: string | null;
+                            agentId: string | null;
+                            callId: string | null;
+                            conversationId: string | null;
+                            stripeChargeId: string | null;
+                            stripeSessionId: string | null;
                         };
                         /** @enum {string} */
                         type: "purchase" | "grant" | "usage" | "refund" | "adjustment";
@@ -8959,7 +8963,7 @@ export interface operations {
                             createdAt: string;
                             description: string | null;
                             enabled: boolean;
-                            eventTypes: string[];
+                            eventTypes: ("budget.threshold_reached" | "credits.low_balance" | "credits.depleted" | "usage.overage_flagged" | "webhook.test")[];
                             id: string;
                             organizationId: string;
                             updatedAt: string;
@@ -9080,7 +9084,7 @@ export interface operations {
                         createdAt: string;
                         description: string | null;
                         enabled: boolean;
-                        eventTypes: string[];
+                        eventTypes: ("budget.threshold_reached" | "credits.low_balance" | "credits.depleted" | "usage.overage_flagged" | "webhook.test")[];
                         id: string;
                         organizationId: string;
                         /** @description The Standard Webhooks signing secret (`whsec_…`); shown only now, stored encrypted. */
@@ -9190,7 +9194,7 @@ export interface operations {
                         createdAt: string;
                         description: string | null;
                         enabled: boolean;
-                        eventTypes: string[];
+                        eventTypes: ("budget.threshold_reached" | "credits.low_balance" | "credits.depleted" | "usage.overage_flagged" | "webhook.test")[];
                         id: string;
                         organizationId: string;
                         updatedAt: string;
@@ -9407,7 +9411,7 @@ export interface operations {
                         createdAt: string;
                         description: string | null;
                         enabled: boolean;
-                        eventTypes: string[];
+                        eventTypes: ("budget.threshold_reached" | "credits.low_balance" | "credits.depleted" | "usage.overage_flagged" | "webhook.test")[];
                         id: string;
                         organizationId: string;
                         updatedAt: string;
@@ -9764,7 +9768,7 @@ export interface operations {
                         createdAt: string;
                         description: string | null;
                         enabled: boolean;
-                        eventTypes: string[];
+                        eventTypes: ("budget.threshold_reached" | "credits.low_balance" | "credits.depleted" | "usage.overage_flagged" | "webhook.test")[];
                         id: string;
                         organizationId: string;
                         /** @description The Standard Webhooks signing secret (`whsec_…`); shown only now, stored encrypted. */

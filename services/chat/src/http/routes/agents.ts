@@ -9,33 +9,13 @@ import {
   updateAgentInput,
 } from '../../domain/agents.ts';
 import { microsToUsd } from '../../domain/money.ts';
+import { agentRecord } from '../../storage/records.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
-export const agentView = z.object({
-  id: z.string(),
-  organizationId: z.string(),
-  name: z.string(),
-  description: z.string().nullable(),
-  model: z.string(),
-  instructions: z.string(),
-  mcpServerIds: z.array(z.string()),
-  temperature: z.number().nullable(),
-  maxOutputTokens: z.number().int(),
-  maxSteps: z.number().int(),
-  welcomeMessage: z.string().nullable(),
-  starterPrompts: z.array(z.string()),
-  theme: z.object({
-    primaryColor: z.string(),
-    position: z.enum(['bottom-right', 'bottom-left']),
-    colorScheme: z.enum(['light', 'dark', 'auto']),
-  }),
-  rateLimits: z.object({
-    embedKeyPerMinute: z.number().int().nullable(),
-    visitorPerMinute: z.number().int().nullable(),
-    ipPerMinute: z.number().int().nullable(),
-    maxStreamsPerVisitor: z.number().int().nullable(),
-  }),
+/** The stored agent as the API shows it: the fields older records lack always present. */
+export const agentView = agentRecord.extend({
+  rateLimits: agentRecord.shape.rateLimits.unwrap(),
   showUsageToUsers: z.boolean().describe("The widget shows the visitor's budget meter."),
   budgetAlertThresholds: z
     .array(z.number().int())
@@ -44,8 +24,6 @@ export const agentView = z.object({
     .number()
     .int()
     .describe('A tool failing this many times in a row in one answer stops the answer.'),
-  createdAt: z.string(),
-  updatedAt: z.string(),
 });
 
 const modelOptionView = z.object({

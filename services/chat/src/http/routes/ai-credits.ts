@@ -3,7 +3,7 @@ import type { AuthenticatedPrincipal } from '../../domain/auth/permissions.ts';
 import { checkoutInput, createCreditCheckout, syncCreditCheckout } from '../../domain/credits/checkout.ts';
 import { ledgerFilterOf, ledgerQuery, listLedger } from '../../domain/credits/ledger.ts';
 import { ledgerCsv } from '../../domain/credits/ledger-csv.ts';
-import { viewLedgerEntry } from '../../domain/credits/ledger-entry.ts';
+import { ledgerEntryRecord, viewLedgerEntry } from '../../domain/credits/ledger-entry.ts';
 import { reconcileCredits } from '../../domain/credits/reconcile.ts';
 import {
   creditSummary,
@@ -49,22 +49,13 @@ const summaryResponse = z.object({
   lowBalanceThresholdUsd: usd,
 });
 
-const ledgerEntryView = z.object({
-  id: z.string(),
-  type: z.enum(['purchase', 'grant', 'usage', 'refund', 'adjustment']),
-  amountUsd: usd.describe('Signed: credits in are positive, debits negative.'),
-  balanceAfterUsd: usd,
-  reference: z.object({
-    agentId: z.string().nullable(),
-    conversationId: z.string().nullable(),
-    callId: z.string().nullable(),
-    stripeSessionId: z.string().nullable(),
-    stripeChargeId: z.string().nullable(),
-  }),
-  actor: z.string(),
-  reason: z.string().nullable(),
-  createdAt: z.string(),
-});
+/** The stored ledger entry in USD, the one shape every route shows it in. */
+export const ledgerEntryView = ledgerEntryRecord
+  .omit({ organizationId: true, amountMicros: true, balanceAfterMicros: true })
+  .extend({
+    amountUsd: usd.describe('Signed: credits in are positive, debits negative.'),
+    balanceAfterUsd: usd,
+  });
 
 export const reconcileResponse = z.object({
   organizationId: z.string(),

@@ -1,18 +1,16 @@
 import { z } from 'zod';
 import { createApiKey, createApiKeyInput, listApiKeys, revokeApiKey } from '../../domain/auth/api-keys.ts';
 import { permissions, roleKeys, roles } from '../../domain/auth/permissions.ts';
+import { apiKeyRecord } from '../../storage/records.ts';
 import { defineRoute } from '../route.ts';
 import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
-const apiKeyView = z.object({
-  id: z.string(),
-  name: z.string(),
+/** The stored key without its secret's hash, with the role's name and when it was last used. */
+const apiKeyView = apiKeyRecord.pick({ id: true, name: true, createdAt: true, expiresAt: true }).extend({
   clientId: z.string().describe('The public part of the key, mcpstack_sk_<8 hex>.'),
   role: z.enum(roleKeys).describe('The role of the key.'),
   roleKey: z.enum(roleKeys).describe('Same as role.'),
   roleName: z.string(),
-  createdAt: z.string(),
-  expiresAt: z.string().nullable(),
   lastUsedAt: z
     .string()
     .nullable()

@@ -17,6 +17,7 @@ import { usdToMicros } from '../../domain/money.ts';
 import { ApiError } from '../../errors.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, standardErrors } from '../schemas.ts';
+import { ledgerEntryView } from './ai-credits.ts';
 
 const agentParams = orgParams.extend({ agentId: idParam });
 const userParams = agentParams.extend({
@@ -93,17 +94,6 @@ export const embedUsageView = z.object({
 
 const fromHistory =
   'Read from PostgreSQL: the LLM calls whose `createdAt` falls in the budget period, `periodStart` (inclusive) to `periodEnd` (exclusive); days are UTC. A call that just ended counts within the drain lag (well under a second). The caps are enforced on counters in Redis, always current: `GET …/budget` and `…/external-users/{externalUserId}/budget` show them.';
-
-const ledgerEntryView = z.object({
-  id: z.string(),
-  type: z.enum(['purchase', 'grant', 'usage', 'refund', 'adjustment']),
-  amountUsd: usd,
-  balanceAfterUsd: usd,
-  reference: z.record(z.string(), z.string().nullable()),
-  actor: z.string(),
-  reason: z.string().nullable(),
-  createdAt: z.string(),
-});
 
 export const budgetRoutes = [
   defineRoute({

@@ -5,20 +5,17 @@ import {
   listEmbedKeys,
   revokeEmbedKey,
 } from '../../domain/embed-keys.ts';
+import { embedKeyRecord } from '../../storage/records.ts';
 import { defineRoute } from '../route.ts';
 import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
-const embedKeyView = z.object({
-  id: z.string(),
-  agentId: z.string(),
-  name: z.string(),
+const embedKeyView = embedKeyRecord.omit({ organizationId: true, createdBy: true }).extend({
   publicKey: z
     .string()
     .describe('mcpstack_pk_<32 hex>: publishable, for the data-public-key attribute of the script tag.'),
   allowedOrigins: z
     .array(z.string())
     .describe('Normalized origins; the chat API accepts the key only from these, compared exactly.'),
-  createdAt: z.string(),
 });
 
 const agentParams = orgParams.extend({ agentId: idParam });

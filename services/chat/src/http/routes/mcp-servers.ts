@@ -10,16 +10,12 @@ import {
 } from '../../domain/mcp/servers.ts';
 import { smokeCallInput, smokeCallTool, smokeListTools } from '../../domain/mcp/smoke-tests.ts';
 import { patchTool, patchToolInput } from '../../domain/mcp/tool-settings.ts';
+import { mcpServerRecord, toolRecord } from '../../storage/records.ts';
 import { defineRoute, type RouteDefinition } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
-export const mcpServerView = z.object({
-  id: z.string(),
-  organizationId: z.string(),
-  name: z.string(),
-  slug: z.string(),
-  description: z.string().nullable(),
-  url: z.string(),
+/** The stored server without its sealed headers, with what its last tools/list found. */
+export const mcpServerView = mcpServerRecord.omit({ sealedHeaders: true }).extend({
   headerNames: z
     .array(z.string())
     .describe('The names of the stored headers; their values are never returned.'),
@@ -28,22 +24,12 @@ export const mcpServerView = z.object({
     .enum(['unknown', 'ok', 'error'])
     .describe('The last tools/list: unknown before the first, error when the server could not be listed.'),
   catalogError: z.string().nullable().describe('Why the last tools/list failed.'),
-  createdOn: z.string(),
-  updatedAt: z.string(),
 });
 
-export const toolView = z.object({
+export const toolView = toolRecord.omit({ lastSeenAt: true }).extend({
   id: z.string().describe('The toolId of PATCH …/tools/{toolId}; stable for a tool name on this server.'),
-  name: z.string(),
   toolKey: z.string().describe('The name tools/call takes, as the server lists it.'),
-  title: z.string().nullable(),
-  displayName: z.string().nullable(),
   description: z.string().nullable().describe("The server's own description."),
-  descriptionOverride: z.string().nullable(),
-  isEnabled: z.boolean(),
-  instructions: z.string().nullable(),
-  whenToUse: z.string().nullable(),
-  whenNotToUse: z.string().nullable(),
   inputSchema: z.record(z.string(), z.unknown()).nullable().describe('The JSON Schema of the arguments.'),
 });
 

@@ -10,16 +10,11 @@ import {
   updateOrganizationInput,
   viewOrganization,
 } from '../../domain/organizations.ts';
+import { organizationRecord } from '../../storage/records.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
-export const organizationView = z.object({
-  id: z.string(),
-  slug: z.string(),
-  name: z.string(),
-  planTier: z.string(),
-  createdOn: z.string(),
-  updatedAt: z.string(),
+export const organizationView = organizationRecord.extend({
   agentCount: z.number().int(),
   mcpServerCount: z.number().int(),
   apiKeyCount: z.number().int(),

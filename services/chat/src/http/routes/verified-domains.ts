@@ -6,22 +6,20 @@ import {
   listDomains,
   removeDomain,
 } from '../../domain/verified-domains.ts';
+import { verifiedDomainRecord } from '../../storage/records.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, idParam, orgParams, standardErrors } from '../schemas.ts';
 
 const agentParams = orgParams.extend({ agentId: idParam });
 const domainParams = agentParams.extend({ domainId: idParam });
 
-const domainView = z.object({
-  id: z.string(),
-  agentId: z.string(),
+/** The stored domain without its token: the TXT record to publish carries it instead. */
+const domainView = verifiedDomainRecord.omit({ organizationId: true, token: true }).extend({
   domain: z.string().describe('Normalized: lowercase, punycode, no trailing dot.'),
   status: z.enum(['pending', 'verified']),
-  verifiedAt: z.string().nullable(),
   dnsRecord: z
     .object({ type: z.literal('TXT'), name: z.string(), value: z.string() })
     .describe('Publish this TXT record, then confirm.'),
-  createdAt: z.string(),
 });
 
 export const verifiedDomainRoutes = [

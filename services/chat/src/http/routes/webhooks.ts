@@ -11,42 +11,21 @@ import {
   updateWebhookEndpoint,
   updateWebhookEndpointInput,
 } from '../../domain/webhooks/endpoints.ts';
-import { webhookEventTypes } from '../../storage/records.ts';
+import { webhookDeliveryRecord, webhookEndpointRecord } from '../../storage/records.ts';
 import { defineRoute, type RouteDefinition } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
-export const webhookEndpointView = z.object({
-  id: z.string(),
-  organizationId: z.string(),
-  url: z.string(),
-  description: z.string().nullable(),
-  eventTypes: z.array(z.string()),
-  enabled: z.boolean(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+/** The stored endpoint without its sealed secret. */
+export const webhookEndpointView = webhookEndpointRecord.omit({ sealedSecret: true });
 const endpointWithSecret = webhookEndpointView.extend({
   secret: z
     .string()
     .describe('The Standard Webhooks signing secret (`whsec_…`); shown only now, stored encrypted.'),
 });
-const deliveryView = z.object({
-  id: z.string(),
-  endpointId: z.string(),
+/** The stored delivery, its payload parsed back from the exact bytes sent. */
+const deliveryView = webhookDeliveryRecord.extend({
   eventId: z.string().describe('The `webhook-id` header: the same on every attempt (deduplicate on it).'),
-  eventType: z.enum(webhookEventTypes),
-  status: z.enum(['pending', 'succeeded', 'failed']),
   payload: z.unknown().describe('The signed body: `{ type, timestamp, data }`.'),
-  attempts: z.array(
-    z.object({
-      attemptedAt: z.string(),
-      responseStatus: z.number().int().nullable(),
-      durationMs: z.number().int(),
-      error: z.string().nullable(),
-    }),
-  ),
-  nextAttemptAt: z.string().nullable(),
-  createdAt: z.string(),
   giveUpAt: z.string().describe('Retries (exponential backoff) stop after this: 24 hours.'),
 });
 
