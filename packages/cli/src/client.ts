@@ -3,11 +3,12 @@ import { ApiRefusal } from './errors.ts';
 import type { paths } from './generated/api.d.ts';
 import { version } from './version.ts';
 
-export type ApiClient = Client<paths>;
+/** Typed by the JSON answers: the CLI reads another media type (the ledger's CSV) as a stream. */
+export type ApiClient = Client<paths, 'application/json'>;
 
 /** A client of the public API, typed by the OpenAPI document the service generates. */
 export function createApiClient(apiUrl: string, apiKey: string | undefined): ApiClient {
-  return createClient<paths>({
+  return createClient<paths, 'application/json'>({
     baseUrl: apiUrl,
     headers: {
       'user-agent': `mcpstack-cli/${version}`,

@@ -6434,7 +6434,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of entries */
+            /** @description A page of entries (or, asked for, the CSV) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6462,6 +6462,7 @@ export interface operations {
                         }[];
                         nextCursor: string | null;
                     };
+                    "text/csv": unknown;
                 };
             };
             /** @description Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter, …) */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RouteDefinition } from './route.ts';
+import type { ResponseSpec, RouteDefinition } from './route.ts';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -27,6 +27,14 @@ function parameters(schema: z.ZodType | undefined, location: 'path' | 'query'): 
       schema: propertySchema,
     };
   });
+}
+
+function responseContent(spec: ResponseSpec): JsonSchema {
+  const content: JsonSchema = {
+    ...(spec.schema && { 'application/json': { schema: toSchema(spec.schema, 'output') } }),
+    ...Object.fromEntries((spec.otherMediaTypes ?? []).map((mediaType) => [mediaType, {}])),
+  };
+  return Object.keys(content).length > 0 ? { content } : {};
 }
 
 /**
@@ -62,12 +70,7 @@ export function buildOpenApiDocument(
       responses: Object.fromEntries(
         Object.entries(route.responses).map(([status, spec]) => [
           status,
-          {
-            description: spec.description,
-            ...(spec.schema && {
-              content: { 'application/json': { schema: toSchema(spec.schema, 'output') } },
-            }),
-          },
+          { description: spec.description, ...responseContent(spec) },
         ]),
       ),
     };

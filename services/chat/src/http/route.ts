@@ -31,25 +31,64 @@ export interface RouteContext<Params, Query, Body> {
   serviceOrigin: string;
 }
 
-export interface RouteResult {
-  status?: number;
-  body?: unknown;
+export interface ResponseSpec<Schema extends z.ZodType = z.ZodType> {
+  description: string;
+  /** The JSON body; a status without one answers no body. */
+  schema?: Schema;
+  /** Media types the route may answer instead of JSON when asked (`Accept`): a CSV export. */
+  otherMediaTypes?: readonly string[];
+}
+
+/** The route's documented answers, by HTTP status. */
+export type Responses = Record<number, ResponseSpec>;
+
+type SuccessStatus = 200 | 201 | 202 | 204;
+
+interface ResultExtras {
   headers?: Record<string, string>;
   /** `Set-Cookie` values (the console session's). */
   cookies?: string[];
-  /** A body sent as is instead of JSON (a CSV export); its Content-Type goes in `headers`. */
-  text?: string;
 }
 
-export interface ResponseSpec {
-  description: string;
-  schema?: z.ZodType;
-}
+/** A 200 may leave its status out. */
+type StatusField<Status> = Status extends 200 ? { status?: 200 } : { status: Status };
+
+/** A body is only serialized: read-only arrays do as well as any. */
+type Sendable<T> = T extends readonly (infer Item)[]
+  ? readonly Sendable<Item>[]
+  : T extends object
+    ? { [Key in keyof T]: Sendable<T[Key]> }
+    : T;
+
+/**
+ * The body documented for a status: its schema's input; or, for another media type, a body sent
+ * as is (its Content-Type goes in `headers`). A 204 has none. Another status documented without a
+ * schema is typed `unknown` rather than `never`: with `never`, TypeScript drops the contextual type
+ * of a handler that throws before it returns and widens its `status: 201` to `number`. The test
+ * harness refuses a body there all the same.
+ */
+type BodyField<Status, Spec> =
+  | (Spec extends { schema: infer Schema extends z.ZodType }
+      ? { body: Sendable<z.input<Schema>>; text?: never }
+      : Status extends 204
+        ? { body?: never; text?: never }
+        : { body?: unknown; text?: never })
+  | (Spec extends { otherMediaTypes: readonly string[] } ? { text: string; body?: never } : never);
+
+/** What a handler answers: one of its route's documented success statuses, with the body documented for it. */
+export type RouteResult<R extends Responses = Responses> = number extends keyof R
+  ? ResultExtras & { status?: number; body?: unknown; text?: string }
+  : {
+      [Status in Extract<keyof R, SuccessStatus>]: StatusField<Status> &
+        BodyField<Status, R[Status]> &
+        ResultExtras;
+    }[Extract<keyof R, SuccessStatus>];
 
 export interface RouteDefinition<
   Params extends AnyObject = AnyObject,
   Query extends AnyObject = AnyObject,
   Body extends z.ZodType = z.ZodType,
+  R extends Responses = Responses,
 > {
   method: HttpMethod;
   /** OpenAPI-style path, e.g. `/api/v1/organizations/{orgId}/agents/{agentId}`. */
@@ -63,14 +102,20 @@ export interface RouteDefinition<
   params?: Params;
   query?: Query;
   body?: Body;
-  responses: Record<number, ResponseSpec>;
-  handle(context: RouteContext<z.output<Params>, z.output<Query>, z.output<Body>>): Promise<RouteResult>;
+  responses: R;
+  handle(context: RouteContext<z.output<Params>, z.output<Query>, z.output<Body>>): Promise<RouteResult<R>>;
 }
 
-/** Identity function that lets TypeScript infer a route's input types from its schemas. */
-export function defineRoute<Params extends AnyObject, Query extends AnyObject, Body extends z.ZodType>(
-  definition: RouteDefinition<Params, Query, Body>,
-): RouteDefinition {
+/**
+ * Identity function that lets TypeScript infer a route's types from its schemas: the handler's
+ * inputs from `params`, `query` and `body`, and what it may answer from `responses`.
+ */
+export function defineRoute<
+  Params extends AnyObject,
+  Query extends AnyObject,
+  Body extends z.ZodType,
+  R extends Responses,
+>(definition: RouteDefinition<Params, Query, Body, R>): RouteDefinition {
   return definition as unknown as RouteDefinition;
 }
 

@@ -107,7 +107,7 @@ export interface DeliveryView {
   id: string;
   endpointId: string;
   eventId: string;
-  eventType: string;
+  eventType: WebhookEventType;
   status: WebhookDeliveryRecord['status'];
   payload: unknown;
   attempts: WebhookDeliveryRecord['attempts'];

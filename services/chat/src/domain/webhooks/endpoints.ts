@@ -4,7 +4,11 @@ import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
-import { type WebhookEndpointRecord, webhookEventTypes } from '../../storage/records.ts';
+import {
+  type WebhookEndpointRecord,
+  type WebhookEventType,
+  webhookEventTypes,
+} from '../../storage/records.ts';
 import { checkedPublicUrl } from '../outbound/url-guard.ts';
 
 /**
@@ -54,7 +58,7 @@ export interface WebhookEndpointView {
   organizationId: string;
   url: string;
   description: string | null;
-  eventTypes: string[];
+  eventTypes: WebhookEventType[];
   enabled: boolean;
   createdAt: string;
   updatedAt: string;

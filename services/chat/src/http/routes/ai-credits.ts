@@ -181,7 +181,11 @@ export const aiCreditRoutes = [
     params: orgParams,
     query: ledgerQuery,
     responses: {
-      200: { description: 'A page of entries', schema: page(ledgerEntryView) },
+      200: {
+        description: 'A page of entries (or, asked for, the CSV)',
+        schema: page(ledgerEntryView),
+        otherMediaTypes: ['text/csv'],
+      },
       ...standardErrors,
     },
     async handle({ deps, params, query, headers }) {

@@ -10,6 +10,22 @@ import {
 import { defineRoute } from '../route.ts';
 import { standardErrors } from '../schemas.ts';
 
+const cliConfigView = z.object({
+  apiVersion: z.literal('v1').describe('The version in the path of every management route.'),
+  apiBasePath: z.string(),
+  openApiUrl: z.string().describe('The OpenAPI 3.1 document, relative to the service URL.'),
+  docsUrl: z.string().describe('Where the API is documented, relative to the service URL.'),
+  authMethods: z.array(
+    z.object({
+      type: z.enum(['service_account', 'operator']),
+      keyPrefix: z.string().nullable(),
+      headers: z.array(z.string()).describe('How to send the credential.'),
+      roles: z.array(z.enum(roleKeys)),
+    }),
+  ),
+  whoamiUrl: z.string(),
+});
+
 /**
  * What a client (the `mcpstack` CLI, an SDK) needs before it holds a key: which API it talks to and
  * how to authenticate. Public, like the OpenAPI document it points to.
@@ -34,23 +50,7 @@ export const cliConfig = {
     },
   ],
   whoamiUrl: '/api/v1/cli/whoami',
-} as const;
-
-const cliConfigView = z.object({
-  apiVersion: z.literal('v1').describe('The version in the path of every management route.'),
-  apiBasePath: z.string(),
-  openApiUrl: z.string().describe('The OpenAPI 3.1 document, relative to the service URL.'),
-  docsUrl: z.string().describe('Where the API is documented, relative to the service URL.'),
-  authMethods: z.array(
-    z.object({
-      type: z.enum(['service_account', 'operator']),
-      keyPrefix: z.string().nullable(),
-      headers: z.array(z.string()).describe('How to send the credential.'),
-      roles: z.array(z.enum(roleKeys)),
-    }),
-  ),
-  whoamiUrl: z.string(),
-});
+} satisfies z.input<typeof cliConfigView>;
 
 const whoamiView = z.object({
   type: z.enum(['operator', 'service_account']),
@@ -93,7 +93,7 @@ export const cliRoutes = [
       if (principal.kind === 'operator') {
         return {
           body: {
-            type: 'operator',
+            type: 'operator' as const,
             organizationId: null,
             keyId: null,
             clientId: null,
@@ -106,7 +106,7 @@ export const cliRoutes = [
       }
       return {
         body: {
-          type: 'service_account',
+          type: 'service_account' as const,
           organizationId: principal.organizationId,
           keyId: principal.keyId,
           clientId: principal.clientId,

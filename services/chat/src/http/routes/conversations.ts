@@ -144,7 +144,11 @@ export const conversationRoutes = [
     async handle({ deps, params }) {
       await getAgent(deps, params.orgId, params.agentId);
       const { messages } = await getConversation(deps, params.orgId, params.agentId, params.conversationId);
-      return { body: { conversationId: params.conversationId, data: messages } };
+      // A copy per message: the AI SDK declares its message as an interface, which a loose object's
+      // index signature does not accept.
+      return {
+        body: { conversationId: params.conversationId, data: messages.map((message) => ({ ...message })) },
+      };
     },
   }),
   defineRoute({
