@@ -996,7 +996,19 @@ export interface paths {
 }
 export type webhooks = Record<string, never>;
 export interface components {
-    schemas: never;
+    schemas: {
+        Error: {
+            error: {
+                /** @enum {string} */
+                code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
+                message: string;
+                requestId?: string;
+                status: number;
+            } & {
+                [key: string]: unknown;
+            };
+        };
+    };
     responses: never;
     parameters: never;
     requestBodies: never;
@@ -1447,6 +1459,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     whoami: {
@@ -1483,17 +1504,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -1502,17 +1513,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -1521,17 +1522,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -1540,17 +1531,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -1590,17 +1589,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -1647,17 +1645,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description invalid_api_key */
@@ -1666,17 +1654,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description cross_site_request: not from the console origin */
@@ -1685,17 +1663,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -1704,17 +1672,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -1741,17 +1726,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -1760,17 +1735,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -1779,17 +1744,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -1798,17 +1753,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -1855,17 +1818,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -1874,17 +1827,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -1893,17 +1836,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -1912,17 +1845,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -1968,17 +1909,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -1987,17 +1918,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -2006,17 +1927,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -2025,17 +1936,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The slug is taken (slug_taken) */
@@ -2044,17 +1945,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2095,17 +2013,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -2114,17 +2022,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -2133,17 +2031,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -2152,17 +2040,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2191,17 +2087,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -2210,17 +2096,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -2229,17 +2105,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -2248,17 +2114,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2306,17 +2180,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -2325,17 +2189,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -2344,17 +2198,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -2363,17 +2207,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The slug is taken (slug_taken) */
@@ -2382,17 +2216,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2435,17 +2295,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -2454,17 +2304,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -2473,17 +2313,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -2492,17 +2322,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2575,17 +2413,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -2594,17 +2422,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -2613,17 +2431,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -2632,17 +2440,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2754,17 +2570,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -2773,17 +2579,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -2792,17 +2588,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -2811,17 +2597,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2887,17 +2699,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -2906,17 +2708,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -2925,17 +2717,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -2944,17 +2726,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2984,17 +2774,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -3003,17 +2783,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -3022,17 +2792,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -3041,17 +2801,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -3164,17 +2932,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -3183,17 +2941,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -3202,17 +2950,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -3221,17 +2959,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -3290,17 +3054,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -3309,17 +3063,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -3328,17 +3072,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -3347,17 +3081,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -3436,17 +3178,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -3455,17 +3187,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -3474,17 +3196,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -3493,17 +3205,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -3555,17 +3293,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -3574,17 +3302,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -3593,17 +3311,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -3612,17 +3320,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -3667,17 +3383,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -3686,17 +3392,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -3705,17 +3401,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -3724,17 +3410,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -3786,17 +3480,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -3805,17 +3489,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -3824,17 +3498,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -3843,17 +3507,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -3902,17 +3574,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -3921,17 +3583,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -3940,17 +3592,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -3959,17 +3601,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -4019,17 +3669,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -4038,17 +3678,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -4057,17 +3687,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -4076,17 +3696,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -4117,17 +3763,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -4136,17 +3772,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -4155,17 +3781,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -4174,17 +3790,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -4229,17 +3853,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -4248,17 +3862,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -4267,17 +3871,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -4286,17 +3880,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -4348,17 +3950,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -4367,17 +3959,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -4386,17 +3968,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -4405,17 +3977,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -4447,17 +4045,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -4466,17 +4054,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -4485,17 +4063,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -4504,17 +4072,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -4568,17 +4144,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -4587,17 +4153,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -4606,17 +4162,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -4625,17 +4171,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -4680,17 +4234,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -4699,17 +4243,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -4718,17 +4252,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -4737,17 +4261,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -4805,17 +4337,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -4824,17 +4346,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -4843,17 +4355,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -4862,17 +4364,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -4902,17 +4430,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -4921,17 +4439,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -4940,17 +4448,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -4959,17 +4457,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -5005,17 +4511,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -5024,17 +4520,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -5043,17 +4529,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -5062,17 +4538,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -5129,17 +4613,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -5148,17 +4622,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -5167,17 +4631,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -5186,17 +4640,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -5279,17 +4741,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -5298,17 +4750,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -5317,17 +4759,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -5336,17 +4768,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -5396,17 +4836,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -5415,17 +4845,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -5434,17 +4854,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -5453,17 +4863,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -5513,17 +4931,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -5532,17 +4940,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -5551,17 +4949,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -5570,17 +4958,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -5635,17 +5031,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -5654,17 +5040,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -5673,17 +5049,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -5692,17 +5058,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description domain_exists */
@@ -5711,17 +5067,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -5752,17 +5134,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -5771,17 +5143,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -5790,17 +5152,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -5809,17 +5161,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -5868,17 +5228,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -5887,17 +5237,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -5906,17 +5246,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -5925,17 +5255,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description domain_verification_failed: what was found and why it does not match */
@@ -5944,17 +5264,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -6012,17 +5340,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -6031,17 +5349,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -6050,17 +5358,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -6069,17 +5367,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description insufficient_credits: a debit below zero */
@@ -6088,17 +5376,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -6148,17 +5462,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -6167,17 +5471,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -6186,17 +5480,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -6205,17 +5489,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description payment_provider_error: Stripe failed or refused the call */
@@ -6224,17 +5525,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description billing_not_configured: STRIPE_SECRET_KEY is unset */
@@ -6243,17 +5534,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -6296,17 +5577,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -6315,17 +5586,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -6334,17 +5595,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -6353,17 +5604,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description payment_provider_error: Stripe failed or refused the call */
@@ -6372,17 +5622,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description billing_not_configured: STRIPE_SECRET_KEY is unset */
@@ -6391,17 +5631,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -6471,17 +5701,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -6490,17 +5710,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -6509,17 +5719,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -6528,17 +5728,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -6594,17 +5802,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -6613,17 +5811,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -6632,17 +5820,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -6651,17 +5829,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -6717,17 +5903,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -6736,17 +5912,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -6755,17 +5921,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -6774,17 +5930,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -6818,17 +5982,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -6837,17 +5991,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -6856,17 +6000,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -6875,17 +6009,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -6926,17 +6068,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -6945,17 +6077,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -6964,17 +6086,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -6983,17 +6095,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -7049,17 +6187,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -7068,17 +6196,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -7087,17 +6205,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -7106,17 +6214,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -7175,17 +6291,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -7194,17 +6300,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -7213,17 +6309,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -7232,17 +6318,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -7313,17 +6407,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -7332,17 +6416,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -7351,17 +6425,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -7370,17 +6434,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -7410,17 +6500,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -7429,17 +6509,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -7448,17 +6518,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -7467,17 +6527,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -7516,17 +6584,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -7535,17 +6593,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -7554,17 +6602,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -7573,17 +6611,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -7629,17 +6675,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -7648,17 +6684,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -7667,17 +6693,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -7686,17 +6702,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -7749,17 +6791,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -7768,17 +6800,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -7787,17 +6809,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -7806,17 +6818,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -7875,17 +6895,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -7894,17 +6904,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -7913,17 +6913,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -7932,17 +6922,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -8007,17 +7005,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -8026,17 +7014,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -8045,17 +7023,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -8064,17 +7032,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description slug_taken */
@@ -8083,17 +7041,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -8166,17 +7150,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -8185,17 +7159,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -8204,17 +7168,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -8223,17 +7177,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -8263,17 +7225,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -8282,17 +7234,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -8301,17 +7243,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -8320,17 +7252,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description mcp_server_in_use: agentIds lists the agents using it */
@@ -8339,17 +7261,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -8415,17 +7345,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -8434,17 +7354,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -8453,17 +7363,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -8472,17 +7372,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description slug_taken */
@@ -8491,17 +7381,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -8555,17 +7471,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -8574,17 +7480,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -8593,17 +7489,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -8612,17 +7498,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description mcp_server_unreachable (what failed is in the message) or mcp_tool_error */
@@ -8631,17 +7516,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -8694,17 +7578,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -8713,17 +7587,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -8732,17 +7596,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -8751,17 +7605,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description tool_disabled */
@@ -8770,17 +7614,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description mcp_server_unreachable (what failed is in the message) or mcp_tool_error */
@@ -8789,17 +7650,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -8865,17 +7725,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -8884,17 +7734,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -8903,17 +7743,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -8922,17 +7752,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -8980,17 +7836,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -8999,17 +7845,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -9018,17 +7854,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -9037,17 +7863,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -9101,17 +7935,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -9120,17 +7944,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -9139,17 +7953,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -9158,17 +7962,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -9209,17 +8039,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -9228,17 +8048,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -9247,17 +8057,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -9266,17 +8066,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -9306,17 +8114,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -9325,17 +8123,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -9344,17 +8132,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -9363,17 +8141,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -9426,17 +8212,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -9445,17 +8221,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -9464,17 +8230,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -9483,17 +8239,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -9554,17 +8336,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -9573,17 +8345,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -9592,17 +8354,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -9611,17 +8363,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -9675,17 +8435,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -9694,17 +8444,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -9713,17 +8453,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -9732,17 +8462,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -9785,17 +8523,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -9804,17 +8532,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -9823,17 +8541,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -9842,17 +8550,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -9905,17 +8621,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not authenticated */
@@ -9924,17 +8630,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The role lacks the permission */
@@ -9943,17 +8639,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not found (another organization’s resources are 404 too) */
@@ -9962,17 +8648,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        error: {
-                            /** @enum {string} */
-                            code: "invalid_json" | "invalid_body" | "invalid_path_parameter" | "validation_failed" | "invalid_url" | "private_url_not_allowed" | "unknown_model" | "unknown_mcp_server" | "origin_not_verified" | "public_suffix_not_allowed" | "invalid_signature" | "unauthenticated" | "invalid_api_key" | "invalid_public_key" | "secret_key_not_allowed" | "session_expired" | "budget_exceeded" | "insufficient_permissions" | "origin_required" | "origin_not_allowed" | "cross_site_request" | "csrf_token_invalid" | "not_found" | "organization_not_found" | "api_key_not_found" | "agent_not_found" | "mcp_server_not_found" | "embed_key_not_found" | "tool_not_found" | "conversation_not_found" | "domain_not_found" | "checkout_session_not_found" | "webhook_endpoint_not_found" | "webhook_delivery_not_found" | "method_not_allowed" | "slug_taken" | "mcp_server_in_use" | "tool_disabled" | "conversation_too_long" | "message_already_answered" | "insufficient_credits" | "domain_exists" | "domain_verification_failed" | "payload_too_large" | "message_too_long" | "unsupported_media_type" | "unsupported_content_encoding" | "rate_limited" | "too_many_streams" | "budget_busy" | "internal_error" | "mcp_server_unreachable" | "mcp_tool_error" | "model_error" | "payment_provider_error" | "service_unavailable" | "billing_not_configured";
-                            message: string;
-                            requestId?: string;
-                            status: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };

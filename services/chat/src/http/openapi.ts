@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ResponseSpec, RouteDefinition } from './route.ts';
+import { errorResponse } from './schemas.ts';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -29,9 +30,17 @@ function parameters(schema: z.ZodType | undefined, location: 'path' | 'query'): 
   });
 }
 
+/** Schemas every operation shares, published once under `components.schemas` and referred to. */
+const sharedSchemas = new Map<z.ZodType, string>([[errorResponse, 'Error']]);
+
+function responseSchema(schema: z.ZodType): JsonSchema {
+  const name = sharedSchemas.get(schema);
+  return name ? { $ref: `#/components/schemas/${name}` } : toSchema(schema, 'output');
+}
+
 function responseContent(spec: ResponseSpec): JsonSchema {
   const content: JsonSchema = {
-    ...(spec.schema && { 'application/json': { schema: toSchema(spec.schema, 'output') } }),
+    ...(spec.schema && { 'application/json': { schema: responseSchema(spec.schema) } }),
     ...Object.fromEntries((spec.otherMediaTypes ?? []).map((mediaType) => [mediaType, {}])),
   };
   return Object.keys(content).length > 0 ? { content } : {};
@@ -87,6 +96,9 @@ export function buildOpenApiDocument(
     },
     servers: [{ url: '/' }],
     components: {
+      schemas: Object.fromEntries(
+        [...sharedSchemas].map(([schema, name]) => [name, toSchema(schema, 'output')]),
+      ),
       securitySchemes: {
         bearerAuth: { type: 'http', scheme: 'bearer', description: 'A service-account key, mcpstack_sk_…' },
         apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },

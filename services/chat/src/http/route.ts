@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import type { AuthenticatedPrincipal, Permission } from '../domain/auth/permissions.ts';
 import type { OrganizationRecord } from '../storage/records.ts';
+import { errorResponse } from './schemas.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -116,7 +117,39 @@ export function defineRoute<
   Body extends z.ZodType,
   R extends Responses,
 >(definition: RouteDefinition<Params, Query, Body, R>): RouteDefinition {
-  return definition as unknown as RouteDefinition;
+  const responses = { ...routerResponses(definition), ...definition.responses };
+  return { ...definition, responses } as unknown as RouteDefinition;
+}
+
+/**
+ * What the router itself may answer on a route, whatever its handler does, so that the document
+ * lists every status a client can get: the body's size and encoding, the service-account keys'
+ * rate limit, and the store out of reach.
+ */
+function routerResponses(route: Pick<RouteDefinition, 'auth' | 'body'>): Responses {
+  const responses: Responses = {};
+  if (route.body) {
+    responses[413] = {
+      description: 'payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES',
+      schema: errorResponse,
+    };
+    responses[415] = {
+      description: 'unsupported_media_type (the body is not JSON) or unsupported_content_encoding',
+      schema: errorResponse,
+    };
+  }
+  if (route.auth === 'principal') {
+    responses[429] = {
+      description:
+        'rate_limited: the service-account key sent more than MCPSTACK_RATE_LIMIT_API_KEY_PER_MINUTE requests this minute (Retry-After)',
+      schema: errorResponse,
+    };
+  }
+  responses[503] = {
+    description: 'service_unavailable: the store cannot be reached; retry shortly',
+    schema: errorResponse,
+  };
+  return responses;
 }
 
 /** `/a/{b}/c` → `/a/:b/c` */

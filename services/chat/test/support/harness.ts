@@ -13,6 +13,7 @@ import { parseEnv } from '../../src/env.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openDatabase } from '../../src/storage/database/database.ts';
 import { createHistoryStore, type HistoryStore } from '../../src/storage/database/history-store.ts';
+import { assertDocumentedResponse } from './contract.ts';
 
 export { uniqueSlug } from '@mcpstack/test-support/tenants';
 
@@ -24,7 +25,10 @@ export interface TestService {
   /** Every log line the service wrote, for tests that prove secrets never reach the logs. */
   logs: string[];
   running: RunningServer;
-  /** `fetch` against the service, JSON in and out. */
+  /**
+   * `fetch` against the service, JSON in and out. Throws when the response is not what the OpenAPI
+   * document publishes for its route (status, media type, body), so docs and behaviour cannot drift.
+   */
   call(method: string, path: string, options?: CallOptions): Promise<CallResult>;
   /** Moves the history outbox to PostgreSQL now (after any pass in flight): reads then see every write. */
   drain(): Promise<number>;
@@ -126,7 +130,9 @@ export async function startTestService(
     } catch {
       // not JSON: leave the text
     }
-    return { status: response.status, headers: response.headers, body: parsedBody, text };
+    const result = { status: response.status, headers: response.headers, body: parsedBody, text };
+    assertDocumentedResponse(method, path, result);
+    return result;
   };
 
   const createTenant: TestService['createTenant'] = (slug) => createOrganization(call, { slug });
