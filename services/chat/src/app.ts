@@ -1,16 +1,17 @@
 import express, { type Express } from 'express';
 import type { Deps } from './deps.ts';
-import { chatOpenApiPaths, chatRouter } from './http/chat/chat-routes.ts';
+import { chatCors } from './http/chat/embed-auth.ts';
 import { consoleAssetRouter } from './http/console-assets.ts';
 import { errorHandler } from './http/middleware/errors.ts';
 import { observe, securityHeaders } from './http/middleware/observe.ts';
 import { buildOpenApiDocument, type JsonSchema } from './http/openapi.ts';
 import type { RouteDefinition } from './http/route.ts';
-import { createRouter } from './http/router.ts';
+import { createRouter, refuseUnmatched } from './http/router.ts';
 import { agentRoutes } from './http/routes/agents.ts';
 import { aiCreditRoutes } from './http/routes/ai-credits.ts';
 import { apiKeyRoutes } from './http/routes/api-keys.ts';
 import { budgetRoutes } from './http/routes/budgets.ts';
+import { chatApiPath, chatRoutes } from './http/routes/chat.ts';
 import { cliRoutes } from './http/routes/cli.ts';
 import { consoleSessionRoutes } from './http/routes/console-session.ts';
 import { conversationRoutes } from './http/routes/conversations.ts';
@@ -20,13 +21,14 @@ import { identityRoutes } from './http/routes/identity.ts';
 import { mcpServerRoutes } from './http/routes/mcp-servers.ts';
 import { organizationRoutes } from './http/routes/organizations.ts';
 import { reconcileRoutes } from './http/routes/reconcile.ts';
+import { stripeWebhookRoute } from './http/routes/stripe-webhook.ts';
 import { verifiedDomainRoutes } from './http/routes/verified-domains.ts';
 import { webhookRoutes } from './http/routes/webhooks.ts';
-import { stripeWebhookOpenApiPaths, stripeWebhookRouter } from './http/stripe-webhook.ts';
 import { widgetAssetRouter } from './http/widget-asset.ts';
 
-/** Every route of the API, in the order of the OpenAPI document. */
-export const apiRoutes: readonly RouteDefinition[] = [
+/** Every route but the chat API's, in the order of the OpenAPI document. */
+const serviceRoutes: readonly RouteDefinition[] = [
+  stripeWebhookRoute,
   ...organizationRoutes,
   ...cliRoutes,
   ...apiKeyRoutes,
@@ -43,12 +45,15 @@ export const apiRoutes: readonly RouteDefinition[] = [
   ...consoleSessionRoutes,
 ];
 
+/** Every route of the API, in the order of the OpenAPI document. */
+export const apiRoutes: readonly RouteDefinition[] = [...chatRoutes, ...serviceRoutes];
+
 /**
  * The OpenAPI document the service serves at /api/v1/openapi.json; `@mcpstack/cli` generates its
  * types from this same function at build time.
  */
 export function serviceOpenApiDocument(): JsonSchema {
-  return buildOpenApiDocument(apiRoutes, { ...chatOpenApiPaths(), ...stripeWebhookOpenApiPaths() });
+  return buildOpenApiDocument(apiRoutes);
 }
 
 export interface App {
@@ -72,7 +77,9 @@ export function createApp(deps: Deps): App {
     next();
   });
   // First: a chat turn is the hot path, and its paths are its own (the chat body parser is its route's).
-  app.use(chatRouter(deps));
+  // The chat API is for browsers: CORS preflights of every path under it, then its routes.
+  app.use(chatApiPath, chatCors(deps));
+  app.use(createRouter(deps, chatRoutes));
 
   const health = express.Router();
   mountHealth(health, deps, lifecycle);
@@ -83,11 +90,10 @@ export function createApp(deps: Deps): App {
     response.setHeader('Cache-Control', 'public, max-age=300');
     response.json(openApiDocument);
   });
-  // Before every JSON parser: Stripe signs the raw body.
-  app.use(stripeWebhookRouter(deps));
   app.use(widgetAssetRouter());
   app.use(consoleAssetRouter());
-  app.use(createRouter(deps, apiRoutes));
+  app.use(createRouter(deps, serviceRoutes));
+  app.use(refuseUnmatched(apiRoutes));
   app.use(errorHandler(deps.logger));
   return { app, lifecycle };
 }

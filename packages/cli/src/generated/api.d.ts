@@ -1066,70 +1066,99 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description invalid_public_key or secret_key_not_allowed */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description budget_exceeded: limitSource agent, user, anonymous or credits; reason cap_reached (retryable at resetsAt) or message_larger_than_cap; remedy for the site owner */
             402: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description origin_required or origin_not_allowed (limitSource origin, with a remedy) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description conversation_not_found (another visitor’s conversation) or agent_not_found */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description method_not_allowed, with Allow */
             405: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description conversation_too_long, or message_already_answered (the same message id again) */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description message_too_long or payload_too_large */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description unsupported_media_type or unsupported_content_encoding */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description rate_limited (limitSource rate), too_many_streams or budget_busy (limitSource in_flight: answers in progress hold the cap); retryAfterSeconds and Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1138,7 +1167,10 @@ export interface operations {
             query: {
                 visitorId: string;
             };
-            header?: never;
+            header?: {
+                /** @description A JWT the website's backend signed for its signed-in user: the read is then that user's. */
+                "X-Mcpstack-User-Token"?: string;
+            };
             path: {
                 conversationId: string;
             };
@@ -1167,35 +1199,63 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description invalid_public_key or secret_key_not_allowed */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description origin_required or origin_not_allowed (limitSource origin, with a remedy) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description conversation_not_found (another visitor’s conversation) or agent_not_found */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description method_not_allowed, with Allow */
             405: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited (limitSource rate): the embed key, visitor or IP limit; retryAfterSeconds and Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1204,7 +1264,10 @@ export interface operations {
             query: {
                 visitorId: string;
             };
-            header?: never;
+            header?: {
+                /** @description A JWT the website's backend signed for its signed-in user: the read is then that user's. */
+                "X-Mcpstack-User-Token"?: string;
+            };
             path: {
                 conversationId: string;
             };
@@ -1224,35 +1287,63 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description invalid_public_key or secret_key_not_allowed */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description origin_required or origin_not_allowed (limitSource origin, with a remedy) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description conversation_not_found (another visitor’s conversation) or agent_not_found */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description method_not_allowed, with Allow */
             405: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited (limitSource rate): the embed key, visitor or IP limit; retryAfterSeconds and Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1261,53 +1352,104 @@ export interface operations {
             query: {
                 visitorId: string;
             };
-            header?: never;
+            header?: {
+                /** @description A JWT the website's backend signed for its signed-in user: the read is then that user's. */
+                "X-Mcpstack-User-Token"?: string;
+            };
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description { budget: { scope, limitUsd, spentUsd, remainingUsd, remainingPercent, resetsAt, warnAtPercent } | null } (USD figures null for anonymous visitors; budget null when no cap applies) */
+            /** @description The meter (USD figures null for anonymous visitors; budget null when no cap applies) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description Null when no cap applies. */
+                        budget: {
+                            /** @description Null for anonymous visitors: they see only the share left. */
+                            limitUsd: number | null;
+                            /** @description What is left of the cap, 0-100. */
+                            remainingPercent: number;
+                            remainingUsd: number | null;
+                            resetsAt: string;
+                            /**
+                             * @description The cap that binds: the signed-in user's own, the agent's, or the anonymous pool.
+                             * @enum {string}
+                             */
+                            scope: "user" | "agent" | "anonymous";
+                            spentUsd: number | null;
+                            /** @description The agent's alert thresholds (percent spent), where the widget warns. */
+                            warnAtPercent: number[];
+                        } | null;
+                    };
+                };
             };
             /** @description Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description invalid_public_key or secret_key_not_allowed */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description origin_required or origin_not_allowed (limitSource origin, with a remedy) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description conversation_not_found (another visitor’s conversation) or agent_not_found */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description method_not_allowed, with Allow */
             405: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited (limitSource rate): the embed key, visitor or IP limit; retryAfterSeconds and Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1325,42 +1467,92 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        agentId: string;
+                        /** @description Percentages of each cap at which budget.threshold_reached fires (and the widget warns). */
+                        budgetAlertThresholds: number[];
+                        limits: {
+                            /** @description The longest message the agent accepts. */
+                            maxMessageChars: number;
+                        };
+                        name: string;
+                        /** @description The widget shows the visitor's budget meter. */
+                        showUsageToUsers: boolean;
+                        starterPrompts: string[];
+                        theme: {
+                            /** @enum {string} */
+                            colorScheme: "light" | "dark" | "auto";
+                            /** @enum {string} */
+                            position: "bottom-right" | "bottom-left";
+                            primaryColor: string;
+                        };
+                        welcomeMessage: string | null;
+                    };
+                };
             };
             /** @description Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description invalid_public_key or secret_key_not_allowed */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description origin_required or origin_not_allowed (limitSource origin, with a remedy) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description conversation_not_found (another visitor’s conversation) or agent_not_found */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description method_not_allowed, with Allow */
             405: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited (limitSource rate): the embed key, visitor or IP limit; retryAfterSeconds and Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1369,7 +1561,10 @@ export interface operations {
             query: {
                 visitorId: string;
             };
-            header?: never;
+            header?: {
+                /** @description A JWT the website's backend signed for its signed-in user: the read is then that user's. */
+                "X-Mcpstack-User-Token"?: string;
+            };
             path: {
                 conversationId: string;
             };
@@ -1377,47 +1572,97 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description { conversationId, title, messages } */
+            /** @description The conversation */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        conversationId: string;
+                        messages: ({
+                            id: string;
+                            metadata?: {
+                                createdAt?: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            parts: ({
+                                type: string;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                            /** @enum {string} */
+                            role: "system" | "user" | "assistant";
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        title: string;
+                    };
+                };
             };
             /** @description Invalid input (validation_failed, invalid_json, invalid_body, invalid_path_parameter) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description invalid_public_key or secret_key_not_allowed */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description origin_required or origin_not_allowed (limitSource origin, with a remedy) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description conversation_not_found (another visitor’s conversation) or agent_not_found */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description method_not_allowed, with Allow */
             405: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description rate_limited (limitSource rate): the embed key, visitor or IP limit; retryAfterSeconds and Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable: the store cannot be reached; retry shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -8682,30 +8927,68 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    id: string;
+                    type: string;
+                } & {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
-            /** @description Received: `{ received, eventId, outcome }` */
+            /** @description Received */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        eventId: string;
+                        /**
+                         * @description What the event did: credited (once), duplicate, refunded, ignored (a type not used), …
+                         * @enum {string}
+                         */
+                        outcome: "credited" | "duplicate" | "amount_mismatch" | "not_paid" | "ignored" | "rejected" | "refunded" | "payment_mismatch";
+                        /** @constant */
+                        received: true;
+                    };
+                };
             };
             /** @description invalid_signature: nothing was applied */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type (the body is not JSON) or unsupported_content_encoding */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description billing_not_configured, or the store is unavailable (Stripe retries) */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };

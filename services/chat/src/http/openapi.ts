@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ResponseSpec, RouteDefinition } from './route.ts';
+import type { AuthMode, ResponseSpec, RouteDefinition } from './route.ts';
 import { errorResponse } from './schemas.ts';
 
 export type JsonSchema = Record<string, unknown>;
@@ -13,7 +13,7 @@ export function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema 
   return rest;
 }
 
-function parameters(schema: z.ZodType | undefined, location: 'path' | 'query'): JsonSchema[] {
+function parameters(schema: z.ZodType | undefined, location: 'path' | 'query' | 'header'): JsonSchema[] {
   if (!schema) return [];
   const json = toSchema(schema, 'input');
   const properties = (json.properties ?? {}) as Record<string, JsonSchema>;
@@ -46,36 +46,42 @@ function responseContent(spec: ResponseSpec): JsonSchema {
   return Object.keys(content).length > 0 ? { content } : {};
 }
 
+/** How each kind of route authenticates, as `security` requirements. */
+const security: Record<AuthMode, JsonSchema[]> = {
+  none: [],
+  operator: [{ operatorToken: [] }],
+  principal: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+  publishableKey: [{ publishableKey: [] }],
+};
+
+function requestBody(route: RouteDefinition): JsonSchema {
+  const [mediaType, schema] = route.rawBody
+    ? [route.rawBody.mediaType, route.rawBody.schema]
+    : ['application/json', route.body];
+  if (!schema) return {};
+  return { requestBody: { required: true, content: { [mediaType]: { schema: toSchema(schema, 'input') } } } };
+}
+
 /**
  * The OpenAPI 3.1 document, generated from the same zod schemas that validate requests, so the
  * document and the service cannot drift apart.
  */
-export function buildOpenApiDocument(
-  routes: readonly RouteDefinition[],
-  /** Hand-described path items for routes outside the table (the streaming chat API). */
-  extraPaths: Record<string, Record<string, JsonSchema>> = {},
-): JsonSchema {
-  const paths: Record<string, Record<string, JsonSchema>> = { ...extraPaths };
+export function buildOpenApiDocument(routes: readonly RouteDefinition[]): JsonSchema {
+  const paths: Record<string, Record<string, JsonSchema>> = {};
   for (const route of routes) {
     const operation: JsonSchema = {
       operationId: route.operationId,
       summary: route.summary,
       ...(route.description !== undefined && { description: route.description }),
       tags: [route.tag],
-      security:
-        route.auth === 'none'
-          ? []
-          : route.auth === 'operator'
-            ? [{ operatorToken: [] }]
-            : [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+      security: security[route.auth],
       ...(route.permission && { 'x-required-permission': route.permission }),
-      parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
-      ...(route.body && {
-        requestBody: {
-          required: true,
-          content: { 'application/json': { schema: toSchema(route.body, 'input') } },
-        },
-      }),
+      parameters: [
+        ...parameters(route.params, 'path'),
+        ...parameters(route.query, 'query'),
+        ...parameters(route.headers, 'header'),
+      ],
+      ...requestBody(route),
       responses: Object.fromEntries(
         Object.entries(route.responses).map(([status, spec]) => [
           status,

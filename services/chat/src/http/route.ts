@@ -1,3 +1,4 @@
+import type { RequestHandler } from 'express';
 import type { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import type { AuthenticatedPrincipal, Permission } from '../domain/auth/permissions.ts';
@@ -11,8 +12,10 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
  * - `operator`: only MCPSTACK_ADMIN_TOKEN.
  * - `principal`: the operator or a service-account key; with an `{orgId}` path parameter the
  *   principal must belong to that organization (else 404) and hold `permission` (else 403).
+ * - `publishableKey`: the chat API for browsers: an agent's embed key from an Origin it allows,
+ *   checked by the route's own handlers (`http/chat/embed-auth.ts`).
  */
-export type AuthMode = 'none' | 'operator' | 'principal';
+export type AuthMode = 'none' | 'operator' | 'principal' | 'publishableKey';
 
 type AnyObject = z.ZodType<Record<string, unknown>>;
 
@@ -26,7 +29,7 @@ export interface RouteContext<Params, Query, Body> {
   /** Set when the path has `{orgId}`: the organization, already checked to exist and be visible. */
   organization: OrganizationRecord;
   requestId: string;
-  /** The request's headers (lower-case names), for content negotiation (`Accept`). */
+  /** The request's headers (lower-case names): content negotiation (`Accept`), signatures. */
   headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The origin the client addressed, `protocol://host[:port]` (for same-origin checks and cookies). */
   serviceOrigin: string;
@@ -85,12 +88,8 @@ export type RouteResult<R extends Responses = Responses> = number extends keyof 
         ResultExtras;
     }[Extract<keyof R, SuccessStatus>];
 
-export interface RouteDefinition<
-  Params extends AnyObject = AnyObject,
-  Query extends AnyObject = AnyObject,
-  Body extends z.ZodType = z.ZodType,
-  R extends Responses = Responses,
-> {
+/** What the OpenAPI document says of a route, whatever runs it. */
+interface RouteDocs<Params extends AnyObject, Query extends AnyObject, R extends Responses> {
   method: HttpMethod;
   /** OpenAPI-style path, e.g. `/api/v1/organizations/{orgId}/agents/{agentId}`. */
   path: string;
@@ -102,10 +101,60 @@ export interface RouteDefinition<
   permission?: Permission;
   params?: Params;
   query?: Query;
-  body?: Body;
+  /** Request headers the route reads, for the document; the handler checks them itself. */
+  headers?: AnyObject;
   responses: R;
+}
+
+/**
+ * A route whose handler returns its answer: the router authenticates, scopes to the organization,
+ * authorizes and validates, then sends what `handle` returns.
+ */
+export interface HandledRoute<
+  Params extends AnyObject = AnyObject,
+  Query extends AnyObject = AnyObject,
+  Body extends z.ZodType = z.ZodType,
+  R extends Responses = Responses,
+> extends RouteDocs<Params, Query, R> {
+  body?: Body;
+  rawBody?: undefined;
   handle(context: RouteContext<z.output<Params>, z.output<Query>, z.output<Body>>): Promise<RouteResult<R>>;
 }
+
+/**
+ * A handled route that reads the exact bytes of its body, unparsed, because a signature covers
+ * them (Stripe's webhook). `body` is undefined when the request's media type is not `mediaType`.
+ */
+export interface RawBodyRoute<R extends Responses = Responses> extends RouteDocs<AnyObject, AnyObject, R> {
+  rawBody: {
+    mediaType: string;
+    /** The body's shape, for the document only: the handler parses it once it checked the bytes. */
+    schema: z.ZodType;
+  };
+  body?: undefined;
+  handle(
+    context: RouteContext<Record<string, unknown>, Record<string, unknown>, Buffer | undefined>,
+  ): Promise<RouteResult<R>>;
+}
+
+/**
+ * A route that writes its own response: a stream, or the chat API with its own key, Origin and
+ * limits, checked in an order of its own. The router mounts its Express handlers as they are (no
+ * work added to a chat request); the table documents it, `body` included, which the handlers
+ * validate themselves.
+ */
+export interface MountedRoute extends RouteDocs<AnyObject, AnyObject, Responses> {
+  body?: z.ZodType;
+  rawBody?: undefined;
+  /**
+   * Builds the Express handlers of this route and of the routes that share its `mount`, by
+   * operationId: the router calls each `mount` once, so the handlers may share metrics and parsers.
+   */
+  mount(deps: Deps): Readonly<Record<string, RequestHandler[]>>;
+}
+
+/** A route of the table: what the router mounts and the OpenAPI document describes. */
+export type RouteDefinition = HandledRoute | RawBodyRoute | MountedRoute;
 
 /**
  * Identity function that lets TypeScript infer a route's types from its schemas: the handler's
@@ -116,9 +165,24 @@ export function defineRoute<
   Query extends AnyObject,
   Body extends z.ZodType,
   R extends Responses,
->(definition: RouteDefinition<Params, Query, Body, R>): RouteDefinition {
-  const responses = { ...routerResponses(definition), ...definition.responses };
-  return { ...definition, responses } as unknown as RouteDefinition;
+>(definition: HandledRoute<Params, Query, Body, R>): RouteDefinition {
+  return withRouterResponses(definition) as unknown as RouteDefinition;
+}
+
+/** A route that reads its body's exact bytes (see `RawBodyRoute`). */
+export function defineRawBodyRoute<R extends Responses>(definition: RawBodyRoute<R>): RouteDefinition {
+  return withRouterResponses(definition) as unknown as RouteDefinition;
+}
+
+/** A route that writes its own response (see `MountedRoute`): it documents every status itself. */
+export function defineMountedRoute(definition: MountedRoute): RouteDefinition {
+  return definition;
+}
+
+function withRouterResponses<
+  Route extends HandledRoute<AnyObject, AnyObject, z.ZodType, Responses> | RawBodyRoute,
+>(route: Route): Route {
+  return { ...route, responses: { ...routerResponses(route), ...route.responses } };
 }
 
 /**
@@ -126,9 +190,9 @@ export function defineRoute<
  * lists every status a client can get: the body's size and encoding, the service-account keys'
  * rate limit, and the store out of reach.
  */
-function routerResponses(route: Pick<RouteDefinition, 'auth' | 'body'>): Responses {
+function routerResponses(route: Pick<HandledRoute | RawBodyRoute, 'auth' | 'body' | 'rawBody'>): Responses {
   const responses: Responses = {};
-  if (route.body) {
+  if (route.body || route.rawBody) {
     responses[413] = {
       description: 'payload_too_large: the body is over MCPSTACK_MAX_BODY_BYTES',
       schema: errorResponse,

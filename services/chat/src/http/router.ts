@@ -1,4 +1,4 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { match } from 'path-to-regexp';
 import type { Deps } from '../deps.ts';
 import { takeTokens } from '../domain/abuse/rate-limit.ts';
@@ -13,7 +13,7 @@ import { requireOrganization } from '../domain/organizations.ts';
 import { ApiError } from '../errors.ts';
 import { parseInput } from '../validate.ts';
 import { authenticate, serviceOrigin } from './middleware/authenticate.ts';
-import { type RouteDefinition, toExpressPath } from './route.ts';
+import { type MountedRoute, type RouteDefinition, toExpressPath } from './route.ts';
 
 const methodsWithBody = new Set(['post', 'put', 'patch']);
 
@@ -22,13 +22,29 @@ function hasBody(request: Request): boolean {
   return request.get('transfer-encoding') !== undefined || (length !== undefined && length !== '0');
 }
 
-/** Mounts each route with the same steps: authenticate, scope to the organization, authorize, validate, handle. */
+/**
+ * Mounts each route of the table: a handled route with the same steps (authenticate, scope to the
+ * organization, authorize, validate, handle), a mounted route with its own handlers. A request no
+ * route takes goes on (to `refuseUnmatched`, after every router).
+ */
 export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Router {
   const router = express.Router({ strict: false, caseSensitive: true });
   const json = express.json({ limit: deps.env.MCPSTACK_MAX_BODY_BYTES, strict: false });
 
+  const mounted = new Map<MountedRoute['mount'], Readonly<Record<string, RequestHandler[]>>>();
   for (const route of routes) {
-    const handlers = methodsWithBody.has(route.method) ? [json] : [];
+    if ('mount' in route) {
+      const handlers = mounted.get(route.mount) ?? route.mount(deps);
+      mounted.set(route.mount, handlers);
+      const own = handlers[route.operationId];
+      if (!own) throw new Error(`The mount of ${route.operationId} builds no handlers for it`);
+      router[route.method](toExpressPath(route.path), ...own);
+      continue;
+    }
+    const parser = route.rawBody
+      ? express.raw({ type: route.rawBody.mediaType, limit: deps.env.MCPSTACK_MAX_BODY_BYTES })
+      : json;
+    const handlers = methodsWithBody.has(route.method) ? [parser] : [];
     router[route.method](
       toExpressPath(route.path),
       ...handlers,
@@ -90,7 +106,8 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
           );
         }
         const query = route.query ? parseInput(route.query, request.query, 'query') : {};
-        let body: unknown;
+        // A raw body is the exact bytes (a Buffer), or undefined in another media type.
+        let body: unknown = route.rawBody ? request.body : undefined;
         if (route.body) {
           if (request.body === undefined)
             throw new ApiError('validation_failed', 'body: is required (a JSON object)');
@@ -100,7 +117,7 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
           deps,
           params,
           query,
-          body,
+          body: body as never,
           principal: principal as AuthenticatedPrincipal,
           organization,
           requestId,
@@ -117,26 +134,33 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
     );
   }
 
-  // A path that exists under another method is a 405 with Allow; anything else a 404. OPTIONS too:
-  // the management API is not for browsers, so it answers no CORS preflight (the chat API does).
+  return router;
+}
+
+/**
+ * After every route: a path that exists under another method is a 405 with Allow; anything else a
+ * 404. OPTIONS too: the management API is not for browsers, so it answers no CORS preflight; the
+ * chat API does (before its routes), so its paths allow OPTIONS.
+ */
+export function refuseUnmatched(routes: readonly RouteDefinition[]): RequestHandler {
   const matchers = routes.map((route) => ({
-    method: route.method,
+    method: route.method.toUpperCase(),
+    answersPreflights: route.auth === 'publishableKey',
     match: match(toExpressPath(route.path), { decode: false }),
   }));
-  router.use((request: Request) => {
-    const allowed = matchers
-      .filter((entry) => entry.match(request.path) !== false)
-      .map((entry) => entry.method.toUpperCase());
-    if (allowed.length > 0) {
+  return (request: Request) => {
+    const matching = matchers.filter((entry) => entry.match(request.path) !== false);
+    if (matching.length > 0) {
+      const preflight = matching.some((entry) => entry.answersPreflights) ? ['OPTIONS'] : [];
+      const allow = [...new Set([...matching.map((entry) => entry.method), ...preflight])];
       throw new ApiError(
         'method_not_allowed',
-        `${request.method} is not allowed here; use ${[...new Set(allowed)].join(', ')}`,
+        `${request.method} is not allowed here; use ${allow.join(', ')}`,
         {
-          allow: [...new Set(allowed)],
+          allow,
         },
       );
     }
     throw new ApiError('not_found', `No route for ${request.method} ${request.path}`);
-  });
-  return router;
+  };
 }

@@ -20,7 +20,7 @@ const conversationView = z.object({
   updatedAt: z.string(),
 });
 
-const messageView = z
+export const messageView = z
   .looseObject({
     id: z.string(),
     role: z.enum(['system', 'user', 'assistant']),
