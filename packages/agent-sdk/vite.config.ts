@@ -72,12 +72,16 @@ export default defineConfig(({ mode }) => {
               formats: ['iife'],
               fileName: () => 'agent-sdk.iife.js',
             },
-      rolldownOptions: esm
-        ? { external: [/^preact(\/|$)/, /^react(\/|$)/, /^react-dom(\/|$)/] }
-        : panel
-          ? { output: { entryFileNames: 'agent-sdk-panel.[hash].js' } }
-          : // The first statement the script runs: the benchmark measures from this mark to the launcher's.
-            { output: { banner: 'performance.mark("mcpstack:script-start");' } },
+      rolldownOptions: {
+        // The chat protocol's header names are written where they are used, not kept as variables.
+        optimization: { inlineConst: true },
+        ...(esm
+          ? { external: [/^preact(\/|$)/, /^react(\/|$)/, /^react-dom(\/|$)/] }
+          : panel
+            ? { output: { entryFileNames: 'agent-sdk-panel.[hash].js' } }
+            : // The first statement the script runs: the benchmark measures from this mark to the launcher's.
+              { output: { banner: 'performance.mark("mcpstack:script-start");' } }),
+      },
     },
   };
 });

@@ -1,39 +1,21 @@
+import {
+  type ChatBudget,
+  type ChatConfig,
+  publishableKeyHeader,
+  userTokenHeader,
+  userTokenProblemHeader,
+  type VisitorBudget,
+} from '@mcpstack/chat-protocol';
 import { Emitter } from './emitter.ts';
 import { ChatError, errorFromResponse } from './errors.ts';
 import { type ChatMessage, MessageBuilder, type ToolCallPart, toChatMessage } from './messages.ts';
 import { type KeyValueStorage, randomId, savedState } from './storage.ts';
 import { readChunkStream } from './stream.ts';
 
-/** The agent's public settings (`GET /api/v1/chat/config`). */
-export interface AgentConfig {
-  agentId: string;
-  name: string;
-  welcomeMessage: string | null;
-  starterPrompts: string[];
-  theme: {
-    primaryColor?: string;
-    position?: 'bottom-right' | 'bottom-left';
-    colorScheme?: 'light' | 'dark' | 'auto';
-  };
-  limits: { maxMessageChars?: number };
-  /** The agent shows visitors their budget meter (`state.budget`). */
-  showUsageToUsers?: boolean;
-  budgetAlertThresholds?: number[];
-}
+/** The agent's public settings (`GET /api/v1/chat/config`), as the service declares them. */
+export type AgentConfig = ChatConfig;
 
-/**
- * The visitor's budget meter (`GET /api/v1/chat/budget`, and each answer's finish): a signed-in
- * user's own cap (else the agent's) in USD; for a guest only the share left (USD fields null).
- */
-export interface VisitorBudget {
-  scope: 'user' | 'agent' | 'anonymous';
-  limitUsd: number | null;
-  spentUsd: number | null;
-  remainingUsd: number | null;
-  remainingPercent: number;
-  resetsAt: string;
-  warnAtPercent: number[];
-}
+export type { VisitorBudget };
 
 /**
  * `idle`: nothing in flight. `submitted`: the message is sent, no answer yet (with a
@@ -188,10 +170,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       : new ChatError('internal_error', error instanceof Error ? error.message : String(error));
 
   async function call(path: string, init: RequestInit = {}): Promise<Response> {
-    const headers: Record<string, string> = { authorization: `Bearer ${options.publicKey}` };
+    const headers: Record<string, string> = { [publishableKeyHeader]: `Bearer ${options.publicKey}` };
     if (init.body) headers['content-type'] = 'application/json';
     // GETs carry the user token in a header: tokens never go in URLs, which get logged.
-    else if (userToken) headers['x-mcpstack-user-token'] = userToken;
+    else if (userToken) headers[userTokenHeader] = userToken;
     try {
       return await fetchImpl(`${apiBase}${path}`, { ...init, headers });
     } catch (error) {
@@ -202,7 +184,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   }
 
   function noteUserTokenProblem(response: Response) {
-    const problem = response.headers.get('x-mcpstack-user-token-problem');
+    const problem = response.headers.get(userTokenProblemHeader);
     if (!problem || tokenProblemReported) return;
     tokenProblemReported = true;
     const notice = new ChatError(problem, undefined, {
@@ -505,7 +487,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       const response = await call(
         `/api/v1/chat/budget?visitorId=${encodeURIComponent(saved.visitorId ?? '')}`,
       ).catch(() => null);
-      if (response?.ok) set({ budget: ((await response.json()) as { budget: VisitorBudget | null }).budget });
+      if (response?.ok) set({ budget: ((await response.json()) as ChatBudget).budget });
     },
 
     async send(text) {

@@ -1,3 +1,5 @@
+import { requestIdHeader, retryAfterHeader } from '@mcpstack/chat-protocol';
+
 /**
  * The codes a chat client can meet: the service's (`{ error: { code } }`, see the service's
  * errors.ts) plus the client's own for what never reached the service.
@@ -105,9 +107,9 @@ export async function errorFromResponse(response: Response): Promise<ChatError> 
       status: response.status,
       scope: typeof scope === 'string' && scopes.includes(scope) ? (scope as BudgetScope) : undefined,
       resetsAt: typeof resetsAt === 'string' ? resetsAt : undefined,
-      retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')),
+      retryAfterSeconds: parseRetryAfter(response.headers.get(retryAfterHeader)),
       requestId:
-        typeof requestId === 'string' ? requestId : (response.headers.get('x-request-id') ?? undefined),
+        typeof requestId === 'string' ? requestId : (response.headers.get(requestIdHeader) ?? undefined),
       details,
     },
   );

@@ -1,3 +1,4 @@
+import { type ChatTheme, publishableKeyHeader } from '@mcpstack/chat-protocol';
 import type { AgentConfig, ChatClient } from '../client/client.ts';
 import { Emitter } from '../client/emitter.ts';
 import { ChatError } from '../client/errors.ts';
@@ -155,7 +156,7 @@ export function createWidget(
 
   // The settings theme the launcher and name its label; the panel's client reads the same answer.
   const configResponse = fetch(`${apiBase}/api/v1/chat/config`, {
-    headers: { authorization: `Bearer ${options.publicKey}` },
+    headers: { [publishableKeyHeader]: `Bearer ${options.publicKey}` },
   });
   configResponse
     .then((response) => (response.ok ? response.clone().json() : null))
@@ -169,7 +170,7 @@ export function createWidget(
 
   function paint(): void {
     if (destroyed) return;
-    const theme = config?.theme ?? {};
+    const theme: Partial<ChatTheme> = config?.theme ?? {};
     const scheme = options.colorScheme ?? theme.colorScheme ?? 'auto';
     const primary =
       [options.primaryColor, theme.primaryColor].find((color) => color && hexColor.test(color)) ?? '#4f46e5';

@@ -1169,7 +1169,7 @@ export interface operations {
             };
             header?: {
                 /** @description A JWT the website's backend signed for its signed-in user: the read is then that user's. */
-                "X-Mcpstack-User-Token"?: string;
+                "x-mcpstack-user-token"?: string;
             };
             path: {
                 conversationId: string;
@@ -1266,7 +1266,7 @@ export interface operations {
             };
             header?: {
                 /** @description A JWT the website's backend signed for its signed-in user: the read is then that user's. */
-                "X-Mcpstack-User-Token"?: string;
+                "x-mcpstack-user-token"?: string;
             };
             path: {
                 conversationId: string;
@@ -1354,7 +1354,7 @@ export interface operations {
             };
             header?: {
                 /** @description A JWT the website's backend signed for its signed-in user: the read is then that user's. */
-                "X-Mcpstack-User-Token"?: string;
+                "x-mcpstack-user-token"?: string;
             };
             path?: never;
             cookie?: never;
@@ -1563,7 +1563,7 @@ export interface operations {
             };
             header?: {
                 /** @description A JWT the website's backend signed for its signed-in user: the read is then that user's. */
-                "X-Mcpstack-User-Token"?: string;
+                "x-mcpstack-user-token"?: string;
             };
             path: {
                 conversationId: string;

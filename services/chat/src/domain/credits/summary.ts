@@ -1,10 +1,8 @@
+import { creditsLowHeader } from '@mcpstack/chat-protocol';
 import type { Deps } from '../../deps.ts';
 import { microsToUsd, usdToMicros } from '../money.ts';
 
 type SummaryDeps = Pick<Deps, 'redis' | 'keys' | 'clock' | 'env'>;
-
-/** Set on chat answers while the organization's balance is below its low-balance threshold. */
-export const lowBalanceHeader = 'x-mcpstack-credits-low';
 
 export interface CreditSummary {
   currency: 'USD';
@@ -67,7 +65,7 @@ export async function lowBalanceHeaders(
     deps.redis.hget(deps.keys.organization(organizationId).credits, 'balance'),
     lowBalanceThresholdMicros(deps, organizationId),
   ]);
-  return number(balance) < threshold ? { [lowBalanceHeader]: 'true' } : {};
+  return number(balance) < threshold ? { [creditsLowHeader]: 'true' } : {};
 }
 
 /** The organization's own low-balance threshold, else the service's (MCPSTACK_LOW_BALANCE_USD). */

@@ -1,3 +1,10 @@
+import {
+  type ChatBudget,
+  type ChatConfig,
+  type ChatHistory,
+  serverTimingHeader,
+  userTokenHeader,
+} from '@mcpstack/chat-protocol';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { Histogram } from 'prom-client';
 import type { Deps } from '../../deps.ts';
@@ -16,9 +23,6 @@ import { ApiError } from '../../errors.ts';
 import { parseInput } from '../../validate.ts';
 import { visitorQuery } from './chat-schemas.ts';
 import { embedAuth, embedContext } from './embed-auth.ts';
-
-/** Header carrying the user token on GET requests (tokens never go in URLs, which get logged). */
-export const userTokenHeader = 'x-mcpstack-user-token';
 
 const clientIp = (request: Request) => request.ip ?? 'unknown';
 
@@ -108,7 +112,7 @@ export function chatHandlers(deps: Deps): Record<ChatOperation, RequestHandler[]
         ...turn.timings.stages,
       ];
       for (const { stage, ms } of stages) stageSeconds.observe({ stage }, ms / 1000);
-      return { ...turn.headers, 'server-timing': serverTiming(stages) };
+      return { ...turn.headers, [serverTimingHeader]: serverTiming(stages) };
     });
     await turn.stream(sink, gone.signal);
   }
@@ -137,7 +141,7 @@ export function chatHandlers(deps: Deps): Record<ChatOperation, RequestHandler[]
         limits: { maxMessageChars: deps.env.MCPSTACK_CHAT_MAX_MESSAGE_CHARS },
         showUsageToUsers: agent.showUsageToUsers,
         budgetAlertThresholds: agent.budgetAlertThresholds,
-      });
+      } satisfies ChatConfig);
     } catch (error) {
       next(error);
     }
@@ -152,7 +156,9 @@ export function chatHandlers(deps: Deps): Record<ChatOperation, RequestHandler[]
       const headers: Record<string, string> = {};
       const owner = await resolveOwner(deps, key, query.visitorId, request.get(userTokenHeader), headers);
       for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
-      response.json({ budget: await visitorBudget(deps, key.organizationId, key.agentId, owner) });
+      response.json({
+        budget: await visitorBudget(deps, key.organizationId, key.agentId, owner),
+      } satisfies ChatBudget);
     } catch (error) {
       next(error);
     }
@@ -175,7 +181,11 @@ export function chatHandlers(deps: Deps): Record<ChatOperation, RequestHandler[]
         conversationId,
         owner,
       );
-      response.json({ conversationId: conversation.id, title: conversation.title, messages });
+      response.json({
+        conversationId: conversation.id,
+        title: conversation.title,
+        messages,
+      } satisfies ChatHistory);
     } catch (error) {
       next(error);
     }

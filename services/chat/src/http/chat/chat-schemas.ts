@@ -1,3 +1,5 @@
+import type { ChatBudget, ChatConfig, ChatHistory } from '@mcpstack/chat-protocol';
+import { userTokenHeader } from '@mcpstack/chat-protocol';
 import { z } from 'zod';
 import { conversationIdSchema, visitorIdSchema } from '../../domain/chat/chat-request.ts';
 import { agentView } from '../routes/agents.ts';
@@ -10,7 +12,7 @@ export const conversationParams = z.object({ conversationId: conversationIdSchem
 
 /** A signed-in user's token rides in a header on reads: URLs get logged. */
 export const userTokenHeaders = z.object({
-  'X-Mcpstack-User-Token': z
+  [userTokenHeader]: z
     .string()
     .optional()
     .describe("A JWT the website's backend signed for its signed-in user: the read is then that user's."),
@@ -31,7 +33,7 @@ export const chatConfigView = agentView
     limits: z.object({
       maxMessageChars: z.number().int().describe('The longest message the agent accepts.'),
     }),
-  });
+  }) satisfies z.ZodType<ChatConfig>;
 
 export const visitorBudgetView = z.object({
   scope: z
@@ -49,10 +51,10 @@ export const visitorBudgetView = z.object({
 
 export const chatBudgetView = z.object({
   budget: visitorBudgetView.nullable().describe('Null when no cap applies.'),
-});
+}) satisfies z.ZodType<ChatBudget>;
 
 export const chatHistoryView = z.object({
   conversationId: z.string(),
   title: z.string(),
   messages: z.array(messageView),
-});
+}) satisfies z.ZodType<ChatHistory>;

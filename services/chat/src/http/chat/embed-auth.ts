@@ -1,3 +1,11 @@
+import {
+  creditsLowHeader,
+  publishableKeyHeader,
+  requestIdHeader,
+  retryAfterHeader,
+  userTokenHeader,
+  userTokenProblemHeader,
+} from '@mcpstack/chat-protocol';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Deps } from '../../deps.ts';
 import { publishableKeyPrefix, secretKeyPrefix } from '../../domain/auth/api-keys.ts';
@@ -25,8 +33,10 @@ export const embedContext = (response: Response): EmbedContext => response.local
 
 const originRefusal: RefusalDetails = { limitSource: 'origin', retryable: false, remedy: remedies.origin };
 
-const allowedHeaders = 'authorization, content-type, x-request-id, x-mcpstack-user-token';
-const exposedHeaders = 'x-request-id, retry-after, x-mcpstack-user-token-problem, x-mcpstack-credits-low';
+const allowedHeaders = [publishableKeyHeader, 'content-type', requestIdHeader, userTokenHeader].join(', ');
+const exposedHeaders = [requestIdHeader, retryAfterHeader, userTokenProblemHeader, creditsLowHeader].join(
+  ', ',
+);
 
 function allowOrigin(response: Response, origin: string): void {
   response.setHeader('Access-Control-Allow-Origin', origin);
@@ -34,7 +44,7 @@ function allowOrigin(response: Response, origin: string): void {
 }
 
 function bearer(request: Request): string | undefined {
-  const header = request.get('authorization');
+  const header = request.get(publishableKeyHeader);
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   return match?.[1];
 }

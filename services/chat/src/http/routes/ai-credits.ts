@@ -1,3 +1,4 @@
+import { creditsLowHeader } from '@mcpstack/chat-protocol';
 import { z } from 'zod';
 import type { AuthenticatedPrincipal } from '../../domain/auth/permissions.ts';
 import { checkoutInput, createCreditCheckout, syncCreditCheckout } from '../../domain/credits/checkout.ts';
@@ -105,7 +106,7 @@ const creditSettings = z.object({
     .min(0)
     .max(1_000_000)
     .describe(
-      'Below this balance the summary says lowBalance, chat answers carry x-mcpstack-credits-low, and a credits.low_balance webhook event fires when a call crosses it.',
+      `Below this balance the summary says lowBalance, chat answers carry ${creditsLowHeader}, and a credits.low_balance webhook event fires when a call crosses it.`,
     ),
 });
 
