@@ -18,6 +18,7 @@ import { conversationRoutes } from './http/routes/conversations.ts';
 import { embedKeyRoutes } from './http/routes/embed-keys.ts';
 import { type Lifecycle, mountHealth } from './http/routes/health.ts';
 import { identityRoutes } from './http/routes/identity.ts';
+import { llmCallRoutes } from './http/routes/llm-calls.ts';
 import { mcpServerRoutes } from './http/routes/mcp-servers.ts';
 import { organizationRoutes } from './http/routes/organizations.ts';
 import { reconcileRoutes } from './http/routes/reconcile.ts';
@@ -36,6 +37,7 @@ const serviceRoutes: readonly RouteDefinition[] = [
   ...embedKeyRoutes,
   ...identityRoutes,
   ...conversationRoutes,
+  ...llmCallRoutes,
   ...budgetRoutes,
   ...aiCreditRoutes,
   ...reconcileRoutes,

@@ -1,6 +1,7 @@
 import { creditsLowHeader } from '@mcpstack/chat-protocol';
 import { z } from 'zod';
 import type { AuthenticatedPrincipal } from '../../domain/auth/permissions.ts';
+import { adjustCredits, adjustmentInput } from '../../domain/credits/adjustments.ts';
 import { checkoutInput, createCreditCheckout, syncCreditCheckout } from '../../domain/credits/checkout.ts';
 import { ledgerFilterOf, ledgerQuery, listLedger } from '../../domain/credits/ledger.ts';
 import { ledgerCsv } from '../../domain/credits/ledger-csv.ts';
@@ -11,7 +12,7 @@ import {
   lowBalanceThresholdMicros,
   setLowBalanceThreshold,
 } from '../../domain/credits/summary.ts';
-import { microsToUsd } from '../../domain/money.ts';
+import { microsToUsd, usdToMicros } from '../../domain/money.ts';
 import { defineRoute } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, standardErrors } from '../schemas.ts';
 
@@ -205,6 +206,31 @@ export const aiCreditRoutes = [
       }
       const result = await listLedger(deps, params.orgId, filter, query);
       return { body: { data: result.data.map(viewLedgerEntry), nextCursor: result.nextCursor } };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/api/v1/organizations/{orgId}/ai-credits/adjustments',
+    operationId: 'adjustAiCredits',
+    summary: 'Grant (positive) or debit (negative) AI credits by hand, with a reason for the ledger.',
+    tag: 'AI credits',
+    auth: 'principal',
+    permission: 'billing:adjust',
+    params: orgParams,
+    body: adjustmentInput,
+    responses: {
+      201: { description: 'The ledger entry', schema: ledgerEntryView },
+      ...standardErrors,
+      409: { description: 'insufficient_credits: a debit below zero', schema: errorResponse },
+    },
+    async handle({ deps, params, body, principal }) {
+      const entry = await adjustCredits(deps, params.orgId, {
+        type: 'adjustment',
+        amountMicros: usdToMicros(body.amountUsd),
+        actor: actorOf(principal),
+        reason: body.reason,
+      });
+      return { status: 201, body: viewLedgerEntry(entry) };
     },
   }),
   defineRoute({

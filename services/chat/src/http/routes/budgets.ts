@@ -11,13 +11,9 @@ import {
 } from '../../domain/budgets/settings.ts';
 import { agentUsage, agentUserUsage, embedUsage, userUsageQuery } from '../../domain/budgets/usage.ts';
 import { listUserOverrides, userOverridesQuery } from '../../domain/budgets/user-overrides.ts';
-import { adjustCredits, adjustmentInput } from '../../domain/credits/adjustments.ts';
-import { viewLedgerEntry } from '../../domain/credits/ledger-entry.ts';
-import { usdToMicros } from '../../domain/money.ts';
 import { ApiError } from '../../errors.ts';
 import { defineRoute } from '../route.ts';
-import { errorResponse, idParam, orgParams, page, standardErrors } from '../schemas.ts';
-import { ledgerEntryView } from './ai-credits.ts';
+import { idParam, orgParams, page, standardErrors } from '../schemas.ts';
 
 const agentParams = orgParams.extend({ agentId: idParam });
 const userParams = agentParams.extend({
@@ -263,31 +259,6 @@ export const budgetRoutes = [
     responses: { 200: { description: 'Usage per agent', schema: embedUsageView }, ...standardErrors },
     async handle({ deps, params }) {
       return { body: await embedUsage(deps, params.orgId) };
-    },
-  }),
-  defineRoute({
-    method: 'post',
-    path: '/api/v1/organizations/{orgId}/ai-credits/adjustments',
-    operationId: 'adjustAiCredits',
-    summary: 'Grant (positive) or debit (negative) AI credits by hand, with a reason for the ledger.',
-    tag: 'AI credits',
-    auth: 'principal',
-    permission: 'billing:adjust',
-    params: orgParams,
-    body: adjustmentInput,
-    responses: {
-      201: { description: 'The ledger entry', schema: ledgerEntryView },
-      ...standardErrors,
-      409: { description: 'insufficient_credits: a debit below zero', schema: errorResponse },
-    },
-    async handle({ deps, params, body, principal }) {
-      const entry = await adjustCredits(deps, params.orgId, {
-        type: 'adjustment',
-        amountMicros: usdToMicros(body.amountUsd),
-        actor: principal.kind === 'operator' ? 'operator' : `key:${principal.keyId}`,
-        reason: body.reason,
-      });
-      return { status: 201, body: viewLedgerEntry(entry) };
     },
   }),
 ];
