@@ -68,7 +68,7 @@ export function createRedis(options: RedisOptions): RedisClient {
  * EVAL when a node lost its script cache (a restart, a failover, a new cluster node).
  */
 export function loadScripts(redis: RedisClient): Scripts {
-  const directory = new URL('./lua/', import.meta.url);
+  const directory = new URL('./scripts/', import.meta.url);
   for (const [name, { file, keys }] of Object.entries(scriptFiles)) {
     const lua = withIncludes(readFileSync(new URL(file, directory), 'utf8'), directory);
     redis.defineCommand(name, keys === 'any' ? { lua } : { numberOfKeys: keys, lua });
@@ -86,7 +86,7 @@ export function loadScripts(redis: RedisClient): Scripts {
 }
 
 /**
- * Shared Lua pieces are written once (`lua/lib/`) and pulled in by a `--#include lib/<file>.lua`
+ * Shared Lua pieces are written once (`scripts/lib/`) and pulled in by a `--#include lib/<file>.lua`
  * line, replaced by the file's text before the script is registered.
  */
 function withIncludes(lua: string, directory: URL): string {
