@@ -1,6 +1,6 @@
 -- Holds an upper bound of one LLM call's cost in every scope that applies, all or nothing.
--- Invariants: reserved[f] = sum of the open holds on f; spent + reserved <= cap in every scope (the
--- check below and the settle script, which books at most the hold, keep it). A hold nobody settles
+-- Invariants: reserved[f] = Σ open holds on f; spent + reserved ≤ cap in every scope (the check
+-- below and the settle script, which books at most the hold, keep it). A hold nobody settles
 -- is charged at its bound when it expires (by the expired-holds sweeper, through the settle script),
 -- never silently released: the model may have run.
 -- KEYS[1] agent budget settings, KEYS[2] the agent's spend counters of the current period,

@@ -1,7 +1,7 @@
 -- Settles one LLM call: releases its hold, books its cost in the period's counters, debits the
 -- credits, and appends the call's record (and its ledger debit, when it cost anything) to the
 -- organization's history outbox (a stream the drainer moves to PostgreSQL), all in one step.
--- Invariants: reserved[f] = sum of the open holds; spent + reserved <= cap. So the amount booked is
+-- Invariants: reserved[f] = Σ open holds on f; spent + reserved ≤ cap. So the amount booked is
 -- never more than the hold (a model that reports more usage than its bound is booked at the bound,
 -- and the excess is kept on the record as its overage); a hold already charged at its expiry (its
 -- process died, or could not reach Redis in time) books nothing more. Counters = sum of the records'
