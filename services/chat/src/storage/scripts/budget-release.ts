@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { HoldKeys } from './budget-reserve.ts';
+import { type HoldKeys, holdKeyList } from './budget-reserve.ts';
 import { defineScript } from './define-script.ts';
 
 /** budget-release.lua: gives back a hold unused (its call was never made); a hold already gone is no error. */
@@ -7,7 +7,7 @@ export const budgetRelease = defineScript({
   file: 'budget-release.lua',
   keyCount: 3,
   encode: (keys: HoldKeys, args: { holdId: string }) => ({
-    keys: [keys.reserved, keys.holds, keys.holdData],
+    keys: holdKeyList(keys),
     args: [args.holdId],
   }),
   reply: z.literal(1),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineScript, statusReply } from './define-script.ts';
+import { defineScript, micros, statusReply } from './define-script.ts';
 
 /** The organization's open budget holds (lib/holds.lua), which every budget script keeps in step. */
 export interface HoldKeys {
@@ -20,6 +20,12 @@ export interface AlertKeys {
   /** Sorted set: the organization's webhook endpoints (no endpoint: no event is written). */
   endpoints: string;
 }
+
+/** The hold keys in the order every budget script takes them. */
+export const holdKeyList = (keys: HoldKeys) => [keys.reserved, keys.holds, keys.holdData];
+
+/** The alert keys in the order reserve and settle take them. */
+export const alertKeyList = (keys: AlertKeys) => [keys.alertMarkers, keys.events, keys.endpoints];
 
 export interface BudgetReserveKeys extends HoldKeys, AlertKeys {
   /** Hash: the agent's budget settings. */
@@ -57,8 +63,6 @@ export interface BudgetReserveArgs {
   quiet: boolean;
 }
 
-const micros = z.number();
-
 /**
  * budget-reserve.lua: holds an upper bound of one call's cost in every scope that applies, all or
  * nothing. `denied` names the scope; for credits, `capMicros` is the balance and `spentMicros` 0.
@@ -71,13 +75,9 @@ export const budgetReserve = defineScript({
       keys.settings,
       keys.spend,
       keys.userCaps,
-      keys.reserved,
-      keys.holds,
-      keys.holdData,
+      ...holdKeyList(keys),
       keys.credits,
-      keys.alertMarkers,
-      keys.events,
-      keys.endpoints,
+      ...alertKeyList(keys),
     ],
     args: [
       args.holdId,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { AlertKeys, HoldKeys } from './budget-reserve.ts';
-import { defineScript, statusReply } from './define-script.ts';
+import { type AlertKeys, alertKeyList, type HoldKeys, holdKeyList } from './budget-reserve.ts';
+import { defineScript, micros, statusReply } from './define-script.ts';
 
 export interface BudgetSettleKeys extends HoldKeys, AlertKeys {
   /** Hash: the agent's spend counters of the period. */
@@ -48,8 +48,6 @@ export interface BudgetSettleArgs {
   agentId: string;
 }
 
-const micros = z.number();
-
 /**
  * budget-settle.lua: replaces a hold by the call's cost (at most the hold), books it and appends the
  * call's record to the history outbox. `duplicate`: settled before; `gone`: an expiry of a hold
@@ -61,18 +59,14 @@ export const budgetSettle = defineScript({
   encode: (keys: BudgetSettleKeys, args: BudgetSettleArgs) => ({
     keys: [
       keys.spend,
-      keys.reserved,
-      keys.holds,
-      keys.holdData,
+      ...holdKeyList(keys),
       keys.credits,
       keys.users,
       keys.historyOutbox,
       keys.expiredMarker,
       keys.settings,
       keys.userCaps,
-      keys.alertMarkers,
-      keys.events,
-      keys.endpoints,
+      ...alertKeyList(keys),
       keys.creditSettings,
     ],
     args: [

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { LedgerEntryDraft, LedgerKeys } from './credits-adjust.ts';
-import { defineScript } from './define-script.ts';
+import { defineScript, type ScriptCall } from './define-script.ts';
 
 export interface CheckoutKeys extends LedgerKeys {
   /** Hash: the organization's Checkout Sessions, id → record JSON. */
@@ -15,6 +15,33 @@ export interface CheckoutChangeArgs {
   eventId?: string;
   eventType?: string;
   nowIso: string;
+}
+
+/**
+ * The ARGV both checkout scripts take: the session, an amount, the ledger entry, the script's own
+ * argument (ARGV[5]), the PaymentIntent, the event and the time.
+ */
+export function checkoutCall(
+  keys: CheckoutKeys,
+  args: CheckoutChangeArgs,
+  amountMicros: number,
+  own: string,
+  paymentIntentId: string,
+): ScriptCall {
+  return {
+    keys: [keys.credits, keys.historyOutbox, keys.sessions],
+    args: [
+      args.sessionId,
+      amountMicros,
+      args.ledgerEntry.id,
+      JSON.stringify(args.ledgerEntry),
+      own,
+      paymentIntentId,
+      args.eventId ?? '',
+      args.eventType ?? '',
+      args.nowIso,
+    ],
+  };
 }
 
 export interface CreditsPurchaseArgs extends CheckoutChangeArgs {
@@ -32,20 +59,14 @@ export interface CreditsPurchaseArgs extends CheckoutChangeArgs {
 export const creditsPurchase = defineScript({
   file: 'credits-purchase.lua',
   keyCount: 3,
-  encode: (keys: CheckoutKeys, args: CreditsPurchaseArgs) => ({
-    keys: [keys.credits, keys.historyOutbox, keys.sessions],
-    args: [
-      args.sessionId,
+  encode: (keys: CheckoutKeys, args: CreditsPurchaseArgs) =>
+    checkoutCall(
+      keys,
+      args,
       args.amountMicros,
-      args.ledgerEntry.id,
-      JSON.stringify(args.ledgerEntry),
       JSON.stringify(args.fallbackSession),
       args.paymentIntentId ?? '',
-      args.eventId ?? '',
-      args.eventType ?? '',
-      args.nowIso,
-    ],
-  }),
+    ),
   reply: z
     .tuple([z.enum(['credited', 'duplicate', 'amount_mismatch']), z.number(), z.string()])
     .transform(([outcome, balanceMicros, ledgerEntryId]) => ({ outcome, balanceMicros, ledgerEntryId })),

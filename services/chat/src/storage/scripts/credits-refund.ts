@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CheckoutChangeArgs, CheckoutKeys } from './credits-purchase.ts';
+import { type CheckoutChangeArgs, type CheckoutKeys, checkoutCall } from './credits-purchase.ts';
 import { defineScript } from './define-script.ts';
 
 export interface CreditsRefundArgs extends CheckoutChangeArgs {
@@ -18,20 +18,8 @@ export interface CreditsRefundArgs extends CheckoutChangeArgs {
 export const creditsRefund = defineScript({
   file: 'credits-refund.lua',
   keyCount: 3,
-  encode: (keys: CheckoutKeys, args: CreditsRefundArgs) => ({
-    keys: [keys.credits, keys.historyOutbox, keys.sessions],
-    args: [
-      args.sessionId,
-      args.refundedMicros,
-      args.ledgerEntry.id,
-      JSON.stringify(args.ledgerEntry),
-      args.refundIds.join(','),
-      args.paymentIntentId,
-      args.eventId ?? '',
-      args.eventType ?? '',
-      args.nowIso,
-    ],
-  }),
+  encode: (keys: CheckoutKeys, args: CreditsRefundArgs) =>
+    checkoutCall(keys, args, args.refundedMicros, args.refundIds.join(','), args.paymentIntentId),
   reply: z
     .tuple([z.enum(['refunded', 'duplicate', 'not_credited', 'payment_mismatch']), z.number(), z.number()])
     .transform(([outcome, balanceMicros, debitedMicros]) => ({ outcome, balanceMicros, debitedMicros })),

@@ -35,6 +35,9 @@ export type ScriptRunner<Definition> =
     ? (keys: Keys, args: Args) => Promise<Reply>
     : never;
 
+/** An amount in micro-USD, as Redis answers a Lua number (an integer). */
+export const micros = z.number();
+
 /** A script's 1 (done) or 0 (refused, nothing changed), as a boolean. */
 export const doneReply = z.union([z.literal(1), z.literal(0)]).transform((reply) => reply === 1);
 
