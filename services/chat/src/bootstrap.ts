@@ -23,7 +23,8 @@ import { createLogger } from './logger.ts';
 import { openDatabase } from './storage/database/database.ts';
 import { createHistoryStore, type HistoryStore } from './storage/database/history-store.ts';
 import { createKeys } from './storage/keys.ts';
-import { createRedis, loadScripts } from './storage/redis.ts';
+import { createRedis } from './storage/redis.ts';
+import { loadScripts } from './storage/scripts.ts';
 import { createStores } from './storage/stores.ts';
 
 export interface DepsOverrides {

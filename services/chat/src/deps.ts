@@ -12,7 +12,8 @@ import type { ModelCatalog } from './domain/model-catalog.ts';
 import type { Env } from './env.ts';
 import type { HistoryStore } from './storage/database/history-store.ts';
 import type { Keys } from './storage/keys.ts';
-import type { RedisClient, Scripts } from './storage/redis.ts';
+import type { RedisClient } from './storage/redis.ts';
+import type { Scripts } from './storage/scripts.ts';
 import type { Stores } from './storage/stores.ts';
 
 export interface Clock {

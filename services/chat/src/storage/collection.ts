@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Collection, Keys } from './keys.ts';
-import type { RedisClient, Scripts } from './redis.ts';
+import type { RedisClient } from './redis.ts';
+import type { Scripts } from './scripts.ts';
 
 export interface Page<T> {
   data: T[];
@@ -55,6 +56,16 @@ export function createCollectionStore<T extends { id: string }>(
   const parse = (json: string): T => schema.parse(JSON.parse(json));
   const uniqueOf = (value: T): string => (uniqueField ? String(value[uniqueField] ?? '') : '');
 
+  /** Where one entity of this collection lives, with its index and unique hash. */
+  const collectionKeys = (organizationId: string, id: string) => {
+    const org = keys.organization(organizationId);
+    return {
+      entity: org.entity(collection, id),
+      index: org.index(collection),
+      unique: org.unique(collection, uniqueField ?? 'none'),
+    };
+  };
+
   async function readRaw(organizationId: string, id: string): Promise<string | null> {
     return redis.get(keys.organization(organizationId).entity(collection, id));
   }
@@ -91,54 +102,41 @@ export function createCollectionStore<T extends { id: string }>(
     },
 
     async create(organizationId, value) {
-      const org = keys.organization(organizationId);
-      const result = await scripts.run(
-        'entityCreate',
-        [
-          org.entity(collection, value.id),
-          org.index(collection),
-          org.unique(collection, uniqueField ?? 'none'),
-        ],
-        [value.id, JSON.stringify(value), uniqueOf(value)],
-      );
-      return result === 1 ? 'created' : 'conflict';
+      return scripts.entityCreate(collectionKeys(organizationId, value.id), {
+        id: value.id,
+        json: JSON.stringify(value),
+        uniqueValue: uniqueOf(value),
+      });
     },
 
     async update(organizationId, id, change) {
-      const org = keys.organization(organizationId);
       for (let attempt = 0; attempt < maxUpdateAttempts; attempt++) {
         const raw = await readRaw(organizationId, id);
         if (raw === null) return { status: 'not_found' };
         const current = parse(raw);
         const next = change(current);
-        const result = await scripts.run(
-          'entityUpdate',
-          [org.entity(collection, id), org.unique(collection, uniqueField ?? 'none')],
-          [raw, JSON.stringify(next), uniqueOf(current), uniqueOf(next), id],
-        );
-        if (result === 1) return { status: 'updated', value: next };
-        if (result === 0) return { status: 'conflict' };
-        if (result === -1) return { status: 'not_found' };
+        const outcome = await scripts.entityUpdate(collectionKeys(organizationId, id), {
+          id,
+          expectedJson: raw,
+          json: JSON.stringify(next),
+          oldUniqueValue: uniqueOf(current),
+          newUniqueValue: uniqueOf(next),
+        });
+        if (outcome === 'updated') return { status: 'updated', value: next };
+        if (outcome !== 'changed') return { status: outcome };
       }
       throw new Error(`Gave up updating ${collection} ${id} after ${maxUpdateAttempts} concurrent changes`);
     },
 
     async remove(organizationId, id, ownedKey) {
-      const org = keys.organization(organizationId);
       const raw = await readRaw(organizationId, id);
       if (raw === null) return null;
-      const entityKey = org.entity(collection, id);
-      const deleted = await scripts.run(
-        'entityDelete',
-        [
-          entityKey,
-          org.index(collection),
-          org.unique(collection, uniqueField ?? 'none'),
-          ownedKey ?? entityKey,
-        ],
-        [id, uniqueOf(parse(raw))],
+      const entityKeys = collectionKeys(organizationId, id);
+      const deleted = await scripts.entityDelete(
+        { ...entityKeys, owned: ownedKey ?? entityKeys.entity },
+        { id, uniqueValue: uniqueOf(parse(raw)) },
       );
-      return typeof deleted === 'string' ? parse(deleted) : null;
+      return deleted === null ? null : parse(deleted);
     },
   };
 }

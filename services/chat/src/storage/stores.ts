@@ -14,7 +14,8 @@ import {
   type WebhookEndpointRecord,
   webhookEndpointRecord,
 } from './records.ts';
-import type { RedisClient, Scripts } from './redis.ts';
+import type { RedisClient } from './redis.ts';
+import type { Scripts } from './scripts.ts';
 
 export interface Stores {
   apiKeys: CollectionStore<ApiKeyRecord>;

@@ -29,14 +29,13 @@ const scopeMessages: Record<RateScope, string> = {
 export async function takeTokens(deps: LimitDeps, organizationId: string, buckets: readonly RateBucket[]) {
   if (buckets.length === 0) return;
   const keys = deps.keys.organization(organizationId);
-  const [taken, retryMs, index] = (await deps.scripts.run(
-    'rateLimit',
-    buckets.map((bucket) => keys.rateBucket(bucket.name)),
-    [deps.clock.now().getTime(), ...buckets.map((bucket) => bucket.perMinute)],
-  )) as [number, number?, number?];
-  if (taken === 1) return;
-  const bucket = buckets[(index ?? 1) - 1] ?? buckets[0];
-  throw rateLimited(bucket?.scope ?? 'ip', retryMs);
+  const reply = await deps.scripts.rateLimit(
+    { buckets: buckets.map((bucket) => keys.rateBucket(bucket.name)) },
+    { nowMs: deps.clock.now().getTime(), perMinute: buckets.map((bucket) => bucket.perMinute) },
+  );
+  if (reply.taken) return;
+  const bucket = buckets[reply.bucketIndex] ?? buckets[0];
+  throw rateLimited(bucket?.scope ?? 'ip', reply.retryAfterMs);
 }
 
 function rateLimited(scope: RateScope, retryMs: number | undefined): ApiError {
@@ -78,12 +77,16 @@ export async function acquireStream(
   const key = deps.keys.organization(organizationId).visitorStreams(agentId, visitorId);
   const id = crypto.randomUUID();
   const now = deps.clock.now().getTime();
-  const leased = await deps.scripts.run(
-    'streamAcquire',
-    [key],
-    [now, now + deps.env.MCPSTACK_MODEL_TIMEOUT_MS + deps.env.MCPSTACK_RESERVATION_GRACE_MS, id, maxStreams],
+  const leased = await deps.scripts.streamAcquire(
+    { streams: key },
+    {
+      nowMs: now,
+      expiresAtMs: now + deps.env.MCPSTACK_MODEL_TIMEOUT_MS + deps.env.MCPSTACK_RESERVATION_GRACE_MS,
+      leaseId: id,
+      most: maxStreams,
+    },
   );
-  if (leased !== 1) throw tooManyStreams(maxStreams);
+  if (!leased) throw tooManyStreams(maxStreams);
   return streamLease(deps, key, id);
 }
 
@@ -137,6 +140,12 @@ export async function limitChat(deps: LimitDeps, caller: ChatCaller, agent: Agen
   await takeTokens(deps, caller.organizationId, buckets);
 }
 
+/** The scope of each bucket chat-admit.lua takes from, for the 429 it refuses with. */
+const bucketScopes = { embedKey: 'embed_key', ip: 'ip', visitor: 'visitor' } as const satisfies Record<
+  string,
+  RateScope
+>;
+
 /**
  * An anonymous chat request's admission in one round trip (chat-admit.lua): its key still live and
  * its origin verified (`keyAdmission`), its agent, its abuse limits (the agent's own, else the
@@ -154,36 +163,39 @@ export async function admitAnonymous(
   const id = crypto.randomUUID();
   const { env } = deps;
   const { domains } = caller.key;
-  const reply = (await deps.scripts.run(
-    'chatAdmit',
-    [
-      keys.entity('agent', caller.agentId),
+  const reply = await deps.scripts.chatAdmit(
+    {
+      agent: keys.entity('agent', caller.agentId),
       streams,
-      keys.rateBucket(`embed-key:${caller.embedKeyId}`),
-      keys.rateBucket(`ip:${caller.agentId}:${caller.clientIp}`),
-      keys.rateBucket(`visitor:${caller.agentId}:${caller.visitorId}`),
-      caller.key.entityKey,
-      caller.key.verifiedDomainsKey,
-    ],
-    [
-      now,
-      now + env.MCPSTACK_MODEL_TIMEOUT_MS + env.MCPSTACK_RESERVATION_GRACE_MS,
-      id,
-      env.MCPSTACK_MAX_STREAMS_PER_VISITOR,
-      env.MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE,
-      env.MCPSTACK_RATE_LIMIT_IP_PER_MINUTE,
-      env.MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE,
-      domains.kind === 'any-of' ? 'any-of' : domains.problem === null ? 'admitted' : 'refused',
-      ...(domains.kind === 'any-of' ? domains.domains : []),
-    ],
-  )) as [string, string?, number?, number?];
-  switch (reply[0]) {
+      embedKeyBucket: keys.rateBucket(`embed-key:${caller.embedKeyId}`),
+      ipBucket: keys.rateBucket(`ip:${caller.agentId}:${caller.clientIp}`),
+      visitorBucket: keys.rateBucket(`visitor:${caller.agentId}:${caller.visitorId}`),
+      embedKeyEntity: caller.key.entityKey,
+      verifiedDomains: caller.key.verifiedDomainsKey,
+    },
+    {
+      nowMs: now,
+      leaseExpiresAtMs: now + env.MCPSTACK_MODEL_TIMEOUT_MS + env.MCPSTACK_RESERVATION_GRACE_MS,
+      leaseId: id,
+      defaults: {
+        maxStreamsPerVisitor: env.MCPSTACK_MAX_STREAMS_PER_VISITOR,
+        embedKeyPerMinute: env.MCPSTACK_RATE_LIMIT_KEY_PER_MINUTE,
+        ipPerMinute: env.MCPSTACK_RATE_LIMIT_IP_PER_MINUTE,
+        visitorPerMinute: env.MCPSTACK_RATE_LIMIT_VISITOR_PER_MINUTE,
+      },
+      origin:
+        domains.kind === 'any-of'
+          ? { rule: 'any-of', domains: domains.domains }
+          : { rule: domains.problem === null ? 'admitted' : 'refused' },
+    },
+  );
+  switch (reply.status) {
     case 'ok':
-      return { agentJson: reply[1] ?? '', lease: streamLease(deps, streams, id) };
+      return { agentJson: reply.agentJson, lease: streamLease(deps, streams, id) };
     case 'limited':
-      throw rateLimited((['embed_key', 'ip', 'visitor'] as const)[(reply[3] ?? 1) - 1] ?? 'ip', reply[2]);
+      throw rateLimited(bucketScopes[reply.bucket], reply.retryAfterMs);
     case 'streams':
-      throw tooManyStreams(Number(reply[2]));
+      throw tooManyStreams(reply.mostStreams);
     case 'revoked':
       throw embedKeyRefused();
     case 'origin':

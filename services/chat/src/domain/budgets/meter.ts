@@ -1,6 +1,8 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
+import type { OrganizationKeys } from '../../storage/keys.ts';
+import type { AlertKeys, HoldKeys } from '../../storage/scripts/budget-reserve.ts';
 import type { LlmCallDraft } from '../history/llm-calls.ts';
 import { encodeCall } from '../history/outbox.ts';
 import type { CatalogModel } from '../model-catalog.ts';
@@ -166,43 +168,36 @@ async function reserveHold(
   const id = `${context.agentId}:${crypto.randomUUID()}`;
   // A live call always settles before this: the whole turn is bounded by the model timeout.
   const expiry = now.getTime() + deps.env.MCPSTACK_MODEL_TIMEOUT_MS + deps.env.MCPSTACK_RESERVATION_GRACE_MS;
-  const result = (await deps.scripts.run(
-    'budgetReserve',
-    [
-      keys.agentBudget(context.agentId),
-      keys.agentSpend(context.agentId, period.id),
-      keys.agentUserCaps(context.agentId),
-      keys.budgetReserved,
-      keys.budgetReservations,
-      keys.budgetReservationData,
-      keys.credits,
-      keys.agentAlertMarkers(context.agentId, period.id),
-      keys.webhookOutbox,
-      keys.index('webhook-endpoint'),
-    ],
-    [
-      id,
+  const reply = await deps.scripts.budgetReserve(
+    {
+      settings: keys.agentBudget(context.agentId),
+      spend: keys.agentSpend(context.agentId, period.id),
+      userCaps: keys.agentUserCaps(context.agentId),
+      ...holdKeys(keys),
+      credits: keys.credits,
+      ...alertKeys(keys, context.agentId, period.id),
+    },
+    {
+      holdId: id,
       amountMicros,
-      now.getTime(),
-      expiry,
-      context.owner.kind === 'user' ? 'user' : 'anonymous',
-      context.owner.kind === 'user' ? context.owner.id : '',
-      context.agentId,
-      JSON.stringify(holdContext(context, period, amountMicros, now)),
-      period.end.toISOString(),
-      `${newId('webhookEvent')}.`,
-      now.toISOString(),
-      period.id,
-      ahead ? context.resetDayOfMonthUtc : '',
-      defaultResetDayOfMonthUtc,
-      ahead ? 'quiet' : '',
-    ],
-  )) as [string, string?, number?, number?, number?];
-  if (result[0] === 'stale') return null;
-  if (result[0] === 'denied') {
-    const [, scope, cap, used, spent] = result;
+      now,
+      expiresAtMs: expiry,
+      externalUserId: externalUserOf(context.owner),
+      agentId: context.agentId,
+      holdContextJson: JSON.stringify(holdContext(context, period, amountMicros, now)),
+      periodEnd: period.end,
+      periodId: period.id,
+      eventIdPrefix: `${newId('webhookEvent')}.`,
+      assumedResetDay: ahead ? context.resetDayOfMonthUtc : null,
+      defaultResetDay: defaultResetDayOfMonthUtc,
+      quiet: ahead,
+    },
+  );
+  if (reply.status === 'stale') return null;
+  if (reply.status === 'denied') {
+    const { scope, capMicros, usedMicros, spentMicros } = reply;
     // Spend alone leaves room: answers in progress hold the rest, so this is "busy", not "month over".
-    if (Number(spent) + amountMicros <= Number(cap)) {
+    if (spentMicros + amountMicros <= capMicros) {
       throw new ApiError(
         'budget_busy',
         'Many answers are in progress right now; please try again in a moment.',
@@ -216,7 +211,7 @@ async function reserveHold(
         } satisfies RefusalDetails & Record<string, unknown>,
       );
     }
-    throw budgetExceeded(scope as BudgetScope, Number(cap), Number(used), period, now, amountMicros);
+    throw budgetExceeded(scope, capMicros, usedMicros, period, now, amountMicros);
   }
   return { id, amountMicros, period };
 }
@@ -239,47 +234,64 @@ export async function settle(
   const keys = deps.keys.organization(context.organizationId);
   const record = call.record;
   const period = reservation?.period ?? budgetPeriod(deps.clock.now(), context.resetDayOfMonthUtc);
-  const reply = (await deps.scripts.run(
-    'budgetSettle',
-    [
-      keys.agentSpend(context.agentId, period.id),
-      keys.budgetReserved,
-      keys.budgetReservations,
-      keys.budgetReservationData,
-      keys.credits,
-      keys.agentUsers(context.agentId),
-      keys.historyOutbox,
-      keys.budgetExpiredHold(reservation?.id ?? ''),
-      keys.agentBudget(context.agentId),
-      keys.agentUserCaps(context.agentId),
-      keys.agentAlertMarkers(context.agentId, period.id),
-      keys.webhookOutbox,
-      keys.index('webhook-endpoint'),
-      keys.creditSettings,
-    ],
-    [
-      reservation?.id ?? '',
-      call.costMicros,
-      context.owner.kind === 'user' ? 'user' : 'anonymous',
-      context.owner.kind === 'user' ? context.owner.id : '',
-      dayOf(new Date(record.createdAt)),
-      record.id,
-      encodeCall(record),
-      newId('ledgerEntry'),
-      context.conversationId,
+  const reply = await deps.scripts.budgetSettle(
+    {
+      spend: keys.agentSpend(context.agentId, period.id),
+      ...holdKeys(keys),
+      credits: keys.credits,
+      users: keys.agentUsers(context.agentId),
+      historyOutbox: keys.historyOutbox,
+      expiredMarker: keys.budgetExpiredHold(reservation?.id ?? ''),
+      settings: keys.agentBudget(context.agentId),
+      userCaps: keys.agentUserCaps(context.agentId),
+      ...alertKeys(keys, context.agentId, period.id),
+      creditSettings: keys.creditSettings,
+    },
+    {
+      holdId: reservation?.id ?? null,
+      costMicros: call.costMicros,
+      externalUserId: externalUserOf(context.owner),
+      day: dayOf(new Date(record.createdAt)),
+      callId: record.id,
+      callRecord: encodeCall(record),
+      ledgerEntryId: newId('ledgerEntry'),
+      conversationId: context.conversationId,
       periodKeyTtlSeconds,
-      period.id,
+      periodId: period.id,
       settledBy,
       expiredMarkerSeconds,
-      periodEnd(period.id, context.resetDayOfMonthUtc).toISOString(),
-      usdToMicros(deps.env.MCPSTACK_LOW_BALANCE_USD),
-      `${newId('webhookEvent')}.`,
-      deps.clock.now().toISOString(),
-      context.agentId,
-    ],
-  )) as [string, number?, number?, number?];
-  if (reply[0] === 'duplicate' || reply[0] === 'gone') return { status: reply[0] };
-  return { status: 'ok', chargedMicros: Number(reply[2]), overageMicros: Number(reply[3]) };
+      periodEnd: periodEnd(period.id, context.resetDayOfMonthUtc),
+      defaultLowBalanceMicros: usdToMicros(deps.env.MCPSTACK_LOW_BALANCE_USD),
+      eventIdPrefix: `${newId('webhookEvent')}.`,
+      now: deps.clock.now(),
+      agentId: context.agentId,
+    },
+  );
+  if (reply.status !== 'ok') return { status: reply.status };
+  return { status: 'ok', chargedMicros: reply.chargedMicros, overageMicros: reply.overageMicros };
+}
+
+/** The organization's open holds, which every budget script keeps in step. */
+function holdKeys(keys: OrganizationKeys): HoldKeys {
+  return {
+    reserved: keys.budgetReserved,
+    holds: keys.budgetReservations,
+    holdData: keys.budgetReservationData,
+  };
+}
+
+/** Where the agent's budget alerts of the period are marked and published. */
+function alertKeys(keys: OrganizationKeys, agentId: string, periodId: string): AlertKeys {
+  return {
+    alertMarkers: keys.agentAlertMarkers(agentId, periodId),
+    events: keys.webhookOutbox,
+    endpoints: keys.index('webhook-endpoint'),
+  };
+}
+
+/** The identified user a call is booked to; null for an anonymous visitor. */
+function externalUserOf(owner: Owner): string | null {
+  return owner.kind === 'user' ? owner.id : null;
 }
 
 /** When the period that started on `periodId` (YYYY-MM-DD) ends. */
@@ -294,9 +306,5 @@ export async function release(
   reservation: Reservation,
 ): Promise<void> {
   const keys = deps.keys.organization(context.organizationId);
-  await deps.scripts.run(
-    'budgetRelease',
-    [keys.budgetReserved, keys.budgetReservations, keys.budgetReservationData],
-    [reservation.id],
-  );
+  await deps.scripts.budgetRelease(holdKeys(keys), { holdId: reservation.id });
 }

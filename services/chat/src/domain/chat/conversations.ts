@@ -95,53 +95,49 @@ export async function appendMessages(
   const keys = deps.keys.organization(options.organizationId);
   const now = deps.clock.now();
   const first = options.messages.find((message) => message.role === 'user');
-  const flags = [options.create ? 'create' : '', options.history ? 'history' : ''].join(',');
-  const result = (await deps.scripts.run(
-    'conversationAppend',
-    [
-      keys.conversation(options.conversationId),
-      keys.conversationMessages(options.conversationId),
-      keys.agentConversations(options.agentId),
-      keys.conversationLiveAnswer(options.conversationId),
-    ],
-    [
-      options.agentId,
-      ownerTag(options.owner),
-      options.conversationId,
-      now.toISOString(),
-      now.getTime(),
-      deps.env.MCPSTACK_CONVERSATION_RETENTION_DAYS * 86_400,
-      deps.env.MCPSTACK_CHAT_MAX_MESSAGES,
-      flags,
-      first ? titleFrom(first) : '',
-      options.dropTrailingAssistant ? 'drop-trailing-assistant' : '',
-      options.reserve ?? 0,
-      options.liveMarker?.value ?? '',
-      options.liveMarker?.ttlMs ?? 0,
-      ...options.messages.map((message) => JSON.stringify(message)),
-    ],
-  )) as string[];
-  const [status, ...rest] = result;
-  if (status === 'not_found') {
+  const reply = await deps.scripts.conversationAppend(
+    {
+      conversation: keys.conversation(options.conversationId),
+      messages: keys.conversationMessages(options.conversationId),
+      index: keys.agentConversations(options.agentId),
+      liveAnswer: keys.conversationLiveAnswer(options.conversationId),
+    },
+    {
+      agentId: options.agentId,
+      owner: ownerTag(options.owner),
+      conversationId: options.conversationId,
+      now,
+      ttlSeconds: deps.env.MCPSTACK_CONVERSATION_RETENTION_DAYS * 86_400,
+      maxMessages: deps.env.MCPSTACK_CHAT_MAX_MESSAGES,
+      create: options.create,
+      history: options.history,
+      title: first ? titleFrom(first) : '',
+      dropTrailingAssistant: options.dropTrailingAssistant ?? false,
+      reserve: options.reserve ?? 0,
+      liveMarker: options.liveMarker ?? null,
+      messages: options.messages.map((message) => JSON.stringify(message)),
+    },
+  );
+  if (reply.status === 'not_found') {
     throw new ApiError(
       'conversation_not_found',
       `No conversation ${options.conversationId} for this visitor`,
     );
   }
-  if (status === 'full') {
+  if (reply.status === 'full') {
     throw new ApiError(
       'conversation_too_long',
       `This conversation has reached its limit of ${deps.env.MCPSTACK_CHAT_MAX_MESSAGES} messages: start a new one.`,
       { maxMessages: deps.env.MCPSTACK_CHAT_MAX_MESSAGES },
     );
   }
-  if (status === 'answered') {
+  if (reply.status === 'answered') {
     throw new ApiError(
       'message_already_answered',
       'This message was already answered: reload the conversation instead of sending it again.',
     );
   }
-  return { messages: parseMessages(rest), repeated: status === 'repeat' };
+  return { messages: parseMessages(reply.messages), repeated: reply.status === 'repeat' };
 }
 
 async function readConversation(deps: ConversationDeps, organizationId: string, conversationId: string) {

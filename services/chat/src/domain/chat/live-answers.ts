@@ -61,7 +61,9 @@ export interface LiveAnswerHub {
   close(): Promise<void>;
 }
 
-type HubDeps = Pick<Deps, 'redis' | 'keys' | 'env' | 'logger'> & { scripts: Pick<Deps['scripts'], 'run'> };
+type HubDeps = Pick<Deps, 'redis' | 'keys' | 'env' | 'logger'> & {
+  scripts: Pick<Deps['scripts'], 'deleteIfEquals'>;
+};
 
 interface Entry {
   id: string;
@@ -211,7 +213,7 @@ export function createLiveAnswerHub(deps: HubDeps): LiveAnswerHub {
         entry.ended = true;
         watchersChanged(entry);
         if (entries.get(mapKey) === entry) entries.delete(mapKey);
-        void deps.scripts.run('deleteIfEquals', [liveKey(key)], [marker]).catch(() => undefined);
+        void deps.scripts.deleteIfEquals({ marker: liveKey(key) }, { value: marker }).catch(() => undefined);
       };
       const broadcast = (text: string | null) => {
         for (const watcher of entry.watchers) watcher(text);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
+import type { CreditsAdjustArgs } from '../../storage/scripts/credits-adjust.ts';
 import { microsToUsd, usdAmount, usdToMicros } from '../money.ts';
 import { emptyReference, type LedgerEntryRecord, type LedgerEntryType } from './ledger-entry.ts';
 
@@ -25,7 +26,7 @@ interface AdjustOptions {
   allowNegative?: boolean;
 }
 
-const totalField: Record<AdjustOptions['type'], string> = {
+const totalField: Record<AdjustOptions['type'], CreditsAdjustArgs['totalField']> = {
   grant: 'granted',
   adjustment: 'adjusted',
   purchase: 'purchased',
@@ -48,25 +49,23 @@ export async function adjustCredits(
     reason: options.reason,
     createdAt: deps.clock.now().toISOString(),
   };
-  const [status, balance] = (await deps.scripts.run(
-    'creditsAdjust',
-    [keys.credits, keys.historyOutbox],
-    [
-      options.amountMicros,
-      totalField[options.type],
-      entry.id,
-      JSON.stringify(entry),
-      options.allowNegative ? 'allow-negative' : '',
-    ],
-  )) as [string, number];
+  const { status, balanceMicros } = await deps.scripts.creditsAdjust(
+    { credits: keys.credits, historyOutbox: keys.historyOutbox },
+    {
+      amountMicros: options.amountMicros,
+      totalField: totalField[options.type],
+      ledgerEntry: entry,
+      allowNegative: options.allowNegative ?? false,
+    },
+  );
   if (status === 'insufficient') {
     throw new ApiError(
       'insufficient_credits',
-      `The balance is ${microsToUsd(Number(balance))} USD: a debit of ${microsToUsd(-options.amountMicros)} USD would take it below zero`,
-      { balanceUsd: microsToUsd(Number(balance)) },
+      `The balance is ${microsToUsd(balanceMicros)} USD: a debit of ${microsToUsd(-options.amountMicros)} USD would take it below zero`,
+      { balanceUsd: microsToUsd(balanceMicros) },
     );
   }
-  return { ...entry, amountMicros: options.amountMicros, balanceAfterMicros: Number(balance) };
+  return { ...entry, amountMicros: options.amountMicros, balanceAfterMicros: balanceMicros };
 }
 
 /** The free credits a new organization starts with (MCPSTACK_FREE_CREDITS_USD; 0 grants none). */

@@ -135,10 +135,9 @@ async function markExpired(deps: CheckoutDeps, organizationId: string, sessionId
   const record = checkoutSessionRecord.parse(JSON.parse(raw));
   if (record.credited || record.status !== 'open') return;
   // Compare-and-set: a concurrent credit (which cannot happen to an expired session) would win.
-  await deps.scripts.run(
-    'hashFieldSwap',
-    [key],
-    [sessionId, raw, JSON.stringify({ ...record, status: 'expired' })],
+  await deps.scripts.hashFieldSwap(
+    { hash: key },
+    { field: sessionId, expected: raw, value: JSON.stringify({ ...record, status: 'expired' }) },
   );
 }
 

@@ -163,21 +163,19 @@ export async function applyCheckoutSession(
     createdAt: session.created ? new Date(session.created * 1000).toISOString() : now,
     createdBy: 'stripe',
   });
-  const [outcome, balance, ledgerEntryId] = (await deps.scripts.run(
-    'creditsPurchase',
-    [keys.credits, keys.historyOutbox, keys.stripeCheckoutSessions],
-    [
-      session.id,
+  const { outcome, balanceMicros, ledgerEntryId } = await deps.scripts.creditsPurchase(
+    { credits: keys.credits, historyOutbox: keys.historyOutbox, sessions: keys.stripeCheckoutSessions },
+    {
+      sessionId: session.id,
       amountMicros,
-      entry.id,
-      JSON.stringify(entry),
-      JSON.stringify(fallback),
-      paymentIntentId ?? '',
-      source.eventId ?? '',
-      source.eventType ?? '',
-      now,
-    ],
-  )) as ['credited' | 'duplicate' | 'amount_mismatch', number, string];
+      ledgerEntry: entry,
+      fallbackSession: fallback,
+      paymentIntentId: paymentIntentId ?? null,
+      eventId: source.eventId,
+      eventType: source.eventType,
+      nowIso: now,
+    },
+  );
   if (outcome === 'amount_mismatch') {
     deps.logger.error(
       { sessionId: session.id, organizationId, amountMicros },
@@ -200,7 +198,7 @@ export async function applyCheckoutSession(
   return {
     outcome,
     organizationId,
-    balanceMicros: Number(balance),
+    balanceMicros,
     ledgerEntryId,
     ...(mismatch && { reason: mismatch }),
   };

@@ -192,24 +192,22 @@ async function applyChargeRefund(
       reason: `Stripe refund of Checkout Session ${sessionId} (charge ${charge.id}${refundIds.length > 0 ? `, refunds ${refundIds.join(', ')}` : ''})`,
       createdAt: now,
     };
-    return (await deps.scripts.run(
-      'creditsRefund',
-      [keys.credits, keys.historyOutbox, keys.stripeCheckoutSessions],
-      [
+    return deps.scripts.creditsRefund(
+      { credits: keys.credits, historyOutbox: keys.historyOutbox, sessions: keys.stripeCheckoutSessions },
+      {
         sessionId,
-        charge.amount_refunded * microsPerCent,
-        entry.id,
-        JSON.stringify(entry),
-        refundIds.join(','),
+        refundedMicros: charge.amount_refunded * microsPerCent,
+        ledgerEntry: entry,
+        refundIds,
         paymentIntentId,
-        source.eventId ?? '',
-        source.eventType ?? '',
-        now,
-      ],
-    )) as ['refunded' | 'duplicate' | 'not_credited' | 'payment_mismatch', number, number];
+        eventId: source.eventId,
+        eventType: source.eventType,
+        nowIso: now,
+      },
+    );
   };
 
-  let [outcome, , debited] = await refund();
+  let { outcome, debitedMicros } = await refund();
   if (outcome === 'not_credited') {
     // Known but not credited (its credit is in flight, or was lost): ask Stripe, credit, retry once.
     const stripe = requireStripe(deps);
@@ -217,7 +215,7 @@ async function applyChargeRefund(
       stripe.checkout.sessions.retrieve(sessionId),
     );
     await applyCheckoutSession(deps, stripeCheckoutSession.parse(found), source);
-    [outcome, , debited] = await refund();
+    ({ outcome, debitedMicros } = await refund());
     if (outcome === 'not_credited') {
       // A non-2xx answer makes Stripe deliver the refund again later.
       throw new ApiError('service_unavailable', `The purchase ${sessionId} is not credited yet; retry later`);
@@ -232,7 +230,7 @@ async function applyChargeRefund(
   }
   if (outcome === 'refunded') {
     deps.logger.info(
-      { sessionId, chargeId: charge.id, organizationId, debitedUsd: microsToUsd(Number(debited)) },
+      { sessionId, chargeId: charge.id, organizationId, debitedUsd: microsToUsd(debitedMicros) },
       'ai credits refunded',
     );
   }

@@ -134,7 +134,12 @@ async function storeDescriptor(
     };
     const nextRaw = JSON.stringify(next);
     if (current?.raw === nextRaw) return next;
-    if ((await deps.scripts.run('hashFieldSwap', [key], [id, current?.raw ?? '', nextRaw])) === 1)
+    if (
+      await deps.scripts.hashFieldSwap(
+        { hash: key },
+        { field: id, expected: current?.raw ?? null, value: nextRaw },
+      )
+    )
       return next;
     const raw = await deps.redis.hget(key, id);
     current = raw === null ? undefined : { raw, record: toolRecord.parse(JSON.parse(raw)) };

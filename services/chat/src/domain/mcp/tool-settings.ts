@@ -41,7 +41,12 @@ export async function patchTool(
     const raw = await deps.redis.hget(key, toolId);
     if (raw === null) throw notFound();
     const next: ToolRecord = { ...toolRecord.parse(JSON.parse(raw)), ...input };
-    if ((await deps.scripts.run('hashFieldSwap', [key], [toolId, raw, JSON.stringify(next)])) === 1) {
+    if (
+      await deps.scripts.hashFieldSwap(
+        { hash: key },
+        { field: toolId, expected: raw, value: JSON.stringify(next) },
+      )
+    ) {
       return toToolView(next);
     }
   }

@@ -129,11 +129,10 @@ export function startWebhookWorker(deps: WebhookDeps): WebhookWorker {
 
   async function attemptDue(organizationId: string): Promise<void> {
     const schedule = deps.keys.organization(organizationId).webhookSchedule;
-    const due = (await deps.scripts.run(
-      'webhookClaim',
-      [schedule],
-      [deps.clock.now().getTime(), leaseMs, 50],
-    )) as string[];
+    const due = await deps.scripts.webhookClaim(
+      { schedule },
+      { nowMs: deps.clock.now().getTime(), leaseMs, most: 50 },
+    );
     await Promise.all(due.map((deliveryId) => attemptDelivery(deps, fetcher, organizationId, deliveryId)));
   }
 

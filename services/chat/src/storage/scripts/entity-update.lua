@@ -1,5 +1,7 @@
 -- Replaces an entity only if it still holds the JSON the caller read (optimistic concurrency, so
 -- two concurrent PATCHes never silently drop each other's change), moving its unique-field entry.
+-- Invariants: an entity changes only from the JSON its writer read; a unique value maps to at most
+-- one entity (the new value is taken only when free, and the old one freed with it).
 -- KEYS[1] entity key, KEYS[2] unique hash
 -- ARGV[1] expected current JSON, ARGV[2] new JSON, ARGV[3] old unique value, ARGV[4] new unique
 -- value, ARGV[5] id

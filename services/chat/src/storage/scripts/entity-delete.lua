@@ -1,4 +1,6 @@
 -- Deletes an entity with its index and unique-field entries, all or nothing.
+-- Invariants (with entity-create and entity-update): an entity exists iff its id is in the index; a
+-- unique value maps to at most one entity, and its entry is removed only while it names this one.
 -- KEYS[1] entity key, KEYS[2] index, KEYS[3] unique hash, KEYS[4] an extra key owned by the
 -- entity (or the entity key again when it has none)
 -- ARGV[1] id, ARGV[2] unique value ('' when none)

@@ -11,6 +11,8 @@
 -- when unknown), ARGV[7] event id ("" for a sync), ARGV[8] event type, ARGV[9] now (ISO).
 -- Returns {outcome, balance, ledger entry id}: outcome "credited", "duplicate" or "amount_mismatch"
 -- (the session was recorded for another amount: nothing is credited, the reconcile reports it).
+--#include lib/ledger.lua
+--#include lib/checkout-sessions.lua
 local credits, outbox, sessions = KEYS[1], KEYS[2], KEYS[3]
 local sessionId, amount, entryId = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local paymentIntent, eventId, now = ARGV[6], ARGV[7], ARGV[9]
@@ -26,12 +28,9 @@ if record.credited == true then
 elseif tonumber(record.amountMicros) ~= amount then
   outcome = 'amount_mismatch'
 else
-  balance = redis.call('HINCRBY', credits, 'balance', amount)
-  redis.call('HINCRBY', credits, 'purchased', amount)
-  local entry = cjson.decode(ARGV[4])
-  entry.amountMicros = amount
-  entry.balanceAfterMicros = balance
-  fields = { 'l', cjson.encode(entry) }
+  local entry
+  balance, entry = book_entry(credits, 'purchased', amount, ARGV[4])
+  fields = { 'l', entry }
   record.credited = true
   record.status = 'paid'
   record.creditedAt = now
@@ -42,12 +41,8 @@ end
 if paymentIntent ~= '' and type(record.paymentIntentId) ~= 'string' then
   record.paymentIntentId = paymentIntent
 end
-redis.call('HSET', sessions, sessionId, cjson.encode(record))
-if eventId ~= '' then
-  table.insert(fields, 's')
-  table.insert(fields, cjson.encode({ id = eventId, type = ARGV[8], outcome = outcome, sessionId = sessionId, at = now }))
-end
-if #fields > 0 then redis.call('XADD', outbox, '*', unpack(fields)) end
+save_session(sessions, outbox, sessionId, record, fields,
+  { id = eventId, type = ARGV[8], outcome = outcome, at = now })
 local creditedEntry = record.ledgerEntryId
 if type(creditedEntry) ~= 'string' then creditedEntry = '' end
 return { outcome, balance, creditedEntry }

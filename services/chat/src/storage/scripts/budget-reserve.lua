@@ -1,6 +1,6 @@
 -- Holds an upper bound of one LLM call's cost in every scope that applies, all or nothing.
--- Invariants: reserved[f] = sum of the open holds on f; spent + reserved <= cap in every scope (the
--- check below and the settle script, which books at most the hold, keep it). A hold nobody settles
+-- Invariants: reserved[f] = Σ open holds on f; spent + reserved ≤ cap in every scope (the check
+-- below and the settle script, which books at most the hold, keep it). A hold nobody settles
 -- is charged at its bound when it expires (by the expired-holds sweeper, through the settle script),
 -- never silently released: the model may have run.
 -- KEYS[1] agent budget settings, KEYS[2] the agent's spend counters of the current period,
@@ -22,30 +22,22 @@
 -- is a forecast; the caller holds again with the exact bound, which fires them).
 -- Returns {"ok"}, {"stale"} or {"denied", scope, cap, used, spent} (used = spent + reserved,
 -- micro-USD; for credits, cap is the balance and spent 0).
+--#include lib/holds.lua
+--#include lib/budget-alerts.lua
 local settings, spend, userCaps, reserved, reservations, data, credits =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local id, amount, expiry = ARGV[1], tonumber(ARGV[2]), ARGV[4]
 local kind, userId, agentId = ARGV[5], ARGV[6], ARGV[7]
 
 local function number(value) return tonumber(value) or 0 end
-local markers, outbox, endpoints = KEYS[8], KEYS[9], KEYS[10]
+local markers, events, endpoints = KEYS[8], KEYS[9], KEYS[10]
 
 local function exhausted(denied, subject, thresholds)
   local scope, cap, spent = denied[2], denied[3], denied[5]
   if spent + amount <= cap or amount > cap or cap <= 0 or ARGV[15] == 'quiet' then return denied end
-  local subscribed = redis.call('ZCARD', endpoints) > 0
-  local emitted = 0
-  for threshold in string.gmatch(thresholds or '50,80,100', '%d+') do
-    if redis.call('HSETNX', markers, scope .. ':' .. subject .. ':' .. threshold .. ':' .. cap, ARGV[11]) == 1 and
-      subscribed then
-      emitted = emitted + 1
-      redis.call('XADD', outbox, 'MAXLEN', '~', 10000, '*', 'id', ARGV[10] .. string.format('%02d', emitted),
-        'type', 'budget.threshold_reached', 'occurredAt', ARGV[11], 'data', cjson.encode({ scope = scope,
-          externalUserId = subject ~= '' and subject or nil, thresholdPercent = tonumber(threshold),
-          limitUsd = cap / 1000000, spentUsd = spent / 1000000, periodId = ARGV[12], resetsAt = ARGV[9],
-          agentId = agentId }))
-    end
-  end
+  local alert = { emit = event_emitter(events, endpoints, ARGV[10], ARGV[11], agentId), markers = markers,
+    thresholds = thresholds, now = ARGV[11], periodId = ARGV[12], resetsAt = ARGV[9] }
+  fire_thresholds(alert, scope, subject, cap, spent, true)
   if redis.call('TTL', markers) < 0 then redis.call('EXPIRE', markers, 400 * 86400) end
   return denied
 end
@@ -84,7 +76,5 @@ local held = number(redis.call('HGET', reserved, 'credits'))
 if balance - held - amount < 0 then return { 'denied', 'credits', balance, held, 0 } end
 table.insert(fields, 'credits')
 
-for _, field in ipairs(fields) do redis.call('HINCRBY', reserved, field, amount) end
-redis.call('HSET', data, id, '{"a":' .. string.format('%d', amount) .. ',"f":' .. cjson.encode(fields) .. ',"c":' .. ARGV[8] .. '}')
-redis.call('ZADD', reservations, expiry, id)
+add_hold(reserved, reservations, data, id, amount, fields, ARGV[8], expiry)
 return { 'ok' }

@@ -1,7 +1,7 @@
 -- Settles one LLM call: releases its hold, books its cost in the period's counters, debits the
 -- credits, and appends the call's record (and its ledger debit, when it cost anything) to the
 -- organization's history outbox (a stream the drainer moves to PostgreSQL), all in one step.
--- Invariants: reserved[f] = sum of the open holds; spent + reserved <= cap. So the amount booked is
+-- Invariants: reserved[f] = Σ open holds on f; spent + reserved ≤ cap. So the amount booked is
 -- never more than the hold (a model that reports more usage than its bound is booked at the bound,
 -- and the excess is kept on the record as its overage); a hold already charged at its expiry (its
 -- process died, or could not reach Redis in time) books nothing more. Counters = sum of the records'
@@ -30,6 +30,7 @@
 -- Returns {"ok", balance, charged, overage}, {"duplicate"}, or {"gone"} (an expiry of a hold that
 -- was settled meanwhile: nothing to do).
 --#include lib/holds.lua
+--#include lib/budget-alerts.lua
 local spend, reserved, reservations, data, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local users, outbox, expiredMarker = KEYS[6], KEYS[7], KEYS[8]
 local hold, cost, kind, userId, day = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
@@ -83,42 +84,22 @@ if charged > 0 then
 else
   redis.call('XADD', outbox, '*', 'c1', ARGV[7], 'm', money, 'p', periodId)
 end
--- ===== Alerts =====================================================================================
--- Invariant: each threshold of each scope fires once per period and cap (HSETNX of a marker keyed by
--- scope, user, threshold and cap: a new period or another cap re-arms it), decided here in the step
--- that moves the counter, so answers settling at once cannot both fire it. Credits fire when this
--- call moves the balance across the org's low threshold or to zero. Events go to the organization's
--- event stream (read by the webhook delivery worker) only when it has an endpoint.
+-- ===== Alerts (lib/budget-alerts.lua) =============================================================
+-- Decided here, in the step that moves the counter, so answers settling at once cannot both fire a
+-- threshold. Credits fire when this call moves the balance across the org's low threshold or to zero.
 do
-  local settings, userCaps, markers, events, endpoints = KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
-  local periodEnd, eventPrefix, now, agentId = ARGV[14], ARGV[16], ARGV[17], ARGV[18]
+  local settings, userCaps, markers = KEYS[9], KEYS[10], KEYS[11]
   local lowBalance = tonumber(redis.call('HGET', KEYS[14], 'lowBalanceMicros')) or tonumber(ARGV[15])
-  local subscribed = redis.call('ZCARD', endpoints) > 0
-  local emitted = 0
-  local function emit(eventType, data)
-    if not subscribed then return end
-    emitted = emitted + 1
-    data.agentId = agentId
-    redis.call('XADD', events, 'MAXLEN', '~', 10000, '*', 'id', eventPrefix .. string.format('%02d', emitted),
-      'type', eventType, 'occurredAt', now, 'data', cjson.encode(data))
-  end
+  local emit = event_emitter(KEYS[12], KEYS[13], ARGV[16], ARGV[17], ARGV[18])
   local config = redis.call('HMGET', settings, 'enabled', 'monthlyMicros', 'defaultUserMicros', 'anonymousMicros',
     'alertThresholds')
   if config[1] == '1' and charged > 0 then
-    local thresholds = config[5] or '50,80,100'
+    local alert = { emit = emit, markers = markers, thresholds = config[5], now = ARGV[17], periodId = periodId,
+      resetsAt = ARGV[14] }
     local function check(scope, cap, counterField, subject)
       cap = tonumber(cap)
       if not cap or cap <= 0 then return end
-      local spentNow = tonumber(redis.call('HGET', spend, counterField)) or 0
-      for threshold in string.gmatch(thresholds, '%d+') do
-        local percent = tonumber(threshold)
-        if spentNow * 100 >= percent * cap and
-          redis.call('HSETNX', markers, scope .. ':' .. subject .. ':' .. threshold .. ':' .. cap, now) == 1 then
-          emit('budget.threshold_reached', { scope = scope, externalUserId = subject ~= '' and subject or nil,
-            thresholdPercent = percent, limitUsd = cap / 1000000, spentUsd = spentNow / 1000000,
-            periodId = periodId, resetsAt = periodEnd })
-        end
-      end
+      fire_thresholds(alert, scope, subject, cap, tonumber(redis.call('HGET', spend, counterField)) or 0, false)
     end
     check('agent', config[2], 'agent', '')
     if kind == 'user' then

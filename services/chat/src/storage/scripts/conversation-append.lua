@@ -1,4 +1,8 @@
 -- Appends messages to a conversation, creating it on first use, in one step.
+-- Invariants: a conversation belongs to one agent and one owner for its life (anyone else finds
+-- nothing); its messages never outgrow the most allowed, counting the room kept for an answer still
+-- to come; a user message sent again (same id) is never stored twice; the live-answer marker is set
+-- only together with the messages it answers.
 -- KEYS[1] conversation hash, KEYS[2] its messages list, KEYS[3] the agent's conversation index,
 -- KEYS[4] the conversation's live-answer marker
 -- ARGV[1] agent id, ARGV[2] owner ("visitor:<id>" or "user:<id>"), ARGV[3] conversation id,

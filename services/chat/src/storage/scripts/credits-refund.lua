@@ -12,6 +12,8 @@
 -- ARGV[6] PaymentIntent id of the charge, ARGV[7] event id, ARGV[8] event type, ARGV[9] now (ISO).
 -- Returns {outcome, balance, debited}: outcome "refunded", "duplicate", "not_credited" (the
 -- purchase is not credited yet) or "payment_mismatch" (the charge paid another session).
+--#include lib/ledger.lua
+--#include lib/checkout-sessions.lua
 local credits, outbox, sessions = KEYS[1], KEYS[2], KEYS[3]
 local sessionId, cumulative, entryId = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local paymentIntent, eventId, now = ARGV[6], ARGV[7], ARGV[9]
@@ -40,20 +42,13 @@ local outcome = 'duplicate'
 local fields = {}
 if target > already then
   debited = target - already
-  balance = redis.call('HINCRBY', credits, 'balance', -debited)
-  redis.call('HINCRBY', credits, 'refunded', -debited)
-  local entry = cjson.decode(ARGV[4])
-  entry.amountMicros = -debited
-  entry.balanceAfterMicros = balance
-  fields = { 'l', cjson.encode(entry) }
+  local entry
+  balance, entry = book_entry(credits, 'refunded', -debited, ARGV[4])
+  fields = { 'l', entry }
   record.refundedMicros = target
   outcome = 'refunded'
 end
 
-redis.call('HSET', sessions, sessionId, cjson.encode(record))
-if eventId ~= '' then
-  table.insert(fields, 's')
-  table.insert(fields, cjson.encode({ id = eventId, type = ARGV[8], outcome = outcome, sessionId = sessionId, at = now }))
-end
-if #fields > 0 then redis.call('XADD', outbox, '*', unpack(fields)) end
+save_session(sessions, outbox, sessionId, record, fields,
+  { id = eventId, type = ARGV[8], outcome = outcome, at = now })
 return { outcome, balance, debited }

@@ -6,14 +6,11 @@
 -- ARGV[3] ledger entry id, ARGV[4] ledger entry JSON (without amount and balance),
 -- ARGV[5] "allow-negative" when the balance may go below zero.
 -- Returns {"ok", balance} or {"insufficient", balance}.
+--#include lib/ledger.lua
 local credits, outbox = KEYS[1], KEYS[2]
 local amount = tonumber(ARGV[1])
 local current = tonumber(redis.call('HGET', credits, 'balance')) or 0
 if current + amount < 0 and ARGV[5] ~= 'allow-negative' then return { 'insufficient', current } end
-local balance = redis.call('HINCRBY', credits, 'balance', amount)
-redis.call('HINCRBY', credits, ARGV[2], amount)
-local entry = cjson.decode(ARGV[4])
-entry.amountMicros = amount
-entry.balanceAfterMicros = balance
-redis.call('XADD', outbox, '*', 'l', cjson.encode(entry))
+local balance, entry = book_entry(credits, ARGV[2], amount, ARGV[4])
+redis.call('XADD', outbox, '*', 'l', entry)
 return { 'ok', balance }
