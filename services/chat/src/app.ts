@@ -94,8 +94,10 @@ export function createApp(deps: Deps): App {
   });
   app.use(widgetAssetRouter());
   app.use(consoleAssetRouter());
-  app.use(createRouter(deps, serviceRoutes));
-  app.use(refuseUnmatched(apiRoutes));
+  const service = createRouter(deps, serviceRoutes);
+  // In the router, after its routes: else Express answers an OPTIONS it matched itself (200, Allow).
+  service.use(refuseUnmatched(apiRoutes));
+  app.use(service);
   app.use(errorHandler(deps.logger));
   return { app, lifecycle };
 }

@@ -25,7 +25,7 @@ function hasBody(request: Request): boolean {
 /**
  * Mounts each route of the table: a handled route with the same steps (authenticate, scope to the
  * organization, authorize, validate, handle), a mounted route with its own handlers. A request no
- * route takes goes on (to `refuseUnmatched`, after every router).
+ * route takes goes on: the last router of the app ends with `refuseUnmatched`.
  */
 export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Router {
   const router = express.Router({ strict: false, caseSensitive: true });
@@ -138,9 +138,9 @@ export function createRouter(deps: Deps, routes: readonly RouteDefinition[]): Ro
 }
 
 /**
- * After every route: a path that exists under another method is a 405 with Allow; anything else a
- * 404. OPTIONS too: the management API is not for browsers, so it answers no CORS preflight; the
- * chat API does (before its routes), so its paths allow OPTIONS.
+ * After every route of the table: a path that exists under another method is a 405 with Allow;
+ * anything else a 404. OPTIONS too: the management API is not for browsers, so it answers no CORS
+ * preflight; the chat API does (before its routes), so its paths allow OPTIONS.
  */
 export function refuseUnmatched(routes: readonly RouteDefinition[]): RequestHandler {
   const matchers = routes.map((route) => ({
