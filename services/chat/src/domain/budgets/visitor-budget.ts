@@ -1,3 +1,4 @@
+import type { VisitorBudget } from '@mcpstack/chat-protocol';
 import type { Deps } from '../../deps.ts';
 import { microsToUsd } from '../money.ts';
 import type { Owner } from '../owner.ts';
@@ -6,20 +7,9 @@ import { budgetPeriod } from './periods.ts';
 /**
  * The budget meter a visitor may see: for a signed-in user the cap that binds them (their own, else
  * the agent's) in USD; for an anonymous visitor only the share of the guest pool left (never what
- * others spent). Null when no cap applies.
+ * others spent). Null when no cap applies. The shape is the chat protocol's: the widget reads it.
  */
-export interface VisitorBudget {
-  scope: 'user' | 'agent' | 'anonymous';
-  /** Null for anonymous visitors: they see only the share left. */
-  limitUsd: number | null;
-  spentUsd: number | null;
-  remainingUsd: number | null;
-  /** What is left of the cap, 0-100. */
-  remainingPercent: number;
-  resetsAt: string;
-  /** The agent's alert thresholds (percent spent), where the widget warns. */
-  warnAtPercent: number[];
-}
+export type { VisitorBudget };
 
 export async function visitorBudget(
   deps: Pick<Deps, 'redis' | 'keys' | 'clock'>,
