@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ApiError } from './errors.ts';
 
 /**
@@ -35,3 +35,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type' && issue.input === undefined) return 'is required';
   return issue.message;
 }
+
+/** A page's `limit` query parameter: 1-500, 50 by default; `items` names what a page holds. */
+export const pageLimit = (items: string) =>
+  z.coerce.number().int().min(1).max(500).default(50).describe(`${items} per page, 1-500 (default 50).`);

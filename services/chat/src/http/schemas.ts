@@ -1,15 +1,10 @@
 import { z } from 'zod';
 import { errorStatus } from '../errors.ts';
+import { pageLimit } from '../validate.ts';
 
 export const pageQuery = z
   .object({
-    limit: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(500)
-      .default(50)
-      .describe('Items per page, 1-500 (default 50).'),
+    limit: pageLimit('Items'),
     cursor: z.string().max(200).optional().describe('The nextCursor of the previous page.'),
   })
   .strict();

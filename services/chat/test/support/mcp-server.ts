@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen, readJson } from '@mcpstack/test-support/http-server';
+import { answerStatelessMcp } from '@mcpstack/test-support/mcp';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
@@ -73,13 +74,6 @@ function buildServer(options: TestMcpServerOptions): McpServer {
   return server;
 }
 
-async function readBody(request: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text ? JSON.parse(text) : undefined;
-}
-
 /** Sessions of a stateful test server: a transport per initialize, found by its session id. */
 function createSessions(options: TestMcpServerOptions) {
   const transports = new Map<string, StreamableHTTPServerTransport>();
@@ -124,7 +118,7 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     let body: unknown;
     try {
-      body = request.method === 'POST' ? await readBody(request) : undefined;
+      body = request.method === 'POST' ? await readJson(request) : undefined;
     } catch {
       response.writeHead(400).end('bad json');
       return;
@@ -157,30 +151,16 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
       response.writeHead(405, { allow: 'POST' }).end();
       return;
     }
-    const server = buildServer(options);
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: true,
-    });
-    response.on('close', () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(request, response, body);
+    await answerStatelessMcp(buildServer(options), request, response, body);
   });
-  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-  const { port } = httpServer.address() as AddressInfo;
+  const listening = await listen(httpServer);
   return {
-    url: `http://127.0.0.1:${port}/mcp`,
+    url: `${listening.origin}/mcp`,
     requestsSeen,
     forgetSessions: sessions.forget,
     stop: async () => {
       await sessions.forget();
-      await new Promise<void>((resolve) => {
-        httpServer.close(() => resolve());
-        httpServer.closeAllConnections();
-      });
+      await listening.close();
     },
   };
 }
@@ -195,16 +175,6 @@ export async function startPlainServer(
     requests.push(request);
     handler(request, response);
   });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host}:${port}`,
-    port,
-    requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const listening = await listen(server, host);
+  return { url: listening.origin, port: listening.port, requests, stop: listening.close };
 }

@@ -3,6 +3,7 @@ import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { Page } from '../../storage/collection.ts';
 import type { TimeRange, UsageTotals, UserSpend } from '../../storage/database/history-store.ts';
+import { pageLimit } from '../../validate.ts';
 import { microsToUsd } from '../money.ts';
 import { type BudgetPeriod, budgetPeriod } from './periods.ts';
 import { readBudgetSettings } from './settings.ts';
@@ -84,13 +85,7 @@ function decodeCursor(cursor: string): UserSpend {
 
 export const userUsageQuery = z
   .object({
-    limit: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(500)
-      .default(50)
-      .describe('Users per page, 1-500 (default 50).'),
+    limit: pageLimit('Users'),
     cursor: z
       .string()
       .max(1000)

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
+import { pageLimit } from '../../validate.ts';
 import { microsToUsd } from '../money.ts';
 import { budgetPeriod } from './periods.ts';
 import { readBudgetSettings } from './settings.ts';
@@ -15,13 +16,7 @@ export const userOverridesQuery = z
       .max(200)
       .optional()
       .describe('Only users whose id contains this (case-insensitive).'),
-    limit: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(500)
-      .default(50)
-      .describe('Users per page, 1-500 (default 50).'),
+    limit: pageLimit('Users'),
     cursor: z
       .string()
       .regex(/^\d{1,9}$/, 'must be the nextCursor of a previous page')

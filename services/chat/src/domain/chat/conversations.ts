@@ -86,13 +86,15 @@ interface AppendOptions {
 
 /**
  * Appends messages in one atomic step that also checks the conversation belongs to this agent and
- * owner (anyone else gets 404, as if it did not exist) and that it has room left.
+ * owner (anyone else gets 404, as if it did not exist) and that it has room left. `appendedBytes`:
+ * the size of the messages as stored.
  */
 export async function appendMessages(
   deps: ConversationDeps,
   options: AppendOptions,
-): Promise<{ messages: StoredMessage[]; repeated: boolean }> {
+): Promise<{ messages: StoredMessage[]; repeated: boolean; appendedBytes: number }> {
   const keys = deps.keys.organization(options.organizationId);
+  const encoded = options.messages.map((message) => JSON.stringify(message));
   const now = deps.clock.now();
   const first = options.messages.find((message) => message.role === 'user');
   const reply = await deps.scripts.conversationAppend(
@@ -115,7 +117,7 @@ export async function appendMessages(
       dropTrailingAssistant: options.dropTrailingAssistant ?? false,
       reserve: options.reserve ?? 0,
       liveMarker: options.liveMarker ?? null,
-      messages: options.messages.map((message) => JSON.stringify(message)),
+      messages: encoded,
     },
   );
   if (reply.status === 'not_found') {
@@ -137,7 +139,11 @@ export async function appendMessages(
       'This message was already answered: reload the conversation instead of sending it again.',
     );
   }
-  return { messages: parseMessages(reply.messages), repeated: reply.status === 'repeat' };
+  return {
+    messages: parseMessages(reply.messages),
+    repeated: reply.status === 'repeat',
+    appendedBytes: encoded.reduce((bytes, text) => bytes + Buffer.byteLength(text, 'utf8'), 0),
+  };
 }
 
 async function readConversation(deps: ConversationDeps, organizationId: string, conversationId: string) {

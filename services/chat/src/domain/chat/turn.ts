@@ -763,33 +763,35 @@ class AnswerRun {
     return Promise.all(started);
   }
 
+  /** Stores the answer, and tells the forecast how large this turn was (its next turn's first hold). */
   async #store(message: StoredMessage): Promise<void> {
     const { conversation, first } = this.#setup;
-    const answerBytes = message.parts.length === 0 ? 0 : Buffer.byteLength(JSON.stringify(message), 'utf8');
+    let answerBytes = 0;
+    if (message.parts.length > 0) {
+      try {
+        ({ appendedBytes: answerBytes } = await appendMessages(this.#deps, {
+          ...conversation,
+          messages: [message],
+          create: false,
+          history: false,
+        }));
+      } catch (error) {
+        this.#deps.logger.error(
+          {
+            err: error,
+            conversationId: conversation.conversationId,
+            organizationId: conversation.organizationId,
+          },
+          'could not store the answer',
+        );
+      }
+    }
     this.#deps.holdForecast.sawTurn(
       conversation.organizationId,
       conversation.conversationId,
       first.sentBytes,
       answerBytes,
     );
-    if (message.parts.length === 0) return;
-    try {
-      await appendMessages(this.#deps, {
-        ...conversation,
-        messages: [message],
-        create: false,
-        history: false,
-      });
-    } catch (error) {
-      this.#deps.logger.error(
-        {
-          err: error,
-          conversationId: conversation.conversationId,
-          organizationId: conversation.organizationId,
-        },
-        'could not store the answer',
-      );
-    }
   }
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import type { Page } from '../../storage/collection.ts';
 import type { LedgerFilter } from '../../storage/database/history-store.ts';
+import { pageLimit } from '../../validate.ts';
 import { type LedgerEntryRecord, type LedgerEntryType, ledgerEntryTypes } from './ledger-entry.ts';
 
 type LedgerDeps = Pick<Deps, 'history'>;
@@ -43,13 +44,7 @@ export const ledgerQuery = z
     agentId: z.string().min(1).max(100).optional().describe('Only entries that reference this agent.'),
     from: instant.optional().describe('Entries created at or after this time.'),
     to: instant.optional().describe('Entries created before this time.'),
-    limit: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(500)
-      .default(50)
-      .describe('Entries per page, 1-500 (default 50).'),
+    limit: pageLimit('Entries'),
     cursor: z
       .string()
       .regex(/^led_[0-9a-z]{22}$/, 'must be the nextCursor of a previous page')
