@@ -307,11 +307,10 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
   const loadPin = pinning ? { cpu: loadCpu } : {};
   const unpinSelf = pinning ? pinSelf(loadCpu) : null;
   // The service's Redis is the benchmark's own (what is measured is the service, not the machine's
-  // shared Redis queueing behind other work), on the other CPU: the service has its core to itself,
-  // as the bare relay does, and as in production, where Redis runs on a machine of its own.
-  // BENCH_REDIS_BESIDE_SERVICE=1 pins it to the service's CPU instead (the stricter setting of
-  // earlier runs: every Redis command then also takes the service's CPU).
-  const redisBeside = process.env.BENCH_REDIS_BESIDE_SERVICE === '1';
+  // shared Redis queueing behind other work), pinned beside it on its CPU: measured side by side,
+  // Redis on the load CPU made the service's first token slower (its round trips then wait on the
+  // model and the load generator). BENCH_REDIS_ON_LOAD_CPU=1 puts it there.
+  const redisBeside = process.env.BENCH_REDIS_ON_LOAD_CPU !== '1';
   const redis = await startPrivateRedis(redisBeside ? relayPin : loadPin);
   const sharedRedisUrl = process.env.REDIS_URL;
   process.env.REDIS_URL = redis.url;
@@ -324,7 +323,7 @@ export async function runChatOverhead(log: (line: string) => void = () => {}): P
     ? " The service drains its history to a PostgreSQL database of its own on the machine's server."
     : ' **No PostgreSQL server answered**: the service keeps its history in an embedded PGlite, whose inserts run in its own process (about 2 ms of CPU per answer more).';
   const pinningNote = pinning
-    ? `The bare relay and the service run pinned to CPU ${serviceCpu} (\`taskset -c ${serviceCpu}\`, one at a time), with the service's Redis (a \`redis-server\` of the benchmark's own) ${redisBeside ? 'on the same CPU (`BENCH_REDIS_BESIDE_SERVICE=1`)' : `on CPU ${loadCpu}`}; the model runs on CPU ${loadCpu}, and the load generator (this benchmark's process) ${unpinSelf ? `on CPU ${loadCpu} too (\`taskset -a -p\`)` : 'unpinned (`taskset -p` on it failed)'}.`
+    ? `The bare relay and the service run pinned to CPU ${serviceCpu} (\`taskset -c ${serviceCpu}\`, one at a time), with the service's Redis (a \`redis-server\` of the benchmark's own) ${redisBeside ? 'on the same CPU' : `on CPU ${loadCpu} (\`BENCH_REDIS_ON_LOAD_CPU=1\`)`}; the model runs on CPU ${loadCpu}, and the load generator (this benchmark's process) ${unpinSelf ? `on CPU ${loadCpu} too (\`taskset -a -p\`)` : 'unpinned (`taskset -p` on it failed)'}.`
     : `**Not pinned**: ${availableParallelism() < 2 ? 'fewer than 2 CPUs' : '`taskset` (util-linux) is missing'}, so every process shares every CPU.`;
   log((pinningNote + historyNote).replaceAll('`', '').replaceAll('**', ''));
 
