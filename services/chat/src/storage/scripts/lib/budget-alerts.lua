@@ -22,11 +22,13 @@ end
 local function fire_thresholds(alert, scope, subject, cap, spent, every)
   for threshold in string.gmatch(alert.thresholds or '50,80,100', '%d+') do
     local percent = tonumber(threshold)
-    local marker = scope .. ':' .. subject .. ':' .. threshold .. ':' .. cap
-    if (every or spent * 100 >= percent * cap) and redis.call('HSETNX', alert.markers, marker, alert.now) == 1 then
-      alert.emit('budget.threshold_reached', { scope = scope, externalUserId = subject ~= '' and subject or nil,
-        thresholdPercent = percent, limitUsd = cap / 1000000, spentUsd = spent / 1000000,
-        periodId = alert.periodId, resetsAt = alert.resetsAt })
+    if every or spent * 100 >= percent * cap then
+      local marker = scope .. ':' .. subject .. ':' .. threshold .. ':' .. cap
+      if redis.call('HSETNX', alert.markers, marker, alert.now) == 1 then
+        alert.emit('budget.threshold_reached', { scope = scope, externalUserId = subject ~= '' and subject or nil,
+          thresholdPercent = percent, limitUsd = cap / 1000000, spentUsd = spent / 1000000,
+          periodId = alert.periodId, resetsAt = alert.resetsAt })
+      end
     end
   end
 end
