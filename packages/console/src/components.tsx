@@ -29,11 +29,14 @@ export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): [Load<T>, (
 }
 
 /** An action (a button press): its pending flag and its last error, shown next to it. */
-export function useAction(): {
+export interface Action {
   pending: boolean;
   error: ApiFailure | null;
+  /** Runs `action`: `true` when it succeeded, else `false` with `error` set. */
   run: (action: () => Promise<unknown>) => Promise<boolean>;
-} {
+}
+
+export function useAction(): Action {
   const [pending, setPending] = useState(false);
   const [error, setError] = useState<ApiFailure | null>(null);
   const run = async (action: () => Promise<unknown>) => {

@@ -12,6 +12,7 @@ import {
 } from '../components.tsx';
 import type { Page } from '../data.ts';
 import { dateTime } from '../format.ts';
+import { ActionForm, TextInput } from '../forms.tsx';
 
 interface ApiKey {
   id: string;
@@ -32,32 +33,24 @@ export function ApiKeysPage() {
   const [name, setName] = useState('');
   const [role, setRole] = useState<string>('viewer');
   const [created, setCreated] = useState<{ name: string; fullKey: string } | null>(null);
-  const create = useAction();
   const revoke = useAction();
   return (
     <div class="stack">
       <Section title="Create a key">
-        <form
-          class="inline-form"
-          onSubmit={async (event) => {
-            event.preventDefault();
-            await create.run(async () => {
-              const key = await api<ApiKey & { fullKey: string }>('POST', org('api-keys'), {
-                name: name.trim(),
-                role,
-              });
-              setCreated({ name: key.name, fullKey: key.fullKey });
-              setName('');
-              reload();
+        <ActionForm
+          submit="Create key"
+          run={async () => {
+            const key = await api<ApiKey & { fullKey: string }>('POST', org('api-keys'), {
+              name: name.trim(),
+              role,
             });
+            setCreated({ name: key.name, fullKey: key.fullKey });
+            setName('');
+            reload();
           }}
         >
           <Field label="Key name">
-            <input
-              required
-              value={name}
-              onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)}
-            />
+            <TextInput required value={name} onValue={setName} />
           </Field>
           <Field label="Role">
             <select
@@ -71,11 +64,7 @@ export function ApiKeysPage() {
               ))}
             </select>
           </Field>
-          <button type="submit" disabled={create.pending}>
-            Create key
-          </button>
-          <ErrorNotice error={create.error} />
-        </form>
+        </ActionForm>
         {created && (
           <div class="secret" role="status">
             <p>

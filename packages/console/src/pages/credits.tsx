@@ -1,8 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiFailure, api, org, query } from '../api.ts';
-import { Empty, ErrorNotice, Field, Loaded, Loading, Section, useAction, useLoad } from '../components.tsx';
+import { Empty, ErrorNotice, Field, Loaded, Loading, Section, useLoad } from '../components.tsx';
 import { agentChoices, creditSummary, type LedgerEntry, type Page } from '../data.ts';
 import { dateTime, usd } from '../format.ts';
+import { ActionForm, TextInput } from '../forms.tsx';
+import { Pager, useCursors } from '../pager.tsx';
 import { base, onLinkClick } from '../router.ts';
 
 interface ReconcileReport {
@@ -35,37 +37,23 @@ function ledgerParameters(filters: LedgerFilters) {
 
 function BuyCredits() {
   const [amount, setAmount] = useState('25');
-  const action = useAction();
   return (
-    <form
-      class="inline-form"
-      onSubmit={async (event) => {
-        event.preventDefault();
-        await action.run(async () => {
-          const session = await api<{ url: string }>('POST', org('ai-credits/checkout-session'), {
-            creditAmountUsd: Number(amount),
-            successUrl: `${location.origin}${base}credits/return?session_id={CHECKOUT_SESSION_ID}`,
-            cancelUrl: `${location.origin}${base}credits?checkout=cancelled`,
-          });
-          location.assign(session.url);
+    <ActionForm
+      submit="Buy credits"
+      pending="Opening Stripe…"
+      run={async () => {
+        const session = await api<{ url: string }>('POST', org('ai-credits/checkout-session'), {
+          creditAmountUsd: Number(amount),
+          successUrl: `${location.origin}${base}credits/return?session_id={CHECKOUT_SESSION_ID}`,
+          cancelUrl: `${location.origin}${base}credits?checkout=cancelled`,
         });
+        location.assign(session.url);
       }}
     >
       <Field label="Amount (USD)">
-        <input
-          type="number"
-          min="0.5"
-          step="0.01"
-          required
-          value={amount}
-          onInput={(event) => setAmount((event.currentTarget as HTMLInputElement).value)}
-        />
+        <TextInput type="number" min="0.5" step="0.01" required value={amount} onValue={setAmount} />
       </Field>
-      <button type="submit" disabled={action.pending}>
-        {action.pending ? 'Opening Stripe…' : 'Buy credits'}
-      </button>
-      <ErrorNotice error={action.error} />
-    </form>
+    </ActionForm>
   );
 }
 
@@ -110,8 +98,8 @@ function Reconcile() {
 
 function Ledger() {
   const [filters, setFilters] = useState<LedgerFilters>({ category: '', agentId: '', from: '', to: '' });
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors.at(-1);
+  const cursors = useCursors();
+  const { cursor } = cursors;
   const [agents] = useLoad(() => agentChoices(false), []);
   const [load] = useLoad(
     () =>
@@ -123,7 +111,7 @@ function Ledger() {
   );
   const update = (change: Partial<LedgerFilters>) => {
     setFilters({ ...filters, ...change });
-    setCursors([undefined]);
+    cursors.first();
   };
   const csvHref = org(`ai-credits/ledger${query({ ...ledgerParameters(filters), format: 'csv' })}`);
   const agentName = (id: string | null | undefined) =>
@@ -166,20 +154,15 @@ function Ledger() {
               ))}
           </select>
         </Field>
-        <Field label="From (UTC day)">
-          <input
-            type="date"
-            value={filters.from}
-            onChange={(event) => update({ from: (event.currentTarget as HTMLInputElement).value })}
-          />
-        </Field>
-        <Field label="To (UTC day, included)">
-          <input
-            type="date"
-            value={filters.to}
-            onChange={(event) => update({ to: (event.currentTarget as HTMLInputElement).value })}
-          />
-        </Field>
+        {(['from', 'to'] as const).map((end) => (
+          <Field key={end} label={end === 'from' ? 'From (UTC day)' : 'To (UTC day, included)'}>
+            <input
+              type="date"
+              value={filters[end]}
+              onChange={(event) => update({ [end]: (event.currentTarget as HTMLInputElement).value })}
+            />
+          </Field>
+        ))}
       </form>
       <Loaded load={load}>
         {(page) =>
@@ -226,25 +209,15 @@ function Ledger() {
                   </tbody>
                 </table>
               </div>
-              <nav class="pager" aria-label="Ledger pages">
-                <button
-                  type="button"
-                  class="secondary"
-                  disabled={cursors.length === 1}
-                  onClick={() => setCursors(cursors.slice(0, -1))}
-                >
-                  Newer
-                </button>
-                <span>Page {cursors.length}</span>
-                <button
-                  type="button"
-                  class="secondary"
-                  disabled={!page.nextCursor}
-                  onClick={() => setCursors([...cursors, page.nextCursor!])}
-                >
-                  Older
-                </button>
-              </nav>
+              <Pager
+                label="Ledger pages"
+                cursors={cursors}
+                nextCursor={page.nextCursor}
+                back="Newer"
+                forward="Older"
+              >
+                Page {cursors.page}
+              </Pager>
             </div>
           )
         }

@@ -35,6 +35,13 @@ interface Filters {
   flaggedOnly: boolean;
 }
 
+/** The filters that are a checkbox each, with their labels. */
+const checks = [
+  ['estimatedOnly', 'Estimated usage only'],
+  ['errorsOnly', 'Errors only'],
+  ['flaggedOnly', 'Flagged for review only'],
+] as const;
+
 /**
  * The log pages through the API (newest first, 100 a page). The filters narrow it on the server
  * (`externalUserId`, `usageEstimated`, `status=error`, `flagged`), so every page is full of matches
@@ -89,36 +96,18 @@ function CallLog({ agentId }: { agentId: string }) {
             }
           />
         </Field>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={filters.estimatedOnly}
-            onChange={(event) =>
-              setFilters({ ...filters, estimatedOnly: (event.currentTarget as HTMLInputElement).checked })
-            }
-          />
-          Estimated usage only
-        </label>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={filters.errorsOnly}
-            onChange={(event) =>
-              setFilters({ ...filters, errorsOnly: (event.currentTarget as HTMLInputElement).checked })
-            }
-          />
-          Errors only
-        </label>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={filters.flaggedOnly}
-            onChange={(event) =>
-              setFilters({ ...filters, flaggedOnly: (event.currentTarget as HTMLInputElement).checked })
-            }
-          />
-          Flagged for review only
-        </label>
+        {checks.map(([name, label]) => (
+          <label key={name} class="check">
+            <input
+              type="checkbox"
+              checked={filters[name]}
+              onChange={(event) =>
+                setFilters({ ...filters, [name]: (event.currentTarget as HTMLInputElement).checked })
+              }
+            />
+            {label}
+          </label>
+        ))}
       </form>
       <ErrorNotice error={error} />
       {shown.length === 0 && !loading && !error && (
