@@ -7,10 +7,6 @@ export type Load<T> =
   | { state: 'error'; error: ApiFailure }
   | { state: 'ready'; data: T };
 
-function asFailure(error: unknown): ApiFailure {
-  return error instanceof ApiFailure ? error : new ApiFailure('client_error', String(error), 0);
-}
-
 /** Loads `load()` when `keys` change; `reload()` runs it again. A stale answer never wins. */
 export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): [Load<T>, () => void] {
   const [result, setResult] = useState<Load<T>>({ state: 'loading' });
@@ -21,7 +17,7 @@ export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): [Load<T>, (
     load().then(
       (data) => mine === generation.current && setResult({ state: 'ready', data }),
       (error: unknown) =>
-        mine === generation.current && setResult({ state: 'error', error: asFailure(error) }),
+        mine === generation.current && setResult({ state: 'error', error: ApiFailure.from(error) }),
     );
   }, keys);
   useEffect(run, [run]);
@@ -46,7 +42,7 @@ export function useAction(): Action {
       await action();
       return true;
     } catch (failure) {
-      setError(asFailure(failure));
+      setError(ApiFailure.from(failure));
       return false;
     } finally {
       setPending(false);

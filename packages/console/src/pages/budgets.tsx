@@ -15,6 +15,7 @@ import { agentBudget, type Budget, listAgents, userUsage } from '../data.ts';
 import { dateTime, usd } from '../format.ts';
 import { ActionForm, SaveFooter, TextInput } from '../forms.tsx';
 import { Pager, useCursors } from '../pager.tsx';
+import { Table } from '../table.tsx';
 
 interface Override {
   externalUserId: string;
@@ -272,32 +273,26 @@ function Overrides({ agentId, canManage }: { agentId: string; canManage: boolean
             </Empty>
           ) : (
             <div>
-              <table class="overrides">
-                <thead>
-                  <tr>
-                    <th scope="col">User</th>
-                    <th scope="col" class="number">
-                      Cap
-                    </th>
-                    <th scope="col" class="number">
-                      Spent this period
-                    </th>
-                    <th scope="col">Status</th>
-                    {canManage && <th scope="col">Actions</th>}
-                  </tr>
-                </thead>
-                <tbody>
-                  {page.data.map((row) => (
-                    <OverrideRow
-                      key={`${row.externalUserId}:${row.monthlyBudgetUsd}`}
-                      row={row}
-                      agentId={agentId}
-                      canManage={canManage}
-                      changed={reload}
-                    />
-                  ))}
-                </tbody>
-              </table>
+              <Table
+                class="overrides"
+                columns={[
+                  'User',
+                  { heading: 'Cap', number: true },
+                  { heading: 'Spent this period', number: true },
+                  'Status',
+                  canManage && 'Actions',
+                ]}
+              >
+                {page.data.map((row) => (
+                  <OverrideRow
+                    key={`${row.externalUserId}:${row.monthlyBudgetUsd}`}
+                    row={row}
+                    agentId={agentId}
+                    canManage={canManage}
+                    changed={reload}
+                  />
+                ))}
+              </Table>
               <Pager
                 label="Override pages"
                 cursors={cursors}
@@ -324,47 +319,40 @@ function HeaviestUsers({ agentId }: { agentId: string }) {
           page.data.length === 0 ? (
             <Empty>No identified user has spent anything this period.</Empty>
           ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">User</th>
-                  <th scope="col" class="number">
-                    Spent
-                  </th>
-                  <th scope="col" class="number">
-                    Cap
-                  </th>
-                  <th scope="col">Cap from</th>
-                  <th scope="col">Status</th>
-                </tr>
-              </thead>
-              <tbody>
-                {page.data.map((user) => {
-                  const cap = user.monthlyBudgetUsd;
-                  const status =
-                    cap === null
-                      ? 'ok'
-                      : user.spendUsd >= cap
-                        ? 'over'
-                        : user.spendUsd >= cap * 0.8
-                          ? 'near'
-                          : 'ok';
-                  return (
-                    <tr key={user.externalUserId} class={`status-${status}`}>
-                      <th scope="row">{user.externalUserId}</th>
-                      <td class="number">{usd(user.spendUsd, true)}</td>
-                      <td class="number">{usd(cap, true)}</td>
-                      <td>{user.budgetSource}</td>
-                      <td>
-                        <span class={`badge badge-${status}`}>
-                          {cap === null ? 'No cap' : statusText[status]}
-                        </span>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
+            <Table
+              columns={[
+                'User',
+                { heading: 'Spent', number: true },
+                { heading: 'Cap', number: true },
+                'Cap from',
+                'Status',
+              ]}
+            >
+              {page.data.map((user) => {
+                const cap = user.monthlyBudgetUsd;
+                const status =
+                  cap === null
+                    ? 'ok'
+                    : user.spendUsd >= cap
+                      ? 'over'
+                      : user.spendUsd >= cap * 0.8
+                        ? 'near'
+                        : 'ok';
+                return (
+                  <tr key={user.externalUserId} class={`status-${status}`}>
+                    <th scope="row">{user.externalUserId}</th>
+                    <td class="number">{usd(user.spendUsd, true)}</td>
+                    <td class="number">{usd(cap, true)}</td>
+                    <td>{user.budgetSource}</td>
+                    <td>
+                      <span class={`badge badge-${status}`}>
+                        {cap === null ? 'No cap' : statusText[status]}
+                      </span>
+                    </td>
+                  </tr>
+                );
+              })}
+            </Table>
           )
         }
       </Loaded>

@@ -6,6 +6,7 @@ import { dateTime, usd } from '../format.ts';
 import { ActionForm, TextInput } from '../forms.tsx';
 import { Pager, useCursors } from '../pager.tsx';
 import { base, onLinkClick } from '../router.ts';
+import { Table } from '../table.tsx';
 
 interface ReconcileReport {
   ok: boolean;
@@ -171,43 +172,37 @@ function Ledger() {
           ) : (
             <div>
               <div class="table-scroll">
-                <table class="ledger">
-                  <caption class="visually-hidden">Ledger entries, newest first</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Time</th>
-                      <th scope="col">Type</th>
-                      <th scope="col" class="number">
-                        Amount
-                      </th>
-                      <th scope="col" class="number">
-                        Balance after
-                      </th>
-                      <th scope="col">Agent</th>
-                      <th scope="col">Reference</th>
-                      <th scope="col">By</th>
+                <Table
+                  class="ledger"
+                  caption="Ledger entries, newest first"
+                  columns={[
+                    'Time',
+                    'Type',
+                    { heading: 'Amount', number: true },
+                    { heading: 'Balance after', number: true },
+                    'Agent',
+                    'Reference',
+                    'By',
+                  ]}
+                >
+                  {page.data.map((entry) => (
+                    <tr key={entry.id} data-entry-id={entry.id}>
+                      <td>{dateTime(entry.createdAt)}</td>
+                      <td>
+                        <span class={`tag tag-${entry.type}`}>{entry.type}</span>
+                      </td>
+                      <td class={`number ${entry.amountUsd < 0 ? 'debit' : 'credit'}`}>
+                        {usd(entry.amountUsd, true)}
+                      </td>
+                      <td class="number">{usd(entry.balanceAfterUsd, true)}</td>
+                      <td>{agentName(entry.reference.agentId)}</td>
+                      <td class="mono">
+                        {entry.reference.stripeSessionId ?? entry.reference.callId ?? entry.reason ?? '—'}
+                      </td>
+                      <td>{entry.actor}</td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {page.data.map((entry) => (
-                      <tr key={entry.id} data-entry-id={entry.id}>
-                        <td>{dateTime(entry.createdAt)}</td>
-                        <td>
-                          <span class={`tag tag-${entry.type}`}>{entry.type}</span>
-                        </td>
-                        <td class={`number ${entry.amountUsd < 0 ? 'debit' : 'credit'}`}>
-                          {usd(entry.amountUsd, true)}
-                        </td>
-                        <td class="number">{usd(entry.balanceAfterUsd, true)}</td>
-                        <td>{agentName(entry.reference.agentId)}</td>
-                        <td class="mono">
-                          {entry.reference.stripeSessionId ?? entry.reference.callId ?? entry.reason ?? '—'}
-                        </td>
-                        <td>{entry.actor}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                  ))}
+                </Table>
               </div>
               <Pager
                 label="Ledger pages"
@@ -284,10 +279,7 @@ export function CheckoutReturnPage() {
         setResult(synced);
         if (synced.outcome === 'not_paid' && attempt++ < 20) setTimeout(check, 1500);
       } catch (failure) {
-        if (!stopped)
-          setError(
-            failure instanceof ApiFailure ? failure : new ApiFailure('client_error', String(failure), 0),
-          );
+        if (!stopped) setError(ApiFailure.from(failure));
       }
     };
     if (/^cs_[A-Za-z0-9_]+$/.test(sessionId)) check();
