@@ -6,6 +6,11 @@ import { defineConfig } from 'dpdm';
  * them: `Deps` names the types of the objects it carries while every domain module names `Deps`, a
  * cycle of types only that never runs.
  *
+ * The packages are held to more: `npm run lint:cycles` runs dpdm a second time over each
+ * `packages/<name>/src` with `--transform=false`, so a cycle of type-only imports fails there too:
+ * two files that name each other's types are one concept split in two (the widget's launcher and
+ * panel name theirs from `widget/panel-contract.ts` for that reason).
+ *
  * dpdm rather than madge or dependency-cruiser: those parse TypeScript with the project's own
  * `typescript` package, and TypeScript 7 has no JavaScript compiler API; dpdm brings its own.
  */
