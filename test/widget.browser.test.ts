@@ -660,13 +660,17 @@ McpStack('open');`,
     await expect
       .poll(() => scripts, { timeout: 10_000 })
       .toEqual(['/agent-sdk.js', expect.stringMatching(/^\/agent-sdk-panel\.[\w-]+\.js$/)]);
-    const timing = await page.evaluate(() => {
-      const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
-      const panel = performance
-        .getEntriesByType('resource')
-        .find((entry) => entry.name.includes('/agent-sdk-panel.')) as PerformanceResourceTiming;
-      return { loadEnd: navigation.loadEventEnd, panelStart: panel.startTime };
-    });
+    // A resource's timing entry is written once its file has loaded, after the request was seen.
+    const readTiming = () =>
+      page.evaluate(() => {
+        const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+        const panel = performance
+          .getEntriesByType('resource')
+          .find((entry) => entry.name.includes('/agent-sdk-panel.'));
+        return panel ? { loadEnd: navigation.loadEventEnd, panelStart: panel.startTime } : null;
+      });
+    await expect.poll(readTiming, { timeout: 10_000 }).not.toBeNull();
+    const timing = (await readTiming()) as { loadEnd: number; panelStart: number };
     expect(timing.loadEnd).toBeGreaterThan(0);
     expect(timing.panelStart).toBeGreaterThanOrEqual(timing.loadEnd);
     // Opening it then needs nothing more.
