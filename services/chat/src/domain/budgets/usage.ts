@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { Page } from '../../storage/collection.ts';
-import type { TimeRange, UsageTotals, UserSpend } from '../../storage/database/history-store.ts';
+import type { TimeRange, UsageTotals, UserSpend } from '../../storage/database/usage-reports.ts';
 import { pageLimit } from '../../validate.ts';
 import { microsToUsd } from '../money.ts';
 import { type BudgetPeriod, budgetPeriod } from './periods.ts';

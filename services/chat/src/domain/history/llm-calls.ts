@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { newId } from '../../ids.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
-import type { LlmCallFilter } from '../../storage/database/history-store.ts';
 import type { ModelPrice } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
 
@@ -110,6 +109,17 @@ export function costMicros(price: ModelPrice, usage: TokenUsage): number {
     cached * price.cachedInputMicrosPerMillion +
     usage.outputTokens * price.outputMicrosPerMillion;
   return Math.ceil(total / 1_000_000);
+}
+
+/** What the LLM-call log can be narrowed to (all optional, combined). */
+export interface LlmCallFilter {
+  /** One signed-in user's calls (`externalUserId`). */
+  externalUserId?: string;
+  status?: LlmCallRecord['status'];
+  /** Calls metered from estimated usage (the model server reported none). */
+  usageEstimated?: boolean;
+  /** Calls flagged for review: the reported usage cost more than the hold, or a dead instance's hold. */
+  flagged?: boolean;
 }
 
 type CallDeps = Pick<Deps, 'history'>;
