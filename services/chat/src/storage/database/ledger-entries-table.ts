@@ -4,6 +4,7 @@ import type { Page, PageRequest } from '../collection.ts';
 import type { Queryable } from './database.ts';
 import { type DrainedBound, upToClause } from './drained-bound.ts';
 import { Conditions, keysetPage } from './keyset-page.ts';
+import { insertColumns } from './unnest-insert.ts';
 
 /** Which ledger entries a page shows (the API's query, parsed). */
 export interface LedgerFilter {
@@ -55,30 +56,30 @@ export async function insertLedgerEntries(
   transaction: Queryable,
   rows: HistoryBatch['ledger'],
 ): Promise<void> {
-  if (rows.length === 0) return;
-  const column = <T>(pick: (row: HistoryBatch['ledger'][number]) => T) => rows.map(pick);
-  await transaction.query(
+  await insertColumns(
+    transaction,
     `INSERT INTO ledger_entries (id, organization_id, type, amount_micros, balance_after_micros, agent_id,
        conversation_id, call_id, stripe_session_id, stripe_charge_id, actor, reason, created_at, outbox_ms, outbox_seq)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::bigint[], $15::bigint[])
      ON CONFLICT (id) DO NOTHING`,
+    rows,
     [
-      column((row) => row.id),
-      column((row) => row.organizationId),
-      column((row) => row.type),
-      column((row) => row.amountMicros),
-      column((row) => row.balanceAfterMicros),
-      column((row) => row.reference.agentId),
-      column((row) => row.reference.conversationId),
-      column((row) => row.reference.callId),
-      column((row) => row.reference.stripeSessionId),
-      column((row) => row.reference.stripeChargeId),
-      column((row) => row.actor),
-      column((row) => row.reason),
-      column((row) => row.createdAt),
-      column((row) => row.position.milliseconds),
-      column((row) => row.position.sequence),
+      (row) => row.id,
+      (row) => row.organizationId,
+      (row) => row.type,
+      (row) => row.amountMicros,
+      (row) => row.balanceAfterMicros,
+      (row) => row.reference.agentId,
+      (row) => row.reference.conversationId,
+      (row) => row.reference.callId,
+      (row) => row.reference.stripeSessionId,
+      (row) => row.reference.stripeChargeId,
+      (row) => row.actor,
+      (row) => row.reason,
+      (row) => row.createdAt,
+      (row) => row.position.milliseconds,
+      (row) => row.position.sequence,
     ],
   );
 }

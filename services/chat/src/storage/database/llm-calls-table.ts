@@ -5,6 +5,7 @@ import type { Page, PageRequest } from '../collection.ts';
 import type { Queryable } from './database.ts';
 import { type DrainedBound, upToClause } from './drained-bound.ts';
 import { Conditions, keysetPage } from './keyset-page.ts';
+import { insertColumns } from './unnest-insert.ts';
 
 /** One agent's LLM calls of a budget period, by user: what its counters in Redis must hold. */
 export interface CallGroup {
@@ -79,9 +80,8 @@ function llmCallOf(row: CallRow): LlmCallRecord {
  * exist first (`LlmCallPartitions.ensure`).
  */
 export async function insertLlmCalls(transaction: Queryable, rows: HistoryBatch['calls']): Promise<void> {
-  if (rows.length === 0) return;
-  const column = <T>(pick: (row: HistoryBatch['calls'][number]) => T) => rows.map(pick);
-  await transaction.query(
+  await insertColumns(
+    transaction,
     `INSERT INTO llm_calls (id, organization_id, agent_id, conversation_id, visitor_id, external_user_id, model,
        step_number, status, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, usage_estimated,
        cost_micros, latency_ms, time_to_first_token_ms, finish_reason, tool_calls, error, created_at, finished_at,
@@ -99,35 +99,36 @@ export async function insertLlmCalls(transaction: Queryable, rows: HistoryBatch[
        latency_ms, time_to_first_token_ms, finish_reason, tool_calls, error, created_at, finished_at,
        budget_period, outbox_ms, outbox_seq, reported_cost_micros, overage_micros, settled_by)
      ON CONFLICT (created_at, id) DO NOTHING`,
+    rows,
     [
-      column((row) => row.id),
-      column((row) => row.organizationId),
-      column((row) => row.agentId),
-      column((row) => row.conversationId),
-      column((row) => row.visitorId),
-      column((row) => row.externalUserId),
-      column((row) => row.model),
-      column((row) => row.stepNumber),
-      column((row) => row.status),
-      column((row) => row.inputTokens),
-      column((row) => row.cachedInputTokens),
-      column((row) => row.outputTokens),
-      column((row) => row.reasoningTokens),
-      column((row) => row.usageEstimated),
-      column((row) => row.costMicros),
-      column((row) => row.latencyMs),
-      column((row) => row.timeToFirstTokenMs),
-      column((row) => row.finishReason),
-      column((row) => JSON.stringify(row.toolCalls)),
-      column((row) => row.error),
-      column((row) => row.createdAt),
-      column((row) => row.finishedAt),
-      column((row) => row.budgetPeriod),
-      column((row) => row.position.milliseconds),
-      column((row) => row.position.sequence),
-      column((row) => row.reportedCostMicros ?? row.costMicros),
-      column((row) => row.overageMicros ?? 0),
-      column((row) => row.settledBy ?? 'stream'),
+      (row) => row.id,
+      (row) => row.organizationId,
+      (row) => row.agentId,
+      (row) => row.conversationId,
+      (row) => row.visitorId,
+      (row) => row.externalUserId,
+      (row) => row.model,
+      (row) => row.stepNumber,
+      (row) => row.status,
+      (row) => row.inputTokens,
+      (row) => row.cachedInputTokens,
+      (row) => row.outputTokens,
+      (row) => row.reasoningTokens,
+      (row) => row.usageEstimated,
+      (row) => row.costMicros,
+      (row) => row.latencyMs,
+      (row) => row.timeToFirstTokenMs,
+      (row) => row.finishReason,
+      (row) => JSON.stringify(row.toolCalls),
+      (row) => row.error,
+      (row) => row.createdAt,
+      (row) => row.finishedAt,
+      (row) => row.budgetPeriod,
+      (row) => row.position.milliseconds,
+      (row) => row.position.sequence,
+      (row) => row.reportedCostMicros ?? row.costMicros,
+      (row) => row.overageMicros ?? 0,
+      (row) => row.settledBy ?? 'stream',
     ],
   );
 }

@@ -1,23 +1,25 @@
 import type { HistoryBatch, StripeEventRecord } from '../../domain/history/outbox.ts';
 import type { Queryable } from './database.ts';
+import { insertColumns } from './unnest-insert.ts';
 
 /** Writes drained Stripe events (the webhook's idempotency record); an event already written is skipped. */
 export async function insertStripeEvents(
   transaction: Queryable,
   rows: HistoryBatch['stripeEvents'],
 ): Promise<void> {
-  if (rows.length === 0) return;
-  await transaction.query(
+  await insertColumns(
+    transaction,
     `INSERT INTO stripe_events (id, organization_id, type, outcome, session_id, processed_at)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
      ON CONFLICT (id) DO NOTHING`,
+    rows,
     [
-      rows.map((row) => row.id),
-      rows.map((row) => row.organizationId),
-      rows.map((row) => row.type),
-      rows.map((row) => row.outcome),
-      rows.map((row) => row.sessionId),
-      rows.map((row) => row.at),
+      (row) => row.id,
+      (row) => row.organizationId,
+      (row) => row.type,
+      (row) => row.outcome,
+      (row) => row.sessionId,
+      (row) => row.at,
     ],
   );
 }
