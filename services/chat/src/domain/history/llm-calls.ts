@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { newId } from '../../ids.ts';
-import type { Page, PageRequest } from '../../storage/collection.ts';
+import type { Page } from '../../storage/collection.ts';
 import type { ModelPrice } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
 
@@ -128,12 +128,9 @@ type CallDeps = Pick<Deps, 'history'>;
  * An agent's LLM calls, newest first (ids sort by time), from PostgreSQL; the cursor is the last
  * id served. A call that just ended shows once the drainer has moved it (well under a second).
  */
-export async function listLlmCalls(
+export function listLlmCalls(
   deps: CallDeps,
-  organizationId: string,
-  agentId: string,
-  page: PageRequest,
-  filter: LlmCallFilter = {},
+  ...query: Parameters<CallDeps['history']['listLlmCalls']>
 ): Promise<Page<LlmCallRecord>> {
-  return deps.history.listLlmCalls(organizationId, agentId, page, filter);
+  return deps.history.listLlmCalls(...query);
 }
