@@ -59,11 +59,11 @@ const llmCallQuery = pageQuery.extend({
   ),
 });
 
-const usageRoute = agentRoutes('Usage');
+const agentUsageRoute = agentRoutes('Usage');
 
 /** An agent's usage, call by call: the LLM-call log. */
 export const llmCallRoutes = [
-  usageRoute({
+  agentUsageRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage/llm-calls',
     operationId: 'listLlmCalls',
