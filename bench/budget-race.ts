@@ -29,6 +29,7 @@ import type { BudgetScope } from '../services/chat/src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
 import { type Pool, startCapSampler } from './support/cap-sampler.ts';
 import { describeMachine, type Machine, measuredOn } from './support/machine.ts';
+import { origin } from './support/processes.ts';
 import { type BenchmarkResult, type Check, checkList, mark, passed, table } from './support/report.ts';
 import { type BenchDeps, benchEnv, removeKeysAfterClose } from './support/service.ts';
 import { formatInteger, formatMs, formatUsd, sleep } from './support/stats.ts';
@@ -40,7 +41,6 @@ const requestsPerScope = 500;
 const answersTheCapPays = 100;
 /** The user race: this many signed users share the requests, each against their own cap. */
 const userCount = 5;
-const origin = 'https://bench.example';
 /** `[long]` makes the local model answer until `maxOutputTokens` cuts it: every answer costs the same. */
 const question = '[long] Tell me everything about monthly budgets.';
 const maxOutputTokens = 256;

@@ -12,7 +12,6 @@ import { createDeps } from '@mcpstack/chat/bootstrap';
 import { serverDatabase } from '@mcpstack/test-support/postgres';
 import { redisVersion } from '@mcpstack/test-support/redis';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
-import { adjustCredits } from '../services/chat/src/domain/credits/adjustments.ts';
 import { createDrainer } from '../services/chat/src/domain/history/drainer.ts';
 import type { LlmCallRecord } from '../services/chat/src/domain/history/llm-calls.ts';
 import { emptyBatch, usageEntry } from '../services/chat/src/domain/history/outbox.ts';
@@ -23,8 +22,9 @@ import {
   type HistoryStore,
 } from '../services/chat/src/storage/database/history-store.ts';
 import { benchCall } from './support/calls.ts';
-import { describeMachine, measuredOn } from './support/machine.ts';
-import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
+import { describeMachine } from './support/machine.ts';
+import { grantedOrganization, workerContext } from './support/meter.ts';
+import { type BenchmarkResult, type Check, passed, sectionBody, table } from './support/report.ts';
 import { type BenchDeps, benchEnv, closeBenchDeps, removeKeys } from './support/service.ts';
 import { formatInteger, formatMs, percentile, sleep } from './support/stats.ts';
 
@@ -43,30 +43,13 @@ const ingestBatches = 30;
 
 /** An organization the drainer sees (in the index), with credits that never run out. */
 async function organization(deps: BenchDeps) {
-  const organizationId = `org_bench${randomBytes(6).toString('hex')}`;
-  const agentId = `agent_bench${randomBytes(6).toString('hex')}`;
-  await deps.redis.zadd(deps.keys.organizationsIndex, 0, organizationId);
-  await adjustCredits(deps, organizationId, {
-    type: 'grant',
-    amountMicros: 1_000_000 * 1_000_000,
-    actor: 'bench',
-    reason: 'History benchmark',
-  });
-  const model = deps.modelCatalog.get('gpt-4.1-mini');
-  if (!model) throw new Error('gpt-4.1-mini is not in the model catalog');
+  const organization = await grantedOrganization(deps, 1_000_000 * 1_000_000, 'History benchmark');
+  await deps.redis.zadd(deps.keys.organizationsIndex, 0, organization.organizationId);
   // 16 users and 16 visitors in 64 conversations: the per-period counters stop growing early.
-  const contexts: MeterContext[] = Array.from({ length: 64 }, (_, index) => ({
-    organizationId,
-    agentId,
-    conversationId: `conv-bench-${index}`,
-    owner:
-      index % 2 === 0
-        ? { kind: 'user', id: `user-${index % 32}` }
-        : { kind: 'visitor', id: `visitor-${index % 32}` },
-    model,
-    resetDayOfMonthUtc: 1,
-  }));
-  return { organizationId, agentId, contexts };
+  const contexts = Array.from({ length: 64 }, (_, index) =>
+    workerContext(deps, organization, index, { users: 32, visitors: 32 }),
+  );
+  return { ...organization, contexts };
 }
 
 async function meter(deps: BenchDeps, contexts: MeterContext[], calls: number) {
@@ -287,19 +270,15 @@ export async function runHistory(log: (line: string) => void = () => {}): Promis
         ]),
       ],
     );
-    const body = [
-      'Run alone: `npm run bench -- history`.',
-      '',
-      measuredOn(machine),
-      '',
-      `Memory: ${formatInteger(memoryCalls)} reserve → settle calls of 64 conversations (32 users and visitors) of one agent, after a warm-up that created every per-period key; Σ \`MEMORY USAGE\` of every key of the benchmark (immune to other clients of this shared Redis, unlike \`INFO memory\`) before and after, divided by the calls. Lag: reserve → settle issued at a steady ${formatInteger(lagRate)} calls/s for ${lagSeconds} s with the drainer running in the same process (as in the service); a row's lag is the time from its outbox entry (the stream id's milliseconds, Redis's clock on this machine) to the commit of its batch in PostgreSQL. Ingest: batches written back to back as the drainer writes them.`,
-      '',
-      figures,
-      '',
-      'Checks:',
-      '',
-      checkList(checks),
-    ].join('\n');
+    const body = sectionBody(
+      'history',
+      machine,
+      [
+        `Memory: ${formatInteger(memoryCalls)} reserve → settle calls of 64 conversations (32 users and visitors) of one agent, after a warm-up that created every per-period key; Σ \`MEMORY USAGE\` of every key of the benchmark (immune to other clients of this shared Redis, unlike \`INFO memory\`) before and after, divided by the calls. Lag: reserve → settle issued at a steady ${formatInteger(lagRate)} calls/s for ${lagSeconds} s with the drainer running in the same process (as in the service); a row's lag is the time from its outbox entry (the stream id's milliseconds, Redis's clock on this machine) to the commit of its batch in PostgreSQL. Ingest: batches written back to back as the drainer writes them.`,
+        figures,
+      ],
+      checks,
+    );
     return { machine, heading, body, checks };
   } finally {
     await closeBenchDeps(deps);

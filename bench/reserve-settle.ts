@@ -7,16 +7,15 @@
  * Run alone: `npm run bench -- reserve-settle` (or `node --experimental-strip-types
  * bench/reserve-settle.ts`, which prints the section instead of writing docs/benchmarks.md).
  */
-import { randomBytes } from 'node:crypto';
 import { createDeps } from '@mcpstack/chat/bootstrap';
 import { redisVersion } from '@mcpstack/test-support/redis';
 import { type MeterContext, reserve, settle } from '../services/chat/src/domain/budgets/meter.ts';
 import { budgetPeriod } from '../services/chat/src/domain/budgets/periods.ts';
 import { patchBudgetSettings } from '../services/chat/src/domain/budgets/settings.ts';
-import { adjustCredits } from '../services/chat/src/domain/credits/adjustments.ts';
 import { benchCall } from './support/calls.ts';
-import { describeMachine, machineCpuSeconds, measuredOn } from './support/machine.ts';
-import { type BenchmarkResult, type Check, checkList, passed, table } from './support/report.ts';
+import { describeMachine, machineCpuSeconds } from './support/machine.ts';
+import { grantedOrganization, workerContext } from './support/meter.ts';
+import { type BenchmarkResult, type Check, passed, sectionBody, table } from './support/report.ts';
 import { type BenchDeps, benchEnv, closeBenchDeps, removeKeys } from './support/service.ts';
 import { formatInteger, formatMs, formatUsd, percentile } from './support/stats.ts';
 
@@ -42,23 +41,6 @@ interface Tally {
   costMicros: number;
   reserveMs: number[];
   settleMs: number[];
-}
-
-/** Half the workers meter identified users (agent + user + credits), half anonymous visitors. */
-function contextOf(deps: BenchDeps, organizationId: string, agentId: string, worker: number): MeterContext {
-  const model = deps.modelCatalog.get('gpt-4.1-mini');
-  if (!model) throw new Error('gpt-4.1-mini is not in the model catalog');
-  return {
-    organizationId,
-    agentId,
-    conversationId: `conv-bench-${worker}`,
-    owner:
-      worker % 2 === 0
-        ? { kind: 'user', id: `user-${worker % 16}` }
-        : { kind: 'visitor', id: `visitor-${worker}` },
-    model,
-    resetDayOfMonthUtc: 1,
-  };
 }
 
 async function loop(deps: BenchDeps, contexts: MeterContext[], milliseconds: number, tally: Tally) {
@@ -148,25 +130,20 @@ async function profileScripts(deps: BenchDeps, contexts: MeterContext[]) {
 
 /** A fresh organization whose caps and credits never refuse, and the workers' meter contexts. */
 async function budgetedOrganization(deps: BenchDeps) {
-  const organizationId = `org_bench${randomBytes(6).toString('hex')}`;
-  const agentId = `agent_bench${randomBytes(6).toString('hex')}`;
-  await patchBudgetSettings(deps, organizationId, agentId, {
+  const grantMicros = capUsd * 1_000_000;
+  const organization = await grantedOrganization(deps, grantMicros, 'Reserve + settle benchmark');
+  await patchBudgetSettings(deps, organization.organizationId, organization.agentId, {
     enabled: true,
     monthlyBudgetUsd: capUsd,
     defaultUserBudgetUsd: capUsd,
     anonymousMonthlyBudgetUsd: capUsd,
   });
-  const grantMicros = capUsd * 1_000_000;
-  await adjustCredits(deps, organizationId, {
-    type: 'grant',
-    amountMicros: grantMicros,
-    actor: 'bench',
-    reason: 'Reserve + settle benchmark',
-  });
+  // Half the workers meter identified users (agent + user + credits), half anonymous visitors,
+  // each a visitor of their own.
   const contexts = Array.from({ length: workers }, (_, worker) =>
-    contextOf(deps, organizationId, agentId, worker),
+    workerContext(deps, organization, worker, { users: 16, visitors: workers }),
   );
-  return { organizationId, agentId, grantMicros, contexts };
+  return { ...organization, grantMicros, contexts };
 }
 
 /** Every settled cost counted once, one record per operation, nothing left reserved. */
@@ -363,21 +340,16 @@ export async function runReserveSettle(log: (line: string) => void = () => {}): 
         ],
       ],
     );
-    const body = [
-      'Run alone: `npm run bench -- reserve-settle`.',
-      '',
-      measuredOn(machine),
-      '',
-      `${workers} concurrent workers each loop \`reserve\` → \`settle\` (services/chat/src/domain/budgets/meter.ts, the functions the chat runtime calls, through the service's one ioredis connection) against one local Redis, in ${windows} windows of ${durationMs / 1000} s (the first after a ${warmUpMs} ms warm-up), each on a fresh organization. Budgets are on with the agent, per-user and anonymous caps and the credit balance far above what a window spends, so nothing is refused and every script does its full work; half the workers meter identified users, half anonymous visitors. Each settle appends its LLM-call record and ledger debit to the history outbox stream, as in production; no drainer runs here (this is the Redis step alone: the \`history\` benchmark measures the drain to PostgreSQL). The figures are those of the window other processes on this shared machine disturbed least. Latencies are per call as the caller sees them, queueing on the connection included.`,
-      '',
-      windowsTable,
-      '',
-      figures,
-      '',
-      'Checks:',
-      '',
-      checkList(checks),
-    ].join('\n');
+    const body = sectionBody(
+      'reserve-settle',
+      machine,
+      [
+        `${workers} concurrent workers each loop \`reserve\` → \`settle\` (services/chat/src/domain/budgets/meter.ts, the functions the chat runtime calls, through the service's one ioredis connection) against one local Redis, in ${windows} windows of ${durationMs / 1000} s (the first after a ${warmUpMs} ms warm-up), each on a fresh organization. Budgets are on with the agent, per-user and anonymous caps and the credit balance far above what a window spends, so nothing is refused and every script does its full work; half the workers meter identified users, half anonymous visitors. Each settle appends its LLM-call record and ledger debit to the history outbox stream, as in production; no drainer runs here (this is the Redis step alone: the \`history\` benchmark measures the drain to PostgreSQL). The figures are those of the window other processes on this shared machine disturbed least. Latencies are per call as the caller sees them, queueing on the connection included.`,
+        windowsTable,
+        figures,
+      ],
+      checks,
+    );
     return { machine, heading, body, checks };
   } finally {
     await closeBenchDeps(deps);

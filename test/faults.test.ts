@@ -11,8 +11,9 @@ import {
   period,
   restartableRedis,
   startRedisCluster,
+  twoInstances,
 } from './support/fault-kit.ts';
-import { type ServiceProcess, startServiceProcess } from './support/service-process.ts';
+import { type ServiceProcess, startReplica, startServiceProcess } from './support/service-process.ts';
 
 /**
  * Proof under faults: each test starts its own redis-server(s) and service processes (as
@@ -64,6 +65,13 @@ describe('Redis restarts during traffic (AOF on)', () => {
       const complete = (outcome: ChatOutcome) =>
         outcome.status === 200 && outcome.types.at(-1) === 'finish' && !outcome.errorText;
       const failed = (outcome: ChatOutcome) => outcome.status === 503 || outcome.errorText !== null;
+      const everyVisitorHad = (matching: (outcome: (typeof outcomes)[number]) => boolean) => {
+        for (let visitor = 0; visitor < 4; visitor++)
+          expect(
+            outcomes.some((outcome) => outcome.visitor === visitor && matching(outcome)),
+            summary(),
+          ).toBe(true);
+      };
       // Four visitors chatting back to back for the whole window.
       const traffic = Promise.all(
         Array.from({ length: 4 }, async (_, visitor) => {
@@ -75,33 +83,16 @@ describe('Redis restarts during traffic (AOF on)', () => {
         }),
       );
       // Traffic flows: every visitor has had a complete answer before Redis goes.
-      await vi.waitFor(
-        () => {
-          for (let visitor = 0; visitor < 4; visitor++)
-            expect(
-              outcomes.some((outcome) => outcome.visitor === visitor && complete(outcome)),
-              summary(),
-            ).toBe(true);
-        },
-        { timeout: 60_000, interval: 50 },
-      );
+      await vi.waitFor(() => everyVisitorHad(complete), { timeout: 60_000, interval: 50 });
       await redis.stop();
       phase = 'down';
       // Redis stays down until every visitor has had a request refused that was sent after it went:
       // so each request in flight at that moment has ended (failed once the service's 5 s Redis
       // command timeout passed, or finished), and the service refuses new ones while the store is gone.
-      await vi.waitFor(
-        () => {
-          for (let visitor = 0; visitor < 4; visitor++)
-            expect(
-              outcomes.some(
-                (outcome) => outcome.visitor === visitor && outcome.sentDuring === 'down' && failed(outcome),
-              ),
-              summary(),
-            ).toBe(true);
-        },
-        { timeout: 90_000, interval: 100 },
-      );
+      await vi.waitFor(() => everyVisitorHad((outcome) => outcome.sentDuring === 'down' && failed(outcome)), {
+        timeout: 90_000,
+        interval: 100,
+      });
       await redis.start();
       phase = 'after';
       // Served again: a request sent after the restart was answered in full.
@@ -133,7 +124,7 @@ describe('Redis restarts during traffic (AOF on)', () => {
 
       const client = new Redis(redis.url);
       try {
-        const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
+        const prefix = service.prefix;
         // Settlements retried after the restart may still be landing: poll until the books agree.
         await vi.waitFor(
           async () => {
@@ -159,19 +150,13 @@ describe('Redis restarts during traffic (AOF on)', () => {
 
 describe('the service killed in the middle of streams', () => {
   it("charges the dead instance's holds at expiry, keeps counters exact, and the visitor continues on another instance", async () => {
-    const redis = await restartableRedis();
-    const env = serviceEnv(model.url, {
-      MCPSTACK_MODEL_TIMEOUT_MS: '5000',
-      MCPSTACK_RESERVATION_GRACE_MS: '500',
-      MCPSTACK_HOLD_SWEEP_MS: '200',
-    });
-    const first = await startServiceProcess(redis.url, env);
-    // The second instance shares the first one's key prefix: the same product, another replica.
-    const second = await startServiceProcess(redis.url, {
-      ...env,
-      MCPSTACK_REDIS_PREFIX: first.env.MCPSTACK_REDIS_PREFIX ?? '',
-    });
-    const client = new Redis(redis.url);
+    const { first, second, client, stop } = await twoInstances(
+      serviceEnv(model.url, {
+        MCPSTACK_MODEL_TIMEOUT_MS: '5000',
+        MCPSTACK_RESERVATION_GRACE_MS: '500',
+        MCPSTACK_HOLD_SWEEP_MS: '200',
+      }),
+    );
     try {
       const tenant = await createChatTenant(first, { enabled: true, monthlyBudgetUsd: 1 });
       const conversationId = 'conv-killed-mid-stream';
@@ -182,7 +167,7 @@ describe('the service killed in the middle of streams', () => {
         visitorId,
         signal: cut.signal,
       });
-      const prefix = first.env.MCPSTACK_REDIS_PREFIX ?? '';
+      const prefix = first.prefix;
       // The answer is under way: the model has the request and the turn holds its reservation.
       await vi.waitFor(
         async () => {
@@ -224,10 +209,7 @@ describe('the service killed in the middle of streams', () => {
       const body = (await history.json()) as { messages: { role: string }[] };
       expect(body.messages.map((message) => message.role)).toEqual(['user', 'user', 'assistant']);
     } finally {
-      client.disconnect();
-      await second.stop();
-      await first.stop();
-      await redis.destroy();
+      await stop();
     }
   }, 180_000);
 });
@@ -250,28 +232,19 @@ async function raceForTheCap(services: ServiceProcess[], tenant: ChatTenant, req
 
 describe('two instances behind one Redis, and a three-node Redis Cluster', () => {
   it('holds the agent cap with zero overshoot across two instances', async () => {
-    const redis = await restartableRedis();
-    const a = await startServiceProcess(redis.url, serviceEnv(model.url));
-    const b = await startServiceProcess(redis.url, {
-      ...serviceEnv(model.url),
-      MCPSTACK_REDIS_PREFIX: a.env.MCPSTACK_REDIS_PREFIX ?? '',
-    });
-    const client = new Redis(redis.url);
+    const { first: a, second: b, client, stop } = await twoInstances(serviceEnv(model.url));
     try {
       const tenant = await createChatTenant(a, { enabled: true, monthlyBudgetUsd: 0.01 });
       const result = await raceForTheCap([a, b], tenant, 120);
       expect(result.other).toEqual([]);
       expect(result.refused).toBeGreaterThan(0);
       expect(result.answered).toBeGreaterThan(0);
-      const books = await moneyInvariants(client, a.env.MCPSTACK_REDIS_PREFIX ?? '', tenant, period);
+      const books = await moneyInvariants(client, a.prefix, tenant, period);
       expect(books.spend).toBeLessThanOrEqual(10_000);
       expect(books.spend).toBe(books.recordsSum);
       expect(books.held).toBe(0);
     } finally {
-      client.disconnect();
-      await b.stop();
-      await a.stop();
-      await redis.destroy();
+      await stop();
     }
   }, 180_000);
 
@@ -281,10 +254,7 @@ describe('two instances behind one Redis, and a three-node Redis Cluster', () =>
       cluster.url,
       serviceEnv(model.url, { MCPSTACK_REDIS_CLUSTER: 'true' }),
     );
-    const b = await startServiceProcess(cluster.url, {
-      ...serviceEnv(model.url, { MCPSTACK_REDIS_CLUSTER: 'true' }),
-      MCPSTACK_REDIS_PREFIX: a.env.MCPSTACK_REDIS_PREFIX ?? '',
-    });
+    const b = await startReplica(a, serviceEnv(model.url, { MCPSTACK_REDIS_CLUSTER: 'true' }));
     const client = new Cluster(
       cluster.url.split(',').map((url) => ({ host: '127.0.0.1', port: Number(new URL(url).port) })),
     );
@@ -293,7 +263,7 @@ describe('two instances behind one Redis, and a three-node Redis Cluster', () =>
       const result = await raceForTheCap([a, b], tenant, 120);
       expect(result.other).toEqual([]);
       expect(result.refused).toBeGreaterThan(0);
-      const books = await moneyInvariants(client, a.env.MCPSTACK_REDIS_PREFIX ?? '', tenant, period);
+      const books = await moneyInvariants(client, a.prefix, tenant, period);
       expect(books.spend).toBeLessThanOrEqual(10_000);
       expect(books.spend).toBe(books.recordsSum);
       expect(books.balance).toBe(books.ledgerSum);
@@ -316,13 +286,13 @@ describe('model and MCP failures mid-stream', () => {
     );
     const client = new Redis(redis.url);
     const slowModel = await startLocalModel({ firstTokenDelayMs: 5000 });
-    const slow = await startServiceProcess(redis.url, {
-      ...serviceEnv(slowModel.url, { MCPSTACK_MODEL_TIMEOUT_MS: '1000' }),
-      MCPSTACK_REDIS_PREFIX: service.env.MCPSTACK_REDIS_PREFIX ?? '',
-    });
+    const slow = await startReplica(
+      service,
+      serviceEnv(slowModel.url, { MCPSTACK_MODEL_TIMEOUT_MS: '1000' }),
+    );
     try {
       const tenant = await createChatTenant(service);
-      const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
+      const prefix = service.prefix;
       const failed = await chatTurn(service.url, tenant, '[error] please fail');
       expect(failed.status, JSON.stringify(failed)).toBe(200);
       expect(failed.errorText).toContain('model is unavailable');

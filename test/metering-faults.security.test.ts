@@ -9,6 +9,7 @@ import {
   period,
   postChat,
   restartableRedis,
+  twoInstances,
 } from './support/fault-kit.ts';
 import { startServiceProcess } from './support/service-process.ts';
 
@@ -105,7 +106,7 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
     const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       const tenant = await createChatTenant(service, { enabled: true, monthlyBudgetUsd: 5 });
-      const prefix = service.env.MCPSTACK_REDIS_PREFIX ?? '';
+      const prefix = service.prefix;
       const answer = await startAnswer(service.url, tenant, '[long] tell me a story');
       await redis.stop();
       const { body, lastTextAt, endedAt } = await answer.done;
@@ -128,21 +129,18 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
   }, 180_000);
 
   it('the instance killed in the middle of an answer: its hold is charged at its bound at expiry, flagged for finance', async () => {
-    const redis = await restartableRedis();
-    const env = serviceEnv({
-      MCPSTACK_MODEL_TIMEOUT_MS: '2000',
-      MCPSTACK_RESERVATION_GRACE_MS: '200',
-      MCPSTACK_HOLD_SWEEP_MS: '200',
-    });
-    const dying = await startServiceProcess(redis.url, env);
-    const survivor = await startServiceProcess(redis.url, {
-      ...env,
-      MCPSTACK_REDIS_PREFIX: dying.env.MCPSTACK_REDIS_PREFIX ?? '',
-    });
-    const client = new Redis(redis.url);
+    // The first instance dies; the second survives, and its sweeper charges the hold.
+    const instances = await twoInstances(
+      serviceEnv({
+        MCPSTACK_MODEL_TIMEOUT_MS: '2000',
+        MCPSTACK_RESERVATION_GRACE_MS: '200',
+        MCPSTACK_HOLD_SWEEP_MS: '200',
+      }),
+    );
+    const { first: dying, client } = instances;
     try {
       const tenant = await createChatTenant(dying, { enabled: true, monthlyBudgetUsd: 5 });
-      const prefix = dying.env.MCPSTACK_REDIS_PREFIX ?? '';
+      const prefix = dying.prefix;
       const answer = await startAnswer(dying.url, tenant, '[long] tell me a story');
       dying.child.kill('SIGKILL');
       await dying.exited;
@@ -151,10 +149,7 @@ describe('an LLM call is recorded exactly once, whatever fails', () => {
       // The survivor's sweeper charges the hold once it expired (the model timeout plus the grace).
       await expectOneCallBooked(client, prefix, tenant, ['expiry']);
     } finally {
-      client.disconnect();
-      await survivor.stop();
-      await dying.stop();
-      await redis.destroy();
+      await instances.stop();
     }
   }, 180_000);
 });

@@ -1,4 +1,4 @@
-import type { Machine } from './machine.ts';
+import { type Machine, measuredOn } from './machine.ts';
 
 /**
  * One thing a benchmark checks. A failed invariant makes `npm run bench` exit non-zero; a missed
@@ -44,6 +44,25 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 
 export function checkList(checks: readonly Check[]): string {
   return checks.map((check) => `- ${markOf(check)}: ${check.name} (${check.detail})`).join('\n');
+}
+
+/**
+ * The body of a section whose benchmark runs alone as `npm run bench -- <name>`: that line, where
+ * it was measured, then `parts` (what it did, its tables) and its checks, a blank line apart.
+ */
+export function sectionBody(
+  name: string,
+  machine: Machine,
+  parts: readonly string[],
+  checks: readonly Check[],
+) {
+  return [
+    `Run alone: \`npm run bench -- ${name}\`.`,
+    measuredOn(machine),
+    ...parts,
+    'Checks:',
+    checkList(checks),
+  ].join('\n\n');
 }
 
 /**

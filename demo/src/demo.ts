@@ -25,6 +25,7 @@ import {
 import { SignJWT } from 'jose';
 import { createServer as createVite, type Plugin } from 'vite';
 import { z } from 'zod';
+import { sharedPageTags } from './site-pages.ts';
 import { startStoreServer } from './store-server.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -137,17 +138,19 @@ async function main(): Promise<void> {
   });
   const identitySecret = await createIdentitySecret(api, admin, agentId);
 
-  // The sample website: Vite, with the keys written into its pages and a tiny "backend" that
-  // signs user tokens, as a customer's own server would.
+  // The sample website: Vite, with the keys and the shared head and nav written into its pages, and
+  // a tiny "backend" that signs user tokens, as a customer's own server would.
   const secret = new TextEncoder().encode(identitySecret);
   const demoPlugin: Plugin = {
     name: 'mcpstack-demo',
-    transformIndexHtml: (html) =>
-      html
+    transformIndexHtml: (html) => ({
+      html: html
         .replaceAll('%API_BASE%', apiBase)
         .replaceAll('%PUBLIC_KEY%', publicKey)
         .replaceAll('%ANON_BUDGET%', String(budget.anonymousMonthlyBudgetUsd))
         .replaceAll('%USER_BUDGET%', String(budget.defaultUserBudgetUsd)),
+      tags: sharedPageTags,
+    }),
     configureServer(vite) {
       vite.middlewares.use('/demo-api/user-token', async (request, response) => {
         const user = new URL(request.url ?? '/', 'http://demo').searchParams.get('user') ?? 'alice';

@@ -12,7 +12,14 @@ const products = [
   { sku: 'GRINDER-01', name: 'Burr grinder', priceUsd: 129, stock: 0 },
 ];
 
-const orders: Record<string, { items: string[]; status: string; carrier: string; eta: string }> = {
+interface Order {
+  items: string[];
+  status: string;
+  carrier: string;
+  eta: string;
+}
+
+const orders: Record<string, Order> = {
   'A-1001': { items: ['BEAN-01'], status: 'shipped', carrier: 'UPS 1Z999', eta: 'in 2 days' },
   'A-1002': {
     items: ['KETTLE-01', 'BEAN-02'],
@@ -24,6 +31,18 @@ const orders: Record<string, { items: string[]; status: string; carrier: string;
 };
 
 const shippingRates: Record<string, number> = { us: 5, ca: 9, uk: 12, de: 12, fr: 12 };
+
+/** A tool's answer: one text, marked as an error for a request the shop cannot answer. */
+function answer(text: string, isError = false) {
+  return { content: [{ type: 'text' as const, text }], ...(isError && { isError }) };
+}
+
+/** What a tool tells of an order (`describe`), or that there is no such order. */
+function aboutOrder(orderId: string, describe: (order: Order, id: string) => string) {
+  const id = orderId.toUpperCase();
+  const order = orders[id];
+  return order ? answer(describe(order, id)) : answer(`There is no order ${orderId}.`, true);
+}
 
 function buildServer(): McpServer {
   const server = new McpServer({ name: 'demo-coffee-shop', version: '1.0.0' });
@@ -40,19 +59,14 @@ function buildServer(): McpServer {
         (product) => words.length === 0 || words.some((word) => product.name.toLowerCase().includes(word)),
       );
       const list = found.length > 0 ? found : products;
-      return {
-        content: [
-          {
-            type: 'text',
-            text: list
-              .map(
-                (p) =>
-                  `${p.name} (${p.sku}): $${p.priceUsd}, ${p.stock > 0 ? `${p.stock} in stock` : 'out of stock'}`,
-              )
-              .join('; '),
-          },
-        ],
-      };
+      return answer(
+        list
+          .map(
+            (p) =>
+              `${p.name} (${p.sku}): $${p.priceUsd}, ${p.stock > 0 ? `${p.stock} in stock` : 'out of stock'}`,
+          )
+          .join('; '),
+      );
     },
   );
   server.registerTool(
@@ -62,19 +76,8 @@ function buildServer(): McpServer {
       description: 'Look up an order by its id (like A-1001): status and items.',
       inputSchema: { orderId: z.string() },
     },
-    async ({ orderId }) => {
-      const order = orders[orderId.toUpperCase()];
-      if (!order)
-        return { content: [{ type: 'text', text: `There is no order ${orderId}.` }], isError: true };
-      return {
-        content: [
-          {
-            type: 'text',
-            text: `Order ${orderId.toUpperCase()} is ${order.status}: ${order.items.join(', ')}.`,
-          },
-        ],
-      };
-    },
+    async ({ orderId }) =>
+      aboutOrder(orderId, (order, id) => `Order ${id} is ${order.status}: ${order.items.join(', ')}.`),
   );
   server.registerTool(
     'track_shipment',
@@ -83,12 +86,7 @@ function buildServer(): McpServer {
       description: 'Track the shipment and delivery of an order by its id: carrier and estimated arrival.',
       inputSchema: { orderId: z.string() },
     },
-    async ({ orderId }) => {
-      const order = orders[orderId.toUpperCase()];
-      if (!order)
-        return { content: [{ type: 'text', text: `There is no order ${orderId}.` }], isError: true };
-      return { content: [{ type: 'text', text: `Carrier: ${order.carrier}. Arrives ${order.eta}.` }] };
-    },
+    async ({ orderId }) => aboutOrder(orderId, (order) => `Carrier: ${order.carrier}. Arrives ${order.eta}.`),
   );
   server.registerTool(
     'shipping_quote',
@@ -99,17 +97,11 @@ function buildServer(): McpServer {
     },
     async ({ country }) => {
       const rate = shippingRates[country.toLowerCase()];
-      return {
-        content: [
-          {
-            type: 'text',
-            text:
-              rate === undefined
-                ? `We do not ship to ${country} yet.`
-                : `Shipping to ${country.toUpperCase()}: $${rate}.`,
-          },
-        ],
-      };
+      return answer(
+        rate === undefined
+          ? `We do not ship to ${country} yet.`
+          : `Shipping to ${country.toUpperCase()}: $${rate}.`,
+      );
     },
   );
   return server;

@@ -9,8 +9,9 @@ import { type Spawned, stopProcess } from '@mcpstack/test-support/processes';
 import { spawnRedisServer } from '@mcpstack/test-support/redis';
 import type { ServiceProcess } from '@mcpstack/test-support/service-process';
 import { type ChatTenant, seedTenant, uniqueSlug } from '@mcpstack/test-support/tenants';
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { addEntry, emptyBatch, type HistoryBatch } from '../../services/chat/src/domain/history/outbox.ts';
+import { startReplica, startServiceProcess } from './service-process.ts';
 
 export type { ChatTenant };
 
@@ -45,6 +46,38 @@ export async function restartableRedis(): Promise<RestartableRedis> {
   };
   await self.start();
   return self;
+}
+
+/**
+ * Two instances of one product (the second on the first's key prefix) on a restartable
+ * redis-server of their own, and a client of that Redis.
+ */
+export interface TwoInstances {
+  redis: RestartableRedis;
+  first: ServiceProcess;
+  second: ServiceProcess;
+  client: Redis;
+  /** Disconnects the client, stops both instances, then removes the redis-server. */
+  stop(): Promise<void>;
+}
+
+export async function twoInstances(env: Record<string, string>): Promise<TwoInstances> {
+  const redis = await restartableRedis();
+  const first = await startServiceProcess(redis.url, env);
+  const second = await startReplica(first, env);
+  const client = new Redis(redis.url);
+  return {
+    redis,
+    first,
+    second,
+    client,
+    async stop() {
+      client.disconnect();
+      await second.stop();
+      await first.stop();
+      await redis.destroy();
+    },
+  };
 }
 
 /** A three-master Redis Cluster on loopback, built with `redis-cli --cluster create`. */

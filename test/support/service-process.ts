@@ -18,3 +18,14 @@ export function startServiceProcess(
     env: { MCPSTACK_ALLOW_PRIVATE_URLS: 'true', MCPSTACK_SHUTDOWN_TIMEOUT_MS: '5000', ...env },
   });
 }
+
+/**
+ * Another instance of the same product: a second service process on `first`'s Redis and key
+ * prefix, with `env` as `startServiceProcess` takes it (another model, other timeouts).
+ */
+export function startReplica(
+  first: ServiceProcess,
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
+  return startServiceProcess(first.env.REDIS_URL ?? '', { ...env, MCPSTACK_REDIS_PREFIX: first.prefix });
+}

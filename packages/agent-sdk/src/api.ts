@@ -1,5 +1,6 @@
 import { Emitter } from './client/emitter.ts';
-import { createWidget, type Widget, type WidgetEvents, type WidgetOptions } from './widget/launcher.ts';
+import { createWidget } from './widget/launcher.ts';
+import type { Widget, WidgetEvents, WidgetOptions } from './widget/widget.ts';
 
 /**
  * The page's widget, behind functions that work at any time: events subscribed with `on` before

@@ -4,8 +4,8 @@
  * the tag's `data-*` attributes. The panel is a second file it loads later (load-panel.script.ts).
  */
 import { McpStack, type McpStackApi } from './api.ts';
-import type { WidgetOptions } from './widget/launcher.ts';
 import { scriptTag } from './widget/script-tag.ts';
+import type { WidgetOptions } from './widget/widget.ts';
 
 type Method = Exclude<keyof McpStackApi, 'version'>;
 

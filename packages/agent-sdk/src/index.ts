@@ -5,7 +5,8 @@
  * - The widget: `init` (and `open`, `close`, `toggle`, `identify`, `logout`, `sendMessage`, `on`,
  *   `destroy`), the same API the script tag installs as `window.McpStack`; `createWidget` for more
  *   than one widget on a page. Its panel is a chunk of its own, imported on first open or when idle.
- * - The headless client, for your own UI: `createChatClient`, `ChatError`, `friendlyMessage`.
+ * - The headless client, for your own UI: `createChatClient`, `ChatError`, `friendlyMessage`; the
+ *   same exports as `./client`, which is the place that lists them.
  */
 export {
   close,
@@ -21,16 +22,6 @@ export {
   toggle,
   version,
 } from './api.ts';
-export {
-  type AgentConfig,
-  type ChatClient,
-  type ChatClientEvents,
-  type ChatClientOptions,
-  type ChatState,
-  type ChatStatus,
-  createChatClient,
-} from './client/client.ts';
-export { type BudgetScope, ChatError, type ChatErrorCode, friendlyMessage } from './client/errors.ts';
-export type { ChatMessage, MessagePart, TextPart, ToolCallPart } from './client/messages.ts';
-export type { KeyValueStorage } from './client/storage.ts';
-export { createWidget, type Widget, type WidgetEvents, type WidgetOptions } from './widget/launcher.ts';
+export * from './client/index.ts';
+export { createWidget } from './widget/launcher.ts';
+export type { Widget, WidgetEvents, WidgetOptions } from './widget/widget.ts';

@@ -19,7 +19,8 @@ import {
   type ChatState,
   createChatClient,
 } from './client/client.ts';
-import { createWidget, type WidgetEvents, type WidgetOptions } from './widget/launcher.ts';
+import { createWidget } from './widget/launcher.ts';
+import type { WidgetEvents, WidgetOptions } from './widget/widget.ts';
 
 const eventProps = {
   open: 'onOpen',

@@ -23,6 +23,11 @@ export class ApiFailure extends Error {
     this.status = status;
     this.details = details;
   }
+
+  /** What a failed promise gave, as an `ApiFailure` (a bug in the console is a `client_error`). */
+  static from(error: unknown): ApiFailure {
+    return error instanceof ApiFailure ? error : new ApiFailure('client_error', String(error), 0);
+  }
 }
 
 let csrfToken: string | null = null;

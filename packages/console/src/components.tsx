@@ -7,10 +7,6 @@ export type Load<T> =
   | { state: 'error'; error: ApiFailure }
   | { state: 'ready'; data: T };
 
-function asFailure(error: unknown): ApiFailure {
-  return error instanceof ApiFailure ? error : new ApiFailure('client_error', String(error), 0);
-}
-
 /** Loads `load()` when `keys` change; `reload()` runs it again. A stale answer never wins. */
 export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): [Load<T>, () => void] {
   const [result, setResult] = useState<Load<T>>({ state: 'loading' });
@@ -21,7 +17,7 @@ export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): [Load<T>, (
     load().then(
       (data) => mine === generation.current && setResult({ state: 'ready', data }),
       (error: unknown) =>
-        mine === generation.current && setResult({ state: 'error', error: asFailure(error) }),
+        mine === generation.current && setResult({ state: 'error', error: ApiFailure.from(error) }),
     );
   }, keys);
   useEffect(run, [run]);
@@ -29,11 +25,14 @@ export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): [Load<T>, (
 }
 
 /** An action (a button press): its pending flag and its last error, shown next to it. */
-export function useAction(): {
+export interface Action {
   pending: boolean;
   error: ApiFailure | null;
+  /** Runs `action`: `true` when it succeeded, else `false` with `error` set. */
   run: (action: () => Promise<unknown>) => Promise<boolean>;
-} {
+}
+
+export function useAction(): Action {
   const [pending, setPending] = useState(false);
   const [error, setError] = useState<ApiFailure | null>(null);
   const run = async (action: () => Promise<unknown>) => {
@@ -43,7 +42,7 @@ export function useAction(): {
       await action();
       return true;
     } catch (failure) {
-      setError(asFailure(failure));
+      setError(ApiFailure.from(failure));
       return false;
     } finally {
       setPending(false);

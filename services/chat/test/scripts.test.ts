@@ -50,6 +50,7 @@ const reserveArgs = {
   assumedResetDay: null,
   defaultResetDay: 1,
   quiet: false,
+  admission: null,
 };
 
 describe('script wrappers', () => {
@@ -70,7 +71,7 @@ describe('script wrappers', () => {
   });
 
   it('refuses a reserve reply outside its contract (a cap that is not a number) instead of casting it', async () => {
-    replaceScript('budgetReserve', 10, "return { 'denied', 'agent', 'lots', 0, 0 }");
+    replaceScript('budgetReserve', 11, "return { 'denied', 'agent', 'lots', 0, 0 }");
     const refused = await scripts.budgetReserve(reserveKeys, reserveArgs).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(Error);
     expect((refused as Error).message).toMatch(/^budget-reserve\.lua replied outside its contract/);

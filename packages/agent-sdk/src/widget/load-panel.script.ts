@@ -1,4 +1,4 @@
-import type * as PanelModule from './panel.ts';
+import type { PanelModule } from './panel-contract.ts';
 import { scriptTag } from './script-tag.ts';
 
 /** The panel file's name, with its content hash (vite.config.ts reads it from the panel's build). */
@@ -7,7 +7,7 @@ declare const __PANEL_FILE__: string;
 declare global {
   interface Window {
     /** The panel file's exports: its IIFE assigns them to this global. */
-    McpStackPanel?: typeof PanelModule;
+    McpStackPanel?: PanelModule;
   }
 }
 
@@ -17,7 +17,7 @@ declare global {
  * the script tag (by host or by nonce) allows the panel too. The hashed name never changes
  * content, so the service caches it for a year.
  */
-export function loadPanel(nonce?: string): Promise<typeof PanelModule> {
+export function loadPanel(nonce?: string): Promise<PanelModule> {
   return new Promise((resolve, reject) => {
     if (window.McpStackPanel) return resolve(window.McpStackPanel);
     const script = document.createElement('script');

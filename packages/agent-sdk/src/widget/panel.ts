@@ -1,23 +1,11 @@
 import { createRef, h, render } from 'preact';
-import { type AgentConfig, type ChatClient, createChatClient } from '../client/client.ts';
+import { type AgentConfig, createChatClient } from '../client/client.ts';
 import { ChatError } from '../client/errors.ts';
 import { messageText } from '../client/messages.ts';
 import { addStyles } from './add-styles.ts';
-import type { PanelHost } from './launcher.ts';
 import css from './panel.css?inline';
+import type { Panel, PanelHost } from './panel-contract.ts';
 import { View, type ViewProps } from './view.tsx';
-
-/** The panel as the launcher drives it. */
-export interface Panel {
-  /** Renders again (the launcher's state changed: open, theme). */
-  paint(): void;
-  /** Moves focus to the message input. */
-  focus(): void;
-  identify(userToken: string | null): void;
-  sendMessage(text: string): Promise<void>;
-  destroy(): void;
-  readonly client: ChatClient;
-}
 
 /**
  * The chat panel (the second file of the script tag, the lazily imported chunk of the ESM build):

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { collect, contextOf, examples, nextPageNote, paged, pageQuery } from '../context.ts';
+import { type Context, collect, contextOf, examples, nextPageNote, paged, pageQuery } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { record, table } from '../output.ts';
 
@@ -11,6 +11,15 @@ function headersOf(lines: string[]): Record<string, string> {
     headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
   }
   return headers;
+}
+
+/** One server with its tools (`servers get` shows it, `servers tools` its tools). */
+function getServer(context: Context, serverId: string) {
+  return context.call(
+    context.api.GET('/api/v1/organizations/{orgId}/mcp-servers/{serverId}', {
+      params: { path: { orgId: context.organizationId(), serverId } },
+    }),
+  );
 }
 
 export function registerServers(program: Command): void {
@@ -57,12 +66,7 @@ export function registerServers(program: Command): void {
     .addHelpText('after', examples('mcpstack servers get mcp_…', 'mcpstack servers get mcp_… --json'))
     .action(async (serverId: string, _options: unknown, command: Command) => {
       const context = await contextOf(command);
-      const orgId = context.organizationId();
-      const server = await context.call(
-        context.api.GET('/api/v1/organizations/{orgId}/mcp-servers/{serverId}', {
-          params: { path: { orgId, serverId } },
-        }),
-      );
+      const server = await getServer(context, serverId);
       const { tools, ...rest } = server;
       context.show(server, () => record({ ...rest, tools: tools.map((tool) => tool.name) }));
     });
@@ -129,12 +133,7 @@ export function registerServers(program: Command): void {
     .addHelpText('after', examples('mcpstack servers tools mcp_…', 'mcpstack servers tools mcp_… --json'))
     .action(async (serverId: string, _options: unknown, command: Command) => {
       const context = await contextOf(command);
-      const orgId = context.organizationId();
-      const server = await context.call(
-        context.api.GET('/api/v1/organizations/{orgId}/mcp-servers/{serverId}', {
-          params: { path: { orgId, serverId } },
-        }),
-      );
+      const server = await getServer(context, serverId);
       context.show(server.tools, () =>
         table(server.tools, [
           ['id', (row) => row.id],

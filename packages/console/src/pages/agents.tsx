@@ -13,6 +13,7 @@ import {
 } from '../components.tsx';
 import { type Agent, listAgents } from '../data.ts';
 import { dateTime } from '../format.ts';
+import { ActionForm, SaveFooter, TextInput } from '../forms.tsx';
 
 interface Domain {
   id: string;
@@ -137,7 +138,6 @@ function Domains({ agentId, canManage }: { agentId: string; canManage: boolean }
     [agentId],
   );
   const [domain, setDomain] = useState('');
-  const add = useAction();
   return (
     <Section title="Verified domains">
       <Loaded load={load}>
@@ -160,34 +160,19 @@ function Domains({ agentId, canManage }: { agentId: string; canManage: boolean }
         }
       </Loaded>
       {canManage && (
-        <form
-          class="inline-form"
-          aria-label="Add a domain"
-          onSubmit={async (event) => {
-            event.preventDefault();
-            if (
-              await add.run(() =>
-                api('POST', org(`agents/${agentId}/verified-domains`), { domain: domain.trim() }),
-              )
-            ) {
-              setDomain('');
-              reload();
-            }
+        <ActionForm
+          label="Add a domain"
+          submit="Add domain"
+          run={() => api('POST', org(`agents/${agentId}/verified-domains`), { domain: domain.trim() })}
+          done={() => {
+            setDomain('');
+            reload();
           }}
         >
           <Field label="Domain">
-            <input
-              required
-              placeholder="shop.example.com"
-              value={domain}
-              onInput={(event) => setDomain((event.currentTarget as HTMLInputElement).value)}
-            />
+            <TextInput required placeholder="shop.example.com" value={domain} onValue={setDomain} />
           </Field>
-          <button type="submit" disabled={add.pending}>
-            Add domain
-          </button>
-          <ErrorNotice error={add.error} />
-        </form>
+        </ActionForm>
       )}
     </Section>
   );
@@ -200,7 +185,6 @@ function EmbedKeys({ agentId, canManage }: { agentId: string; canManage: boolean
   );
   const [name, setName] = useState('');
   const [origins, setOrigins] = useState('');
-  const create = useAction();
   const revoke = useAction();
   const tag = (key: EmbedKey) =>
     `<script src="${location.origin}/agent-sdk.js" data-public-key="${key.publicKey}" async></script>`;
@@ -252,44 +236,28 @@ function EmbedKeys({ agentId, canManage }: { agentId: string; canManage: boolean
       </Loaded>
       <ErrorNotice error={revoke.error} />
       {canManage && (
-        <form
-          class="inline-form"
-          aria-label="Create an embed key"
-          onSubmit={async (event) => {
-            event.preventDefault();
-            const allowedOrigins = origins.split(/[\s,]+/).filter(Boolean);
-            if (
-              await create.run(() =>
-                api('POST', org(`agents/${agentId}/embed-keys`), {
-                  name: name.trim() || undefined,
-                  allowedOrigins,
-                }),
-              )
-            ) {
-              setName('');
-              setOrigins('');
-              reload();
-            }
+        <ActionForm
+          label="Create an embed key"
+          submit="Create embed key"
+          run={() =>
+            api('POST', org(`agents/${agentId}/embed-keys`), {
+              name: name.trim() || undefined,
+              allowedOrigins: origins.split(/[\s,]+/).filter(Boolean),
+            })
+          }
+          done={() => {
+            setName('');
+            setOrigins('');
+            reload();
           }}
         >
           <Field label="Key name">
-            <input
-              value={name}
-              onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)}
-            />
+            <TextInput value={name} onValue={setName} />
           </Field>
           <Field label="Allowed origins" hint="Space or comma separated, e.g. https://shop.example.com">
-            <input
-              required
-              value={origins}
-              onInput={(event) => setOrigins((event.currentTarget as HTMLInputElement).value)}
-            />
+            <TextInput required value={origins} onValue={setOrigins} />
           </Field>
-          <button type="submit" disabled={create.pending}>
-            Create embed key
-          </button>
-          <ErrorNotice error={create.error} />
-        </form>
+        </ActionForm>
       )}
     </Section>
   );
@@ -348,18 +316,7 @@ function Settings({ agent, canManage, changed }: { agent: Agent; canManage: bool
         <Field label="Welcome message">
           <input disabled={!canManage} value={draft.welcomeMessage} onInput={set('welcomeMessage')} />
         </Field>
-        {canManage && (
-          <button type="submit" disabled={action.pending}>
-            Save settings
-          </button>
-        )}
-        {saved && (
-          <span role="status" class="tone-ok">
-            {' '}
-            Saved.
-          </span>
-        )}
-        <ErrorNotice error={action.error} />
+        <SaveFooter submit="Save settings" canManage={canManage} action={action} saved={saved} />
       </form>
     </Section>
   );

@@ -12,6 +12,8 @@ import {
 } from '../components.tsx';
 import type { Page } from '../data.ts';
 import { dateTime } from '../format.ts';
+import { ActionForm, TextInput } from '../forms.tsx';
+import { Table } from '../table.tsx';
 
 interface ApiKey {
   id: string;
@@ -32,32 +34,24 @@ export function ApiKeysPage() {
   const [name, setName] = useState('');
   const [role, setRole] = useState<string>('viewer');
   const [created, setCreated] = useState<{ name: string; fullKey: string } | null>(null);
-  const create = useAction();
   const revoke = useAction();
   return (
     <div class="stack">
       <Section title="Create a key">
-        <form
-          class="inline-form"
-          onSubmit={async (event) => {
-            event.preventDefault();
-            await create.run(async () => {
-              const key = await api<ApiKey & { fullKey: string }>('POST', org('api-keys'), {
-                name: name.trim(),
-                role,
-              });
-              setCreated({ name: key.name, fullKey: key.fullKey });
-              setName('');
-              reload();
+        <ActionForm
+          submit="Create key"
+          run={async () => {
+            const key = await api<ApiKey & { fullKey: string }>('POST', org('api-keys'), {
+              name: name.trim(),
+              role,
             });
+            setCreated({ name: key.name, fullKey: key.fullKey });
+            setName('');
+            reload();
           }}
         >
           <Field label="Key name">
-            <input
-              required
-              value={name}
-              onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)}
-            />
+            <TextInput required value={name} onValue={setName} />
           </Field>
           <Field label="Role">
             <select
@@ -71,11 +65,7 @@ export function ApiKeysPage() {
               ))}
             </select>
           </Field>
-          <button type="submit" disabled={create.pending}>
-            Create key
-          </button>
-          <ErrorNotice error={create.error} />
-        </form>
+        </ActionForm>
         {created && (
           <div class="secret" role="status">
             <p>
@@ -100,46 +90,35 @@ export function ApiKeysPage() {
             if (page.data.length === 0) return <Empty>No keys.</Empty>;
             const tracksUse = page.data.some((key) => 'lastUsedAt' in key);
             return (
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Key</th>
-                    <th scope="col">Role</th>
-                    <th scope="col">Created</th>
-                    {tracksUse && <th scope="col">Last used</th>}
-                    <th scope="col">Expires</th>
-                    <th scope="col">Actions</th>
+              <Table
+                columns={['Name', 'Key', 'Role', 'Created', tracksUse && 'Last used', 'Expires', 'Actions']}
+              >
+                {page.data.map((key) => (
+                  <tr key={key.id}>
+                    <th scope="row">{key.name}</th>
+                    <td class="mono">{key.clientId}…</td>
+                    <td>{key.roleName}</td>
+                    <td>{dateTime(key.createdAt)}</td>
+                    {tracksUse && <td>{key.lastUsedAt ? dateTime(key.lastUsedAt) : 'never'}</td>}
+                    <td>{key.expiresAt ? dateTime(key.expiresAt) : 'never'}</td>
+                    <td>
+                      <button
+                        type="button"
+                        class="danger"
+                        aria-label={`Revoke ${key.name}`}
+                        disabled={revoke.pending}
+                        onClick={async () =>
+                          confirm(`Revoke ${key.name}? It stops working at once.`) &&
+                          (await revoke.run(() => api('DELETE', org(`api-keys/${key.id}`)))) &&
+                          reload()
+                        }
+                      >
+                        Revoke
+                      </button>
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {page.data.map((key) => (
-                    <tr key={key.id}>
-                      <th scope="row">{key.name}</th>
-                      <td class="mono">{key.clientId}…</td>
-                      <td>{key.roleName}</td>
-                      <td>{dateTime(key.createdAt)}</td>
-                      {tracksUse && <td>{key.lastUsedAt ? dateTime(key.lastUsedAt) : 'never'}</td>}
-                      <td>{key.expiresAt ? dateTime(key.expiresAt) : 'never'}</td>
-                      <td>
-                        <button
-                          type="button"
-                          class="danger"
-                          aria-label={`Revoke ${key.name}`}
-                          disabled={revoke.pending}
-                          onClick={async () =>
-                            confirm(`Revoke ${key.name}? It stops working at once.`) &&
-                            (await revoke.run(() => api('DELETE', org(`api-keys/${key.id}`)))) &&
-                            reload()
-                          }
-                        >
-                          Revoke
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </Table>
             );
           }}
         </Loaded>

@@ -13,6 +13,9 @@ import {
 } from '../components.tsx';
 import { agentBudget, type Budget, listAgents, userUsage } from '../data.ts';
 import { dateTime, usd } from '../format.ts';
+import { ActionForm, SaveFooter, TextInput } from '../forms.tsx';
+import { Pager, useCursors } from '../pager.tsx';
+import { Table } from '../table.tsx';
 
 interface Override {
   externalUserId: string;
@@ -120,18 +123,7 @@ function Policy({ agentId, canManage }: { agentId: string; canManage: boolean })
                 />
               </Field>
             </div>
-            {canManage && (
-              <button type="submit" disabled={action.pending}>
-                Save policy
-              </button>
-            )}
-            {saved && (
-              <span role="status" class="tone-ok">
-                {' '}
-                Saved.
-              </span>
-            )}
-            <ErrorNotice error={action.error} />
+            <SaveFooter submit="Save policy" canManage={canManage} action={action} saved={saved} />
           </form>
         )}
       </Loaded>
@@ -159,13 +151,13 @@ function OverrideRow({
       <th scope="row">{row.externalUserId}</th>
       <td class="number">
         {editing ? (
-          <input
+          <TextInput
             type="number"
             min="0"
             step="0.01"
             aria-label={`New cap for ${row.externalUserId} (USD)`}
             value={cap}
-            onInput={(event) => setCap((event.currentTarget as HTMLInputElement).value)}
+            onValue={setCap}
           />
         ) : (
           usd(row.monthlyBudgetUsd, true)
@@ -222,8 +214,8 @@ function OverrideRow({
 
 function Overrides({ agentId, canManage }: { agentId: string; canManage: boolean }) {
   const [search, setSearch] = useState('');
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors.at(-1);
+  const cursors = useCursors();
+  const { cursor } = cursors;
   const [load, reload] = useLoad(
     () =>
       api<{ total: number; data: Override[]; nextCursor: string | null }>(
@@ -234,57 +226,42 @@ function Overrides({ agentId, canManage }: { agentId: string; canManage: boolean
   );
   const [newUser, setNewUser] = useState('');
   const [newCap, setNewCap] = useState('');
-  const add = useAction();
   return (
     <Section title="Per-user overrides">
       <div class="filters">
         <Field label="Search users">
-          <input
+          <TextInput
             type="search"
             value={search}
-            onInput={(event) => {
-              setSearch((event.currentTarget as HTMLInputElement).value);
-              setCursors([undefined]);
+            onValue={(value) => {
+              setSearch(value);
+              cursors.first();
             }}
           />
         </Field>
       </div>
       {canManage && (
-        <form
-          class="inline-form"
-          aria-label="Add an override"
-          onSubmit={async (event) => {
-            event.preventDefault();
-            const path = org(`agents/${agentId}/external-users/${encodeURIComponent(newUser.trim())}/budget`);
-            if (await add.run(() => api('PUT', path, { monthlyBudgetUsd: Number(newCap) }))) {
-              setNewUser('');
-              setNewCap('');
-              reload();
-            }
+        <ActionForm
+          label="Add an override"
+          submit="Add override"
+          run={() =>
+            api('PUT', org(`agents/${agentId}/external-users/${encodeURIComponent(newUser.trim())}/budget`), {
+              monthlyBudgetUsd: Number(newCap),
+            })
+          }
+          done={() => {
+            setNewUser('');
+            setNewCap('');
+            reload();
           }}
         >
           <Field label="User id">
-            <input
-              required
-              value={newUser}
-              onInput={(event) => setNewUser((event.currentTarget as HTMLInputElement).value)}
-            />
+            <TextInput required value={newUser} onValue={setNewUser} />
           </Field>
           <Field label="Monthly cap (USD)">
-            <input
-              type="number"
-              min="0"
-              step="0.01"
-              required
-              value={newCap}
-              onInput={(event) => setNewCap((event.currentTarget as HTMLInputElement).value)}
-            />
+            <TextInput type="number" min="0" step="0.01" required value={newCap} onValue={setNewCap} />
           </Field>
-          <button type="submit" disabled={add.pending}>
-            Add override
-          </button>
-          <ErrorNotice error={add.error} />
-        </form>
+        </ActionForm>
       )}
       <Loaded load={load}>
         {(page) =>
@@ -296,53 +273,35 @@ function Overrides({ agentId, canManage }: { agentId: string; canManage: boolean
             </Empty>
           ) : (
             <div>
-              <table class="overrides">
-                <thead>
-                  <tr>
-                    <th scope="col">User</th>
-                    <th scope="col" class="number">
-                      Cap
-                    </th>
-                    <th scope="col" class="number">
-                      Spent this period
-                    </th>
-                    <th scope="col">Status</th>
-                    {canManage && <th scope="col">Actions</th>}
-                  </tr>
-                </thead>
-                <tbody>
-                  {page.data.map((row) => (
-                    <OverrideRow
-                      key={`${row.externalUserId}:${row.monthlyBudgetUsd}`}
-                      row={row}
-                      agentId={agentId}
-                      canManage={canManage}
-                      changed={reload}
-                    />
-                  ))}
-                </tbody>
-              </table>
-              <nav class="pager" aria-label="Override pages">
-                <button
-                  type="button"
-                  class="secondary"
-                  disabled={cursors.length === 1}
-                  onClick={() => setCursors(cursors.slice(0, -1))}
-                >
-                  Previous
-                </button>
-                <span>
-                  {page.total} override{page.total === 1 ? '' : 's'}
-                </span>
-                <button
-                  type="button"
-                  class="secondary"
-                  disabled={!page.nextCursor}
-                  onClick={() => setCursors([...cursors, page.nextCursor!])}
-                >
-                  Next
-                </button>
-              </nav>
+              <Table
+                class="overrides"
+                columns={[
+                  'User',
+                  { heading: 'Cap', number: true },
+                  { heading: 'Spent this period', number: true },
+                  'Status',
+                  canManage && 'Actions',
+                ]}
+              >
+                {page.data.map((row) => (
+                  <OverrideRow
+                    key={`${row.externalUserId}:${row.monthlyBudgetUsd}`}
+                    row={row}
+                    agentId={agentId}
+                    canManage={canManage}
+                    changed={reload}
+                  />
+                ))}
+              </Table>
+              <Pager
+                label="Override pages"
+                cursors={cursors}
+                nextCursor={page.nextCursor}
+                back="Previous"
+                forward="Next"
+              >
+                {page.total} override{page.total === 1 ? '' : 's'}
+              </Pager>
             </div>
           )
         }
@@ -360,47 +319,40 @@ function HeaviestUsers({ agentId }: { agentId: string }) {
           page.data.length === 0 ? (
             <Empty>No identified user has spent anything this period.</Empty>
           ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">User</th>
-                  <th scope="col" class="number">
-                    Spent
-                  </th>
-                  <th scope="col" class="number">
-                    Cap
-                  </th>
-                  <th scope="col">Cap from</th>
-                  <th scope="col">Status</th>
-                </tr>
-              </thead>
-              <tbody>
-                {page.data.map((user) => {
-                  const cap = user.monthlyBudgetUsd;
-                  const status =
-                    cap === null
-                      ? 'ok'
-                      : user.spendUsd >= cap
-                        ? 'over'
-                        : user.spendUsd >= cap * 0.8
-                          ? 'near'
-                          : 'ok';
-                  return (
-                    <tr key={user.externalUserId} class={`status-${status}`}>
-                      <th scope="row">{user.externalUserId}</th>
-                      <td class="number">{usd(user.spendUsd, true)}</td>
-                      <td class="number">{usd(cap, true)}</td>
-                      <td>{user.budgetSource}</td>
-                      <td>
-                        <span class={`badge badge-${status}`}>
-                          {cap === null ? 'No cap' : statusText[status]}
-                        </span>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
+            <Table
+              columns={[
+                'User',
+                { heading: 'Spent', number: true },
+                { heading: 'Cap', number: true },
+                'Cap from',
+                'Status',
+              ]}
+            >
+              {page.data.map((user) => {
+                const cap = user.monthlyBudgetUsd;
+                const status =
+                  cap === null
+                    ? 'ok'
+                    : user.spendUsd >= cap
+                      ? 'over'
+                      : user.spendUsd >= cap * 0.8
+                        ? 'near'
+                        : 'ok';
+                return (
+                  <tr key={user.externalUserId} class={`status-${status}`}>
+                    <th scope="row">{user.externalUserId}</th>
+                    <td class="number">{usd(user.spendUsd, true)}</td>
+                    <td class="number">{usd(cap, true)}</td>
+                    <td>{user.budgetSource}</td>
+                    <td>
+                      <span class={`badge badge-${status}`}>
+                        {cap === null ? 'No cap' : statusText[status]}
+                      </span>
+                    </td>
+                  </tr>
+                );
+              })}
+            </Table>
           )
         }
       </Loaded>

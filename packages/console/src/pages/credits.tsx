@@ -1,9 +1,12 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiFailure, api, org, query } from '../api.ts';
-import { Empty, ErrorNotice, Field, Loaded, Loading, Section, useAction, useLoad } from '../components.tsx';
+import { Empty, ErrorNotice, Field, Loaded, Loading, Section, useLoad } from '../components.tsx';
 import { agentChoices, creditSummary, type LedgerEntry, type Page } from '../data.ts';
 import { dateTime, usd } from '../format.ts';
+import { ActionForm, TextInput } from '../forms.tsx';
+import { Pager, useCursors } from '../pager.tsx';
 import { base, onLinkClick } from '../router.ts';
+import { Table } from '../table.tsx';
 
 interface ReconcileReport {
   ok: boolean;
@@ -35,37 +38,23 @@ function ledgerParameters(filters: LedgerFilters) {
 
 function BuyCredits() {
   const [amount, setAmount] = useState('25');
-  const action = useAction();
   return (
-    <form
-      class="inline-form"
-      onSubmit={async (event) => {
-        event.preventDefault();
-        await action.run(async () => {
-          const session = await api<{ url: string }>('POST', org('ai-credits/checkout-session'), {
-            creditAmountUsd: Number(amount),
-            successUrl: `${location.origin}${base}credits/return?session_id={CHECKOUT_SESSION_ID}`,
-            cancelUrl: `${location.origin}${base}credits?checkout=cancelled`,
-          });
-          location.assign(session.url);
+    <ActionForm
+      submit="Buy credits"
+      pending="Opening Stripe…"
+      run={async () => {
+        const session = await api<{ url: string }>('POST', org('ai-credits/checkout-session'), {
+          creditAmountUsd: Number(amount),
+          successUrl: `${location.origin}${base}credits/return?session_id={CHECKOUT_SESSION_ID}`,
+          cancelUrl: `${location.origin}${base}credits?checkout=cancelled`,
         });
+        location.assign(session.url);
       }}
     >
       <Field label="Amount (USD)">
-        <input
-          type="number"
-          min="0.5"
-          step="0.01"
-          required
-          value={amount}
-          onInput={(event) => setAmount((event.currentTarget as HTMLInputElement).value)}
-        />
+        <TextInput type="number" min="0.5" step="0.01" required value={amount} onValue={setAmount} />
       </Field>
-      <button type="submit" disabled={action.pending}>
-        {action.pending ? 'Opening Stripe…' : 'Buy credits'}
-      </button>
-      <ErrorNotice error={action.error} />
-    </form>
+    </ActionForm>
   );
 }
 
@@ -110,8 +99,8 @@ function Reconcile() {
 
 function Ledger() {
   const [filters, setFilters] = useState<LedgerFilters>({ category: '', agentId: '', from: '', to: '' });
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors.at(-1);
+  const cursors = useCursors();
+  const { cursor } = cursors;
   const [agents] = useLoad(() => agentChoices(false), []);
   const [load] = useLoad(
     () =>
@@ -123,7 +112,7 @@ function Ledger() {
   );
   const update = (change: Partial<LedgerFilters>) => {
     setFilters({ ...filters, ...change });
-    setCursors([undefined]);
+    cursors.first();
   };
   const csvHref = org(`ai-credits/ledger${query({ ...ledgerParameters(filters), format: 'csv' })}`);
   const agentName = (id: string | null | undefined) =>
@@ -166,20 +155,15 @@ function Ledger() {
               ))}
           </select>
         </Field>
-        <Field label="From (UTC day)">
-          <input
-            type="date"
-            value={filters.from}
-            onChange={(event) => update({ from: (event.currentTarget as HTMLInputElement).value })}
-          />
-        </Field>
-        <Field label="To (UTC day, included)">
-          <input
-            type="date"
-            value={filters.to}
-            onChange={(event) => update({ to: (event.currentTarget as HTMLInputElement).value })}
-          />
-        </Field>
+        {(['from', 'to'] as const).map((end) => (
+          <Field key={end} label={end === 'from' ? 'From (UTC day)' : 'To (UTC day, included)'}>
+            <input
+              type="date"
+              value={filters[end]}
+              onChange={(event) => update({ [end]: (event.currentTarget as HTMLInputElement).value })}
+            />
+          </Field>
+        ))}
       </form>
       <Loaded load={load}>
         {(page) =>
@@ -188,63 +172,47 @@ function Ledger() {
           ) : (
             <div>
               <div class="table-scroll">
-                <table class="ledger">
-                  <caption class="visually-hidden">Ledger entries, newest first</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Time</th>
-                      <th scope="col">Type</th>
-                      <th scope="col" class="number">
-                        Amount
-                      </th>
-                      <th scope="col" class="number">
-                        Balance after
-                      </th>
-                      <th scope="col">Agent</th>
-                      <th scope="col">Reference</th>
-                      <th scope="col">By</th>
+                <Table
+                  class="ledger"
+                  caption="Ledger entries, newest first"
+                  columns={[
+                    'Time',
+                    'Type',
+                    { heading: 'Amount', number: true },
+                    { heading: 'Balance after', number: true },
+                    'Agent',
+                    'Reference',
+                    'By',
+                  ]}
+                >
+                  {page.data.map((entry) => (
+                    <tr key={entry.id} data-entry-id={entry.id}>
+                      <td>{dateTime(entry.createdAt)}</td>
+                      <td>
+                        <span class={`tag tag-${entry.type}`}>{entry.type}</span>
+                      </td>
+                      <td class={`number ${entry.amountUsd < 0 ? 'debit' : 'credit'}`}>
+                        {usd(entry.amountUsd, true)}
+                      </td>
+                      <td class="number">{usd(entry.balanceAfterUsd, true)}</td>
+                      <td>{agentName(entry.reference.agentId)}</td>
+                      <td class="mono">
+                        {entry.reference.stripeSessionId ?? entry.reference.callId ?? entry.reason ?? '—'}
+                      </td>
+                      <td>{entry.actor}</td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {page.data.map((entry) => (
-                      <tr key={entry.id} data-entry-id={entry.id}>
-                        <td>{dateTime(entry.createdAt)}</td>
-                        <td>
-                          <span class={`tag tag-${entry.type}`}>{entry.type}</span>
-                        </td>
-                        <td class={`number ${entry.amountUsd < 0 ? 'debit' : 'credit'}`}>
-                          {usd(entry.amountUsd, true)}
-                        </td>
-                        <td class="number">{usd(entry.balanceAfterUsd, true)}</td>
-                        <td>{agentName(entry.reference.agentId)}</td>
-                        <td class="mono">
-                          {entry.reference.stripeSessionId ?? entry.reference.callId ?? entry.reason ?? '—'}
-                        </td>
-                        <td>{entry.actor}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                  ))}
+                </Table>
               </div>
-              <nav class="pager" aria-label="Ledger pages">
-                <button
-                  type="button"
-                  class="secondary"
-                  disabled={cursors.length === 1}
-                  onClick={() => setCursors(cursors.slice(0, -1))}
-                >
-                  Newer
-                </button>
-                <span>Page {cursors.length}</span>
-                <button
-                  type="button"
-                  class="secondary"
-                  disabled={!page.nextCursor}
-                  onClick={() => setCursors([...cursors, page.nextCursor!])}
-                >
-                  Older
-                </button>
-              </nav>
+              <Pager
+                label="Ledger pages"
+                cursors={cursors}
+                nextCursor={page.nextCursor}
+                back="Newer"
+                forward="Older"
+              >
+                Page {cursors.page}
+              </Pager>
             </div>
           )
         }
@@ -311,10 +279,7 @@ export function CheckoutReturnPage() {
         setResult(synced);
         if (synced.outcome === 'not_paid' && attempt++ < 20) setTimeout(check, 1500);
       } catch (failure) {
-        if (!stopped)
-          setError(
-            failure instanceof ApiFailure ? failure : new ApiFailure('client_error', String(failure), 0),
-          );
+        if (!stopped) setError(ApiFailure.from(failure));
       }
     };
     if (/^cs_[A-Za-z0-9_]+$/.test(sessionId)) check();

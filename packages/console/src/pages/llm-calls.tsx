@@ -3,6 +3,7 @@ import { type ApiFailure, api, org, query } from '../api.ts';
 import { AgentPicker, Empty, ErrorNotice, Field, Loaded, Loading, useLoad } from '../components.tsx';
 import { agentChoices, type Page } from '../data.ts';
 import { count, dateTime, usd } from '../format.ts';
+import { Table } from '../table.tsx';
 
 interface LlmCall {
   id: string;
@@ -34,6 +35,13 @@ interface Filters {
   errorsOnly: boolean;
   flaggedOnly: boolean;
 }
+
+/** The filters that are a checkbox each, with their labels. */
+const checks = [
+  ['estimatedOnly', 'Estimated usage only'],
+  ['errorsOnly', 'Errors only'],
+  ['flaggedOnly', 'Flagged for review only'],
+] as const;
 
 /**
  * The log pages through the API (newest first, 100 a page). The filters narrow it on the server
@@ -89,36 +97,18 @@ function CallLog({ agentId }: { agentId: string }) {
             }
           />
         </Field>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={filters.estimatedOnly}
-            onChange={(event) =>
-              setFilters({ ...filters, estimatedOnly: (event.currentTarget as HTMLInputElement).checked })
-            }
-          />
-          Estimated usage only
-        </label>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={filters.errorsOnly}
-            onChange={(event) =>
-              setFilters({ ...filters, errorsOnly: (event.currentTarget as HTMLInputElement).checked })
-            }
-          />
-          Errors only
-        </label>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={filters.flaggedOnly}
-            onChange={(event) =>
-              setFilters({ ...filters, flaggedOnly: (event.currentTarget as HTMLInputElement).checked })
-            }
-          />
-          Flagged for review only
-        </label>
+        {checks.map(([name, label]) => (
+          <label key={name} class="check">
+            <input
+              type="checkbox"
+              checked={filters[name]}
+              onChange={(event) =>
+                setFilters({ ...filters, [name]: (event.currentTarget as HTMLInputElement).checked })
+              }
+            />
+            {label}
+          </label>
+        ))}
       </form>
       <ErrorNotice error={error} />
       {shown.length === 0 && !loading && !error && (
@@ -130,56 +120,46 @@ function CallLog({ agentId }: { agentId: string }) {
       )}
       {shown.length > 0 && (
         <div class="table-scroll">
-          <table class="calls">
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">User</th>
-                <th scope="col">Model</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="number">
-                  Tokens in / cached / out
-                </th>
-                <th scope="col" class="number">
-                  Cost
-                </th>
-                <th scope="col" class="number">
-                  Latency (first token)
-                </th>
-                <th scope="col">Tool calls</th>
+          <Table
+            class="calls"
+            columns={[
+              'Time',
+              'User',
+              'Model',
+              'Status',
+              { heading: 'Tokens in / cached / out', number: true },
+              { heading: 'Cost', number: true },
+              { heading: 'Latency (first token)', number: true },
+              'Tool calls',
+            ]}
+          >
+            {shown.map((call) => (
+              <tr key={call.id} class={call.status === 'ok' ? '' : 'status-over'}>
+                <td>{dateTime(call.createdAt)}</td>
+                <td>{call.externalUserId ?? <span class="hint">anonymous</span>}</td>
+                <td>{call.model}</td>
+                <td>
+                  {call.status}
+                  {call.usageEstimated && <span class="badge badge-near">estimated</span>}
+                  {((call.overageUsd ?? 0) > 0 || call.settledBy === 'expiry') && (
+                    <span class="badge badge-over">flagged</span>
+                  )}
+                  {call.error && <div class="hint">{call.error}</div>}
+                </td>
+                <td class="number">
+                  {count(call.inputTokens)} / {count(call.cachedInputTokens)} / {count(call.outputTokens)}
+                </td>
+                <td class="number">{usd(call.costUsd, true)}</td>
+                <td class="number">
+                  {count(call.latencyMs)} ms
+                  {call.timeToFirstTokenMs !== null && ` (${count(call.timeToFirstTokenMs)} ms)`}
+                </td>
+                <td>
+                  {call.toolCalls.length === 0 ? '—' : call.toolCalls.map((tool) => tool.toolName).join(', ')}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {shown.map((call) => (
-                <tr key={call.id} class={call.status === 'ok' ? '' : 'status-over'}>
-                  <td>{dateTime(call.createdAt)}</td>
-                  <td>{call.externalUserId ?? <span class="hint">anonymous</span>}</td>
-                  <td>{call.model}</td>
-                  <td>
-                    {call.status}
-                    {call.usageEstimated && <span class="badge badge-near">estimated</span>}
-                    {((call.overageUsd ?? 0) > 0 || call.settledBy === 'expiry') && (
-                      <span class="badge badge-over">flagged</span>
-                    )}
-                    {call.error && <div class="hint">{call.error}</div>}
-                  </td>
-                  <td class="number">
-                    {count(call.inputTokens)} / {count(call.cachedInputTokens)} / {count(call.outputTokens)}
-                  </td>
-                  <td class="number">{usd(call.costUsd, true)}</td>
-                  <td class="number">
-                    {count(call.latencyMs)} ms
-                    {call.timeToFirstTokenMs !== null && ` (${count(call.timeToFirstTokenMs)} ms)`}
-                  </td>
-                  <td>
-                    {call.toolCalls.length === 0
-                      ? '—'
-                      : call.toolCalls.map((tool) => tool.toolName).join(', ')}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         </div>
       )}
       {loading && <Loading label="Loading LLM calls" />}

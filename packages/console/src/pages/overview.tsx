@@ -14,6 +14,7 @@ import {
   userUsage,
 } from '../data.ts';
 import { count, usd } from '../format.ts';
+import { Table } from '../table.tsx';
 
 interface UsageOverview {
   agents: (AgentUsageTotals & { budget: Budget | null })[];
@@ -103,37 +104,26 @@ function UsageSections({ canReadAgents }: { canReadAgents: boolean }) {
               {usage.agents.length === 0 ? (
                 <Empty>No agents yet: create one with the API or on the Agents page.</Empty>
               ) : (
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Agent</th>
-                      <th scope="col">Spend against cap</th>
-                      <th scope="col">LLM calls</th>
-                      <th scope="col">Conversations</th>
-                      <th scope="col">Users</th>
+                <Table columns={['Agent', 'Spend against cap', 'LLM calls', 'Conversations', 'Users']}>
+                  {usage.agents.map((agent) => (
+                    <tr key={agent.agentId}>
+                      <th scope="row">{agent.agentName}</th>
+                      <td>
+                        <SpendAgainstCap
+                          spend={agent.spendUsd}
+                          cap={
+                            agent.budget?.enabled
+                              ? agent.budget.monthlyBudgetUsd
+                              : (agent.budget?.monthlyBudgetUsd ?? null)
+                          }
+                        />
+                      </td>
+                      <td>{count(agent.llmCalls)}</td>
+                      <td>{count(agent.conversations)}</td>
+                      <td>{count(agent.users)}</td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {usage.agents.map((agent) => (
-                      <tr key={agent.agentId}>
-                        <th scope="row">{agent.agentName}</th>
-                        <td>
-                          <SpendAgainstCap
-                            spend={agent.spendUsd}
-                            cap={
-                              agent.budget?.enabled
-                                ? agent.budget.monthlyBudgetUsd
-                                : (agent.budget?.monthlyBudgetUsd ?? null)
-                            }
-                          />
-                        </td>
-                        <td>{count(agent.llmCalls)}</td>
-                        <td>{count(agent.conversations)}</td>
-                        <td>{count(agent.users)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                  ))}
+                </Table>
               )}
             </Section>
             <div class="grid-2">
@@ -168,26 +158,16 @@ function UsageSections({ canReadAgents }: { canReadAgents: boolean }) {
               {usage.topUsers.length === 0 ? (
                 <Empty>No identified user has spent anything this month.</Empty>
               ) : (
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">User</th>
-                      <th scope="col">Agent</th>
-                      <th scope="col">Spend</th>
-                      <th scope="col">Cap</th>
+                <Table columns={['User', 'Agent', 'Spend', 'Cap']}>
+                  {usage.topUsers.map((user) => (
+                    <tr key={`${user.agentName}:${user.externalUserId}`}>
+                      <th scope="row">{user.externalUserId}</th>
+                      <td>{user.agentName}</td>
+                      <td>{usd(user.spendUsd, true)}</td>
+                      <td>{usd(user.monthlyBudgetUsd, true)}</td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {usage.topUsers.map((user) => (
-                      <tr key={`${user.agentName}:${user.externalUserId}`}>
-                        <th scope="row">{user.externalUserId}</th>
-                        <td>{user.agentName}</td>
-                        <td>{usd(user.spendUsd, true)}</td>
-                        <td>{usd(user.monthlyBudgetUsd, true)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                  ))}
+                </Table>
               )}
             </Section>
           </div>

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { type ApiFailure, type Session, signIn } from '../api.ts';
 import { ErrorNotice, Field, useAction } from '../components.tsx';
+import { TextInput } from '../forms.tsx';
 
 export function SignInPage({
   error,
@@ -29,14 +30,14 @@ export function SignInPage({
         }}
       >
         <Field label="Service-account key">
-          <input
+          <TextInput
             type="password"
             name="key"
             autoComplete="off"
             spellcheck={false}
             required
             value={key}
-            onInput={(event) => setKey((event.currentTarget as HTMLInputElement).value)}
+            onValue={setKey}
           />
         </Field>
         <button type="submit" disabled={action.pending}>

@@ -1,6 +1,7 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { AgentRecord } from '../../storage/records.ts';
+import type { AdmissionGate } from '../../storage/scripts/chat-admit.ts';
 import { assertOriginAdmitted, embedKeyRefused, type KeyAdmission } from '../embed-key-admission.ts';
 import { type RefusalDetails, remedies } from '../refusals.ts';
 
@@ -151,16 +152,37 @@ const bucketScopes = { embedKey: 'embed_key', ip: 'ip', visitor: 'visitor' } as 
  * its origin verified (`keyAdmission`), its agent, its abuse limits (the agent's own, else the
  * service's defaults) and its stream lease. Throws 401 `invalid_public_key`, 403
  * `origin_not_allowed`, 404 `agent_not_found`, 429 `rate_limited` or 429 `too_many_streams` as the
- * separate steps would.
+ * separate steps would. The script goes out at once (before this returns), so steps sent next in the
+ * same tick share its round trip.
  */
-export async function admitAnonymous(
+export interface AnonymousAdmission {
+  /**
+   * What a step sent right behind the admission, in its round trip, names to run only when the
+   * turn was let in (lib/admission-gate.lua): the stream lease the admission takes.
+   */
+  gate: AdmissionGate;
+  /** The agent (its record's JSON) and the stream lease, or the refusal. */
+  admitted: Promise<{ agentJson: string; lease: StreamLease }>;
+}
+
+export function admitAnonymous(
   deps: LimitDeps & Pick<Deps, 'redis'>,
   caller: ChatCaller & { agentId: string; visitorId: string; key: KeyAdmission },
+): AnonymousAdmission {
+  const streams = deps.keys
+    .organization(caller.organizationId)
+    .visitorStreams(caller.agentId, `visitor:${caller.visitorId}`);
+  const gate = { streams, leaseId: crypto.randomUUID() };
+  return { gate, admitted: admit(deps, caller, gate) };
+}
+
+async function admit(
+  deps: LimitDeps & Pick<Deps, 'redis'>,
+  caller: ChatCaller & { agentId: string; visitorId: string; key: KeyAdmission },
+  { streams, leaseId: id }: AdmissionGate,
 ): Promise<{ agentJson: string; lease: StreamLease }> {
   const keys = deps.keys.organization(caller.organizationId);
   const now = deps.clock.now().getTime();
-  const streams = keys.visitorStreams(caller.agentId, `visitor:${caller.visitorId}`);
-  const id = crypto.randomUUID();
   const { env } = deps;
   const { domains } = caller.key;
   const reply = await deps.scripts.chatAdmit(

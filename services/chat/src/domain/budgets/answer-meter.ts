@@ -1,5 +1,6 @@
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
+import type { AdmissionGate } from '../../storage/scripts/chat-admit.ts';
 import {
   costBoundMicros,
   type MeterContext,
@@ -68,12 +69,17 @@ export class AnswerMeter {
    * Holds a forecast of the first call's bound before the turn has read its history and budget
    * settings, so the hold shares their round trip; the context's reset day is the one last seen.
    * False, with nothing held, when refused or when the agent's reset day changed: `hold` with the
-   * exact bound decides then (and keeps this hold when it covers the exact bound).
+   * exact bound decides then (and keeps this hold when it covers the exact bound). Sent behind the
+   * turn's admission (`admission`), it holds only when that admission let the turn in.
    */
-  async holdAhead(sentBytes: number, maxOutputTokens: number): Promise<boolean> {
+  async holdAhead(
+    sentBytes: number,
+    maxOutputTokens: number,
+    admission: AdmissionGate | null = null,
+  ): Promise<boolean> {
     const bound = costBoundMicros(this.context.model, sentBytes, maxOutputTokens);
     try {
-      this.#hold = await reserveAhead(this.#deps, this.context, bound);
+      this.#hold = await reserveAhead(this.#deps, this.context, bound, admission);
       return this.#hold !== null;
     } catch (error) {
       if (isRefusal(error)) return false;

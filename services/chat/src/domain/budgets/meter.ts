@@ -3,6 +3,7 @@ import { ApiError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import type { OrganizationKeys } from '../../storage/keys.ts';
 import type { AlertKeys, HoldKeys } from '../../storage/scripts/budget-reserve.ts';
+import type { AdmissionGate } from '../../storage/scripts/chat-admit.ts';
 import type { LlmCallDraft } from '../history/llm-calls.ts';
 import { encodeCall } from '../history/outbox.ts';
 import type { CatalogModel } from '../model-catalog.ts';
@@ -149,11 +150,17 @@ export async function reserve(
 /**
  * A hold taken ahead, before the turn read the agent's budget settings: `context.resetDayOfMonthUtc`
  * is the day last seen, which the script checks (null, nothing held, when the settings now say
- * another day); the amount is a forecast, so a refusal fires no alert. Throws the refusals as
- * `reserve` does.
+ * another day); the amount is a forecast, so a refusal fires no alert. Sent behind the turn's
+ * admission (`admission`), nothing is held (null) unless that admission let the turn in. Throws the
+ * refusals as `reserve` does.
  */
-export function reserveAhead(deps: MeterDeps, context: MeterContext, amountMicros: number) {
-  return reserveHold(deps, context, amountMicros, true);
+export function reserveAhead(
+  deps: MeterDeps,
+  context: MeterContext,
+  amountMicros: number,
+  admission: AdmissionGate | null = null,
+) {
+  return reserveHold(deps, context, amountMicros, true, admission);
 }
 
 async function reserveHold(
@@ -161,6 +168,7 @@ async function reserveHold(
   context: MeterContext,
   amountMicros: number,
   ahead: boolean,
+  admission: AdmissionGate | null = null,
 ): Promise<Reservation | null> {
   const keys = deps.keys.organization(context.organizationId);
   const now = deps.clock.now();
@@ -191,9 +199,10 @@ async function reserveHold(
       assumedResetDay: ahead ? context.resetDayOfMonthUtc : null,
       defaultResetDay: defaultResetDayOfMonthUtc,
       quiet: ahead,
+      admission,
     },
   );
-  if (reply.status === 'stale') return null;
+  if (reply.status === 'stale' || reply.status === 'not_admitted') return null;
   if (reply.status === 'denied') {
     const { scope, capMicros, usedMicros, spentMicros } = reply;
     // Spend alone leaves room: answers in progress hold the rest, so this is "busy", not "month over".

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { Page, PageRequest } from '../../storage/collection.ts';
+import type { AdmissionGate } from '../../storage/scripts/chat-admit.ts';
 import type { VisitorBudget } from '../budgets/visitor-budget.ts';
 import type { Owner } from '../owner.ts';
 
@@ -82,6 +83,18 @@ interface AppendOptions {
   reserve?: number;
   /** The live marker of the answer about to stream, set when the messages are appended (not on a repeat). */
   liveMarker?: { value: string; ttlMs: number };
+  /**
+   * Sent behind the turn's admission in its round trip: appended only when that admission let the
+   * turn in; else nothing is done and the result is null.
+   */
+  admission?: AdmissionGate;
+}
+
+/** What an append left: the history (when asked for), whether the message was a repeat, the bytes stored. */
+export interface Appended {
+  messages: StoredMessage[];
+  repeated: boolean;
+  appendedBytes: number;
 }
 
 /**
@@ -91,8 +104,16 @@ interface AppendOptions {
  */
 export async function appendMessages(
   deps: ConversationDeps,
+  options: AppendOptions & { admission?: undefined },
+): Promise<Appended>;
+export async function appendMessages(
+  deps: ConversationDeps,
   options: AppendOptions,
-): Promise<{ messages: StoredMessage[]; repeated: boolean; appendedBytes: number }> {
+): Promise<Appended | null>;
+export async function appendMessages(
+  deps: ConversationDeps,
+  options: AppendOptions,
+): Promise<Appended | null> {
   const keys = deps.keys.organization(options.organizationId);
   const encoded = options.messages.map((message) => JSON.stringify(message));
   const now = deps.clock.now();
@@ -117,9 +138,11 @@ export async function appendMessages(
       dropTrailingAssistant: options.dropTrailingAssistant ?? false,
       reserve: options.reserve ?? 0,
       liveMarker: options.liveMarker ?? null,
+      admission: options.admission ?? null,
       messages: encoded,
     },
   );
+  if (reply.status === 'not_admitted') return null;
   if (reply.status === 'not_found') {
     throw new ApiError(
       'conversation_not_found',

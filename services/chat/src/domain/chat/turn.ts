@@ -7,10 +7,11 @@ import { APICallError, type FinishReason } from 'ai';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { type AgentRecord, agentRecord } from '../../storage/records.ts';
+import type { AdmissionGate } from '../../storage/scripts/chat-admit.ts';
 import { parseInput } from '../../validate.ts';
 import { acquireStream, admitAnonymous, limitChat, type StreamLease } from '../abuse/rate-limit.ts';
 import { AnswerMeter } from '../budgets/answer-meter.ts';
-import { readBudgetSettings } from '../budgets/settings.ts';
+import { type BudgetSettings, readBudgetSettings } from '../budgets/settings.ts';
 import { visitorBudget } from '../budgets/visitor-budget.ts';
 import { lowBalanceHeaders } from '../credits/summary.ts';
 import { confirmEmbedKey, keyAdmission } from '../embed-key-admission.ts';
@@ -21,8 +22,9 @@ import { listEnabledTools } from '../mcp/enabled-tools.ts';
 import type { CatalogModel } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
 import { type ChatRequest, chatRequest, textPart, visitorIdSchema } from './chat-request.ts';
-import { appendMessages, type StoredMessage } from './conversations.ts';
-import type { LiveAnswer } from './live-answers.ts';
+import { type Appended, appendMessages, type StoredMessage } from './conversations.ts';
+import type { AgentSighting } from './hold-forecast.ts';
+import type { LiveAnswer, LiveMarker } from './live-answers.ts';
 import {
   type ModelCall,
   ModelCallError,
@@ -177,36 +179,140 @@ export function describeError(error: unknown): string {
   }
 }
 
+/** The model call of a turn's history, with the agent's instructions, sampling and output cap. */
+function modelCall(
+  agent: AgentRecord,
+  model: CatalogModel,
+  history: StoredMessage[],
+  tools: readonly ModelTool[],
+): ModelCall {
+  return {
+    prompt: promptOf(agent.instructions, history),
+    tools,
+    maxOutputTokens: Math.min(agent.maxOutputTokens, model.maxOutputTokens),
+    temperature: agent.temperature ?? undefined,
+  };
+}
+
+interface TurnConversation {
+  organizationId: string;
+  agentId: string;
+  conversationId: string;
+  owner: Owner;
+}
+
+/** What a turn writes and reads before its first model call, sent together in one round trip. */
+interface TurnReads {
+  /** The history after the append; null when it was sent behind an admission that did not let the turn in. */
+  appended: Appended | null;
+  servers: Awaited<ReturnType<typeof listEnabledTools>>;
+  budget: BudgetSettings;
+  creditHeaders: Record<string, string>;
+}
+
+/** The new user message when it is valid; null when not (the turn reports why after its limits). */
+function validMessage(deps: Deps, body: ChatRequest): StoredMessage | null {
+  try {
+    return newUserMessage(deps, body);
+  } catch {
+    return null;
+  }
+}
+
+const sameServers = (seen: readonly string[], now: readonly string[]) =>
+  seen.length === now.length && seen.every((id, index) => id === now[index]);
+
+interface TurnWrite {
+  userMessage: StoredMessage | null;
+  regenerate: boolean;
+  marker: LiveMarker;
+  /** Sent behind the turn's admission: the append is done only when the admission let the turn in. */
+  admission?: AdmissionGate;
+}
+
+/** The append of a turn's new message (or, to regenerate, of nothing after dropping the last answer). */
+const turnAppend = (conversation: TurnConversation, write: TurnWrite) => ({
+  ...conversation,
+  messages: write.userMessage ? [write.userMessage] : [],
+  create: !write.regenerate,
+  history: true,
+  dropTrailingAssistant: write.regenerate,
+  reserve: 1,
+  liveMarker: write.marker,
+});
+
+/** The history append (with its live marker) and the reads the answer needs; every command goes out before this returns. */
+function sendTurnReads(
+  deps: Deps,
+  conversation: TurnConversation,
+  mcpServerIds: readonly string[],
+  write: TurnWrite,
+): Promise<TurnReads> {
+  return Promise.all([
+    appendMessages(deps, { ...turnAppend(conversation, write), admission: write.admission }),
+    listEnabledTools(deps, conversation.organizationId, mcpServerIds),
+    readBudgetSettings(deps, conversation.organizationId, conversation.agentId),
+    lowBalanceHeaders(deps, conversation.organizationId),
+  ]).then(([appended, servers, budget, creditHeaders]) => ({ appended, servers, budget, creditHeaders }));
+}
+
+/** The first call's hold, taken from a forecast before the turn's reads came back. */
+interface HoldAhead {
+  meter: AnswerMeter;
+  /** Whether it holds (false: refused, stale, or its admission did not let the turn in). */
+  held: Promise<boolean>;
+}
+
+/**
+ * Holds a forecast of the first call's bound, in the round trip of the turn's reads (and behind its
+ * admission, when given), from what this process last saw of the agent (`seen`; its record is the
+ * current one once admission has read it): a new conversation's first request is exact (with the
+ * agent and tools last seen); one this process answered before stands at
+ * its last request and answer, plus the new message twice over. Null when the process has not seen
+ * enough: the hold then waits for the reads. Never trusted: the turn keeps it only when its model
+ * and reset day are the agent's, and when it covers the exact bound (`AnswerMeter.hold`).
+ */
+function holdAhead(
+  deps: Deps,
+  conversation: TurnConversation,
+  seen: AgentSighting | undefined,
+  body: ChatRequest,
+  userMessage: StoredMessage | null,
+  admission?: AdmissionGate,
+): HoldAhead | null {
+  if (!seen || !userMessage) return null;
+  const model = deps.modelCatalog.get(seen.agent.model);
+  if (!model) return null;
+  const call = (history: StoredMessage[]) => modelCall(seen.agent, model, history, seen.tools);
+  const before = deps.holdForecast.conversationBytes(conversation.organizationId, body.id);
+  let sentBytes: number;
+  if (before !== undefined) sentBytes = before + 2 * Buffer.byteLength(JSON.stringify(userMessage), 'utf8');
+  else if (body.messages.length === 1)
+    sentBytes = deps.models.client(model.id).prepare(call([userMessage])).sentBytes;
+  else return null;
+  const meter = new AnswerMeter(deps, {
+    ...conversation,
+    model,
+    resetDayOfMonthUtc: seen.resetDayOfMonthUtc,
+  });
+  const { maxOutputTokens } = call([]);
+  return { meter, held: meter.holdAhead(sentBytes, maxOutputTokens, admission) };
+}
+
+/** Gives back a hold taken ahead that the turn will not use (a no-op when it holds nothing). */
+const dropAhead = (ahead: HoldAhead | null) =>
+  ahead?.held.then(() => ahead.meter.release()).catch(() => undefined);
+
 /**
  * Opens a chat turn: the agent, the abuse limits, the request, its owner, a stream lease, the
  * history with the new message, the tools, and the budget hold of the first model call, so that a
  * spent budget is a plain 402 before any stream starts. Every refusal is an `ApiError` thrown here.
+ *
+ * An anonymous visitor's turn in a process that has seen its agent makes one Redis round trip before
+ * its model call: the admission script, then the history append and the first hold (each gated on
+ * the admission: lib/admission-gate.lua) and the reads, in one write. Otherwise: the admission (and,
+ * for a signed-in user, the token), then the append, reads and hold.
  */
-/**
- * The first call's request bytes and the agent's reset day as this process last saw them, for a
- * hold taken before the turn's reads: a new conversation's first request is exact (with the tools
- * last seen); one this process answered before stands at its last request and answer, plus the new
- * message twice over. Null when the process has not seen enough: the hold then waits for the reads.
- */
-function forecastFirstCall(
-  deps: Deps,
-  organizationId: string,
-  agentId: string,
-  body: ChatRequest,
-  userMessage: StoredMessage,
-  prepareAlone: (tools: readonly ModelTool[]) => PreparedCall,
-): { resetDayOfMonthUtc: number; sentBytes: number } | null {
-  const agent = deps.holdForecast.agent(organizationId, agentId);
-  if (!agent) return null;
-  const before = deps.holdForecast.conversationBytes(organizationId, body.id);
-  if (before !== undefined) {
-    const message = Buffer.byteLength(JSON.stringify(userMessage), 'utf8');
-    return { resetDayOfMonthUtc: agent.resetDayOfMonthUtc, sentBytes: before + 2 * message };
-  }
-  if (body.messages.length !== 1) return null;
-  return { resetDayOfMonthUtc: agent.resetDayOfMonthUtc, sentBytes: prepareAlone(agent.tools).sentBytes };
-}
-
 export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn> {
   const { key } = request;
   const timings = new StageTimings();
@@ -220,20 +326,55 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
   };
   const parsed = chatRequest.safeParse(request.body);
   const headers: Record<string, string> = {};
+  const marker = deps.liveAnswers.marker();
+  const sighting = deps.holdForecast.agent(key.organizationId, key.agentId);
   let agent: AgentRecord;
   let body: ChatRequest;
   let owner: Owner;
   let lease: StreamLease;
+  /** The append, reads and first hold sent behind the admission. */
+  let early: {
+    reads: Promise<TurnReads>;
+    ahead: HoldAhead | null;
+    userMessage: StoredMessage | null;
+  } | null = null;
   if (parsed.success && !parsed.data.userToken) {
-    // An anonymous visitor: the agent, the limits and the stream lease in one round trip.
+    // An anonymous visitor: the agent, the limits and the stream lease in one script.
     body = parsed.data;
     owner = { kind: 'visitor', id: body.visitorId };
-    const admitted = await admitAnonymous(deps, {
+    const admission = admitAnonymous(deps, {
       ...caller,
       agentId: key.agentId,
       visitorId: body.visitorId,
       key: keyAdmission(deps, key, request.origin),
     });
+    const regenerate = body.trigger === 'regenerate-message';
+    const userMessage = regenerate ? null : validMessage(deps, body);
+    if (sighting && (regenerate || userMessage)) {
+      const conversation = {
+        organizationId: key.organizationId,
+        agentId: key.agentId,
+        conversationId: body.id,
+        owner,
+      };
+      const write = { userMessage, regenerate, marker, admission: admission.gate };
+      early = {
+        reads: sendTurnReads(deps, conversation, sighting.agent.mcpServerIds, write),
+        ahead: holdAhead(deps, conversation, sighting, body, userMessage, admission.gate),
+        userMessage,
+      };
+      // Awaited once the admission answered; a failure meanwhile is not unhandled.
+      early.reads.catch(() => undefined);
+      early.ahead?.held.catch(() => undefined);
+    }
+    let admitted: Awaited<typeof admission.admitted>;
+    try {
+      admitted = await admission.admitted;
+    } catch (error) {
+      // Refused: the gated append and hold did nothing.
+      await Promise.all([early?.reads.catch(() => undefined), dropAhead(early?.ahead ?? null)]);
+      throw error;
+    }
     agent = agentRecord.parse(JSON.parse(admitted.agentJson));
     lease = admitted.lease;
   } else {
@@ -259,9 +400,13 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
         `The agent's model ${agent.model} is not offered by this service`,
       );
     }
-    userMessage = regenerate ? null : newUserMessage(deps, body);
+    userMessage = early ? early.userMessage : regenerate ? null : newUserMessage(deps, body);
   } catch (error) {
-    await lease.release();
+    await Promise.all([
+      lease.release(),
+      early?.reads.catch(() => undefined),
+      dropAhead(early?.ahead ?? null),
+    ]);
     throw error;
   }
   timings.mark('limits');
@@ -274,50 +419,34 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
     };
     const client = deps.models.client(model.id);
     const maxOutputTokens = Math.min(agent.maxOutputTokens, model.maxOutputTokens);
-    const callOf = (history: StoredMessage[], tools: readonly ModelTool[]): ModelCall => ({
-      prompt: promptOf(agent.instructions, history),
-      tools,
-      maxOutputTokens,
-      temperature: agent.temperature ?? undefined,
-    });
-    // The first hold, forecast from what this process last saw, goes out with the reads below.
-    const forecast = userMessage
-      ? forecastFirstCall(deps, key.organizationId, agent.id, body, userMessage, (tools) =>
-          client.prepare(callOf([userMessage], tools)),
-        )
-      : null;
-    const ahead = forecast
-      ? new AnswerMeter(deps, { ...conversation, model, resetDayOfMonthUtc: forecast.resetDayOfMonthUtc })
-      : null;
-    const heldAhead = ahead && forecast ? ahead.holdAhead(forecast.sentBytes, maxOutputTokens) : null;
-    const marker = deps.liveAnswers.marker();
-    // The history write and the reads the turn needs go out together (one pipelined round trip).
-    let appended: Awaited<ReturnType<typeof appendMessages>>;
-    let servers: Awaited<ReturnType<typeof listEnabledTools>>;
-    let budget: Awaited<ReturnType<typeof readBudgetSettings>>;
+    const write: TurnWrite = { userMessage, regenerate, marker };
+    // Not sent behind the admission: the first hold, forecast from what this process last saw, goes out with the reads.
+    const ahead = early
+      ? early.ahead
+      : holdAhead(deps, conversation, sighting && { ...sighting, agent }, body, userMessage);
+    let appended: Appended;
+    let servers: TurnReads['servers'];
+    let budget: BudgetSettings;
     try {
-      let creditHeaders: Record<string, string>;
-      [appended, servers, budget, creditHeaders] = await Promise.all([
-        appendMessages(deps, {
-          ...conversation,
-          messages: userMessage ? [userMessage] : [],
-          create: !regenerate,
-          history: true,
-          dropTrailingAssistant: regenerate,
-          reserve: 1,
-          liveMarker: marker,
-        }),
-        listEnabledTools(deps, key.organizationId, agent.mcpServerIds),
-        readBudgetSettings(deps, key.organizationId, agent.id),
-        lowBalanceHeaders(deps, key.organizationId),
+      const reads = await (early?.reads ?? sendTurnReads(deps, conversation, agent.mcpServerIds, write));
+      budget = reads.budget;
+      Object.assign(headers, reads.creditHeaders);
+      // Sent behind an admission that had not run yet (Redis had lost the admission script, which
+      // ioredis sent again after them): append now. Tools read for the agent as last seen are read
+      // again when its servers changed since.
+      [appended, servers] = await Promise.all([
+        reads.appended ?? appendMessages(deps, turnAppend(conversation, write)),
+        !early || sameServers(sighting?.agent.mcpServerIds ?? [], agent.mcpServerIds)
+          ? reads.servers
+          : listEnabledTools(deps, key.organizationId, agent.mcpServerIds),
       ]);
-      Object.assign(headers, creditHeaders);
     } catch (error) {
-      await heldAhead?.then(() => ahead?.release()).catch(() => undefined);
+      await dropAhead(ahead);
       throw error;
     }
     const tools = agentTools(servers);
     deps.holdForecast.sawAgent(key.organizationId, agent.id, {
+      agent,
       resetDayOfMonthUtc: budget.resetDayOfMonthUtc,
       tools: tools.definitions,
     });
@@ -325,7 +454,7 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
     const liveKey = { organizationId: key.organizationId, conversationId: body.id };
     // The same message again while its answer streams (a lost response, a retry): follow that answer.
     if (appended.repeated && (await deps.liveAnswers.isLive(liveKey))) {
-      await Promise.all([lease.release(), heldAhead?.then(() => ahead?.release()).catch(() => undefined)]);
+      await Promise.all([lease.release(), dropAhead(ahead)]);
       return {
         headers,
         timings,
@@ -351,20 +480,21 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
         (reason) => abort.abort(reason),
         appended.repeated ? undefined : marker,
       );
-      // The hold taken ahead counts only when it assumed the reset day the settings have.
+      // The hold taken ahead counts only when it assumed the agent's model and the settings' reset day.
       const useAhead =
         ahead !== null &&
-        (await heldAhead) === true &&
-        forecast?.resetDayOfMonthUtc === budget.resetDayOfMonthUtc;
-      if (!useAhead) await ahead?.release();
+        (await ahead.held) &&
+        ahead.meter.context.model.id === model.id &&
+        ahead.meter.context.resetDayOfMonthUtc === budget.resetDayOfMonthUtc;
+      if (!useAhead) await ahead?.meter.release();
       meter = useAhead
-        ? ahead
+        ? ahead.meter
         : new AnswerMeter(deps, { ...conversation, model, resetDayOfMonthUtc: budget.resetDayOfMonthUtc });
       const history = appended.messages;
       if (history.at(-1)?.role !== 'user') {
         throw new ApiError('validation_failed', 'body.trigger: there is no user message to answer');
       }
-      call = callOf(history, tools.definitions);
+      call = modelCall(agent, model, history, tools.definitions);
       first = client.prepare(call);
       // Free when the hold taken ahead covers the exact bound (the usual case); else one more round trip.
       const held = await meter.hold(first.sentBytes, maxOutputTokens);
@@ -373,7 +503,7 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       // Nothing streams: no hold may be left to be charged at its expiry.
       live?.cancel();
       await Promise.all(
-        [ahead?.release(), meter?.release()].map((released) => released?.catch(() => undefined)),
+        [ahead?.meter.release(), meter?.release()].map((released) => released?.catch(() => undefined)),
       );
       throw error;
     }

@@ -20,10 +20,15 @@
 -- set; when the settings say another day, nothing is held and {"stale"} is returned (the period,
 -- and so every counter key, would be wrong). ARGV[15] "quiet": a refusal fires no alert (the amount
 -- is a forecast; the caller holds again with the exact bound, which fires them).
--- Returns {"ok"}, {"stale"} or {"denied", scope, cap, used, spent} (used = spent + reserved,
+-- A hold sent right behind its chat turn's admission, in the same round trip: KEYS[11] the visitor's
+-- open streams, ARGV[16] the stream lease the admission takes ("": no gate); when the lease is not
+-- open (the admission refused), nothing is held and {"not_admitted"} is returned.
+-- Returns {"ok"}, {"stale"}, {"not_admitted"} or {"denied", scope, cap, used, spent} (used = spent + reserved,
 -- micro-USD; for credits, cap is the balance and spent 0).
 --#include lib/holds.lua
 --#include lib/budget-alerts.lua
+--#include lib/admission-gate.lua
+if not admitted(KEYS[11], ARGV[16]) then return { 'not_admitted' } end
 local settings, spend, userCaps, reserved, reservations, data, credits =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local id, amount, expiry = ARGV[1], tonumber(ARGV[2]), ARGV[4]

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type AdmissionGate, gateKey, gateLease } from './chat-admit.ts';
 import { defineScript, micros, statusReply } from './define-script.ts';
 
 /** The organization's open budget holds (lib/holds.lua), which every budget script keeps in step. */
@@ -61,15 +62,18 @@ export interface BudgetReserveArgs {
   defaultResetDay: number;
   /** A refusal fires no alert (the amount is a forecast; the exact hold that follows fires them). */
   quiet: boolean;
+  /** Sent behind the turn's admission: held only when it admitted the turn (else `not_admitted`). */
+  admission: AdmissionGate | null;
 }
 
 /**
  * budget-reserve.lua: holds an upper bound of one call's cost in every scope that applies, all or
- * nothing. `denied` names the scope; for credits, `capMicros` is the balance and `spentMicros` 0.
+ * nothing. `stale`: a hold taken ahead assumed another reset day; `not_admitted`: its gate's admission
+ * did not let the turn in (nothing held). `denied` names the scope; for credits, `capMicros` is the balance and `spentMicros` 0.
  */
 export const budgetReserve = defineScript({
   file: 'budget-reserve.lua',
-  keyCount: 10,
+  keyCount: 11,
   encode: (keys: BudgetReserveKeys, args: BudgetReserveArgs) => ({
     keys: [
       keys.settings,
@@ -78,6 +82,7 @@ export const budgetReserve = defineScript({
       ...holdKeyList(keys),
       keys.credits,
       ...alertKeyList(keys),
+      gateKey(args.admission, keys.settings),
     ],
     args: [
       args.holdId,
@@ -95,11 +100,12 @@ export const budgetReserve = defineScript({
       args.assumedResetDay ?? '',
       args.defaultResetDay,
       args.quiet ? 'quiet' : '',
+      gateLease(args.admission),
     ],
   }),
   // The usual reply first: a union tries its options in order.
   reply: z.union([
-    statusReply('ok', 'stale'),
+    statusReply('ok', 'stale', 'not_admitted'),
     z
       .tuple([z.literal('denied'), z.enum(['agent', 'user', 'anonymous', 'credits']), micros, micros, micros])
       .transform(([status, scope, capMicros, usedMicros, spentMicros]) => ({

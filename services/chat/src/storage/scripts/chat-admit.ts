@@ -15,6 +15,19 @@ export interface ChatAdmitKeys {
   verifiedDomains: string;
 }
 
+/**
+ * A step sent right behind an admission in the same round trip (lib/admission-gate.lua): it runs only
+ * when the admission leased `leaseId` in `streams`, the visitor's open streams.
+ */
+export interface AdmissionGate {
+  streams: string;
+  leaseId: string;
+}
+
+/** The gate's KEYS and ARGV for a script that may run without one (`sameSlotKey` stands in for the key). */
+export const gateKey = (gate: AdmissionGate | null, sameSlotKey: string) => gate?.streams ?? sameSlotKey;
+export const gateLease = (gate: AdmissionGate | null) => gate?.leaseId ?? '';
+
 /** The origin's rule: no domain needed, refused whatever the domains, or admitted on any of `domains`. */
 export type OriginRule = { rule: 'admitted' } | { rule: 'refused' } | { rule: 'any-of'; domains: string[] };
 

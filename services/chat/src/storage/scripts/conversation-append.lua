@@ -4,7 +4,8 @@
 -- to come; a user message sent again (same id) is never stored twice; the live-answer marker is set
 -- only together with the messages it answers.
 -- KEYS[1] conversation hash, KEYS[2] its messages list, KEYS[3] the agent's conversation index,
--- KEYS[4] the conversation's live-answer marker
+-- KEYS[4] the conversation's live-answer marker, KEYS[5] the visitor's open streams (the admission
+-- gate: lib/admission-gate.lua)
 -- ARGV[1] agent id, ARGV[2] owner ("visitor:<id>" or "user:<id>"), ARGV[3] conversation id,
 -- ARGV[4] now (ISO), ARGV[5] now (ms), ARGV[6] TTL seconds (0: keep), ARGV[7] max messages,
 -- ARGV[8] flags: "create" (a missing conversation may be created), "history" (return the history),
@@ -13,13 +14,17 @@
 -- ARGV[11] how many messages the caller will still append later (room to keep for the answer),
 -- ARGV[12] the marker of the answer about to stream ("" for none), ARGV[13] its lifetime (ms):
 -- set on KEYS[4] (the conversation's live answer) when the messages are appended, never on a repeat
--- (which follows the answer already live), ARGV[14..] the messages (JSON) to append.
+-- (which follows the answer already live), ARGV[14] the stream lease the turn's admission takes ("":
+-- no gate; when the lease is not open, nothing is done and {"not_admitted"} is returned),
+-- ARGV[15..] the messages (JSON) to append.
 -- A user message sent again (a retry after a lost response, a reload: the client fixes its id before
 -- sending) is never stored twice: {"repeat", <messages…>} when it is the last message (not answered
 -- yet), {"answered"} when the message after it is its answer.
 -- Returns {"ok", <messages…>} with the whole history after the append (with "history"), or {"not_found"} when the
 -- conversation belongs to another agent or owner (or is missing and may not be created), or
 -- {"full", count} when the conversation has no room left.
+--#include lib/admission-gate.lua
+if not admitted(KEYS[5], ARGV[14]) then return { 'not_admitted' } end
 local conversation, messages, index = KEYS[1], KEYS[2], KEYS[3]
 local agentId, owner = ARGV[1], ARGV[2]
 local ttl, maxMessages, reserve = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[11])
@@ -38,7 +43,7 @@ if ARGV[10] == 'drop-trailing-assistant' then
   if last and cjson.decode(last)['role'] == 'assistant' then redis.call('RPOP', messages) end
 end
 
-local first = 14
+local first = 15
 local adding = #ARGV - first + 1
 local function history(status)
   local all = redis.call('LRANGE', messages, 0, -1)

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type AdmissionGate, gateKey, gateLease } from './chat-admit.ts';
 import { defineScript, statusReply } from './define-script.ts';
 
 export interface ConversationAppendKeys {
@@ -32,6 +33,8 @@ export interface ConversationAppendArgs {
   reserve: number;
   /** The marker of the answer about to stream, set with the append (never on a repeat). */
   liveMarker: { value: string; ttlMs: number } | null;
+  /** Sent behind the turn's admission: done only when it admitted the turn (else `not_admitted`). */
+  admission: AdmissionGate | null;
   /** The messages to append, as JSON. */
   messages: string[];
 }
@@ -40,13 +43,20 @@ export interface ConversationAppendArgs {
  * conversation-append.lua: appends messages, creating the conversation on first use, in one step.
  * `ok` and `repeat` (the user message was sent again and is not answered yet: nothing appended)
  * carry the history when asked for; `not_found`: another agent's or owner's, or missing; `full`: no
- * room left; `answered`: the message sent again was answered already.
+ * room left; `answered`: the message sent again was answered already; `not_admitted`: its gate's
+ * admission did not let the turn in (nothing done).
  */
 export const conversationAppend = defineScript({
   file: 'conversation-append.lua',
-  keyCount: 4,
+  keyCount: 5,
   encode: (keys: ConversationAppendKeys, args: ConversationAppendArgs) => ({
-    keys: [keys.conversation, keys.messages, keys.index, keys.liveAnswer],
+    keys: [
+      keys.conversation,
+      keys.messages,
+      keys.index,
+      keys.liveAnswer,
+      gateKey(args.admission, keys.conversation),
+    ],
     args: [
       args.agentId,
       args.owner,
@@ -61,6 +71,7 @@ export const conversationAppend = defineScript({
       args.reserve,
       args.liveMarker?.value ?? '',
       args.liveMarker?.ttlMs ?? 0,
+      gateLease(args.admission),
       ...args.messages,
     ],
   }),
@@ -69,6 +80,6 @@ export const conversationAppend = defineScript({
       .tuple([z.enum(['ok', 'repeat'])], z.string())
       .transform(([status, ...history]) => ({ status, messages: history })),
     z.tuple([z.literal('full'), z.number()]).transform(([status, count]) => ({ status, count })),
-    statusReply('not_found', 'answered'),
+    statusReply('not_found', 'answered', 'not_admitted'),
   ]),
 });
