@@ -7,33 +7,28 @@ const booleanFlag = (defaultValue: boolean) =>
     .optional()
     .transform((value) => (value === undefined ? defaultValue : value === 'true' || value === '1'));
 
-const integer = (defaultValue: number, min: number, max: number) =>
+/** A number in [min, max] (an integer when `kind` says so), or `defaultValue` when unset or empty. */
+const bounded = (kind: 'integer' | 'number', defaultValue: number, min: number, max: number) =>
   z
     .string()
     .optional()
     .transform((value, context) => {
       if (value === undefined || value === '') return defaultValue;
       const parsed = Number(value);
-      if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
-        context.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}` });
+      const valid = kind === 'integer' ? Number.isInteger(parsed) : Number.isFinite(parsed);
+      if (!valid || parsed < min || parsed > max) {
+        context.addIssue({
+          code: 'custom',
+          message: `must be ${kind === 'integer' ? 'an integer' : 'a number'} from ${min} to ${max}`,
+        });
         return z.NEVER;
       }
       return parsed;
     });
 
-const decimal = (defaultValue: number, min: number, max: number) =>
-  z
-    .string()
-    .optional()
-    .transform((value, context) => {
-      if (value === undefined || value === '') return defaultValue;
-      const parsed = Number(value);
-      if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
-        context.addIssue({ code: 'custom', message: `must be a number from ${min} to ${max}` });
-        return z.NEVER;
-      }
-      return parsed;
-    });
+const integer = (defaultValue: number, min: number, max: number) =>
+  bounded('integer', defaultValue, min, max);
+const decimal = (defaultValue: number, min: number, max: number) => bounded('number', defaultValue, min, max);
 
 const url = (defaultValue: string, protocols: readonly string[]) =>
   z

@@ -6,6 +6,7 @@ import { type LocalModel, startLocalModel } from '@mcpstack/local-model';
 import { actingAs, createEmbedKey } from '@mcpstack/test-support/tenants';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adjustCredits } from '../src/domain/credits/adjustments.ts';
+import { ledgerCsvColumns } from '../src/domain/credits/ledger-csv.ts';
 import { newId } from '../src/ids.ts';
 import { runReconcile } from '../src/reconcile-command.ts';
 import {
@@ -275,23 +276,9 @@ describe('the ledger', () => {
     expect(response.text.endsWith('\r\n')).toBe(true);
 
     const rows = parseCsv(response.text);
-    expect(rows[0]).toEqual([
-      'id',
-      'createdAt',
-      'type',
-      'amountUsd',
-      'balanceAfterUsd',
-      'currency',
-      'agentId',
-      'conversationId',
-      'callId',
-      'stripeSessionId',
-      'stripeChargeId',
-      'actor',
-      'reason',
-    ]);
+    expect(rows[0]).toEqual([...ledgerCsvColumns]);
     expect(rows).toHaveLength(1 + 8);
-    for (const row of rows) expect(row).toHaveLength(13);
+    for (const row of rows) expect(row).toHaveLength(ledgerCsvColumns.length);
     const byReason = new Map(rows.slice(1).map((row) => [row[12], row]));
     expect(byReason.get(`'=HYPERLINK("https://evil.example","click")`)).toBeDefined();
     expect(byReason.get("'@SUM(A1:A9)")).toBeDefined();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentToolDescription, listEnabledTools } from '../src/domain/mcp/enabled-tools.ts';
-import { toolIdFor } from '../src/domain/mcp/tool-catalog.ts';
+import { defaultToolSettings, toolIdFor } from '../src/domain/mcp/tool-catalog.ts';
 import { hasPrefix } from '../src/ids.ts';
 import {
   type CallResult,
@@ -127,12 +127,7 @@ describe('MCP server registry', () => {
       toolKey: 'get_order',
       title: 'Get order',
       description: 'Look up an order by its id.',
-      isEnabled: true,
-      displayName: null,
-      descriptionOverride: null,
-      instructions: null,
-      whenToUse: null,
-      whenNotToUse: null,
+      ...defaultToolSettings,
     });
     expect(getOrder.inputSchema.properties.orderId.type).toBe('string');
     expect(getOrder.id).toBe(toolIdFor(id, 'get_order'));

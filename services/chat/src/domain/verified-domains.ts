@@ -147,11 +147,14 @@ export async function addDomain(
   return viewDomain(record);
 }
 
+const domainNotFound = (agentId: string, domainId: string) =>
+  new ApiError('domain_not_found', `No domain ${domainId} on agent ${agentId}`);
+
+/** The agent's domain: agent_not_found without the agent, domain_not_found when it has no such domain. */
 async function requireDomain(deps: DomainDeps, organizationId: string, agentId: string, domainId: string) {
+  await getAgent(deps, organizationId, agentId);
   const record = await deps.stores.verifiedDomains.get(organizationId, domainId);
-  if (!record || record.agentId !== agentId) {
-    throw new ApiError('domain_not_found', `No domain ${domainId} on agent ${agentId}`);
-  }
+  if (!record || record.agentId !== agentId) throw domainNotFound(agentId, domainId);
   return record;
 }
 
@@ -176,7 +179,6 @@ export async function confirmDomain(
   agentId: string,
   domainId: string,
 ): Promise<DomainView> {
-  await getAgent(deps, organizationId, agentId);
   const record = await requireDomain(deps, organizationId, agentId, domainId);
   // A suffix added before this check existed is never confirmed (and never covers origins below).
   assertRegistrable(record.domain);
@@ -206,8 +208,7 @@ export async function confirmDomain(
     ...current,
     verifiedAt: current.verifiedAt ?? deps.clock.now().toISOString(),
   }));
-  if (result.status !== 'updated')
-    throw new ApiError('domain_not_found', `No domain ${domainId} on agent ${agentId}`);
+  if (result.status !== 'updated') throw domainNotFound(agentId, domainId);
   await deps.redis.sadd(deps.keys.organization(organizationId).agentVerifiedDomains(agentId), record.domain);
   deps.logger.info({ organizationId, agentId, domain: record.domain }, 'domain verified');
   return viewDomain(result.value);
@@ -219,7 +220,6 @@ export async function removeDomain(
   agentId: string,
   domainId: string,
 ): Promise<void> {
-  await getAgent(deps, organizationId, agentId);
   const record = await requireDomain(deps, organizationId, agentId, domainId);
   // The set the chat API reads first: the domain's origins stop working on the next request.
   await deps.redis.srem(deps.keys.organization(organizationId).agentVerifiedDomains(agentId), record.domain);

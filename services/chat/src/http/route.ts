@@ -1,9 +1,10 @@
 import type { RequestHandler } from 'express';
 import type { z } from 'zod';
 import type { Deps } from '../deps.ts';
+import { getAgent } from '../domain/agents.ts';
 import type { AuthenticatedPrincipal, Permission } from '../domain/auth/permissions.ts';
 import type { OrganizationRecord } from '../storage/records.ts';
-import { errorResponse } from './schemas.ts';
+import { errorResponse, standardErrors } from './schemas.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -167,6 +168,51 @@ export function defineRoute<
   R extends Responses,
 >(definition: HandledRoute<Params, Query, Body, R>): RouteDefinition {
   return withRouterResponses(definition) as unknown as RouteDefinition;
+}
+
+/**
+ * The admin routes of one OpenAPI tag: each authenticated as a principal (the operator or a
+ * service-account key, scoped to the path's organization and checked for its `permission`), and
+ * documenting the standard error answers under its own (a route's own 400 replaces the standard one).
+ *
+ * @example
+ * const agentRoute = adminRoutes('Agents');
+ * agentRoute({ method: 'get', path: '/api/v1/organizations/{orgId}/agents', permission: 'agents:read', … });
+ */
+export function adminRoutes(tag: string) {
+  return <Params extends AnyObject, Query extends AnyObject, Body extends z.ZodType, R extends Responses>(
+    route: Omit<HandledRoute<Params, Query, Body, R>, 'tag' | 'auth'>,
+  ): RouteDefinition =>
+    defineRoute<Params, Query, Body, R>({
+      ...route,
+      tag,
+      auth: 'principal',
+      responses: { ...standardErrors, ...route.responses },
+    });
+}
+
+/**
+ * `adminRoutes` of something an agent holds (its budget, conversations, calls): the path names
+ * `{agentId}`, and a route answers agent_not_found (404) before its handler runs when the
+ * organization has no such agent.
+ */
+export function agentRoutes(tag: string) {
+  const route = adminRoutes(tag);
+  return <
+    Params extends AnyObject & z.ZodType<{ orgId: string; agentId: string }>,
+    Query extends AnyObject,
+    Body extends z.ZodType,
+    R extends Responses,
+  >(
+    definition: Omit<HandledRoute<Params, Query, Body, R>, 'tag' | 'auth'>,
+  ): RouteDefinition =>
+    route<Params, Query, Body, R>({
+      ...definition,
+      async handle(context) {
+        await getAgent(context.deps, context.params.orgId, context.params.agentId);
+        return definition.handle(context);
+      },
+    });
 }
 
 /** A route that reads its body's exact bytes (see `RawBodyRoute`). */

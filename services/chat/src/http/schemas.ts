@@ -26,6 +26,7 @@ export const errorResponse = z.object({
 /** Path parameters are matched loosely and looked up; an unknown id is a 404, not a 400. */
 export const idParam = z.string().min(1).max(100);
 export const orgParams = z.object({ orgId: idParam });
+export const agentParams = orgParams.extend({ agentId: idParam });
 
 export const standardErrors = {
   400: {

@@ -159,6 +159,13 @@ export async function authenticateSecretKey(deps: ApiKeyDeps, presented: string)
   const lookup = apiKeyLookupRecord.parse(JSON.parse(raw));
   if (!safeEqualHex(lookup.secretHash, hashSecret(presented))) return null;
   if (lookup.expiresAt !== null && Date.parse(lookup.expiresAt) <= deps.clock.now().getTime()) return null;
+  return servicePrincipalOf(lookup);
+}
+
+/** Who acts with a service-account key: its organization, its key and the key's role. */
+export function servicePrincipalOf(
+  lookup: ApiKeyLookupRecord,
+): Extract<Principal, { kind: 'service_account' }> {
   return {
     kind: 'service_account',
     organizationId: lookup.organizationId,

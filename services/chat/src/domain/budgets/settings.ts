@@ -108,11 +108,16 @@ export async function patchBudgetSettings(
   return next;
 }
 
+/** An agent's budget settings and the budget period it is in now. */
+export async function currentBudgetPeriod(deps: BudgetDeps, organizationId: string, agentId: string) {
+  const settings = await readBudgetSettings(deps, organizationId, agentId);
+  return { settings, period: budgetPeriod(deps.clock.now(), settings.resetDayOfMonthUtc) };
+}
+
 /** The budget as the reference shows it: settings, this month's spend and the user allocation. */
 export async function budgetView(deps: BudgetDeps, organizationId: string, agentId: string) {
   const keys = deps.keys.organization(organizationId);
-  const settings = await readBudgetSettings(deps, organizationId, agentId);
-  const period = budgetPeriod(deps.clock.now(), settings.resetDayOfMonthUtc);
+  const { settings, period } = await currentBudgetPeriod(deps, organizationId, agentId);
   const [spent, tracked, caps] = await Promise.all([
     deps.redis.hget(keys.agentSpend(agentId, period.id), 'agent'),
     deps.redis.scard(keys.agentUsers(agentId)),
@@ -149,8 +154,7 @@ export async function userBudgetView(
   userId: string,
 ) {
   const keys = deps.keys.organization(organizationId);
-  const settings = await readBudgetSettings(deps, organizationId, agentId);
-  const period = budgetPeriod(deps.clock.now(), settings.resetDayOfMonthUtc);
+  const { settings, period } = await currentBudgetPeriod(deps, organizationId, agentId);
   const [override, spent] = await Promise.all([
     deps.redis.hget(keys.agentUserCaps(agentId), userId),
     deps.redis.hget(keys.agentSpend(agentId, period.id), `u:${userId}`),

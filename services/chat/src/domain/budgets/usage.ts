@@ -2,11 +2,11 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import type { Page } from '../../storage/collection.ts';
-import type { TimeRange, UsageTotals, UserSpend } from '../../storage/database/history-store.ts';
+import type { TimeRange, UsageTotals, UserSpend } from '../../storage/database/usage-reports.ts';
 import { pageLimit } from '../../validate.ts';
 import { microsToUsd } from '../money.ts';
-import { type BudgetPeriod, budgetPeriod } from './periods.ts';
-import { readBudgetSettings } from './settings.ts';
+import type { BudgetPeriod } from './periods.ts';
+import { currentBudgetPeriod } from './settings.ts';
 
 /**
  * The usage reports read the LLM-call log in PostgreSQL (the calls whose `createdAt` falls in the
@@ -41,14 +41,9 @@ function totalsView(period: BudgetPeriod, totals: UsageTotals) {
   };
 }
 
-async function currentPeriod(deps: UsageDeps, organizationId: string, agentId: string) {
-  const settings = await readBudgetSettings(deps, organizationId, agentId);
-  return { settings, period: budgetPeriod(deps.clock.now(), settings.resetDayOfMonthUtc) };
-}
-
 /** An agent's usage this budget period: totals, and spend and calls by UTC day. */
 export async function agentUsage(deps: UsageDeps, organizationId: string, agentId: string) {
-  const { period } = await currentPeriod(deps, organizationId, agentId);
+  const { period } = await currentBudgetPeriod(deps, organizationId, agentId);
   const range = rangeOf(period);
   const [totals, days] = await Promise.all([
     deps.history.usageTotals(organizationId, [agentId], range),
@@ -104,7 +99,7 @@ export async function agentUserUsage(
 ) {
   const keys = deps.keys.organization(organizationId);
   const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-  const { settings, period } = await currentPeriod(deps, organizationId, agentId);
+  const { settings, period } = await currentBudgetPeriod(deps, organizationId, agentId);
   const ranked = await deps.history.userSpendRanking(organizationId, agentId, rangeOf(period), {
     limit: query.limit + 1,
     after,
@@ -142,7 +137,7 @@ export async function embedUsage(deps: UsageDeps, organizationId: string) {
   const agents = await Promise.all(
     (await deps.stores.agents.all(organizationId)).map(async (agent) => ({
       agent,
-      period: (await currentPeriod(deps, organizationId, agent.id)).period,
+      period: (await currentBudgetPeriod(deps, organizationId, agent.id)).period,
     })),
   );
   const byPeriod = new Map<string, { period: BudgetPeriod; agentIds: string[] }>();

@@ -3,8 +3,7 @@ import type { Deps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { pageLimit } from '../../validate.ts';
 import { microsToUsd } from '../money.ts';
-import { budgetPeriod } from './periods.ts';
-import { readBudgetSettings } from './settings.ts';
+import { currentBudgetPeriod } from './settings.ts';
 
 type OverrideDeps = Pick<Deps, 'redis' | 'keys' | 'clock'>;
 
@@ -24,6 +23,8 @@ export const userOverridesQuery = z
   })
   .strict();
 
+export type UserOverridesQuery = z.infer<typeof userOverridesQuery>;
+
 /** Above this share of its cap a user is `near` its cap (the console highlights it). */
 export const nearCapShare = 0.8;
 
@@ -36,11 +37,10 @@ export async function listUserOverrides(
   deps: OverrideDeps,
   organizationId: string,
   agentId: string,
-  query: z.infer<typeof userOverridesQuery>,
+  query: UserOverridesQuery,
 ) {
+  const { period } = await currentBudgetPeriod(deps, organizationId, agentId);
   const keys = deps.keys.organization(organizationId);
-  const settings = await readBudgetSettings(deps, organizationId, agentId);
-  const period = budgetPeriod(deps.clock.now(), settings.resetDayOfMonthUtc);
   const caps = await deps.redis.hgetall(keys.agentUserCaps(agentId));
   const needle = query.search?.toLowerCase();
   const ids = Object.keys(caps)

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { apiKeyLookupRecord } from '../../storage/records.ts';
-import { authenticateSecretKey, secretKeyPrefix } from '../auth/api-keys.ts';
+import { authenticateSecretKey, secretKeyPrefix, servicePrincipalOf } from '../auth/api-keys.ts';
 import { type Permission, type Principal, type RoleKey, roles } from '../auth/permissions.ts';
 import { hashSecret, randomHex, safeEqualHex } from '../crypto.ts';
 
@@ -147,15 +147,7 @@ export async function resolveConsoleSession(
     return null;
   }
   await deps.redis.expire(key, Math.min(consoleSessionLimits.idleSeconds, remainingSeconds));
-  const principal: ServicePrincipal = {
-    kind: 'service_account',
-    organizationId: lookup.organizationId,
-    keyId: lookup.id,
-    clientId: `${secretKeyPrefix}${lookup.clientId}`,
-    name: lookup.name,
-    roleKey: lookup.roleKey,
-    sessionId,
-  };
+  const principal: ServicePrincipal = { ...servicePrincipalOf(lookup), sessionId };
   return { principal, session: view(principal, record) };
 }
 

@@ -6,7 +6,8 @@ import type { LedgerEntryRecord } from './ledger-entry.ts';
 /** An export holds at most this many rows; past it, the `nextCursor` continues where it stopped. */
 export const csvMaxRows = 100_000;
 
-const columns = [
+/** The export's header row, in column order. */
+export const ledgerCsvColumns = [
   'id',
   'createdAt',
   'type',
@@ -37,7 +38,7 @@ export function csvCell(value: string | null): string {
 }
 
 function row(entry: LedgerEntryRecord): string {
-  const cells: Record<(typeof columns)[number], string | null> = {
+  const cells: Record<(typeof ledgerCsvColumns)[number], string | null> = {
     id: entry.id,
     createdAt: entry.createdAt,
     type: entry.type,
@@ -52,7 +53,7 @@ function row(entry: LedgerEntryRecord): string {
     actor: entry.actor,
     reason: entry.reason,
   };
-  return columns.map((column) => csvCell(cells[column])).join(',');
+  return ledgerCsvColumns.map((column) => csvCell(cells[column])).join(',');
 }
 
 /**
@@ -65,7 +66,7 @@ export async function ledgerCsv(
   filter: LedgerFilter,
   cursor?: string,
 ): Promise<{ csv: string; rows: number; nextCursor: string | null }> {
-  const lines = [columns.join(',')];
+  const lines = [ledgerCsvColumns.join(',')];
   let next: string | null | undefined = cursor;
   let rows = 0;
   do {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import type { Page } from '../../storage/collection.ts';
-import type { LedgerFilter } from '../../storage/database/history-store.ts';
+import type { LedgerFilter } from '../../storage/database/ledger-entries-table.ts';
 import { pageLimit } from '../../validate.ts';
 import { type LedgerEntryRecord, type LedgerEntryType, ledgerEntryTypes } from './ledger-entry.ts';
 

@@ -1,5 +1,6 @@
 import type { Deps } from '../../deps.ts';
-import type { CallGroup, DrainedBound } from '../../storage/database/history-store.ts';
+import type { DrainedBound } from '../../storage/database/drained-bound.ts';
+import type { CallGroup } from '../../storage/database/llm-calls-table.ts';
 import { budgetPeriod, periodKeyTtlSeconds } from '../budgets/periods.ts';
 import { readBudgetSettings } from '../budgets/settings.ts';
 import type { LedgerEntryRecord, LedgerEntryType } from '../credits/ledger-entry.ts';

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import { newId } from '../../ids.ts';
-import type { Page, PageRequest } from '../../storage/collection.ts';
-import type { LlmCallFilter } from '../../storage/database/history-store.ts';
+import type { Page } from '../../storage/collection.ts';
 import type { ModelPrice } from '../model-catalog.ts';
 import type { Owner } from '../owner.ts';
 
@@ -112,18 +111,26 @@ export function costMicros(price: ModelPrice, usage: TokenUsage): number {
   return Math.ceil(total / 1_000_000);
 }
 
+/** What the LLM-call log can be narrowed to (all optional, combined). */
+export interface LlmCallFilter {
+  /** One signed-in user's calls (`externalUserId`). */
+  externalUserId?: string;
+  status?: LlmCallRecord['status'];
+  /** Calls metered from estimated usage (the model server reported none). */
+  usageEstimated?: boolean;
+  /** Calls flagged for review: the reported usage cost more than the hold, or a dead instance's hold. */
+  flagged?: boolean;
+}
+
 type CallDeps = Pick<Deps, 'history'>;
 
 /**
  * An agent's LLM calls, newest first (ids sort by time), from PostgreSQL; the cursor is the last
  * id served. A call that just ended shows once the drainer has moved it (well under a second).
  */
-export async function listLlmCalls(
+export function listLlmCalls(
   deps: CallDeps,
-  organizationId: string,
-  agentId: string,
-  page: PageRequest,
-  filter: LlmCallFilter = {},
+  ...query: Parameters<CallDeps['history']['listLlmCalls']>
 ): Promise<Page<LlmCallRecord>> {
-  return deps.history.listLlmCalls(organizationId, agentId, page, filter);
+  return deps.history.listLlmCalls(...query);
 }

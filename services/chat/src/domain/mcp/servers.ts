@@ -54,13 +54,12 @@ export type UpdateMcpServerInput = z.infer<typeof updateMcpServerInput>;
 
 type ServerDeps = CatalogDeps & Pick<Deps, 'stores'>;
 
-export async function requireServer(
-  deps: Pick<Deps, 'stores'>,
-  organizationId: string,
-  serverId: string,
-): Promise<McpServerRecord> {
+const serverNotFound = (serverId: string) =>
+  new ApiError('mcp_server_not_found', `No MCP server ${serverId} in this organization`);
+
+export async function requireServer(deps: Pick<Deps, 'stores'>, organizationId: string, serverId: string) {
   const server = await deps.stores.mcpServers.get(organizationId, serverId);
-  if (!server) throw new ApiError('mcp_server_not_found', `No MCP server ${serverId} in this organization`);
+  if (!server) throw serverNotFound(serverId);
   return server;
 }
 
@@ -138,8 +137,7 @@ export async function updateMcpServer(
     ...headers,
     updatedAt: deps.clock.now().toISOString(),
   }));
-  if (result.status === 'not_found')
-    throw new ApiError('mcp_server_not_found', `No MCP server ${serverId} in this organization`);
+  if (result.status === 'not_found') throw serverNotFound(serverId);
   if (result.status === 'conflict') {
     throw new ApiError(
       'slug_taken',
@@ -179,7 +177,7 @@ export async function deleteMcpServer(
     serverId,
     toolsKey(deps, { organizationId, id: serverId }),
   );
-  if (!removed) throw new ApiError('mcp_server_not_found', `No MCP server ${serverId} in this organization`);
+  if (!removed) throw serverNotFound(serverId);
   forgetCachedTools(deps.mcp, serverId);
   deps.logger.info({ organizationId, mcpServerId: serverId }, 'mcp server deleted');
 }

@@ -100,6 +100,16 @@ async function readStoredTools(deps: CatalogDeps, server: McpServerRecord) {
   return { tools, state: parseCatalog(raw[catalogField]) };
 }
 
+/** The organization's settings of a tool it has not changed: enabled, as the server describes it. */
+export const defaultToolSettings = {
+  isEnabled: true,
+  displayName: null,
+  descriptionOverride: null,
+  instructions: null,
+  whenToUse: null,
+  whenNotToUse: null,
+} as const satisfies Partial<ToolRecord>;
+
 /** How often a compare-and-set of one tool's field is retried when others keep changing it. */
 export const maxSwapAttempts = 10;
 
@@ -119,12 +129,7 @@ async function storeDescriptor(
   for (let attempt = 0; attempt < maxSwapAttempts; attempt++) {
     const next: ToolRecord = {
       id,
-      isEnabled: true,
-      displayName: null,
-      descriptionOverride: null,
-      instructions: null,
-      whenToUse: null,
-      whenNotToUse: null,
+      ...defaultToolSettings,
       ...current?.record,
       name: descriptor.name,
       title: descriptor.title,

@@ -19,6 +19,7 @@ import { checkedPublicUrl } from '../outbound/url-guard.ts';
  */
 
 type EndpointDeps = Pick<Deps, 'stores' | 'clock' | 'env' | 'secretBox' | 'redis' | 'keys' | 'logger'>;
+type StoreDeps = Pick<Deps, 'stores'>;
 
 /** Event types an endpoint may subscribe to (`webhook.test` is sent only by the test call). */
 export const subscribableEventTypes = webhookEventTypes.filter((type) => type !== 'webhook.test');
@@ -77,18 +78,12 @@ export const toEndpointView = (record: WebhookEndpointRecord): WebhookEndpointVi
 
 export const newSigningSecret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
 
-export async function requireEndpoint(
-  deps: Pick<Deps, 'stores'>,
-  organizationId: string,
-  endpointId: string,
-): Promise<WebhookEndpointRecord> {
+const endpointNotFound = (endpointId: string) =>
+  new ApiError('webhook_endpoint_not_found', `No webhook endpoint ${endpointId} in this organization`);
+
+export async function requireEndpoint(deps: StoreDeps, organizationId: string, endpointId: string) {
   const endpoint = await deps.stores.webhookEndpoints.get(organizationId, endpointId);
-  if (!endpoint) {
-    throw new ApiError(
-      'webhook_endpoint_not_found',
-      `No webhook endpoint ${endpointId} in this organization`,
-    );
-  }
+  if (!endpoint) throw endpointNotFound(endpointId);
   return endpoint;
 }
 
@@ -154,12 +149,7 @@ export async function updateWebhookEndpoint(
     ...(input.enabled !== undefined && { enabled: input.enabled }),
     updatedAt: deps.clock.now().toISOString(),
   }));
-  if (result.status !== 'updated') {
-    throw new ApiError(
-      'webhook_endpoint_not_found',
-      `No webhook endpoint ${endpointId} in this organization`,
-    );
-  }
+  if (result.status !== 'updated') throw endpointNotFound(endpointId);
   return toEndpointView(result.value);
 }
 
@@ -169,12 +159,7 @@ export async function deleteWebhookEndpoint(
   endpointId: string,
 ): Promise<void> {
   const removed = await deps.stores.webhookEndpoints.remove(organizationId, endpointId);
-  if (!removed) {
-    throw new ApiError(
-      'webhook_endpoint_not_found',
-      `No webhook endpoint ${endpointId} in this organization`,
-    );
-  }
+  if (!removed) throw endpointNotFound(endpointId);
   deps.logger.info({ organizationId, webhookEndpointId: endpointId }, 'webhook endpoint deleted');
 }
 
@@ -191,12 +176,7 @@ export async function rotateWebhookSecret(
     sealedSecret: deps.secretBox.seal(secret, endpoint.id),
     updatedAt: deps.clock.now().toISOString(),
   }));
-  if (result.status !== 'updated') {
-    throw new ApiError(
-      'webhook_endpoint_not_found',
-      `No webhook endpoint ${endpointId} in this organization`,
-    );
-  }
+  if (result.status !== 'updated') throw endpointNotFound(endpointId);
   deps.logger.info({ organizationId, webhookEndpointId: endpointId }, 'webhook secret rotated');
   return { ...toEndpointView(result.value), secret };
 }

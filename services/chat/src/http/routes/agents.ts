@@ -10,8 +10,8 @@ import {
 } from '../../domain/agents.ts';
 import { microsToUsd } from '../../domain/money.ts';
 import { agentRecord } from '../../storage/records.ts';
-import { defineRoute } from '../route.ts';
-import { errorResponse, idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
+import { adminRoutes } from '../route.ts';
+import { agentParams, errorResponse, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
 /** The stored agent as the API shows it: the fields older records lack always present. */
 export const agentView = agentRecord.extend({
@@ -38,25 +38,23 @@ const modelOptionView = z.object({
   isDefault: z.boolean(),
 });
 
-const agentParams = orgParams.extend({ agentId: idParam });
 const notFoundOrInvalid = {
   ...standardErrors,
   400: { description: 'Invalid input, unknown_model or unknown_mcp_server', schema: errorResponse },
 };
 
+const agentRoute = adminRoutes('Agents');
+
 export const agentRoutes = [
-  defineRoute({
+  agentRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agent-model-options',
     operationId: 'listAgentModelOptions',
     summary: 'List available models with their prices (USD per million tokens).',
-    tag: 'Agents',
-    auth: 'principal',
     permission: 'agents:read',
     params: orgParams,
     responses: {
       200: { description: 'The model catalog', schema: z.object({ data: z.array(modelOptionView) }) },
-      ...standardErrors,
     },
     async handle({ deps }) {
       const data = deps.modelCatalog.models.map((model) => ({
@@ -73,28 +71,24 @@ export const agentRoutes = [
       return { body: { data } };
     },
   }),
-  defineRoute({
+  agentRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents',
     operationId: 'listAgents',
     summary: 'List agents.',
-    tag: 'Agents',
-    auth: 'principal',
     permission: 'agents:read',
     params: orgParams,
     query: pageQuery,
-    responses: { 200: { description: 'A page of agents', schema: page(agentView) }, ...standardErrors },
+    responses: { 200: { description: 'A page of agents', schema: page(agentView) } },
     async handle({ deps, params, query }) {
       return { body: await listAgents(deps, params.orgId, query) };
     },
   }),
-  defineRoute({
+  agentRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/agents',
     operationId: 'createAgent',
     summary: 'Create an agent.',
-    tag: 'Agents',
-    auth: 'principal',
     permission: 'agents:manage',
     params: orgParams,
     body: createAgentInput,
@@ -103,27 +97,23 @@ export const agentRoutes = [
       return { status: 201, body: await createAgent(deps, params.orgId, body) };
     },
   }),
-  defineRoute({
+  agentRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}',
     operationId: 'getAgent',
     summary: 'Get an agent.',
-    tag: 'Agents',
-    auth: 'principal',
     permission: 'agents:read',
     params: agentParams,
-    responses: { 200: { description: 'The agent', schema: agentView }, ...standardErrors },
+    responses: { 200: { description: 'The agent', schema: agentView } },
     async handle({ deps, params }) {
       return { body: await getAgent(deps, params.orgId, params.agentId) };
     },
   }),
-  defineRoute({
+  agentRoute({
     method: 'patch',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}',
     operationId: 'updateAgent',
     summary: 'Update an agent; absent fields are kept, `theme` is merged.',
-    tag: 'Agents',
-    auth: 'principal',
     permission: 'agents:manage',
     params: agentParams,
     body: updateAgentInput,
@@ -132,16 +122,14 @@ export const agentRoutes = [
       return { body: await updateAgent(deps, params.orgId, params.agentId, body) };
     },
   }),
-  defineRoute({
+  agentRoute({
     method: 'delete',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}',
     operationId: 'deleteAgent',
     summary: 'Delete an agent.',
-    tag: 'Agents',
-    auth: 'principal',
     permission: 'agents:manage',
     params: agentParams,
-    responses: { 204: { description: 'Deleted' }, ...standardErrors },
+    responses: { 204: { description: 'Deleted' } },
     async handle({ deps, params }) {
       await deleteAgent(deps, params.orgId, params.agentId);
       return { status: 204 };

@@ -13,8 +13,8 @@ import {
   setLowBalanceThreshold,
 } from '../../domain/credits/summary.ts';
 import { microsToUsd, usdToMicros } from '../../domain/money.ts';
-import { defineRoute } from '../route.ts';
-import { errorResponse, idParam, orgParams, page, standardErrors } from '../schemas.ts';
+import { adminRoutes } from '../route.ts';
+import { errorResponse, idParam, orgParams, page } from '../schemas.ts';
 
 const usd = z.number().describe('USD');
 
@@ -122,63 +122,57 @@ const creditSettingsInput = z
   })
   .strict();
 
+const creditRoute = adminRoutes('AI credits');
+
 export const aiCreditRoutes = [
-  defineRoute({
+  creditRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/ai-credits/settings',
     operationId: 'getAiCreditSettings',
     summary: "Get the organization's credit settings: its low-balance threshold.",
-    tag: 'AI credits',
-    auth: 'principal',
     permission: 'billing:read',
     params: orgParams,
-    responses: { 200: { description: 'The settings', schema: creditSettings }, ...standardErrors },
+    responses: { 200: { description: 'The settings', schema: creditSettings } },
     async handle({ deps, params }) {
       return {
         body: { lowBalanceThresholdUsd: microsToUsd(await lowBalanceThresholdMicros(deps, params.orgId)) },
       };
     },
   }),
-  defineRoute({
+  creditRoute({
     method: 'put',
     path: '/api/v1/organizations/{orgId}/ai-credits/settings',
     operationId: 'setAiCreditSettings',
     summary: "Set the organization's low-balance threshold (null: the service's default).",
-    tag: 'AI credits',
-    auth: 'principal',
     permission: 'billing:manage',
     params: orgParams,
     body: creditSettingsInput,
-    responses: { 200: { description: 'The settings', schema: creditSettings }, ...standardErrors },
+    responses: { 200: { description: 'The settings', schema: creditSettings } },
     async handle({ deps, params, body }) {
       const threshold = await setLowBalanceThreshold(deps, params.orgId, body.lowBalanceThresholdUsd);
       return { body: { lowBalanceThresholdUsd: microsToUsd(threshold) } };
     },
   }),
-  defineRoute({
+  creditRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/ai-credits/summary',
     operationId: 'getAiCreditSummary',
     summary:
       'Get the AI-credit balance, what was bought, granted, refunded and spent, and the low-balance flag.',
-    tag: 'AI credits',
-    auth: 'principal',
     permission: 'billing:read',
     params: orgParams,
-    responses: { 200: { description: 'The summary', schema: summaryResponse }, ...standardErrors },
+    responses: { 200: { description: 'The summary', schema: summaryResponse } },
     async handle({ deps, params }) {
       return { body: await creditSummary(deps, params.orgId) };
     },
   }),
-  defineRoute({
+  creditRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/ai-credits/ledger',
     operationId: 'getAiCreditLedger',
     summary: 'Get the AI-credit ledger, newest first: JSON pages, or CSV (Accept: text/csv or ?format=csv).',
     description:
       'Filters combine: `category`, `type`, `agentId`, and the time range `from` (inclusive) to `to` (exclusive). The CSV holds every matching entry (up to 100,000 rows; `X-Next-Cursor` continues past that), with a header row, RFC 4180 quoting and formula-looking cells neutralized. The ledger is read from PostgreSQL: an entry written in the last moments (a call that just ended, a payment just credited) appears within the drain lag, well under a second; the balance in the summary is always current.',
-    tag: 'AI credits',
-    auth: 'principal',
     permission: 'billing:read',
     params: orgParams,
     query: ledgerQuery,
@@ -188,7 +182,6 @@ export const aiCreditRoutes = [
         schema: page(ledgerEntryView),
         otherMediaTypes: ['text/csv'],
       },
-      ...standardErrors,
     },
     async handle({ deps, params, query, headers }) {
       const filter = ledgerFilterOf(query);
@@ -208,19 +201,16 @@ export const aiCreditRoutes = [
       return { body: { data: result.data.map(viewLedgerEntry), nextCursor: result.nextCursor } };
     },
   }),
-  defineRoute({
+  creditRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/ai-credits/adjustments',
     operationId: 'adjustAiCredits',
     summary: 'Grant (positive) or debit (negative) AI credits by hand, with a reason for the ledger.',
-    tag: 'AI credits',
-    auth: 'principal',
     permission: 'billing:adjust',
     params: orgParams,
     body: adjustmentInput,
     responses: {
       201: { description: 'The ledger entry', schema: ledgerEntryView },
-      ...standardErrors,
       409: { description: 'insufficient_credits: a debit below zero', schema: errorResponse },
     },
     async handle({ deps, params, body, principal }) {
@@ -233,57 +223,49 @@ export const aiCreditRoutes = [
       return { status: 201, body: viewLedgerEntry(entry) };
     },
   }),
-  defineRoute({
+  creditRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/ai-credits/checkout-session',
     operationId: 'createAiCreditCheckoutSession',
     summary: 'Start buying AI credits: a Stripe Checkout Session for the amount; send the buyer to its URL.',
     description:
       'Credits are added when Stripe reports the payment (webhook) or on sync, exactly once. The amount must be whole cents within MCPSTACK_CREDITS_MIN_PURCHASE_USD and MCPSTACK_CREDITS_MAX_PURCHASE_USD.',
-    tag: 'AI credits',
-    auth: 'principal',
     permission: 'billing:manage',
     params: orgParams,
     body: checkoutInput,
     responses: {
       201: { description: 'The checkout session', schema: checkoutResponse },
-      ...standardErrors,
       ...stripeErrors,
     },
     async handle({ deps, params, body, principal }) {
       return { status: 201, body: await createCreditCheckout(deps, params.orgId, body, actorOf(principal)) };
     },
   }),
-  defineRoute({
+  creditRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/ai-credits/checkout-session/{sessionId}/sync',
     operationId: 'syncAiCreditCheckoutSession',
     summary: 'Reconcile a checkout session with Stripe: credits a paid session the webhook missed, once.',
-    tag: 'AI credits',
-    auth: 'principal',
     permission: 'billing:manage',
     params: orgParams.extend({ sessionId: idParam.max(300) }),
     responses: {
       200: { description: 'The session', schema: syncResponse },
-      ...standardErrors,
       ...stripeErrors,
     },
     async handle({ deps, params, principal }) {
       return { body: await syncCreditCheckout(deps, params.orgId, params.sessionId, actorOf(principal)) };
     },
   }),
-  defineRoute({
+  creditRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/ai-credits/reconcile',
     operationId: 'reconcileAiCredits',
     summary: 'Prove the credits: balance = sum of the ledger, one purchase entry per paid Stripe session.',
     description:
       'Reads only. `ok` is false and `differences` says what disagrees; the same check as `npm run reconcile -- --org <orgId>`.',
-    tag: 'AI credits',
-    auth: 'principal',
     permission: 'billing:adjust',
     params: orgParams,
-    responses: { 200: { description: 'The report', schema: reconcileResponse }, ...standardErrors },
+    responses: { 200: { description: 'The report', schema: reconcileResponse } },
     async handle({ deps, params }) {
       return { body: await reconcileCredits(deps, params.orgId) };
     },

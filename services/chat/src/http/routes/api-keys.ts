@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { createApiKey, createApiKeyInput, listApiKeys, revokeApiKey } from '../../domain/auth/api-keys.ts';
 import { permissions, roleKeys, roles } from '../../domain/auth/permissions.ts';
 import { apiKeyRecord } from '../../storage/records.ts';
-import { defineRoute } from '../route.ts';
-import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
+import { adminRoutes } from '../route.ts';
+import { idParam, orgParams, page, pageQuery } from '../schemas.ts';
 
 /** The stored key without its secret's hash, with the role's name and when it was last used. */
 const apiKeyView = apiKeyRecord.pick({ id: true, name: true, createdAt: true, expiresAt: true }).extend({
@@ -17,29 +17,27 @@ const apiKeyView = apiKeyRecord.pick({ id: true, name: true, createdAt: true, ex
     .describe('When the key last authenticated a request (to the minute); null if never.'),
 });
 
+const apiKeyRoute = adminRoutes('API keys');
+
 export const apiKeyRoutes = [
-  defineRoute({
+  apiKeyRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/api-keys',
     operationId: 'listApiKeys',
     summary: 'List service-account keys (never their secrets).',
-    tag: 'API keys',
-    auth: 'principal',
     permission: 'keys:manage',
     params: orgParams,
     query: pageQuery,
-    responses: { 200: { description: 'A page of keys', schema: page(apiKeyView) }, ...standardErrors },
+    responses: { 200: { description: 'A page of keys', schema: page(apiKeyView) } },
     async handle({ deps, params, query }) {
       return { body: await listApiKeys(deps, params.orgId, query) };
     },
   }),
-  defineRoute({
+  apiKeyRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/api-keys/roles',
     operationId: 'listApiKeyRoles',
     summary: 'List roles assignable to keys.',
-    tag: 'API keys',
-    auth: 'principal',
     permission: 'organization:read',
     params: orgParams,
     responses: {
@@ -56,7 +54,6 @@ export const apiKeyRoutes = [
           ),
         }),
       },
-      ...standardErrors,
     },
     async handle() {
       const data = roleKeys.map((key) => ({
@@ -68,14 +65,12 @@ export const apiKeyRoutes = [
       return { body: { data } };
     },
   }),
-  defineRoute({
+  apiKeyRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/api-keys',
     operationId: 'createApiKey',
     summary: 'Create a service-account key. The full secret is returned only here.',
     description: 'The operator token may create any organization’s keys (its first admin key, typically).',
-    tag: 'API keys',
-    auth: 'principal',
     permission: 'keys:manage',
     params: orgParams,
     body: createApiKeyInput,
@@ -88,7 +83,6 @@ export const apiKeyRoutes = [
             .describe('mcpstack_sk_<clientId>_<secret>; store it now, it is never shown again.'),
         }),
       },
-      ...standardErrors,
     },
     async handle({ deps, params, body, principal }) {
       const createdBy = principal.kind === 'operator' ? 'operator' : principal.keyId;
@@ -96,16 +90,14 @@ export const apiKeyRoutes = [
       return { status: 201, body: { ...key, fullKey } };
     },
   }),
-  defineRoute({
+  apiKeyRoute({
     method: 'delete',
     path: '/api/v1/organizations/{orgId}/api-keys/{keyId}',
     operationId: 'revokeApiKey',
     summary: 'Revoke a service-account key; it fails from its very next request.',
-    tag: 'API keys',
-    auth: 'principal',
     permission: 'keys:manage',
     params: orgParams.extend({ keyId: idParam }),
-    responses: { 204: { description: 'Revoked' }, ...standardErrors },
+    responses: { 204: { description: 'Revoked' } },
     async handle({ deps, params }) {
       await revokeApiKey(deps, params.orgId, params.keyId);
       return { status: 204 };

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { getAgent } from '../../domain/agents.ts';
 import {
   budgetView,
   patchBudgetInput,
@@ -12,10 +11,9 @@ import {
 import { agentUsage, agentUserUsage, embedUsage, userUsageQuery } from '../../domain/budgets/usage.ts';
 import { listUserOverrides, userOverridesQuery } from '../../domain/budgets/user-overrides.ts';
 import { ApiError } from '../../errors.ts';
-import { defineRoute } from '../route.ts';
-import { idParam, orgParams, page, standardErrors } from '../schemas.ts';
+import { adminRoutes, agentRoutes } from '../route.ts';
+import { agentParams, orgParams, page } from '../schemas.ts';
 
-const agentParams = orgParams.extend({ agentId: idParam });
 const userParams = agentParams.extend({
   externalUserId: z.string().min(1).max(200).describe('The `sub` of the user tokens the website signs.'),
 });
@@ -91,50 +89,46 @@ export const embedUsageView = z.object({
 const fromHistory =
   'Read from PostgreSQL: the LLM calls whose `createdAt` falls in the budget period, `periodStart` (inclusive) to `periodEnd` (exclusive); days are UTC. A call that just ended counts within the drain lag (well under a second). The caps are enforced on counters in Redis, always current: `GET …/budget` and `…/external-users/{externalUserId}/budget` show them.';
 
+const budgetRoute = agentRoutes('Budgets');
+const agentUsageRoute = agentRoutes('Usage');
+const usageRoute = adminRoutes('Usage');
+
 export const budgetRoutes = [
-  defineRoute({
+  budgetRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/budget',
     operationId: 'getAgentBudget',
     summary: "Get the agent's budget policy and this month's spend.",
-    tag: 'Budgets',
-    auth: 'principal',
     permission: 'agents:read',
     params: agentParams,
-    responses: { 200: { description: 'The budget', schema: budgetResponse }, ...standardErrors },
+    responses: { 200: { description: 'The budget', schema: budgetResponse } },
     async handle({ deps, params }) {
-      await getAgent(deps, params.orgId, params.agentId);
       return { body: await budgetView(deps, params.orgId, params.agentId) };
     },
   }),
-  defineRoute({
+  budgetRoute({
     method: 'patch',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/budget',
     operationId: 'setAgentBudget',
     summary: "Set the agent's default budget policy: agent, per-user and anonymous monthly caps.",
     description:
       'Caps hold exactly under any concurrency: every LLM call reserves an upper bound of its cost first.',
-    tag: 'Budgets',
-    auth: 'principal',
     permission: 'agents:manage',
     params: agentParams,
     body: patchBudgetInput,
-    responses: { 200: { description: 'The budget', schema: budgetResponse }, ...standardErrors },
+    responses: { 200: { description: 'The budget', schema: budgetResponse } },
     async handle({ deps, params, body }) {
-      await getAgent(deps, params.orgId, params.agentId);
       await patchBudgetSettings(deps, params.orgId, params.agentId, body);
       return { body: await budgetView(deps, params.orgId, params.agentId) };
     },
   }),
-  defineRoute({
+  budgetRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/external-users/budgets',
     operationId: 'listUserBudgetOverrides',
     summary: 'List the per-user cap overrides of an agent with their spend this month, by user id.',
     description:
       '`status` is `near` from 80 % of the cap and `over` at or past it. `search` keeps users whose id contains it.',
-    tag: 'Budgets',
-    auth: 'principal',
     permission: 'agents:read',
     params: agentParams,
     query: userOverridesQuery,
@@ -156,107 +150,88 @@ export const budgetRoutes = [
           nextCursor: z.string().nullable(),
         }),
       },
-      ...standardErrors,
     },
     async handle({ deps, params, query }) {
-      await getAgent(deps, params.orgId, params.agentId);
       return { body: await listUserOverrides(deps, params.orgId, params.agentId, query) };
     },
   }),
-  defineRoute({
+  budgetRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/external-users/{externalUserId}/budget',
     operationId: 'getUserBudget',
     summary: "Get one embedded user's cap in force, spend and remaining this month.",
-    tag: 'Budgets',
-    auth: 'principal',
     permission: 'agents:read',
     params: userParams,
-    responses: { 200: { description: "The user's budget", schema: userBudgetResponse }, ...standardErrors },
+    responses: { 200: { description: "The user's budget", schema: userBudgetResponse } },
     async handle({ deps, params }) {
-      await getAgent(deps, params.orgId, params.agentId);
       return { body: await userBudgetView(deps, params.orgId, params.agentId, params.externalUserId) };
     },
   }),
-  defineRoute({
+  budgetRoute({
     method: 'put',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/external-users/{externalUserId}/budget',
     operationId: 'setUserBudget',
     summary: "Set one embedded user's monthly cap (an override of the default).",
-    tag: 'Budgets',
-    auth: 'principal',
     permission: 'agents:manage',
     params: userParams,
     body: userBudgetInput,
-    responses: { 200: { description: "The user's budget", schema: userBudgetResponse }, ...standardErrors },
+    responses: { 200: { description: "The user's budget", schema: userBudgetResponse } },
     async handle({ deps, params, body }) {
-      await getAgent(deps, params.orgId, params.agentId);
       await setUserBudget(deps, params.orgId, params.agentId, params.externalUserId, body.monthlyBudgetUsd);
       return { body: await userBudgetView(deps, params.orgId, params.agentId, params.externalUserId) };
     },
   }),
-  defineRoute({
+  budgetRoute({
     method: 'delete',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/external-users/{externalUserId}/budget',
     operationId: 'removeUserBudget',
     summary: "Remove an embedded user's override; the default cap applies again.",
-    tag: 'Budgets',
-    auth: 'principal',
     permission: 'agents:manage',
     params: userParams,
-    responses: { 204: { description: 'Removed' }, ...standardErrors },
+    responses: { 204: { description: 'Removed' } },
     async handle({ deps, params }) {
-      await getAgent(deps, params.orgId, params.agentId);
       if (!(await removeUserBudget(deps, params.orgId, params.agentId, params.externalUserId))) {
         throw new ApiError('not_found', `User ${params.externalUserId} has no budget override`);
       }
       return { status: 204 };
     },
   }),
-  defineRoute({
+  agentUsageRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage',
     operationId: 'getAgentUsage',
     summary: 'Get usage and cost for an agent this budget period: totals and by day.',
     description: fromHistory,
-    tag: 'Usage',
-    auth: 'principal',
     permission: 'usage:read',
     params: agentParams,
-    responses: { 200: { description: 'Usage', schema: agentUsageView }, ...standardErrors },
+    responses: { 200: { description: 'Usage', schema: agentUsageView } },
     async handle({ deps, params }) {
-      await getAgent(deps, params.orgId, params.agentId);
       return { body: await agentUsage(deps, params.orgId, params.agentId) };
     },
   }),
-  defineRoute({
+  agentUsageRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage/users',
     operationId: 'getAgentUserUsage',
     summary: 'Get per-user usage this period, highest spend first.',
     description: `Identified users only (anonymous visitors' spend is in \`…/usage\`), ties by id. ${fromHistory}`,
-    tag: 'Usage',
-    auth: 'principal',
     permission: 'usage:read',
     params: agentParams,
     query: userUsageQuery,
-    responses: { 200: { description: 'A page of users', schema: userUsagePage }, ...standardErrors },
+    responses: { 200: { description: 'A page of users', schema: userUsagePage } },
     async handle({ deps, params, query }) {
-      await getAgent(deps, params.orgId, params.agentId);
       return { body: await agentUserUsage(deps, params.orgId, params.agentId, query) };
     },
   }),
-  defineRoute({
+  usageRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/embed-usage',
     operationId: 'getEmbedUsage',
     summary: "Get embedded-agent usage across the organization's agents this period.",
     description: `Each agent's totals over its own budget period. ${fromHistory}`,
-    tag: 'Usage',
-    auth: 'principal',
     permission: 'usage:read',
     params: orgParams,
-    responses: { 200: { description: 'Usage per agent', schema: embedUsageView }, ...standardErrors },
+    responses: { 200: { description: 'Usage per agent', schema: embedUsageView } },
     async handle({ deps, params }) {
       return { body: await embedUsage(deps, params.orgId) };
     },

@@ -7,8 +7,7 @@ import {
   roleKeys,
   roles,
 } from '../../domain/auth/permissions.ts';
-import { defineRoute } from '../route.ts';
-import { standardErrors } from '../schemas.ts';
+import { adminRoutes, defineRoute } from '../route.ts';
 
 const cliConfigView = z.object({
   apiVersion: z.literal('v1').describe('The version in the path of every management route.'),
@@ -67,6 +66,8 @@ function principalPermissions(principal: Principal): Permission[] {
   return permissions.filter((permission) => isGranted(principal, permission));
 }
 
+const identityRoute = adminRoutes('Identity');
+
 /** The two routes the CLI starts with: bootstrap config (no credential) and who the credential is. */
 export const cliRoutes = [
   defineRoute({
@@ -81,14 +82,12 @@ export const cliRoutes = [
       return { body: cliConfig, headers: { 'Cache-Control': 'public, max-age=300' } };
     },
   }),
-  defineRoute({
+  identityRoute({
     method: 'get',
     path: '/api/v1/cli/whoami',
     operationId: 'whoami',
     summary: 'Identify the caller behind a token or key.',
-    tag: 'Identity',
-    auth: 'principal',
-    responses: { 200: { description: 'The caller', schema: whoamiView }, ...standardErrors },
+    responses: { 200: { description: 'The caller', schema: whoamiView } },
     async handle({ principal }) {
       if (principal.kind === 'operator') {
         return {

@@ -13,7 +13,7 @@ import {
   requireSameOrigin,
   sessionCookie,
 } from '../console-cookie.ts';
-import { defineRoute } from '../route.ts';
+import { adminRoutes, defineRoute } from '../route.ts';
 import { errorResponse, standardErrors } from '../schemas.ts';
 
 const sessionView = z.object({
@@ -25,6 +25,8 @@ const sessionView = z.object({
   expiresAt: z.string().describe('The latest the session can last; it ends sooner after 8 h idle.'),
   csrfToken: z.string().describe('Send it as X-CSRF-Token on every request that changes something.'),
 });
+
+const consoleRoute = adminRoutes('Console');
 
 export const consoleSessionRoutes = [
   defineRoute({
@@ -73,14 +75,12 @@ export const consoleSessionRoutes = [
       return { body: resolved.session };
     },
   }),
-  defineRoute({
+  consoleRoute({
     method: 'delete',
     path: '/api/v1/console/session',
     operationId: 'deleteConsoleSession',
     summary: 'Sign out: the session ends on every replica at once and the cookie is cleared.',
-    tag: 'Console',
-    auth: 'principal',
-    responses: { 204: { description: 'Signed out' }, ...standardErrors },
+    responses: { 204: { description: 'Signed out' } },
     async handle({ deps, principal, serviceOrigin }) {
       if (principal.kind !== 'service_account' || principal.sessionId === undefined) {
         throw new ApiError('session_expired', 'Only a console session signs out; this request used a key');

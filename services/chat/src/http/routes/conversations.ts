@@ -1,10 +1,8 @@
 import { z } from 'zod';
-import { getAgent } from '../../domain/agents.ts';
 import { getConversation, listConversations } from '../../domain/chat/conversations.ts';
-import { defineRoute } from '../route.ts';
-import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
+import { agentRoutes } from '../route.ts';
+import { agentParams, idParam, page, pageQuery } from '../schemas.ts';
 
-const agentParams = orgParams.extend({ agentId: idParam });
 const conversationParams = agentParams.extend({ conversationId: idParam });
 
 const conversationView = z.object({
@@ -27,38 +25,31 @@ export const messageView = z
   })
   .describe('An AI SDK UI message: text, tool-call and step parts.');
 
+const conversationRoute = agentRoutes('Conversations');
+
 export const conversationRoutes = [
-  defineRoute({
+  conversationRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/conversations',
     operationId: 'listConversations',
     summary: "List an agent's conversations, most recently active first.",
-    tag: 'Conversations',
-    auth: 'principal',
     permission: 'agents:read',
     params: agentParams,
     query: pageQuery,
-    responses: {
-      200: { description: 'A page of conversations', schema: page(conversationView) },
-      ...standardErrors,
-    },
+    responses: { 200: { description: 'A page of conversations', schema: page(conversationView) } },
     async handle({ deps, params, query }) {
-      await getAgent(deps, params.orgId, params.agentId);
       return { body: await listConversations(deps, params.orgId, params.agentId, query) };
     },
   }),
-  defineRoute({
+  conversationRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/conversations/{conversationId}',
     operationId: 'getConversation',
     summary: 'Get a conversation.',
-    tag: 'Conversations',
-    auth: 'principal',
     permission: 'agents:read',
     params: conversationParams,
-    responses: { 200: { description: 'The conversation', schema: conversationView }, ...standardErrors },
+    responses: { 200: { description: 'The conversation', schema: conversationView } },
     async handle({ deps, params }) {
-      await getAgent(deps, params.orgId, params.agentId);
       const { conversation } = await getConversation(
         deps,
         params.orgId,
@@ -68,13 +59,11 @@ export const conversationRoutes = [
       return { body: conversation };
     },
   }),
-  defineRoute({
+  conversationRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/conversations/{conversationId}/messages',
     operationId: 'getConversationMessages',
     summary: "Get a conversation's messages, oldest first.",
-    tag: 'Conversations',
-    auth: 'principal',
     permission: 'agents:read',
     params: conversationParams,
     responses: {
@@ -82,10 +71,8 @@ export const conversationRoutes = [
         description: 'The messages',
         schema: z.object({ conversationId: z.string(), data: z.array(messageView) }),
       },
-      ...standardErrors,
     },
     async handle({ deps, params }) {
-      await getAgent(deps, params.orgId, params.agentId);
       const { messages } = await getConversation(deps, params.orgId, params.agentId, params.conversationId);
       // A copy per message: the AI SDK declares its message as an interface, which a loose object's
       // index signature does not accept.

@@ -6,8 +6,8 @@ import {
   revokeEmbedKey,
 } from '../../domain/embed-keys.ts';
 import { embedKeyRecord } from '../../storage/records.ts';
-import { defineRoute } from '../route.ts';
-import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
+import { adminRoutes } from '../route.ts';
+import { agentParams, idParam, page, pageQuery } from '../schemas.ts';
 
 const embedKeyView = embedKeyRecord.omit({ organizationId: true, createdBy: true }).extend({
   publicKey: z
@@ -18,53 +18,44 @@ const embedKeyView = embedKeyRecord.omit({ organizationId: true, createdBy: true
     .describe('Normalized origins; the chat API accepts the key only from these, compared exactly.'),
 });
 
-const agentParams = orgParams.extend({ agentId: idParam });
+const embedKeyRoute = adminRoutes('Embed keys');
 
 export const embedKeyRoutes = [
-  defineRoute({
+  embedKeyRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/embed-keys',
     operationId: 'listEmbedKeys',
     summary: 'List an agent’s embed keys (publishable, so with their full public keys).',
-    tag: 'Embed keys',
-    auth: 'principal',
     permission: 'agents:read',
     params: agentParams,
     query: pageQuery,
-    responses: {
-      200: { description: 'A page of embed keys', schema: page(embedKeyView) },
-      ...standardErrors,
-    },
+    responses: { 200: { description: 'A page of embed keys', schema: page(embedKeyView) } },
     async handle({ deps, params, query }) {
       return { body: await listEmbedKeys(deps, params.orgId, params.agentId, query) };
     },
   }),
-  defineRoute({
+  embedKeyRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/embed-keys',
     operationId: 'createEmbedKey',
     summary: 'Create an embed key for the agent, usable only from the allowed origins.',
-    tag: 'Embed keys',
-    auth: 'principal',
     permission: 'agents:manage',
     params: agentParams,
     body: createEmbedKeyInput,
-    responses: { 201: { description: 'The created key', schema: embedKeyView }, ...standardErrors },
+    responses: { 201: { description: 'The created key', schema: embedKeyView } },
     async handle({ deps, params, body, principal }) {
       const createdBy = principal.kind === 'operator' ? 'operator' : principal.keyId;
       return { status: 201, body: await createEmbedKey(deps, params.orgId, params.agentId, body, createdBy) };
     },
   }),
-  defineRoute({
+  embedKeyRoute({
     method: 'delete',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/embed-keys/{keyId}',
     operationId: 'revokeEmbedKey',
     summary: 'Revoke an embed key; it fails from its very next request.',
-    tag: 'Embed keys',
-    auth: 'principal',
     permission: 'agents:manage',
     params: agentParams.extend({ keyId: idParam }),
-    responses: { 204: { description: 'Revoked' }, ...standardErrors },
+    responses: { 204: { description: 'Revoked' } },
     async handle({ deps, params }) {
       await revokeEmbedKey(deps, params.orgId, params.agentId, params.keyId);
       return { status: 204 };

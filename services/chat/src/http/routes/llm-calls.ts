@@ -1,11 +1,8 @@
 import { z } from 'zod';
-import { getAgent } from '../../domain/agents.ts';
 import { type LlmCallRecord, listLlmCalls, llmCallRecord } from '../../domain/history/llm-calls.ts';
 import { microsToUsd } from '../../domain/money.ts';
-import { defineRoute } from '../route.ts';
-import { idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
-
-const agentParams = orgParams.extend({ agentId: idParam });
+import { agentRoutes } from '../route.ts';
+import { agentParams, page, pageQuery } from '../schemas.ts';
 
 const llmCallView = llmCallRecord
   .omit({
@@ -62,23 +59,22 @@ const llmCallQuery = pageQuery.extend({
   ),
 });
 
+const agentUsageRoute = agentRoutes('Usage');
+
 /** An agent's usage, call by call: the LLM-call log. */
 export const llmCallRoutes = [
-  defineRoute({
+  agentUsageRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/agents/{agentId}/usage/llm-calls',
     operationId: 'listLlmCalls',
     summary: "Get an agent's LLM-call log, newest first: one record per model call (per step).",
     description:
       'Read from PostgreSQL: a call that just ended appears within the drain lag (well under a second). The usage reports (`…/usage`, `…/usage/users`, `GET …/embed-usage`) add up the same log; the caps count on Redis, always current.',
-    tag: 'Usage',
-    auth: 'principal',
     permission: 'usage:read',
     params: agentParams,
     query: llmCallQuery,
-    responses: { 200: { description: 'A page of LLM calls', schema: page(llmCallView) }, ...standardErrors },
+    responses: { 200: { description: 'A page of LLM calls', schema: page(llmCallView) } },
     async handle({ deps, params, query }) {
-      await getAgent(deps, params.orgId, params.agentId);
       const { externalUserId, status, usageEstimated, flagged, ...page } = query;
       const result = await listLlmCalls(deps, params.orgId, params.agentId, page, {
         externalUserId,

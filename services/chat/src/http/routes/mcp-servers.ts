@@ -11,7 +11,7 @@ import {
 import { smokeCallInput, smokeCallTool, smokeListTools } from '../../domain/mcp/smoke-tests.ts';
 import { patchTool, patchToolInput } from '../../domain/mcp/tool-settings.ts';
 import { mcpServerRecord, toolRecord } from '../../storage/records.ts';
-import { defineRoute, type RouteDefinition } from '../route.ts';
+import { adminRoutes, type RouteDefinition } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
 /** The stored server without its sealed headers, with what its last tools/list found. */
@@ -64,32 +64,27 @@ const upstreamErrors = {
 
 const tag = 'MCP servers';
 
+const serverRoute = adminRoutes(tag);
+
 export const mcpServerRoutes: RouteDefinition[] = [
-  defineRoute({
+  serverRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/mcp-servers',
     operationId: 'listMcpServers',
     summary: 'List MCP servers.',
-    tag,
-    auth: 'principal',
     permission: 'agents:read',
     params: orgParams,
     query: pageQuery,
-    responses: {
-      200: { description: 'A page of MCP servers', schema: page(mcpServerView) },
-      ...standardErrors,
-    },
+    responses: { 200: { description: 'A page of MCP servers', schema: page(mcpServerView) } },
     async handle({ deps, params, query }) {
       return { body: await listMcpServers(deps, params.orgId, query) };
     },
   }),
-  defineRoute({
+  serverRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/mcp-servers',
     operationId: 'createMcpServer',
     summary: 'Register a remote MCP server (Streamable HTTP) and the headers that authenticate to it.',
-    tag,
-    auth: 'principal',
     permission: 'agents:manage',
     params: orgParams,
     body: createMcpServerInput,
@@ -98,33 +93,26 @@ export const mcpServerRoutes: RouteDefinition[] = [
       return { status: 201, body: await createMcpServer(deps, params.orgId, body) };
     },
   }),
-  defineRoute({
+  serverRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}',
     operationId: 'getMcpServer',
     summary: 'Get a server, including its tools.',
     description:
       'Lists the tools live (cached for MCPSTACK_MCP_TOOLS_CACHE_SECONDS). A server that cannot be reached is still a 200: catalogStatus is error, catalogError says why, and tools are the last known ones.',
-    tag,
-    auth: 'principal',
     permission: 'agents:read',
     params: serverParams,
-    responses: {
-      200: { description: 'The server and its tools', schema: mcpServerDetailView },
-      ...standardErrors,
-    },
+    responses: { 200: { description: 'The server and its tools', schema: mcpServerDetailView } },
     async handle({ deps, params }) {
       return { body: await getMcpServer(deps, params.orgId, params.serverId) };
     },
   }),
-  defineRoute({
+  serverRoute({
     method: 'patch',
     path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}',
     operationId: 'updateMcpServer',
     summary:
       'Update a server; absent fields are kept, `headers` replaces all stored headers (null removes them).',
-    tag,
-    auth: 'principal',
     permission: 'agents:manage',
     params: serverParams,
     body: updateMcpServerInput,
@@ -133,18 +121,15 @@ export const mcpServerRoutes: RouteDefinition[] = [
       return { body: await updateMcpServer(deps, params.orgId, params.serverId, body) };
     },
   }),
-  defineRoute({
+  serverRoute({
     method: 'delete',
     path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}',
     operationId: 'deleteMcpServer',
     summary: 'Delete a server and its tool settings; refused while an agent uses it.',
-    tag,
-    auth: 'principal',
     permission: 'agents:manage',
     params: serverParams,
     responses: {
       204: { description: 'Deleted' },
-      ...standardErrors,
       409: { description: 'mcp_server_in_use: agentIds lists the agents using it', schema: errorResponse },
     },
     async handle({ deps, params }) {
@@ -152,29 +137,25 @@ export const mcpServerRoutes: RouteDefinition[] = [
       return { status: 204 };
     },
   }),
-  defineRoute({
+  serverRoute({
     method: 'patch',
     path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}/tools/{toolId}',
     operationId: 'updateMcpServerTool',
     summary:
       'Edit one tool: isEnabled, displayName, descriptionOverride, instructions, whenToUse, whenNotToUse.',
-    tag,
-    auth: 'principal',
     permission: 'agents:manage',
     params: toolParams,
     body: patchToolInput,
-    responses: { 200: { description: 'The tool with its settings', schema: toolView }, ...standardErrors },
+    responses: { 200: { description: 'The tool with its settings', schema: toolView } },
     async handle({ deps, params, body }) {
       return { body: await patchTool(deps, params.orgId, params.serverId, params.toolId, body) };
     },
   }),
-  defineRoute({
+  serverRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}/mcp-smoke/tools-list',
     operationId: 'smokeListMcpTools',
     summary: 'List the enabled tools over MCP against the live server (no cache).',
-    tag,
-    auth: 'principal',
     // It reaches out to the server with the stored credentials: a write-level permission.
     permission: 'agents:manage',
     params: serverParams,
@@ -183,13 +164,11 @@ export const mcpServerRoutes: RouteDefinition[] = [
       return { body: await smokeListTools(deps, params.orgId, params.serverId) };
     },
   }),
-  defineRoute({
+  serverRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/mcp-servers/{serverId}/mcp-smoke/tools/{toolName}/call',
     operationId: 'smokeCallMcpTool',
     summary: 'Invoke an enabled tool over MCP. Body: `{ arguments }`.',
-    tag,
-    auth: 'principal',
     permission: 'agents:manage',
     params: toolNameParams,
     body: smokeCallInput,

@@ -11,7 +11,7 @@ import {
   viewOrganization,
 } from '../../domain/organizations.ts';
 import { organizationRecord } from '../../storage/records.ts';
-import { defineRoute } from '../route.ts';
+import { adminRoutes, defineRoute } from '../route.ts';
 import { errorResponse, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
 export const organizationView = organizationRecord.extend({
@@ -20,19 +20,17 @@ export const organizationView = organizationRecord.extend({
   apiKeyCount: z.number().int(),
 });
 
+const organizationRoute = adminRoutes('Organizations');
+const identityRoute = adminRoutes('Identity');
+
 export const organizationRoutes = [
-  defineRoute({
+  organizationRoute({
     method: 'get',
     path: '/api/v1/organizations',
     operationId: 'listOrganizations',
     summary: 'List organizations the token can access.',
-    tag: 'Organizations',
-    auth: 'principal',
     query: pageQuery,
-    responses: {
-      200: { description: 'A page of organizations', schema: page(organizationView) },
-      ...standardErrors,
-    },
+    responses: { 200: { description: 'A page of organizations', schema: page(organizationView) } },
     async handle({ deps, principal, query }) {
       if (principal.kind === 'operator') {
         const result = await listAllOrganizations(deps, query);
@@ -68,64 +66,55 @@ export const organizationRoutes = [
       return { status: 201, body: await viewOrganization(deps, organization) };
     },
   }),
-  defineRoute({
+  organizationRoute({
     method: 'get',
     path: '/api/v1/organizations/{orgId}',
     operationId: 'getOrganization',
     summary: 'Get an organization.',
-    tag: 'Organizations',
-    auth: 'principal',
     permission: 'organization:read',
     params: orgParams,
-    responses: { 200: { description: 'The organization', schema: organizationView }, ...standardErrors },
+    responses: { 200: { description: 'The organization', schema: organizationView } },
     async handle({ deps, organization }) {
       return { body: await viewOrganization(deps, organization) };
     },
   }),
-  defineRoute({
+  organizationRoute({
     method: 'patch',
     path: '/api/v1/organizations/{orgId}',
     operationId: 'updateOrganization',
     summary: 'Update an organization’s name or slug.',
-    tag: 'Organizations',
-    auth: 'principal',
     permission: 'organization:manage',
     params: orgParams,
     body: updateOrganizationInput,
     responses: {
       200: { description: 'The updated organization', schema: organizationView },
       409: { description: 'The slug is taken (slug_taken)', schema: errorResponse },
-      ...standardErrors,
     },
     async handle({ deps, params, body }) {
       const organization = await updateOrganization(deps, params.orgId, body);
       return { body: await viewOrganization(deps, organization) };
     },
   }),
-  defineRoute({
+  organizationRoute({
     method: 'delete',
     path: '/api/v1/organizations/{orgId}',
     operationId: 'deleteOrganization',
     summary: 'Delete an organization and everything in it. Admin only.',
-    tag: 'Organizations',
-    auth: 'principal',
     permission: 'organization:manage',
     params: orgParams,
-    responses: { 204: { description: 'Deleted' }, ...standardErrors },
+    responses: { 204: { description: 'Deleted' } },
     async handle({ deps, params }) {
       await deleteOrganization(deps, params.orgId);
       return { status: 204 };
     },
   }),
-  defineRoute({
+  identityRoute({
     method: 'post',
     path: '/api/v1/organizations/{orgId}/authorization/check',
     operationId: 'checkAuthorization',
     summary: 'Check organization-level permissions of the caller.',
     description:
       'Body `{ permissions: [...] }`; answers which of them the caller holds in this organization.',
-    tag: 'Identity',
-    auth: 'principal',
     params: orgParams,
     body: z
       .object({
@@ -141,7 +130,6 @@ export const organizationRoutes = [
           roleKey: z.string(),
         }),
       },
-      ...standardErrors,
     },
     async handle({ principal, body }) {
       const results = body.permissions.map((permission) => ({

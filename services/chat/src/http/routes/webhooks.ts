@@ -12,7 +12,7 @@ import {
   updateWebhookEndpointInput,
 } from '../../domain/webhooks/endpoints.ts';
 import { webhookDeliveryRecord, webhookEndpointRecord } from '../../storage/records.ts';
-import { defineRoute, type RouteDefinition } from '../route.ts';
+import { adminRoutes, type RouteDefinition } from '../route.ts';
 import { errorResponse, idParam, orgParams, page, pageQuery, standardErrors } from '../schemas.ts';
 
 /** The stored endpoint without its sealed secret. */
@@ -38,34 +38,29 @@ const writeErrors = {
 const tag = 'Webhooks';
 const base = '/api/v1/organizations/{orgId}/webhook-endpoints';
 
+const webhookRoute = adminRoutes(tag);
+
 export const webhookRoutes: RouteDefinition[] = [
-  defineRoute({
+  webhookRoute({
     method: 'get',
     path: base,
     operationId: 'listWebhookEndpoints',
     summary: 'List webhook endpoints.',
-    tag,
-    auth: 'principal',
     permission: 'organization:read',
     params: orgParams,
     query: pageQuery,
-    responses: {
-      200: { description: 'A page of endpoints', schema: page(webhookEndpointView) },
-      ...standardErrors,
-    },
+    responses: { 200: { description: 'A page of endpoints', schema: page(webhookEndpointView) } },
     async handle({ deps, params, query }) {
       return { body: await listWebhookEndpoints(deps, params.orgId, query) };
     },
   }),
-  defineRoute({
+  webhookRoute({
     method: 'post',
     path: base,
     operationId: 'createWebhookEndpoint',
     summary: 'Register a webhook endpoint; the answer carries its signing secret, once.',
     description:
       'Events are POSTed as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature` v1 HMAC-SHA256), at least once, retried with exponential backoff for 24 hours.',
-    tag,
-    auth: 'principal',
     permission: 'organization:manage',
     params: orgParams,
     body: createWebhookEndpointInput,
@@ -74,27 +69,23 @@ export const webhookRoutes: RouteDefinition[] = [
       return { status: 201, body: await createWebhookEndpoint(deps, params.orgId, body) };
     },
   }),
-  defineRoute({
+  webhookRoute({
     method: 'get',
     path: `${base}/{endpointId}`,
     operationId: 'getWebhookEndpoint',
     summary: 'Get a webhook endpoint (never its secret).',
-    tag,
-    auth: 'principal',
     permission: 'organization:read',
     params: endpointParams,
-    responses: { 200: { description: 'The endpoint', schema: webhookEndpointView }, ...standardErrors },
+    responses: { 200: { description: 'The endpoint', schema: webhookEndpointView } },
     async handle({ deps, params }) {
       return { body: toEndpointView(await requireEndpoint(deps, params.orgId, params.endpointId)) };
     },
   }),
-  defineRoute({
+  webhookRoute({
     method: 'patch',
     path: `${base}/{endpointId}`,
     operationId: 'updateWebhookEndpoint',
     summary: 'Update a webhook endpoint: url, description, eventTypes, enabled.',
-    tag,
-    auth: 'principal',
     permission: 'organization:manage',
     params: endpointParams,
     body: updateWebhookEndpointInput,
@@ -103,81 +94,65 @@ export const webhookRoutes: RouteDefinition[] = [
       return { body: await updateWebhookEndpoint(deps, params.orgId, params.endpointId, body) };
     },
   }),
-  defineRoute({
+  webhookRoute({
     method: 'delete',
     path: `${base}/{endpointId}`,
     operationId: 'deleteWebhookEndpoint',
     summary: 'Delete a webhook endpoint; its pending deliveries fail.',
-    tag,
-    auth: 'principal',
     permission: 'organization:manage',
     params: endpointParams,
-    responses: { 204: { description: 'Deleted' }, ...standardErrors },
+    responses: { 204: { description: 'Deleted' } },
     async handle({ deps, params }) {
       await deleteWebhookEndpoint(deps, params.orgId, params.endpointId);
       return { status: 204 };
     },
   }),
-  defineRoute({
+  webhookRoute({
     method: 'post',
     path: `${base}/{endpointId}/rotate-secret`,
     operationId: 'rotateWebhookSecret',
     summary: 'Replace the signing secret; deliveries from now on are signed with the new one only.',
-    tag,
-    auth: 'principal',
     permission: 'organization:manage',
     params: endpointParams,
-    responses: {
-      200: { description: 'The endpoint and its new secret', schema: endpointWithSecret },
-      ...standardErrors,
-    },
+    responses: { 200: { description: 'The endpoint and its new secret', schema: endpointWithSecret } },
     async handle({ deps, params }) {
       return { body: await rotateWebhookSecret(deps, params.orgId, params.endpointId) };
     },
   }),
-  defineRoute({
+  webhookRoute({
     method: 'post',
     path: `${base}/{endpointId}/test`,
     operationId: 'testWebhookEndpoint',
     summary: 'Send a `webhook.test` event to this endpoint through the delivery queue.',
-    tag,
-    auth: 'principal',
     permission: 'organization:manage',
     params: endpointParams,
-    responses: { 202: { description: 'The delivery, pending', schema: deliveryView }, ...standardErrors },
+    responses: { 202: { description: 'The delivery, pending', schema: deliveryView } },
     async handle({ deps, params }) {
       return { status: 202, body: await sendTestEvent(deps, params.orgId, params.endpointId) };
     },
   }),
-  defineRoute({
+  webhookRoute({
     method: 'get',
     path: `${base}/{endpointId}/deliveries`,
     operationId: 'listWebhookDeliveries',
     summary:
       'The endpoint’s deliveries (newest first, last 1000, kept MCPSTACK_WEBHOOK_RETENTION_DAYS), with their attempts.',
-    tag,
-    auth: 'principal',
     permission: 'organization:read',
     params: endpointParams,
     query: pageQuery,
-    responses: {
-      200: { description: 'A page of deliveries', schema: page(deliveryView) },
-      ...standardErrors,
-    },
+    responses: { 200: { description: 'A page of deliveries', schema: page(deliveryView) } },
     async handle({ deps, params, query }) {
       return { body: await listDeliveries(deps, params.orgId, params.endpointId, query) };
     },
   }),
-  defineRoute({
+  webhookRoute({
     method: 'post',
     path: `${base}/{endpointId}/deliveries/{deliveryId}/redeliver`,
     operationId: 'redeliverWebhook',
     summary: 'Send a delivery again now (its attempts are kept; a new 24-hour retry window starts).',
-    tag,
-    auth: 'principal',
     permission: 'organization:manage',
     params: deliveryParams,
-    responses: { 202: { description: 'The delivery, pending', schema: deliveryView }, ...standardErrors },
+    responses: { 202: { description: 'The delivery, pending', schema: deliveryView } },
     async handle({ deps, params }) {
       return { status: 202, body: await redeliver(deps, params.orgId, params.endpointId, params.deliveryId) };
     },
