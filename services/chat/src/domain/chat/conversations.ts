@@ -178,6 +178,21 @@ async function readConversation(deps: ConversationDeps, organizationId: string, 
   return { hash, messages };
 }
 
+/** A conversation and its messages when `belongs` says it is `whose`; else 404, as if it did not exist. */
+async function readConversationOf(
+  deps: ConversationDeps,
+  organizationId: string,
+  conversationId: string,
+  whose: string,
+  belongs: (hash: Record<string, string>) => boolean,
+): Promise<{ conversation: ConversationView; messages: StoredMessage[] }> {
+  const { hash, messages } = await readConversation(deps, organizationId, conversationId);
+  if (!belongs(hash)) {
+    throw new ApiError('conversation_not_found', `No conversation ${conversationId} for ${whose}`);
+  }
+  return { conversation: viewOf(hash), messages: parseMessages(messages) };
+}
+
 /** 404 unless the conversation is this owner's, with this agent (nothing else is read). */
 export async function assertConversationOwner(
   deps: ConversationDeps,
@@ -205,11 +220,9 @@ export async function ownerMessages(
   conversationId: string,
   owner: ConversationOwner,
 ): Promise<{ conversation: ConversationView; messages: StoredMessage[] }> {
-  const { hash, messages } = await readConversation(deps, organizationId, conversationId);
-  if (hash.agentId !== agentId || hash.owner !== ownerTag(owner)) {
-    throw new ApiError('conversation_not_found', `No conversation ${conversationId} for this visitor`);
-  }
-  return { conversation: viewOf(hash), messages: parseMessages(messages) };
+  return readConversationOf(deps, organizationId, conversationId, 'this visitor', (hash) => {
+    return hash.agentId === agentId && hash.owner === ownerTag(owner);
+  });
 }
 
 /** Management read: any conversation of the agent. */
@@ -219,11 +232,9 @@ export async function getConversation(
   agentId: string,
   conversationId: string,
 ): Promise<{ conversation: ConversationView; messages: StoredMessage[] }> {
-  const { hash, messages } = await readConversation(deps, organizationId, conversationId);
-  if (hash.agentId !== agentId) {
-    throw new ApiError('conversation_not_found', `No conversation ${conversationId} for agent ${agentId}`);
-  }
-  return { conversation: viewOf(hash), messages: parseMessages(messages) };
+  return readConversationOf(deps, organizationId, conversationId, `agent ${agentId}`, (hash) => {
+    return hash.agentId === agentId;
+  });
 }
 
 /** An agent's conversations, most recently active first; the cursor is the last one's score and id. */

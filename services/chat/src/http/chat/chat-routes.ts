@@ -19,6 +19,8 @@ import {
   type TurnSink,
 } from '../../domain/chat/turn.ts';
 import { uiMessageStreamHeaders } from '../../domain/chat/ui-stream.ts';
+import type { EmbedKeyLookup } from '../../domain/embed-keys.ts';
+import type { Owner } from '../../domain/owner.ts';
 import { ApiError } from '../../errors.ts';
 import { parseInput } from '../../validate.ts';
 import { visitorQuery } from './chat-schemas.ts';
@@ -147,15 +149,33 @@ export function chatHandlers(deps: Deps): Record<ChatOperation, RequestHandler[]
     }
   };
 
+  /**
+   * Admits a chat read and says whose it is: the signed-in user a valid token names (a header,
+   * never the URL), else the visitor of `?visitorId=`. A refused token is reported in a header.
+   */
+  async function readerOf(
+    request: Request,
+    response: Response,
+  ): Promise<{ key: EmbedKeyLookup; owner: Owner }> {
+    const context = embedContext(response);
+    await admitChatRequest(deps, context, clientIp(request));
+    const query = parseInput(visitorQuery, request.query, 'query');
+    const headers: Record<string, string> = {};
+    const owner = await resolveOwner(
+      deps,
+      context.key,
+      query.visitorId,
+      request.get(userTokenHeader),
+      headers,
+    );
+    for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+    return { key: context.key, owner };
+  }
+
   // The visitor's (or signed-in user's) budget meter, as each answer's finish carries it.
   const chatBudget: RequestHandler = async (request, response, next) => {
     try {
-      const { key } = embedContext(response);
-      await admitChatRequest(deps, embedContext(response), clientIp(request));
-      const query = parseInput(visitorQuery, request.query, 'query');
-      const headers: Record<string, string> = {};
-      const owner = await resolveOwner(deps, key, query.visitorId, request.get(userTokenHeader), headers);
-      for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+      const { key, owner } = await readerOf(request, response);
       response.json({
         budget: await visitorBudget(deps, key.organizationId, key.agentId, owner),
       } satisfies ChatBudget);
@@ -166,14 +186,9 @@ export function chatHandlers(deps: Deps): Record<ChatOperation, RequestHandler[]
 
   const chatHistory: RequestHandler = async (request, response, next) => {
     try {
-      const { key } = embedContext(response);
-      await admitChatRequest(deps, embedContext(response), clientIp(request));
+      // A signed-in user's conversations are theirs: the token says who.
+      const { key, owner } = await readerOf(request, response);
       const conversationId = parseInput(conversationIdSchema, request.params.conversationId, 'params');
-      const query = parseInput(visitorQuery, request.query, 'query');
-      // A signed-in user's conversations are theirs: the token (a header, never the URL) says who.
-      const headers: Record<string, string> = {};
-      const owner = await resolveOwner(deps, key, query.visitorId, request.get(userTokenHeader), headers);
-      for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
       const { conversation, messages } = await ownerMessages(
         deps,
         key.organizationId,
@@ -193,13 +208,8 @@ export function chatHandlers(deps: Deps): Record<ChatOperation, RequestHandler[]
 
   /** The live answer of one of the visitor's (or user's) conversations, after the usual checks. */
   async function liveAnswerOf(request: Request, response: Response) {
-    const { key } = embedContext(response);
-    await admitChatRequest(deps, embedContext(response), clientIp(request));
+    const { key, owner } = await readerOf(request, response);
     const conversationId = parseInput(conversationIdSchema, request.params.conversationId, 'params');
-    const query = parseInput(visitorQuery, request.query, 'query');
-    const headers: Record<string, string> = {};
-    const owner = await resolveOwner(deps, key, query.visitorId, request.get(userTokenHeader), headers);
-    for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
     await assertConversationOwner(deps, key.organizationId, key.agentId, conversationId, owner);
     return { organizationId: key.organizationId, conversationId };
   }
