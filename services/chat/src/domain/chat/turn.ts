@@ -179,6 +179,10 @@ export function describeError(error: unknown): string {
   }
 }
 
+/** The most output tokens a call of this agent may ask for. */
+const outputCap = (agent: AgentRecord, model: CatalogModel) =>
+  Math.min(agent.maxOutputTokens, model.maxOutputTokens);
+
 /** The model call of a turn's history, with the agent's instructions, sampling and output cap. */
 function modelCall(
   agent: AgentRecord,
@@ -189,7 +193,7 @@ function modelCall(
   return {
     prompt: promptOf(agent.instructions, history),
     tools,
-    maxOutputTokens: Math.min(agent.maxOutputTokens, model.maxOutputTokens),
+    maxOutputTokens: outputCap(agent, model),
     temperature: agent.temperature ?? undefined,
   };
 }
@@ -283,20 +287,20 @@ function holdAhead(
   if (!seen || !userMessage) return null;
   const model = deps.modelCatalog.get(seen.agent.model);
   if (!model) return null;
-  const call = (history: StoredMessage[]) => modelCall(seen.agent, model, history, seen.tools);
   const before = deps.holdForecast.conversationBytes(conversation.organizationId, body.id);
   let sentBytes: number;
   if (before !== undefined) sentBytes = before + 2 * Buffer.byteLength(JSON.stringify(userMessage), 'utf8');
   else if (body.messages.length === 1)
-    sentBytes = deps.models.client(model.id).prepare(call([userMessage])).sentBytes;
+    sentBytes = deps.models
+      .client(model.id)
+      .prepare(modelCall(seen.agent, model, [userMessage], seen.tools)).sentBytes;
   else return null;
   const meter = new AnswerMeter(deps, {
     ...conversation,
     model,
     resetDayOfMonthUtc: seen.resetDayOfMonthUtc,
   });
-  const { maxOutputTokens } = call([]);
-  return { meter, held: meter.holdAhead(sentBytes, maxOutputTokens, admission) };
+  return { meter, held: meter.holdAhead(sentBytes, outputCap(seen.agent, model), admission) };
 }
 
 /** Gives back a hold taken ahead that the turn will not use (a no-op when it holds nothing). */
@@ -349,7 +353,7 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       key: keyAdmission(deps, key, request.origin),
     });
     const regenerate = body.trigger === 'regenerate-message';
-    const userMessage = regenerate ? null : validMessage(deps, body);
+    const userMessage = sighting && !regenerate ? validMessage(deps, body) : null;
     if (sighting && (regenerate || userMessage)) {
       const conversation = {
         organizationId: key.organizationId,
@@ -418,7 +422,7 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       owner,
     };
     const client = deps.models.client(model.id);
-    const maxOutputTokens = Math.min(agent.maxOutputTokens, model.maxOutputTokens);
+    const maxOutputTokens = outputCap(agent, model);
     const write: TurnWrite = { userMessage, regenerate, marker };
     // Not sent behind the admission: the first hold, forecast from what this process last saw, goes out with the reads.
     const ahead = early
@@ -503,7 +507,7 @@ export async function startTurn(deps: Deps, request: TurnRequest): Promise<Turn>
       // Nothing streams: no hold may be left to be charged at its expiry.
       live?.cancel();
       await Promise.all(
-        [ahead?.meter.release(), meter?.release()].map((released) => released?.catch(() => undefined)),
+        [dropAhead(ahead), meter?.release()].map((released) => released?.catch(() => undefined)),
       );
       throw error;
     }
